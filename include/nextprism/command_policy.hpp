@@ -1,0 +1,131 @@
+#ifndef NEXTPRISM_COMMAND_POLICY_HPP
+#define NEXTPRISM_COMMAND_POLICY_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/command_string.hpp>
+#include <nextprism/error.hpp>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nextprism {
+
+/** The whitelist: which commands may run in which service, and every
+    option and value they may carry.
+
+    A policy is data: the compiled-in default (`default_policy()`, the table
+    in README.md) or a JSON file of the same schema (`from_json`). Value
+    types are a closed set implemented here, never patterns from the file,
+    so a policy file can narrow or widen the whitelist but cannot introduce
+    a new way to parse a value.
+
+    `check` never trusts the caller's spelling: it rebuilds the argv from
+    the rule (canonical option names, `--name=value`, `--` before the
+    positional arguments), so that an option taking an optional value can
+    never swallow a positional argument.
+*/
+enum class value_type {
+    none,            ///< a flag
+    user_id,         ///< a Nextcloud user id: [A-Za-z0-9_.@-], 1..64, not starting with - or .
+    group_id,        ///< a Nextcloud group id, same characters as user_id
+    user_files_path, ///< /<user_id>/files[/relative path]
+    user_folder,     ///< a folder under the user's root: [/]relative path[/], or /
+    relative_path,   ///< relative path: no leading /, no . or .. segments
+    choice,          ///< one of a fixed list of words
+};
+
+/// The name used for a value type in policy files ("user_id", ...).
+std::string_view to_string(value_type t) noexcept;
+std::optional<value_type> value_type_from_string(std::string_view name) noexcept;
+
+struct option_rule
+{
+    std::string name;                  ///< canonical spelling, e.g. "--path"
+    std::vector<std::string> aliases;  ///< accepted spellings, e.g. "-p"
+    value_type value = value_type::none;
+    std::vector<std::string> choices;  ///< for value_type::choice
+};
+
+struct forbidden_option
+{
+    std::string name;
+    std::vector<std::string> aliases;
+    std::string reason;                ///< shown to the caller
+};
+
+struct command_rule
+{
+    std::vector<std::string> argv;     ///< fixed words, e.g. {"php", "occ", "files:scan"}
+    std::vector<option_rule> options;
+    std::vector<forbidden_option> forbidden;
+    value_type arguments = value_type::none; ///< type of the positional arguments
+    std::size_t max_arguments = 0;
+    bool single_flight = false;        ///< at most one run per service at a time
+    bool idempotent = true;            ///< safe to run again after an unknown outcome
+
+    /// "php occ files:scan"
+    std::string name() const;
+};
+
+struct service_rule
+{
+    std::string name;                     ///< "nextcloud"
+    std::optional<std::string> exec_user; ///< user to run as in the container
+    std::vector<command_rule> commands;
+};
+
+/// The outcome of `command_policy::check`.
+struct decision
+{
+    error_code ec;                      ///< empty when the command is allowed
+    std::string reason;                 ///< one line, when refused
+    std::vector<std::string> argv;      ///< canonical argv, when allowed
+    const service_rule* service = nullptr;
+    const command_rule* command = nullptr;
+
+    bool allowed() const noexcept { return !ec; }
+    explicit operator bool() const noexcept { return allowed(); }
+};
+
+class command_policy
+{
+public:
+    command_policy() = default;
+    explicit command_policy(std::vector<service_rule> services);
+
+    /** Loads a policy from JSON text.
+
+        @param ec     set to `error::invalid_policy` on failure
+        @param reason names the line and column (syntax) or the key path
+                      (schema) of the first problem
+    */
+    static command_policy from_json(std::string_view text, error_code& ec, std::string& reason);
+
+    /// The compiled-in default: the whitelist table of README.md.
+    static const command_policy& default_policy();
+
+    /// The JSON text of the compiled-in default.
+    static std::string_view default_policy_json() noexcept;
+
+    const std::vector<service_rule>& services() const noexcept { return services_; }
+    const service_rule* find_service(std::string_view name) const noexcept;
+
+    /// Checks an argv against the rules of `service`.
+    decision check(std::string_view service, std::span<const std::string> argv) const;
+
+    /// Parses an SSH command string, then checks it.
+    decision check_command(std::string_view service, std::string_view command_string,
+                           const command_limits& limits = {}) const;
+
+private:
+    std::vector<service_rule> services_;
+};
+
+} // namespace nextprism
+
+#include <nextprism/impl/command_policy.hpp>
+
+#endif

@@ -1,0 +1,124 @@
+#ifndef NEXTPRISM_IMPL_ERROR_HPP
+#define NEXTPRISM_IMPL_ERROR_HPP
+
+#include <boost/asio/error.hpp>
+#include <string>
+
+namespace nextprism {
+namespace detail {
+
+class error_category_impl final : public boost::system::error_category
+{
+public:
+    // A fixed id keeps categories equal across shared objects.
+    constexpr error_category_impl() noexcept
+        : boost::system::error_category(0x6e70726973'6d0001ULL) {}
+
+    const char* name() const noexcept override { return "nextprism"; }
+
+    std::string message(int ev) const override
+    {
+        switch (static_cast<error>(ev)) {
+        case error::empty_command: return "empty command";
+        case error::command_too_long: return "command string too long";
+        case error::too_many_arguments: return "too many arguments";
+        case error::invalid_utf8: return "invalid UTF-8";
+        case error::forbidden_character: return "forbidden character";
+        case error::unterminated_quote: return "unterminated single quote";
+        case error::unrepresentable: return "argument cannot be expressed in the command grammar";
+        case error::unknown_service: return "unknown service";
+        case error::command_not_allowed: return "command not allowed";
+        case error::option_not_allowed: return "option not allowed";
+        case error::option_forbidden: return "option forbidden by policy";
+        case error::invalid_value: return "invalid value";
+        case error::missing_value: return "option needs a value";
+        case error::duplicate_option: return "option given twice";
+        case error::too_many_positionals: return "too many arguments for this command";
+        case error::invalid_policy: return "invalid policy";
+        case error::invalid_configuration: return "invalid configuration";
+        case error::timeout: return "timed out";
+        case error::cancelled: return "cancelled";
+        case error::busy: return "another run of this command is in progress";
+        case error::target_not_found: return "target container not found";
+        case error::target_not_running: return "target container not running";
+        case error::engine_error: return "docker engine error";
+        case error::protocol_error: return "protocol error";
+        case error::outcome_unknown: return "outcome unknown: the command may have run";
+        }
+        return "nextprism error " + std::to_string(ev);
+    }
+
+    boost::system::error_condition default_error_condition(int ev) const noexcept override
+    {
+        switch (static_cast<error>(ev)) {
+        case error::timeout:
+        case error::busy:
+        case error::target_not_found:
+        case error::target_not_running:
+        case error::engine_error:
+            return make_error_condition(condition::transient);
+        case error::invalid_configuration:
+        case error::invalid_policy:
+        case error::protocol_error:
+        case error::outcome_unknown:
+        case error::cancelled:
+            return make_error_condition(condition::permanent);
+        default:
+            return make_error_condition(condition::rejected);
+        }
+    }
+};
+
+class condition_category_impl final : public boost::system::error_category
+{
+public:
+    constexpr condition_category_impl() noexcept
+        : boost::system::error_category(0x6e70726973'6d0002ULL) {}
+
+    const char* name() const noexcept override { return "nextprism.condition"; }
+
+    std::string message(int ev) const override
+    {
+        switch (static_cast<condition>(ev)) {
+        case condition::transient: return "transient failure";
+        case condition::rejected: return "rejected";
+        case condition::permanent: return "permanent failure";
+        }
+        return "nextprism condition " + std::to_string(ev);
+    }
+
+    // Errors from other categories (Asio, Beast, libssh2) map here, so one
+    // retry predicate covers all of them.
+    bool equivalent(const boost::system::error_code& code, int cv) const noexcept override
+    {
+        if (code.category() == nextprism::error_category())
+            return code.category().default_error_condition(code.value()) ==
+                   boost::system::error_condition(cv, *this);
+        if (static_cast<condition>(cv) != condition::transient)
+            return false;
+        namespace ae = boost::asio::error;
+        return code == ae::connection_refused || code == ae::connection_reset ||
+               code == ae::connection_aborted || code == ae::timed_out ||
+               code == ae::host_unreachable || code == ae::network_unreachable ||
+               code == ae::network_down || code == ae::broken_pipe ||
+               code == ae::eof || code == ae::try_again;
+    }
+};
+
+} // namespace detail
+
+inline const boost::system::error_category& error_category() noexcept
+{
+    static const detail::error_category_impl instance;
+    return instance;
+}
+
+inline const boost::system::error_category& condition_category() noexcept
+{
+    static const detail::condition_category_impl instance;
+    return instance;
+}
+
+} // namespace nextprism
+
+#endif

@@ -1,0 +1,118 @@
+// Fuzzes the proxy's decision path: the wire grammar and the whitelist.
+//
+// Properties checked on every input (a failure aborts, libFuzzer reports it):
+//  1. whatever parse_command accepts, format_command can write back, and
+//     parsing that gives the same argv (the round trip);
+//  2. whatever the policy allows, its canonical argv is allowed again and is
+//     its own canonical form (a fixed point), starts with the rule's fixed
+//     words, and every later word is either a declared option of the rule
+//     (name or name=value), the "--" separator, or a positional after it
+//     that does not start with '-' and has no "." or ".." path segment;
+//  3. format_command on arbitrary argv (the input split at NUL bytes) either
+//     refuses or round-trips.
+#include <nextprism/command_policy.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+void require(bool condition, const char* what)
+{
+    if (!condition) {
+        std::fprintf(stderr, "property violated: %s\n", what);
+        std::abort();
+    }
+}
+
+bool has_dot_segment(std::string_view v)
+{
+    std::size_t start = 0;
+    while (true) {
+        const auto end = v.find('/', start);
+        const auto seg = v.substr(start, end == std::string_view::npos ? end : end - start);
+        if (seg == "." || seg == "..")
+            return true;
+        if (end == std::string_view::npos)
+            return false;
+        start = end + 1;
+    }
+}
+
+void check_canonical(const nextprism::decision& d)
+{
+    const auto& rule = *d.command;
+    require(d.argv.size() >= rule.argv.size(), "canonical argv shorter than the rule");
+    require(std::equal(rule.argv.begin(), rule.argv.end(), d.argv.begin()), "prefix mismatch");
+    bool positional = false;
+    for (std::size_t i = rule.argv.size(); i < d.argv.size(); ++i) {
+        const std::string& w = d.argv[i];
+        if (positional) {
+            require(!w.empty() && w.front() != '-', "positional starts with '-'");
+            require(!has_dot_segment(w), "positional has a dot segment");
+            continue;
+        }
+        if (w == "--") {
+            positional = true;
+            continue;
+        }
+        const auto eq = w.find('=');
+        const auto name = w.substr(0, eq);
+        bool declared = false;
+        for (const auto& o : rule.options)
+            if (o.name == name) {
+                declared = true;
+                require((o.value == nextprism::value_type::none) == (eq == std::string::npos),
+                        "flag/value mismatch");
+                if (eq != std::string::npos)
+                    require(!has_dot_segment(w.substr(eq + 1)), "option value has a dot segment");
+            }
+        require(declared, "undeclared option in canonical argv");
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    const auto& policy = nextprism::command_policy::default_policy();
+
+    nextprism::error_code ec;
+    const auto argv = nextprism::parse_command(input, ec);
+    if (!ec) {
+        const auto text = nextprism::format_command(argv, ec);
+        require(!ec, "parsed argv cannot be formatted");
+        const auto back = nextprism::parse_command(text, ec);
+        require(!ec && back == argv, "parse(format(argv)) != argv");
+
+        for (const auto& service : policy.services()) {
+            const auto d = policy.check(service.name, argv);
+            if (!d) {
+                require(!d.reason.empty() && d.argv.empty(), "refusal without reason");
+                continue;
+            }
+            check_canonical(d);
+            const auto again = policy.check(service.name, d.argv);
+            require(again.allowed() && again.argv == d.argv, "canonical form is not a fixed point");
+            const auto wire = nextprism::format_command(d.argv, ec);
+            require(!ec, "canonical argv cannot be formatted");
+            require(policy.check_command(service.name, wire).argv == d.argv, "wire round trip");
+        }
+    }
+
+    // Arbitrary argv: split the raw input at NUL bytes.
+    std::vector<std::string> split(1);
+    for (char c : input) {
+        if (c == '\0')
+            split.emplace_back();
+        else
+            split.back().push_back(c);
+    }
+    const auto text = nextprism::format_command(split, ec);
+    if (!ec) {
+        const auto back = nextprism::parse_command(text, ec);
+        require(!ec && back == split, "format then parse changed the argv");
+    }
+    return 0;
+}

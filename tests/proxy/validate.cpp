@@ -1,0 +1,190 @@
+// Tests of nextprism-validate, the proxy's ForceCommand, run as a process
+// exactly as sshd runs it: the command in SSH_ORIGINAL_COMMAND, no shell.
+
+#include <nextprism/proxy_exit_code.hpp>
+
+#include "support/corpus.hpp"
+#include "support/process.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+namespace exit_code = nextprism::proxy_exit_code;
+using nextprism::test::run_process;
+
+namespace {
+
+struct validator
+{
+    fs::path dir = fs::temp_directory_path() /
+                   ("nextprism-validate-" + std::to_string(::getpid()));
+    fs::path audit = dir / "audit.log";
+
+    validator() { fs::create_directories(dir); }
+    ~validator() { fs::remove_all(dir); }
+
+    nextprism::test::process_result run(const std::vector<std::string>& args,
+                                        std::vector<std::string> env) const
+    {
+        std::vector<std::string> argv{NEXTPRISM_VALIDATE};
+        argv.insert(argv.end(), args.begin(), args.end());
+        env.push_back("NEXTPRISM_AUDIT_LOG=" + audit.string());
+        return run_process(argv, env);
+    }
+
+    nextprism::test::process_result dry_run(const std::string& service,
+                                            const std::string& command) const
+    {
+        return run({"--service", service, "--dry-run"}, {"SSH_ORIGINAL_COMMAND=" + command});
+    }
+
+    std::vector<nlohmann::json> audit_lines() const
+    {
+        std::vector<nlohmann::json> lines;
+        std::ifstream in(audit);
+        std::string line;
+        while (std::getline(in, line))
+            lines.push_back(nlohmann::json::parse(line));
+        return lines;
+    }
+};
+
+} // namespace
+
+TEST_CASE("dry run prints the canonical argv as JSON")
+{
+    validator v;
+    const auto r = v.dry_run("nextcloud", "php occ files:scan '--path=/alice/files/My Photos'");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(nlohmann::json::parse(r.out) ==
+          nlohmann::json({"php", "occ", "files:scan", "--path=/alice/files/My Photos"}));
+    CHECK(r.err.empty());
+}
+
+TEST_CASE("the whole corpus through the binary: exit codes and one-line reasons")
+{
+    validator v;
+    const auto cases = nextprism::test::load_corpus();
+    std::size_t runs = 0;
+    for (const auto& c : cases) {
+        if (c.input.find('\0') != std::string::npos)
+            continue; // an environment variable cannot hold NUL; sshd cannot send it either
+        if (c.expectation == "unknown_service")
+            continue; // a misconfiguration of the proxy: tested below
+        INFO("corpus line " << c.line);
+        const auto r = v.dry_run(c.service, c.input);
+        if (c.expectation == "ok") {
+            INFO(r.err);
+            CHECK(r.exit_code == 0);
+            CHECK(nlohmann::json::parse(r.out) == nlohmann::json::parse(c.argv_json));
+        } else {
+            CHECK(r.exit_code == exit_code::refused);
+            CHECK(r.out.empty());
+            CHECK(r.err.starts_with("nextprism: refused: "));
+            CHECK(r.err.find('\n') == r.err.size() - 1);
+        }
+        ++runs;
+    }
+    const auto lines = v.audit_lines();
+    CHECK(lines.size() == runs);
+    for (const auto& l : lines) {
+        CHECK((l["decision"] == "allowed" || l["decision"] == "refused"));
+        CHECK(l.contains("input"));
+    }
+}
+
+TEST_CASE("no command, or an empty one, is refused")
+{
+    validator v;
+    auto r = v.run({"--service", "nextcloud", "--dry-run"}, {});
+    CHECK(r.exit_code == exit_code::refused);
+    CHECK(r.err == "nextprism: refused: no command given (interactive sessions are not offered)\n");
+    r = v.dry_run("nextcloud", "");
+    CHECK(r.exit_code == exit_code::refused);
+    CHECK(r.err == "nextprism: refused: empty command\n");
+}
+
+TEST_CASE("the service comes from --service or NEXTPRISM_SERVICE")
+{
+    validator v;
+    auto r = v.run({"--dry-run"},
+                   {"NEXTPRISM_SERVICE=photoprism", "SSH_ORIGINAL_COMMAND=photoprism status"});
+    CHECK(r.exit_code == 0);
+    r = v.run({"--dry-run"}, {"SSH_ORIGINAL_COMMAND=photoprism status"});
+    CHECK(r.exit_code == exit_code::usage);
+    CHECK(r.err == "nextprism: usage: no service: pass --service or set NEXTPRISM_SERVICE\n");
+    r = v.run({"--service", "mysql", "--dry-run"}, {"SSH_ORIGINAL_COMMAND=php occ status"});
+    CHECK(r.exit_code == exit_code::usage);
+    r = v.run({"--service", "nextcloud", "--bogus"}, {"SSH_ORIGINAL_COMMAND=php occ status"});
+    CHECK(r.exit_code == exit_code::usage);
+}
+
+TEST_CASE("the audit record carries the client and the key")
+{
+    validator v;
+    const auto auth = v.dir / "auth";
+    {
+        std::ofstream out(auth);
+        out << "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITest\n";
+    }
+    const auto r = v.run({"--service", "nextcloud", "--dry-run"},
+                         {"SSH_ORIGINAL_COMMAND=php occ status; reboot",
+                          "SSH_CLIENT=127.0.0.1 41000 2222", "SSH_USER_AUTH=" + auth.string()});
+    CHECK(r.exit_code == exit_code::refused);
+    const auto lines = v.audit_lines();
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["decision"] == "refused");
+    CHECK(lines[0]["input"] == "php occ status; reboot");
+    CHECK(lines[0]["ssh_client"] == "127.0.0.1 41000 2222");
+    CHECK(lines[0]["ssh_key"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITest");
+    CHECK(lines[0]["reason"].get<std::string>().find("';'") != std::string::npos);
+}
+
+TEST_CASE("nothing is decided without an audit log")
+{
+    validator v;
+    const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud", "--dry-run",
+                                "--audit-log", "/nonexistent-dir/audit.log"},
+                               {"SSH_ORIGINAL_COMMAND=php occ status"});
+    CHECK(r.exit_code == exit_code::audit_failed);
+    CHECK(r.out.empty());
+    CHECK(r.err.starts_with("nextprism: cannot open audit log /nonexistent-dir/audit.log"));
+}
+
+TEST_CASE("a policy file replaces the default, and a bad one is named")
+{
+    validator v;
+    const auto policy = v.dir / "policy.json";
+    {
+        std::ofstream out(policy);
+        out << R"({"services": {"photoprism": {"commands": [{"argv": ["photoprism", "status"]}]}}})";
+    }
+    auto r = v.run({"--service", "photoprism", "--dry-run", "--policy", policy.string()},
+                   {"SSH_ORIGINAL_COMMAND=photoprism index"});
+    CHECK(r.exit_code == exit_code::refused);
+    r = v.run({"--service", "photoprism", "--dry-run"},
+              {"SSH_ORIGINAL_COMMAND=photoprism status", "NEXTPRISM_POLICY=" + policy.string()});
+    CHECK(r.exit_code == 0);
+    {
+        std::ofstream out(policy);
+        out << R"({"services": {"photoprism": {"commands": [{"argv": ["photoprism"], "x": 1}]}}})";
+    }
+    r = v.run({"--service", "photoprism", "--dry-run", "--policy", policy.string()},
+              {"SSH_ORIGINAL_COMMAND=photoprism status"});
+    CHECK(r.exit_code == exit_code::usage);
+    CHECK(r.err == "nextprism: invalid policy file " + policy.string() +
+                       ": services.photoprism.commands[0].x: unknown key\n");
+}
+
+TEST_CASE("--print-default-policy prints the loadable default")
+{
+    const auto r = run_process({NEXTPRISM_VALIDATE, "--print-default-policy"}, {});
+    CHECK(r.exit_code == 0);
+    CHECK(nlohmann::json::parse(r.out).contains("services"));
+}
