@@ -46,6 +46,8 @@ enum class error {
     engine_error,           ///< the Docker engine answered with an error
     protocol_error,         ///< a peer sent something malformed
     outcome_unknown,        ///< the command may have run; its status is lost
+    internal_error,         ///< an unexpected exception inside the library
+    not_swarm_manager,      ///< the engine is not a Swarm manager
 };
 
 /** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with these. */

@@ -44,6 +44,8 @@ public:
         case error::engine_error: return "docker engine error";
         case error::protocol_error: return "protocol error";
         case error::outcome_unknown: return "outcome unknown: the command may have run";
+        case error::internal_error: return "internal error";
+        case error::not_swarm_manager: return "the engine is not a Swarm manager";
         }
         return "nextprism error " + std::to_string(ev);
     }
@@ -62,6 +64,8 @@ public:
         case error::protocol_error:
         case error::outcome_unknown:
         case error::cancelled:
+        case error::internal_error:
+        case error::not_swarm_manager:
             return make_error_condition(condition::permanent);
         default:
             return make_error_condition(condition::rejected);

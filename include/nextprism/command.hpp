@@ -1,0 +1,37 @@
+#ifndef NEXTPRISM_COMMAND_HPP
+#define NEXTPRISM_COMMAND_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/docker/types.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nextprism {
+
+using docker::output_handler;
+using docker::output_stream;
+
+/// One maintenance command to run in a service's container.
+struct command_request
+{
+    std::string service;                 ///< "nextcloud" or "photoprism"
+    std::vector<std::string> argv;       ///< {"php", "occ", "files:scan", "--all"}
+    std::chrono::milliseconds timeout{0}; ///< 0: none
+};
+
+/** How a command ended. A non-zero `exit_code` is data, not an error: a
+    command that ran is never retried because it "failed". */
+struct command_result
+{
+    int exit_code = -1;
+    std::optional<std::string> exit_signal; ///< when killed by a signal (SSH reports it)
+    std::uint64_t stdout_bytes = 0;
+    std::uint64_t stderr_bytes = 0;
+};
+
+} // namespace nextprism
+
+#endif

@@ -1,0 +1,90 @@
+#ifndef NEXTPRISM_DETAIL_ASYNC_SPAWN_HPP
+#define NEXTPRISM_DETAIL_ASYNC_SPAWN_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/error.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
+#include <exception>
+#include <memory>
+#include <utility>
+
+namespace nextprism::detail {
+
+namespace net = boost::asio;
+
+/// What a coroutine-implemented operation returns: an error and a value.
+template<class T>
+struct op_result
+{
+    error_code ec;
+    T value{};
+};
+
+/// Keeps `make` (often a lambda coroutine whose captures the coroutine
+/// reads through its closure) alive in this frame while its coroutine runs.
+template<class T, class MakeAwaitable>
+net::awaitable<op_result<T>> run_owned(MakeAwaitable make)
+{
+    co_return co_await make();
+}
+
+/** Runs the coroutine made by `make()` and completes `token` with the
+    signature `void(error_code, T)`, Asio style.
+
+    Operations are written as C++20 coroutines inside, but callers see a
+    plain initiating function: callbacks, use_future, use_awaitable and
+    deferred-style tokens all work. The completion runs on the handler's
+    associated executor, never inline in the initiating call (co_spawn
+    posts). An exception escaping the coroutine becomes
+    `error::internal_error`, never a crash of the caller.
+
+    Cancellation: `on_cancel(type)` is invoked (on `ex`) when the handler's
+    cancellation slot is emitted; operations use it to stop what they own
+    (kill a remote process, close a socket) before completing.
+*/
+template<class T, class Executor, class Token, class MakeAwaitable, class OnCancel>
+auto async_spawn(Executor ex, Token&& token, MakeAwaitable make, OnCancel on_cancel)
+{
+    return net::async_initiate<Token, void(error_code, T)>(
+        [ex](auto handler, MakeAwaitable make, OnCancel on_cancel) mutable {
+            auto slot = net::get_associated_cancellation_slot(handler);
+            if (slot.is_connected()) {
+                slot.assign([ex, on_cancel](net::cancellation_type type) mutable {
+                    net::post(ex, [on_cancel, type]() mutable { on_cancel(type); });
+                });
+            }
+            auto handler_ex = net::get_associated_executor(handler, ex);
+            net::co_spawn(
+                ex, run_owned<T>(std::move(make)),
+                net::bind_executor(
+                    handler_ex,
+                    [h = std::move(handler)](std::exception_ptr e, op_result<T> r) mutable {
+                        auto s = net::get_associated_cancellation_slot(h);
+                        if (s.is_connected())
+                            s.clear();
+                        if (e && !r.ec)
+                            r.ec = error::internal_error;
+                        std::move(h)(r.ec, std::move(r.value));
+                    }));
+        },
+        token, std::move(make), std::move(on_cancel));
+}
+
+/// Without a cancellation hook: cancellation is simply not supported.
+template<class T, class Executor, class Token, class MakeAwaitable>
+auto async_spawn(Executor ex, Token&& token, MakeAwaitable make)
+{
+    return async_spawn<T>(std::move(ex), std::forward<Token>(token), std::move(make),
+                          [](net::cancellation_type) {});
+}
+
+} // namespace nextprism::detail
+
+#endif

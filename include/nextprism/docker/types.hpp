@@ -1,0 +1,95 @@
+#ifndef NEXTPRISM_DOCKER_TYPES_HPP
+#define NEXTPRISM_DOCKER_TYPES_HPP
+
+#include <nextprism/detail/config.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nextprism::docker {
+
+/// The label Swarm puts on every task container: the service's name.
+inline constexpr std::string_view service_name_label = "com.docker.swarm.service.name";
+
+struct container_info
+{
+    std::string id;
+    std::string name;      ///< without the leading '/'
+    std::string state;     ///< "running", "exited", ...
+    bool running = false;
+    std::map<std::string, std::string> labels;
+};
+
+struct engine_info
+{
+    std::string name;           ///< hostname of the engine
+    std::string swarm_state;    ///< "active", "inactive", "pending", ...
+    std::string node_id;        ///< this engine's Swarm node id
+    std::string node_address;
+    bool control_available = false; ///< a manager
+};
+
+struct node_info
+{
+    std::string id;
+    std::string hostname;
+    std::string address;       ///< Status.Addr
+    std::string role;          ///< "manager" or "worker"
+    std::string availability;  ///< "active", "pause", "drain"
+    std::string state;         ///< "ready", "down", ...
+    std::map<std::string, std::string> labels;
+};
+
+struct service_info
+{
+    std::string id;
+    std::string name;
+    std::map<std::string, std::string> labels;
+    std::optional<std::uint64_t> replicas; ///< for replicated services
+};
+
+struct task_info
+{
+    std::string id;
+    std::string service_id;
+    std::string node_id;
+    std::string desired_state;
+    std::string state;
+    std::string container_id;
+};
+
+/// Filters as the Engine API takes them: {"label": ["a=b"], "name": ["x"]}.
+using filters = std::map<std::string, std::vector<std::string>>;
+
+/// Which stream a chunk of exec output belongs to.
+enum class output_stream : std::uint8_t { out = 1, err = 2 };
+
+/// Receives output as it arrives; called on the operation's executor.
+using output_handler = std::function<void(output_stream, std::string_view)>;
+
+/// What to run: Cmd as an array, never a shell string.
+struct exec_spec
+{
+    std::vector<std::string> argv;
+    std::optional<std::string> user;   ///< e.g. "www-data"
+    std::string working_dir;           ///< empty: the image's default
+    std::vector<std::string> env;      ///< fixed "NAME=value" entries
+};
+
+struct exec_result
+{
+    int exit_code = -1;
+    std::string exec_id;
+    bool timed_out = false; ///< the deadline passed and the process was stopped
+};
+
+} // namespace nextprism::docker
+
+#endif
