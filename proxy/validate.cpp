@@ -10,11 +10,25 @@
 
 #include <nextprism/audit_log.hpp>
 #include <nextprism/command_policy.hpp>
+#include <nextprism/direct_transport.hpp>
 #include <nextprism/proxy_exit_code.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -28,17 +42,21 @@ namespace exit_code = nextprism::proxy_exit_code;
 
 constexpr std::string_view usage_text =
     "usage: nextprism-validate [--service nextcloud|photoprism] [--policy FILE]\n"
-    "                          [--audit-log FILE] [--dry-run]\n"
+    "                          [--audit-log FILE] [--timeout SECONDS] [--dry-run]\n"
     "       nextprism-validate --print-default-policy\n"
     "The command comes from SSH_ORIGINAL_COMMAND (set by sshd for a ForceCommand).\n"
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
-    "(default /var/log/nextprism/audit.log).\n";
+    "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
+    "14400), NEXTPRISM_LOCK_DIR (default /run/nextprism), DOCKER_HOST,\n"
+    "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
 {
     std::string service;
     std::string policy_file;
     std::string audit_log = "/var/log/nextprism/audit.log";
+    std::string lock_dir = "/run/nextprism";
+    long timeout_seconds = 4 * 3600;
     bool dry_run = false;
 };
 
@@ -70,6 +88,18 @@ options parse_options(int argc, char** argv)
         o.policy_file = v;
     if (auto v = env("NEXTPRISM_AUDIT_LOG"))
         o.audit_log = v;
+    if (auto v = env("NEXTPRISM_LOCK_DIR"))
+        o.lock_dir = v;
+    auto seconds = [](std::string_view text) {
+        char* end = nullptr;
+        const std::string s(text);
+        const long v = std::strtol(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0' || v < 0 || v > 7 * 24 * 3600)
+            fail(exit_code::usage, "usage", "timeout must be 0 to 604800 seconds, got '" + s + "'");
+        return v;
+    };
+    if (auto v = env("NEXTPRISM_TIMEOUT"))
+        o.timeout_seconds = seconds(v);
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -85,6 +115,8 @@ options parse_options(int argc, char** argv)
             o.audit_log = value();
         else if (arg == "--dry-run")
             o.dry_run = true;
+        else if (arg == "--timeout")
+            o.timeout_seconds = seconds(value());
         else if (arg == "--print-default-policy") {
             std::cout << nextprism::command_policy::default_policy_json() << '\n';
             std::exit(0);
@@ -114,6 +146,157 @@ nextprism::command_policy load_policy(const std::string& path)
     if (ec)
         fail(exit_code::usage, "invalid policy file " + path, reason);
     return policy;
+}
+
+
+/// Writes all of `data` to `fd`; false when the reader is gone.
+bool write_all(int fd, std::string_view data)
+{
+    while (!data.empty()) {
+        const auto n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+/// Whether the reader of `fd` went away (sshd closed the channel).
+bool reader_gone(int fd)
+{
+    pollfd p{fd, 0, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+std::string upper(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+/** Runs the accepted command in the target container and passes its
+    output and exit status through. Single-flight commands take the
+    service's lock first. A client that goes away (closed pipe, SIGHUP,
+    SIGTERM) cancels the command, which stops it in the container. */
+int execute(const options& opts, const nextprism::command_policy& policy,
+            const nextprism::decision& d, nextprism::audit_record record, nextprism::audit_log& log)
+{
+    namespace net = boost::asio;
+    using namespace std::chrono;
+
+    int lock_fd = -1;
+    if (d.command->single_flight) {
+        const std::string path = opts.lock_dir + "/" + opts.service + ".lock";
+        lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock_fd < 0)
+            fail(exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
+        if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+            fail(exit_code::busy, "busy",
+                 "another " + d.command->name() + "-class command is running for " + opts.service +
+                     "; try again when it has finished");
+    }
+
+    nextprism::error_code ec;
+    const auto engine = nextprism::docker::engine_address_from_environment(ec);
+    if (ec)
+        fail(exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
+    nextprism::direct_transport::options transport_options;
+    if (auto v = env((upper(opts.service) + "_CONTAINER").c_str()))
+        transport_options.containers[opts.service] = v;
+
+    net::io_context io;
+    nextprism::direct_transport transport(io.get_executor(), engine, policy, transport_options);
+    net::cancellation_signal cancel;
+    bool client_gone = false;
+    auto stop = [&] {
+        if (!client_gone) {
+            client_gone = true;
+            cancel.emit(net::cancellation_type::terminal);
+        }
+    };
+
+    ::signal(SIGPIPE, SIG_IGN);
+    net::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
+    signals.async_wait([&](nextprism::error_code e, int) {
+        if (!e)
+            stop();
+    });
+    net::steady_timer watch(io);
+    std::function<void()> watch_reader = [&] {
+        watch.expires_after(milliseconds(500));
+        watch.async_wait([&](nextprism::error_code e) {
+            if (e)
+                return;
+            if (reader_gone(STDOUT_FILENO))
+                stop();
+            else
+                watch_reader();
+        });
+    };
+    watch_reader();
+
+    nextprism::command_request request{opts.service, d.argv, seconds(opts.timeout_seconds)};
+    const auto started = steady_clock::now();
+    nextprism::error_code run_ec;
+    nextprism::command_result result;
+    transport.async_run(
+        request,
+        [&](nextprism::output_stream s, std::string_view data) {
+            const int fd = s == nextprism::output_stream::out ? STDOUT_FILENO : STDERR_FILENO;
+            if (!client_gone && !write_all(fd, data))
+                stop();
+        },
+        net::bind_cancellation_slot(cancel.slot(),
+                                    [&](nextprism::error_code e, nextprism::command_result r) {
+                                        run_ec = e;
+                                        result = r;
+                                        signals.cancel();
+                                        watch.cancel();
+                                    }));
+    io.run();
+
+    int status = result.exit_code;
+    std::string reason;
+    if (run_ec) {
+        reason = run_ec.message();
+        if (run_ec == nextprism::error::target_not_found || run_ec == nextprism::error::target_not_running)
+            status = exit_code::target_missing;
+        else if (run_ec == nextprism::error::timeout)
+            status = exit_code::timeout;
+        else if (run_ec == nextprism::condition::rejected)
+            status = exit_code::refused;
+        else if (run_ec == nextprism::error::internal_error)
+            status = exit_code::internal;
+        else
+            status = exit_code::engine_error;
+    }
+    record.event = "finished";
+    record.decision = {};
+    record.input.reset();
+    record.time = system_clock::now();
+    record.exit_code = status;
+    if (client_gone)
+        reason = "client went away; command stopped";
+    record.reason = reason;
+    record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
+    log.write(record, ec); // the command ran: a failed write here changes nothing
+
+    if (run_ec && !client_gone) {
+        std::string what = run_ec == nextprism::error::timeout
+                               ? "timed out after " + std::to_string(opts.timeout_seconds) +
+                                     " s; the command was stopped"
+                               : run_ec.message();
+        if (status == exit_code::target_missing)
+            what += " (" + transport.container_for(opts.service) + ")";
+        fail(status, "error", what);
+    }
+    if (lock_fd >= 0)
+        ::close(lock_fd);
+    return status;
 }
 
 } // namespace
@@ -170,6 +353,5 @@ int main(int argc, char** argv)
         std::cout << nlohmann::json(d.argv).dump() << '\n';
         return 0;
     }
-    fail(exit_code::internal, "execution is not available in this build",
-         "run with --dry-run (the Docker transport comes with the direct transport)");
+    return execute(opts, *policy, d, record, log);
 }

@@ -55,8 +55,6 @@ private:
     options options_;
 };
 
-static_assert(transport_policy<direct_transport>);
-
 } // namespace nextprism
 
 #include <nextprism/impl/direct_transport.hpp>

@@ -97,8 +97,9 @@ struct scoped_container
 struct io_thread
 {
     boost::asio::io_context io;
-    std::thread thread;
+    // Declared before the thread: run() must never start without work.
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread;
 
     io_thread() : thread([this] { io.run(); }) {}
     ~io_thread()

@@ -6,6 +6,7 @@
 #
 #   dockerd.sh start DIR   start (or reuse a running one), swarm init, build images
 #   dockerd.sh stop DIR    stop it by PID
+#   NEXTPRISM_NO_SWARM=1   start without Swarm
 #
 # Prints nothing but errors on success. Needs root.
 set -euo pipefail
@@ -38,7 +39,10 @@ start)
     done
     docker version >/dev/null || { echo "dockerd.sh: dockerd did not answer in 30 s" >&2; exit 1; }
   fi
-  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  # NEXTPRISM_NO_SWARM=1: a plain engine (a second one on this host cannot
+  # also bind the Swarm port 2377).
+  if [ "${NEXTPRISM_NO_SWARM:-0}" != 1 ] &&
+     [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
     docker swarm init --advertise-addr 127.0.0.1 >/dev/null
   fi
   if ! docker image inspect nextprism/base:test >/dev/null 2>&1; then

@@ -57,6 +57,9 @@ auto direct_transport::async_run(command_request request, output_handler on_outp
         [signal](net::cancellation_type type) { signal->emit(type); });
 }
 
+// Checked here, after the definitions: async_run's return type is deduced.
+static_assert(transport_policy<direct_transport>);
+
 } // namespace nextprism
 
 #endif

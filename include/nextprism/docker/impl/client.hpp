@@ -381,10 +381,11 @@ private:
 /// What a running exec shares with its stopper (timeout, cancellation).
 struct exec_control
 {
-    explicit exec_control(net::any_io_executor ex) : timer(ex) {}
+    explicit exec_control(net::any_io_executor ex) : timer(ex), stop_timer(ex) {}
     std::string container_id;
     std::string exec_id;
-    net::steady_timer timer;
+    net::steady_timer timer;      // the deadline
+    net::steady_timer stop_timer; // the stopper's waits; cancelled when the exec ends
     stream_type* stream = nullptr; // valid while the output is being read
     bool finished = false;
     bool timed_out = false;
@@ -402,7 +403,7 @@ inline net::awaitable<void> stop_exec(context_ptr ctx, std::shared_ptr<exec_cont
     // The engine starts the process just after answering /start: wait
     // briefly for its PID.
     int pid = 0;
-    net::steady_timer wait(ctx->ex);
+    net::steady_timer& wait = control->stop_timer;
     for (int attempt = 0; attempt < 100 && pid <= 0 && !control->finished; ++attempt) {
         auto inspect = co_await request_json(ctx, http::verb::get,
                                              "/exec/" + control->exec_id + "/json");
@@ -422,6 +423,8 @@ inline net::awaitable<void> stop_exec(context_ptr ctx, std::shared_ptr<exec_cont
         if (!control->finished)
             process_tree::signal(pid, control->container_id, SIGKILL);
     }
+    if (control->finished)
+        co_return;
     wait.expires_after(std::chrono::seconds(2));
     co_await wait.async_wait(use_tuple);
     if (!control->finished && control->stream) {
@@ -525,11 +528,12 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
         }
     }
     control->stream = nullptr;
+    control->finished = true; // the output ended: nothing left to stop
     control->timer.cancel();
+    control->stop_timer.cancel();
 
     if (malformed) {
         r.ec = error::protocol_error;
-        control->finished = true;
         co_return r;
     }
     const bool clean_end = read_ec == net::error::eof && decoder.at_boundary();
@@ -541,7 +545,8 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
         auto inspect = co_await request_json(ctx, http::verb::get,
                                              "/exec/" + control->exec_id + "/json");
         if (inspect.ec) {
-            r.ec = clean_end ? inspect.ec : error_code(error::outcome_unknown);
+            // The command ran; without its status the outcome is unknown.
+            r.ec = error::outcome_unknown;
             break;
         }
         const auto& code = at(inspect.value, "ExitCode");
@@ -556,7 +561,6 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
         pause.expires_after(std::chrono::milliseconds(10));
         co_await pause.async_wait(use_tuple);
     }
-    control->finished = true;
     r.value.timed_out = control->timed_out;
     if (control->timed_out)
         r.ec = error::timeout;
