@@ -48,6 +48,14 @@ enum class error {
     outcome_unknown,        ///< the command may have run; its status is lost
     internal_error,         ///< an unexpected exception inside the library
     not_swarm_manager,      ///< the engine is not a Swarm manager
+
+    // -- SSH --
+    host_key_unknown,       ///< the proxy's host key is not in known_hosts
+    host_key_mismatch,      ///< the proxy's host key changed: possible attack
+    authentication_failed,  ///< the client key was not accepted
+    ssh_failure,            ///< an SSH protocol step failed
+    connection_lost,        ///< the connection broke or stopped answering
+    pool_timeout,           ///< no connection became free before the deadline
 };
 
 /** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with these. */

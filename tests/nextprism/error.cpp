@@ -9,7 +9,7 @@ using nextprism::error_code;
 
 TEST_CASE("every error has its own message")
 {
-    for (int v = 1; v <= static_cast<int>(error::not_swarm_manager); ++v) {
+    for (int v = 1; v <= static_cast<int>(error::pool_timeout); ++v) {
         const error_code ec = static_cast<error>(v);
         CHECK(ec.category().name() == std::string("nextprism"));
         CHECK(ec.message().find("nextprism error") == std::string::npos);

@@ -46,6 +46,12 @@ public:
         case error::outcome_unknown: return "outcome unknown: the command may have run";
         case error::internal_error: return "internal error";
         case error::not_swarm_manager: return "the engine is not a Swarm manager";
+        case error::host_key_unknown: return "host key not in known_hosts";
+        case error::host_key_mismatch: return "host key does not match known_hosts (possible attack)";
+        case error::authentication_failed: return "SSH authentication failed";
+        case error::ssh_failure: return "SSH protocol failure";
+        case error::connection_lost: return "SSH connection lost";
+        case error::pool_timeout: return "no SSH connection became free in time";
         }
         return "nextprism error " + std::to_string(ev);
     }
@@ -58,7 +64,14 @@ public:
         case error::target_not_found:
         case error::target_not_running:
         case error::engine_error:
+        case error::connection_lost:
+        case error::pool_timeout:
             return make_error_condition(condition::transient);
+        case error::host_key_unknown:
+        case error::host_key_mismatch:
+        case error::authentication_failed:
+        case error::ssh_failure:
+            return make_error_condition(condition::permanent);
         case error::invalid_configuration:
         case error::invalid_policy:
         case error::protocol_error:

@@ -1,0 +1,280 @@
+#ifndef NEXTPRISM_IMPL_SSH_POOL_HPP
+#define NEXTPRISM_IMPL_SSH_POOL_HPP
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <algorithm>
+
+namespace nextprism {
+namespace detail {
+
+struct pooled_connection
+{
+    std::shared_ptr<ssh::session> session;
+    std::size_t in_use = 0;
+    std::uint64_t commands = 0;
+    std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
+};
+
+struct pooled_host
+{
+    std::list<std::shared_ptr<pooled_connection>> connections;
+    std::list<boost::asio::steady_timer*> waiters; // woken by cancel()
+    std::size_t handshaking = 0;
+    host_statistics stats;
+
+    void wake_all()
+    {
+        for (auto* w : waiters)
+            w->cancel();
+    }
+};
+
+} // namespace detail
+
+template<pooling_policy Strategy>
+struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
+{
+    using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
+    strand_type strand;
+    ssh_pool_options options;
+    std::map<std::string, detail::pooled_host> hosts;
+    std::size_t handshaking = 0; // across hosts
+    boost::asio::steady_timer reaper;
+    bool reaping = false;
+    bool stopped = false;
+    mutable std::mutex stats_mutex;                  // guards `published`
+    std::map<std::string, host_statistics> published; // readable from any thread
+
+    state(boost::asio::any_io_executor ex, ssh_pool_options opts)
+        : strand(boost::asio::make_strand(ex)), options(std::move(opts)), reaper(strand) {}
+
+    std::size_t capacity() const { return Strategy::channels_per_connection(options.max_sessions); }
+
+    void publish(const std::string& key, detail::pooled_host& h)
+    {
+        host_statistics s = h.stats;
+        s.connections = 0;
+        s.in_use = 0;
+        s.idle = 0;
+        for (const auto& c : h.connections) {
+            if (!c->session->is_open())
+                continue;
+            ++s.connections;
+            s.in_use += c->in_use;
+            s.idle += c->in_use == 0 ? 1 : 0;
+        }
+        std::lock_guard lock(stats_mutex);
+        published[key] = s;
+    }
+
+    void evict_broken(detail::pooled_host& h)
+    {
+        h.connections.remove_if([&](const auto& c) {
+            if (c->session->is_open())
+                return false;
+            if (c->in_use == 0)
+                return true;
+            return false; // still referenced by a running command; removed on release
+        });
+    }
+
+    void start_reaper()
+    {
+        if (reaping || stopped)
+            return;
+        reaping = true;
+        const auto period = std::max<std::chrono::milliseconds>(
+            std::chrono::milliseconds(50), options.idle_timeout / 4);
+        reaper.expires_after(period);
+        reaper.async_wait([self = this->shared_from_this()](error_code ec) {
+            self->reaping = false;
+            if (ec || self->stopped)
+                return;
+            bool any = false;
+            const auto now = std::chrono::steady_clock::now();
+            for (auto& [key, h] : self->hosts) {
+                for (auto& c : h.connections)
+                    if (c->in_use == 0 && now - c->idle_since >= self->options.idle_timeout)
+                        c->session->close(error::connection_lost);
+                self->evict_broken(h);
+                any = any || !h.connections.empty();
+                self->publish(key, h);
+            }
+            if (any)
+                self->start_reaper();
+        });
+    }
+
+    /// A connection with a free channel, a new one, or an error.
+    boost::asio::awaitable<std::pair<error_code, std::shared_ptr<detail::pooled_connection>>>
+    acquire(std::string key, ssh::endpoint ep, bool fresh_only)
+    {
+        auto self = this->shared_from_this();
+        auto& h = hosts[key];
+        const auto deadline = std::chrono::steady_clock::now() + options.queue_timeout;
+        while (true) {
+            evict_broken(h);
+            if (!fresh_only) {
+                std::shared_ptr<detail::pooled_connection> best;
+                for (auto& c : h.connections)
+                    if (c->session->is_open() && c->in_use < capacity() &&
+                        (!best || c->in_use < best->in_use))
+                        best = c;
+                if (best) {
+                    ++best->in_use;
+                    if (best->commands > 0)
+                        ++h.stats.reused;
+                    co_return std::pair{error_code{}, best};
+                }
+            }
+            if (h.connections.size() + h.handshaking < options.max_connections_per_host &&
+                handshaking < options.max_concurrent_handshakes) {
+                ++h.handshaking;
+                ++handshaking;
+                ++h.stats.handshakes;
+                auto s = std::make_shared<ssh::session>(strand, options.session);
+                const error_code ec = co_await s->connect(ep, options.credentials);
+                --h.handshaking;
+                --handshaking;
+                h.wake_all();
+                if (ec) {
+                    ++h.stats.failed;
+                    s->close(ec);
+                    co_return std::pair{ec, nullptr};
+                }
+                auto c = std::make_shared<detail::pooled_connection>();
+                c->session = std::move(s);
+                c->in_use = 1;
+                h.connections.push_back(c);
+                ++h.stats.created;
+                co_return std::pair{error_code{}, c};
+            }
+            if (std::chrono::steady_clock::now() >= deadline)
+                co_return std::pair{error_code(error::pool_timeout), nullptr};
+            boost::asio::steady_timer wait(strand);
+            wait.expires_at(deadline);
+            h.waiters.push_back(&wait);
+            co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            h.waiters.remove(&wait);
+            fresh_only = false;
+        }
+    }
+
+    void release(const std::string& key, const std::shared_ptr<detail::pooled_connection>& c)
+    {
+        auto& h = hosts[key];
+        --c->in_use;
+        ++c->commands;
+        c->idle_since = std::chrono::steady_clock::now();
+        if (!c->session->is_open()) {
+            ++h.stats.failed;
+            if (c->in_use == 0)
+                h.connections.remove(c);
+        }
+        h.wake_all();
+        publish(key, h);
+        start_reaper();
+    }
+
+    boost::asio::awaitable<detail::op_result<command_result>> run(
+        ssh::endpoint ep, std::vector<std::string> argv, output_handler on_output,
+        std::chrono::milliseconds timeout)
+    {
+        detail::op_result<command_result> r;
+        auto self = this->shared_from_this();
+        const std::string command = format_command(argv, r.ec);
+        if (r.ec)
+            co_return r;
+        const std::string key = ep.to_string();
+        bool fresh_only = false;
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            auto [ec, c] = co_await acquire(key, ep, fresh_only);
+            if (ec) {
+                r.ec = ec;
+                publish(key, hosts[key]);
+                co_return r;
+            }
+            auto& h = hosts[key];
+            ++h.stats.commands;
+            const bool pooled = c->commands > 0;
+            bool started = false;
+            const auto sent_before = c->session->bytes_sent();
+            const auto received_before = c->session->bytes_received();
+            r = co_await c->session->exec(command, on_output, timeout, started);
+            h.stats.bytes_sent += c->session->bytes_sent() - sent_before;
+            h.stats.bytes_received += c->session->bytes_received() - received_before;
+            release(key, c);
+            // Broken before the command started, on a connection that had
+            // served before: the pool's fault, not the command's. Once more,
+            // on a new connection.
+            if (r.ec && !started && pooled && r.ec == condition::transient && attempt == 0) {
+                ++h.stats.retried;
+                fresh_only = true;
+                continue;
+            }
+            break;
+        }
+        co_return r;
+    }
+};
+
+template<pooling_policy Strategy>
+basic_ssh_pool<Strategy>::basic_ssh_pool(boost::asio::any_io_executor ex, ssh_pool_options opts)
+    : state_(std::make_shared<state>(std::move(ex), std::move(opts)))
+{
+}
+
+template<pooling_policy Strategy>
+basic_ssh_pool<Strategy>::~basic_ssh_pool()
+{
+    boost::asio::post(state_->strand, [s = state_] {
+        s->stopped = true;
+        s->reaper.cancel();
+        for (auto& [key, h] : s->hosts)
+            for (auto& c : h.connections)
+                c->session->close(error::cancelled);
+    });
+}
+
+template<pooling_policy Strategy>
+template<class Token>
+auto basic_ssh_pool<Strategy>::async_run(ssh::endpoint ep, std::vector<std::string> argv,
+                                         output_handler on_output,
+                                         std::chrono::milliseconds timeout, Token&& token)
+{
+    return detail::async_spawn<command_result>(
+        state_->strand, std::forward<Token>(token),
+        [s = state_, ep = std::move(ep), argv = std::move(argv), on_output = std::move(on_output),
+         timeout]() mutable { return s->run(std::move(ep), std::move(argv), std::move(on_output), timeout); });
+}
+
+template<pooling_policy Strategy>
+host_statistics basic_ssh_pool<Strategy>::statistics(const ssh::endpoint& ep) const
+{
+    std::lock_guard lock(state_->stats_mutex);
+    const auto it = state_->published.find(ep.to_string());
+    return it == state_->published.end() ? host_statistics{} : it->second;
+}
+
+template<pooling_policy Strategy>
+void basic_ssh_pool<Strategy>::close_idle()
+{
+    boost::asio::post(state_->strand, [s = state_] {
+        for (auto& [key, h] : s->hosts) {
+            for (auto& c : h.connections)
+                if (c->in_use == 0)
+                    c->session->close(error::connection_lost);
+            s->evict_broken(h);
+            s->publish(key, h);
+        }
+    });
+}
+
+static_assert(transport_policy<basic_ssh_transport<multiplexed>>);
+static_assert(transport_policy<basic_ssh_transport<exclusive>>);
+
+} // namespace nextprism
+
+#endif

@@ -1,0 +1,138 @@
+#ifndef NEXTPRISM_SSH_SESSION_HPP
+#define NEXTPRISM_SSH_SESSION_HPP
+
+#include <nextprism/detail/async_spawn.hpp>
+#include <nextprism/detail/config.hpp>
+#include <nextprism/command.hpp>
+#include <nextprism/error.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <libssh2.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace nextprism::ssh {
+
+/// Where a proxy listens and whom to log in as.
+struct endpoint
+{
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 2222;
+    std::string user = "nextprism";
+
+    std::string to_string() const { return user + "@" + host + ":" + std::to_string(port); }
+};
+
+/** How to authenticate, and how to know the server.
+
+    The private key is an ed25519 key in OpenSSH format (a Docker secret
+    path). libssh2 1.10 signs RSA with SHA-1 only, which OpenSSH 9 refuses
+    (and reports misleadingly): use ed25519. Host keys are checked against
+    `known_hosts_file` strictly; `trust_on_first_use` adds an unknown key
+    to the file instead of failing, and only when asked for explicitly.
+*/
+struct credentials
+{
+    std::string private_key_file;
+    std::string passphrase;
+    std::string known_hosts_file;
+    bool trust_on_first_use = false;
+};
+
+struct session_options
+{
+    std::chrono::milliseconds connect_timeout{10'000};  ///< TCP + handshake + auth
+    std::chrono::milliseconds keepalive_interval{15'000}; ///< idle probe period
+    int keepalive_max_missed = 2;                          ///< probe answer limit, in intervals
+};
+
+/** One SSH connection to a proxy, driven non-blocking from Asio.
+
+    No thread ever blocks inside libssh2: the session is non-blocking and
+    every call that answers EAGAIN is retried after the socket is ready in
+    the direction libssh2 asks for. Several channels may run on one
+    session; because a call made for one channel can read another
+    channel's data into libssh2's buffers, the session counts the bytes its
+    recv callback takes in and wakes every waiting channel whenever that
+    count moves.
+
+    All members must be called on the session's executor (a strand when
+    the io_context runs on several threads). Internal API of the pool; a
+    session abandoned in the middle of a call is closed, never reused.
+*/
+class session : public std::enable_shared_from_this<session>
+{
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    explicit session(executor_type ex, session_options opts = {});
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    executor_type get_executor() const noexcept { return ex_; }
+
+    /// TCP (TCP_NODELAY before the handshake), handshake, host key, auth.
+    boost::asio::awaitable<error_code> connect(endpoint ep, credentials cred);
+
+    /** Runs one command string on a new channel, streaming output.
+        `started` becomes true once the exec request went out: from then on
+        the command may run, and must not be retried blindly. */
+    boost::asio::awaitable<nextprism::detail::op_result<command_result>> exec(std::string command,
+                                                                   output_handler on_output,
+                                                                   std::chrono::milliseconds timeout,
+                                                                   bool& started);
+
+    /// Closes the connection; waiting operations complete with connection_lost.
+    void close(error_code why = error::connection_lost);
+
+    bool is_open() const noexcept { return open_; }
+    const error_code& failure() const noexcept { return failure_; }
+    std::uint64_t bytes_received() const noexcept { return received_; }
+    std::uint64_t bytes_sent() const noexcept { return sent_; }
+    /// "SHA256:..." of the server's host key, after connect.
+    const std::string& host_key_fingerprint() const noexcept { return fingerprint_; }
+
+private:
+    template<class F>
+    boost::asio::awaitable<long> call(F f);
+    boost::asio::awaitable<void> wait_io();
+    void notify_all();
+    error_code verify_host_key(const endpoint& ep, const credentials& cred);
+    boost::asio::awaitable<void> keepalive_loop();
+    boost::asio::awaitable<LIBSSH2_CHANNEL*> open_channel();
+    boost::asio::awaitable<bool> probe(std::chrono::milliseconds limit);
+    error_code last_error(error fallback) const;
+
+    static ssize_t on_recv(libssh2_socket_t, void*, size_t, int, void**);
+    static ssize_t on_send(libssh2_socket_t, const void*, size_t, int, void**);
+
+    executor_type ex_;
+    session_options options_;
+    boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer notify_;     // waiters park here; cancel() wakes all
+    boost::asio::steady_timer keepalive_;
+    LIBSSH2_SESSION* session_ = nullptr;
+    bool open_ = false;
+    bool read_wait_ = false;
+    bool write_wait_ = false;
+    bool opening_channel_ = false;         // libssh2: one pending channel open per session
+    int active_channels_ = 0;
+    error_code failure_;
+    std::uint64_t received_ = 0;
+    std::uint64_t sent_ = 0;
+    std::string fingerprint_;
+};
+
+} // namespace nextprism::ssh
+
+#include <nextprism/ssh/impl/session.hpp>
+
+#endif

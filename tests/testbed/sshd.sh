@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The tests' proxy: Debian's OpenSSH sshd on 127.0.0.1 with the project's
+# proxy/sshd_config (only paths, port and environment adapted), generated
+# ed25519 keys, and nextprism-validate as the ForceCommand, running against
+# the test bed's dockerd.
+#
+#   sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK   (re)start, keys kept across runs
+#   sshd.sh stop DIR                               stop it by PID
+#
+# Writes DIR/client_ed25519 (+.pub), DIR/known_hosts, DIR/sshd.log.
+set -euo pipefail
+action=${1:?start|stop}
+dir=$(realpath -m "${2:?directory}")
+here=$(cd "$(dirname "$0")" && pwd)
+source_config=$here/../../proxy/sshd_config
+user=nextprism
+pidfile=$dir/sshd.pid
+
+stop() {
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+
+case $action in
+start)
+  port=${3:?port} validator=${4:?validator} sock=${5:?docker socket}
+  [ "$(id -u)" -eq 0 ] || { echo "sshd.sh: needs root (it starts sshd)" >&2; exit 1; }
+  stop
+  mkdir -p "$dir" /run/sshd
+  chmod 755 "$dir"
+  # The proxy's account: a system user whose shell runs only the ForceCommand.
+  if ! id "$user" >/dev/null 2>&1; then
+    useradd --system --home-dir "/var/lib/$user" --create-home --shell /bin/sh "$user"
+  fi
+  # No password, yet not locked: sshd refuses locked accounts even for keys.
+  usermod -p '*' "$user"
+  # The validator reads the engine socket (group) and stops timed-out
+  # commands by PID (CAP_KILL), as the proxy image grants it.
+  install -m 0755 "$validator" "$dir/nextprism-validate"
+  setcap cap_kill+ep "$dir/nextprism-validate"
+  chgrp "$user" "$sock" && chmod 660 "$sock"
+  mkdir -p "$dir/state"
+  chown "$user:$user" "$dir/state"
+  [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-host -f "$dir/host_ed25519_key"
+  [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-client -f "$dir/client_ed25519"
+  [ -f "$dir/other_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C not-authorized -f "$dir/other_ed25519"
+  echo "restrict $(cat "$dir/client_ed25519.pub")" >"$dir/authorized_keys"
+  chmod 644 "$dir/authorized_keys"
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519_key.pub")" >"$dir/known_hosts"
+  sed -e "s|^Port .*|Port $port|" \
+      -e "s|^ListenAddress .*|ListenAddress 127.0.0.1|" \
+      -e "s|^PidFile .*|PidFile $pidfile|" \
+      -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
+      -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
+      -e "s|^ForceCommand .*|ForceCommand $dir/nextprism-validate|" \
+      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=np-ssh-nextcloud|" \
+      "$source_config" >"$dir/sshd_config"
+  # The target the proxy serves: a stand-in Nextcloud container.
+  DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
+  DOCKER_HOST=unix://$sock docker run -d --name np-ssh-nextcloud --network none \
+    nextprism/standin-nextcloud:test >/dev/null
+  /usr/sbin/sshd -t -f "$dir/sshd_config"
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+  for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
+  [ -s "$pidfile" ] || { echo "sshd.sh: sshd did not start:" >&2; tail "$dir/sshd.log" >&2; exit 1; }
+  ;;
+stop)
+  stop
+  sock=${3:-}
+  [ -n "$sock" ] && DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
+  ;;
+*) echo "usage: sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK | stop DIR" >&2; exit 2 ;;
+esac
