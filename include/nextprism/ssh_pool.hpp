@@ -31,12 +31,13 @@ struct exclusive
     static constexpr std::size_t channels_per_connection(std::size_t) noexcept { return 1; }
 };
 
-/// Several channels on one connection, up to the proxy's MaxSessions.
+/// Several channels on one connection, up to the proxy's MaxSessions less
+/// one, which stays free for the session's liveness probe.
 struct multiplexed
 {
     static constexpr std::size_t channels_per_connection(std::size_t max_sessions) noexcept
     {
-        return max_sessions;
+        return max_sessions > 1 ? max_sessions - 1 : 1;
     }
 };
 
@@ -65,6 +66,8 @@ struct host_statistics
     std::size_t idle = 0;         ///< open connections without a command
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;
+    std::string host_key;         ///< last host key fingerprint seen ("SHA256:...")
+    std::string last_error;       ///< message of the last connection failure
 };
 
 /** A pool of SSH connections to proxies, keyed by user@host:port.

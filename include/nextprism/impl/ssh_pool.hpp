@@ -136,6 +136,10 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
                 ++h.stats.handshakes;
                 auto s = std::make_shared<ssh::session>(strand, options.session);
                 const error_code ec = co_await s->connect(ep, options.credentials);
+                if (!s->host_key_fingerprint().empty())
+                    h.stats.host_key = s->host_key_fingerprint();
+                if (ec)
+                    h.stats.last_error = ec.message();
                 --h.handshaking;
                 --handshaking;
                 h.wake_all();
@@ -269,6 +273,11 @@ void basic_ssh_pool<Strategy>::close_idle()
             s->evict_broken(h);
             s->publish(key, h);
         }
+        bool any = false;
+        for (auto& [key, h] : s->hosts)
+            any = any || !h.connections.empty();
+        if (!any)
+            s->reaper.cancel(); // nothing left to reap: let io_context::run return
     });
 }
 

@@ -103,6 +103,8 @@ public:
 private:
     template<class F>
     boost::asio::awaitable<long> call(F f);
+    boost::asio::awaitable<void> await_turn(const void* me);
+    void after_call(const void* me, long rc);
     boost::asio::awaitable<void> wait_io();
     void notify_all();
     error_code verify_host_key(const endpoint& ep, const credentials& cred);
@@ -125,6 +127,8 @@ private:
     bool write_wait_ = false;
     bool opening_channel_ = false;         // libssh2: one pending channel open per session
     int active_channels_ = 0;
+    bool refused_ = false;                 // the last channel open was refused by the server
+    const void* send_owner_ = nullptr;     // the call whose packet is half sent
     error_code failure_;
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;

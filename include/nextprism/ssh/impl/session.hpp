@@ -133,16 +133,41 @@ inline boost::asio::awaitable<void> session::wait_io()
     co_await notify_.async_wait(detail::use_tuple);
 }
 
+// libssh2 keeps one partly sent packet per session and answers
+// LIBSSH2_ERROR_BAD_USE if another call tries to send something else before
+// it is out. So when a call stops with the send side blocked, it owns the
+// session until its call completes; other channels wait.
+inline boost::asio::awaitable<void> session::await_turn(const void* me)
+{
+    while (send_owner_ && send_owner_ != me && open_)
+        co_await notify_.async_wait(detail::use_tuple);
+}
+
+inline void session::after_call(const void* me, long rc)
+{
+    const bool blocked_sending = rc == LIBSSH2_ERROR_EAGAIN &&
+        (libssh2_session_block_directions(session_) & LIBSSH2_SESSION_BLOCK_OUTBOUND);
+    if (blocked_sending) {
+        send_owner_ = me;
+    } else if (send_owner_ == me) {
+        send_owner_ = nullptr;
+        notify_all();
+    }
+}
+
 // Calls f() until it stops answering EAGAIN; wakes the other waiters
 // whenever bytes came in during the call.
 template<class F>
 boost::asio::awaitable<long> session::call(F f)
 {
+    const char me = 0; // this call's identity while it owns the send side
     while (true) {
+        co_await await_turn(&me);
         if (!open_ && session_ && failure_)
             co_return LIBSSH2_ERROR_SOCKET_DISCONNECT;
         const auto before = received_;
         const long rc = static_cast<long>(f());
+        after_call(&me, rc);
         if (received_ != before)
             notify_all();
         if (rc != LIBSSH2_ERROR_EAGAIN)
@@ -275,10 +300,24 @@ inline boost::asio::awaitable<LIBSSH2_CHANNEL*> session::open_channel()
         co_return nullptr;
     opening_channel_ = true;
     LIBSSH2_CHANNEL* channel = nullptr;
-    co_await call([&]() -> long {
-        channel = libssh2_channel_open_session(session_);
-        return channel ? 0 : libssh2_session_last_errno(session_);
-    });
+    refused_ = false;
+    boost::asio::steady_timer pause(ex_);
+    for (int attempt = 0; open_; ++attempt) {
+        const long rc = co_await call([&]() -> long {
+            channel = libssh2_channel_open_session(session_);
+            return channel ? 0 : libssh2_session_last_errno(session_);
+        });
+        // sshd answered "no more sessions": MaxSessions counts a closed
+        // channel until the server has released it, a moment after its
+        // CLOSE. Nothing started; wait a little and ask again.
+        if (channel || rc != LIBSSH2_ERROR_CHANNEL_FAILURE)
+            break;
+        refused_ = true;
+        if (attempt == 200)
+            break;
+        pause.expires_after(std::chrono::milliseconds(std::min(2 + attempt, 20)));
+        co_await pause.async_wait(detail::use_tuple);
+    }
     opening_channel_ = false;
     notify_all();
     co_return channel;
@@ -299,7 +338,7 @@ inline boost::asio::awaitable<bool> session::probe(std::chrono::milliseconds lim
             self->close(error::connection_lost);
     });
     LIBSSH2_CHANNEL* channel = co_await open_channel();
-    bool ok = channel != nullptr;
+    bool ok = channel != nullptr || refused_; // a refusal is an answer too
     if (channel) {
         ok = co_await call([&] { return libssh2_channel_close(channel); }) == 0 &&
              co_await call([&] { return libssh2_channel_wait_closed(channel); }) == 0;
@@ -321,7 +360,7 @@ inline boost::asio::awaitable<void> session::keepalive_loop()
         auto [ec] = co_await keepalive_.async_wait(detail::use_tuple);
         if (ec || !open_)
             co_return;
-        if (received_ != seen && active_channels_ == 0)
+        if (received_ != seen)
             continue; // traffic came in: alive
         if (!co_await probe(options_.keepalive_interval * options_.keepalive_max_missed)) {
             close(error::connection_lost);
@@ -387,11 +426,21 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
 
     std::vector<char> buffer(32 * 1024);
     bool eof = false;
+    const char reader = 0; // identity of this read loop for the send-side turn
     while (!eof && !timed_out) {
         bool progress = false;
+        co_await await_turn(&reader);
+        if (!open_) {
+            r.ec = error::outcome_unknown;
+            co_return r;
+        }
         for (int stream : {0, SSH_EXTENDED_DATA_STDERR}) {
             while (true) {
+                // Reading may send a window adjustment: it takes the turn too.
                 const auto n = libssh2_channel_read_ex(channel, stream, buffer.data(), buffer.size());
+                after_call(&reader, n == LIBSSH2_ERROR_EAGAIN ? LIBSSH2_ERROR_EAGAIN : 0);
+                if (n == LIBSSH2_ERROR_EAGAIN && send_owner_ == &reader)
+                    break; // half-sent window adjustment: wait, then resume it
                 if (n > 0) {
                     progress = true;
                     const auto which = stream == 0 ? output_stream::out : output_stream::err;
@@ -409,6 +458,8 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
                 r.ec = error::outcome_unknown; // it started; how it ended is unknown
                 co_return r;
             }
+            if (send_owner_ == &reader)
+                break;
         }
         notify_all(); // reading may have buffered other channels' data
         if (libssh2_channel_eof(channel)) {

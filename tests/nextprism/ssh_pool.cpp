@@ -1,0 +1,300 @@
+#include <nextprism/ssh_pool.hpp> // first: the header is self-contained
+
+#include "support/ssh_fixture.hpp"
+
+#include <csignal>
+#include <dirent.h>
+
+using namespace nextprism;
+using namespace nextprism::test;
+using namespace std::chrono_literals;
+
+static_assert(pooling_policy<exclusive>);
+static_assert(pooling_policy<multiplexed>);
+static_assert(transport_policy<ssh_transport>);
+
+namespace {
+
+template<class Pool>
+std::pair<error_code, command_result> run(Pool& pool, std::vector<std::string> argv,
+                                          std::string* out = nullptr,
+                                          std::chrono::milliseconds timeout = 0ms,
+                                          ssh::endpoint ep = proxy_endpoint())
+{
+    return wait_for<command_result>([&](auto h) {
+        pool.async_run(ep, std::move(argv),
+                       [out](output_stream s, std::string_view d) {
+                           if (out && s == output_stream::out)
+                               out->append(d);
+                       },
+                       timeout, h);
+    });
+}
+
+bool target_idle()
+{
+    auto r = docker_cli({"top", "np-ssh-nextcloud", "-o", "pid,args"});
+    return count(r.out, "\n") == 2 && r.out.find("sleep 2147483647") != std::string::npos;
+}
+
+/// PIDs of sshd's per-connection processes for the proxy user.
+std::vector<int> session_processes()
+{
+    std::vector<int> pids;
+    if (DIR* d = ::opendir("/proc")) {
+        while (dirent* e = ::readdir(d)) {
+            const int pid = std::atoi(e->d_name);
+            if (pid <= 0)
+                continue;
+            const auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+            if (cmdline.rfind("sshd: nextprism", 0) == 0)
+                pids.push_back(pid);
+        }
+        ::closedir(d);
+    }
+    return pids;
+}
+
+} // namespace
+
+TEST_CASE("ssh pool: a whitelisted command through the real proxy")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    std::string out;
+    auto [ec, r] = run(pool, {"php", "occ", "files:scan", "--path=/alice/files/My Photos"}, &out);
+    REQUIRE_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    CHECK(out.starts_with("Starting scan for user 1 out of 1 (alice)"));
+    CHECK_FALSE(r.exit_signal);
+
+    std::tie(ec, r) = run(pool, {"php", "occ", "files:scan", "ghost"});
+    REQUIRE_FALSE(ec);
+    CHECK(r.exit_code == 1); // the command's own failure is data
+
+    std::tie(ec, r) = run(pool, {"php", "occ", "user:add", "eve"});
+    REQUIRE_FALSE(ec);
+    CHECK(r.exit_code == 65); // refused by the proxy
+
+    std::tie(ec, r) = run(pool, {"php", "occ", "files:scan", "--path=/alice/files/Bob's"});
+    CHECK(ec == error::unrepresentable); // never sent
+}
+
+TEST_CASE("ssh pool: one connection serves many commands")
+{
+    const auto logins_before = accepted_logins();
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    for (int i = 0; i < 20; ++i) {
+        auto [ec, r] = run(pool, {"php", "occ", "status"});
+        REQUIRE_FALSE(ec);
+        REQUIRE(r.exit_code == 0);
+    }
+    const auto stats = pool.statistics(proxy_endpoint());
+    CHECK(stats.created == 1);
+    CHECK(stats.reused == 19);
+    CHECK(stats.commands == 20);
+    CHECK(stats.connections == 1);
+    CHECK(stats.idle == 1);
+    CHECK(stats.bytes_received > 0);
+    CHECK(stats.host_key.starts_with("SHA256:"));
+    std::this_thread::sleep_for(200ms); // sshd writes its log line asynchronously
+    CHECK(accepted_logins() - logins_before == 1);
+}
+
+TEMPLATE_TEST_CASE("ssh pool: 200 concurrent commands within the connection limit", "",
+                   exclusive, multiplexed)
+{
+    io_thread io;
+    auto options = pool_options();
+    options.max_connections_per_host = 3;
+    options.queue_timeout = 120s;
+    basic_ssh_pool<TestType> pool(io.io.get_executor(), options);
+    std::atomic<int> done{0}, ok{0};
+    std::promise<void> all;
+    std::mutex m;
+    std::map<std::string, int> failures;
+    for (int i = 0; i < 200; ++i)
+        pool.async_run(proxy_endpoint(), {"php", "occ", "status", "--output=json"}, nullptr, 0ms,
+                       [&](error_code ec, command_result r) {
+                           if (!ec && r.exit_code == 0)
+                               ++ok;
+                           else {
+                               std::lock_guard l(m);
+                               ++failures[ec ? ec.message() : "exit " + std::to_string(r.exit_code)];
+                           }
+                           if (++done == 200)
+                               all.set_value();
+                       });
+    REQUIRE(all.get_future().wait_for(300s) == std::future_status::ready);
+    for (const auto& [what, n] : failures)
+        UNSCOPED_INFO(n << " x " << what);
+    CHECK(ok == 200);
+    const auto stats = pool.statistics(proxy_endpoint());
+    CHECK(stats.created <= 3);
+    CHECK(stats.created >= 1);
+    CHECK(stats.commands == 200);
+}
+
+TEST_CASE("ssh pool: idle connections are closed after the idle timeout")
+{
+    io_thread io;
+    auto options = pool_options();
+    options.idle_timeout = 300ms;
+    ssh_pool pool(io.io.get_executor(), options);
+    REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first);
+    CHECK(pool.statistics(proxy_endpoint()).connections == 1);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(pool.statistics(proxy_endpoint()).connections == 0);
+    REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first); // and a new one when needed
+    CHECK(pool.statistics(proxy_endpoint()).created == 2);
+}
+
+TEST_CASE("ssh pool: host keys are verified, strictly by default")
+{
+    io_thread io;
+    const auto dir = fs_temp(unique_name("np-kh"));
+    SECTION("a changed host key is refused and named")
+    {
+        std::ofstream(dir + "/known_hosts")
+            << "[127.0.0.1]:" << proxy_endpoint().port
+            << " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEIj9rp7bwFMTzs5cp+IQtyj22x4Lf5pSWZ07i476hi6\n";
+        auto options = pool_options();
+        options.credentials.known_hosts_file = dir + "/known_hosts";
+        ssh_pool pool(io.io.get_executor(), options);
+        auto [ec, r] = run(pool, {"php", "occ", "status"});
+        CHECK(ec == error::host_key_mismatch);
+        CHECK(ec != condition::transient); // never retried
+        CHECK(pool.statistics(proxy_endpoint()).host_key.starts_with("SHA256:"));
+    }
+    SECTION("an unknown host is refused; trust on first use only when asked")
+    {
+        auto options = pool_options();
+        options.credentials.known_hosts_file = dir + "/empty_known_hosts";
+        std::ofstream(options.credentials.known_hosts_file).flush();
+        {
+            ssh_pool pool(io.io.get_executor(), options);
+            CHECK(run(pool, {"php", "occ", "status"}).first == error::host_key_unknown);
+        }
+        options.credentials.trust_on_first_use = true;
+        {
+            ssh_pool pool(io.io.get_executor(), options);
+            CHECK_FALSE(run(pool, {"php", "occ", "status"}).first);
+        }
+        options.credentials.trust_on_first_use = false; // now it is known
+        ssh_pool pool(io.io.get_executor(), options);
+        CHECK_FALSE(run(pool, {"php", "occ", "status"}).first);
+    }
+    SECTION("a key the proxy does not know is a clear authentication error")
+    {
+        auto options = pool_options();
+        options.credentials.private_key_file = sshd_dir() + "/other_ed25519";
+        ssh_pool pool(io.io.get_executor(), options);
+        auto [ec, r] = run(pool, {"php", "occ", "status"});
+        CHECK(ec == error::authentication_failed);
+        CHECK(ec == condition::permanent);
+    }
+    run_process({"/bin/rm", "-rf", dir}, {});
+}
+
+TEST_CASE("ssh pool: a command timeout stops the command in the target")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    std::string out;
+    auto [ec, r] = run(pool, {"php", "occ", "files:scan", "slow300"}, &out, 2500ms);
+    CHECK(ec == error::timeout);
+    CHECK(out.find("photo-1.jpg") != std::string::npos);
+    bool idle = false;
+    for (int i = 0; i < 50 && !idle; ++i) {
+        std::this_thread::sleep_for(100ms);
+        idle = target_idle();
+    }
+    CHECK(idle);
+    // The connection survives a timed-out channel.
+    auto [ec2, r2] = run(pool, {"php", "occ", "status"});
+    CHECK_FALSE(ec2);
+}
+
+TEST_CASE("ssh pool: 100 MiB through SSH, byte for byte")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    std::uint64_t bytes = 0;
+    bool pattern = true;
+    static constexpr std::string_view line = "0123456789abcde\n";
+    std::size_t position = 0;
+    bool past_header = false;
+    auto [ec, r] = wait_for<command_result>([&](auto h) {
+        pool.async_run(proxy_endpoint(), {"php", "occ", "files:scan", "bigoutput"},
+                       [&](output_stream s, std::string_view d) {
+                           if (s != output_stream::out || bytes >= 104857600)
+                               return;
+                           if (!past_header) { // "Starting scan for user 1 out of 1 (bigoutput)\n"
+                               const auto nl = d.find('\n');
+                               if (nl == std::string_view::npos)
+                                   return;
+                               d.remove_prefix(nl + 1);
+                               past_header = true;
+                           }
+                           const auto take = std::min<std::uint64_t>(d.size(), 104857600 - bytes);
+                           for (std::size_t i = 0; i < take; ++i)
+                               pattern = pattern && d[i] == line[position++ % line.size()];
+                           bytes += take;
+                       },
+                       0ms, h);
+    });
+    REQUIRE_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    CHECK(bytes == 104857600);
+    CHECK(pattern);
+    CHECK(r.stdout_bytes > 104857600); // plus the scan summary
+}
+
+TEST_CASE("ssh pool: sshd restarted between commands: the pool recovers")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first);
+    // As when the proxy container restarts: the daemon and every connection.
+    for (int pid : session_processes())
+        ::kill(pid, SIGTERM);
+    restart_sshd(); // the pooled connection is now dead
+    auto [ec, r] = run(pool, {"php", "occ", "status"});
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    const auto stats = pool.statistics(proxy_endpoint());
+    CHECK(stats.created == 2);
+    CHECK(stats.retried == 1); // it had not started: retried once, on a fresh connection
+}
+
+TEST_CASE("ssh pool: a half-open connection is detected within the keepalive bound")
+{
+    io_thread io;
+    auto options = pool_options();
+    options.session.keepalive_interval = 500ms;
+    options.session.keepalive_max_missed = 2;
+    ssh_pool pool(io.io.get_executor(), options);
+    const auto before = session_processes();
+    REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first);
+    std::vector<int> stopped;
+    for (int pid : session_processes())
+        if (std::find(before.begin(), before.end(), pid) == before.end()) {
+            ::kill(pid, SIGSTOP); // the peer stops answering; TCP stays up
+            stopped.push_back(pid);
+        }
+    REQUIRE_FALSE(stopped.empty());
+    // Bound: up to two intervals before a probe starts (the command's own
+    // traffic counts as life), two more for its answer; then some slack.
+    host_statistics stats;
+    for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(100ms);
+        stats = pool.statistics(proxy_endpoint());
+        if (stats.connections == 0)
+            break;
+    }
+    for (int pid : stopped)
+        ::kill(pid, SIGCONT);
+    CHECK(stats.connections == 0);
+    CHECK_FALSE(run(pool, {"php", "occ", "status"}).first); // a fresh connection works
+}
