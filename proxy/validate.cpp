@@ -47,7 +47,7 @@ constexpr std::string_view usage_text =
     "The command comes from SSH_ORIGINAL_COMMAND (set by sshd for a ForceCommand).\n"
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
-    "14400), NEXTPRISM_LOCK_DIR (default /run/nextprism), DOCKER_HOST,\n"
+    "14400), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
     "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
@@ -90,6 +90,8 @@ options parse_options(int argc, char** argv)
         o.audit_log = v;
     if (auto v = env("NEXTPRISM_LOCK_DIR"))
         o.lock_dir = v;
+    if (auto v = env("NEXTPRISM_DRY_RUN"))
+        o.dry_run = std::string_view(v) == "1";
     auto seconds = [](std::string_view text) {
         char* end = nullptr;
         const std::string s(text);

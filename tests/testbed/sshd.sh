@@ -4,7 +4,9 @@
 # ed25519 keys, and nextprism-validate as the ForceCommand, running against
 # the test bed's dockerd.
 #
-#   sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK   (re)start, keys kept across runs
+#   sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK [dry-run]
+#                                   (re)start, keys kept across runs; DOCKER_SOCK
+#                                   "none" with dry-run: a proxy that only decides
 #   sshd.sh stop DIR                               stop it by PID
 #
 # Writes DIR/client_ed25519 (+.pub), DIR/known_hosts, DIR/sshd.log.
@@ -26,7 +28,9 @@ stop() {
 
 case $action in
 start)
-  port=${3:?port} validator=${4:?validator} sock=${5:?docker socket}
+  port=${3:?port} validator=${4:?validator} sock=${5:?docker socket} mode=${6:-run}
+  extra_env=""
+  [ "$mode" = dry-run ] && extra_env=" NEXTPRISM_DRY_RUN=1"
   [ "$(id -u)" -eq 0 ] || { echo "sshd.sh: needs root (it starts sshd)" >&2; exit 1; }
   stop
   mkdir -p "$dir" /run/sshd
@@ -41,7 +45,7 @@ start)
   # commands by PID (CAP_KILL), as the proxy image grants it.
   install -m 0755 "$validator" "$dir/nextprism-validate"
   setcap cap_kill+ep "$dir/nextprism-validate"
-  chgrp "$user" "$sock" && chmod 660 "$sock"
+  if [ "$sock" != none ]; then chgrp "$user" "$sock" && chmod 660 "$sock"; fi
   mkdir -p "$dir/state"
   chown "$user:$user" "$dir/state"
   [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-host -f "$dir/host_ed25519_key"
@@ -56,12 +60,14 @@ start)
       -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
       -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
       -e "s|^ForceCommand .*|ForceCommand $dir/nextprism-validate|" \
-      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=np-ssh-nextcloud|" \
+      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=np-ssh-nextcloud$extra_env|" \
       "$source_config" >"$dir/sshd_config"
   # The target the proxy serves: a stand-in Nextcloud container.
-  DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
-  DOCKER_HOST=unix://$sock docker run -d --name np-ssh-nextcloud --network none \
-    nextprism/standin-nextcloud:test >/dev/null
+  if [ "$sock" != none ]; then
+    DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
+    DOCKER_HOST=unix://$sock docker run -d --name np-ssh-nextcloud --network none \
+      nextprism/standin-nextcloud:test >/dev/null
+  fi
   /usr/sbin/sshd -t -f "$dir/sshd_config"
   /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
   for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done

@@ -148,6 +148,16 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
                     s->close(ec);
                     co_return std::pair{ec, nullptr};
                 }
+                // A connection that dies on its own (keepalive probe, peer
+                // gone) leaves the pool and the statistics at once.
+                s->on_close([weak = std::weak_ptr<state>(self), key] {
+                    if (auto st = weak.lock()) {
+                        auto& host = st->hosts[key];
+                        st->evict_broken(host);
+                        st->publish(key, host);
+                        host.wake_all();
+                    }
+                });
                 auto c = std::make_shared<detail::pooled_connection>();
                 c->session = std::move(s);
                 c->in_use = 1;

@@ -14,6 +14,7 @@
 #include <libssh2.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -94,6 +95,9 @@ public:
     void close(error_code why = error::connection_lost);
 
     bool is_open() const noexcept { return open_; }
+
+    /// Called (posted to the executor) once, when the session closes.
+    void on_close(std::function<void()> f) { on_close_ = std::move(f); }
     const error_code& failure() const noexcept { return failure_; }
     std::uint64_t bytes_received() const noexcept { return received_; }
     std::uint64_t bytes_sent() const noexcept { return sent_; }
@@ -133,6 +137,7 @@ private:
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;
     std::string fingerprint_;
+    std::function<void()> on_close_;
 };
 
 } // namespace nextprism::ssh

@@ -94,6 +94,8 @@ inline void session::close(error_code why)
     socket_.close(ignored);
     keepalive_.cancel();
     notify_all();
+    if (auto f = std::exchange(on_close_, nullptr))
+        boost::asio::post(ex_, std::move(f));
 }
 
 inline error_code session::last_error(error fallback) const
