@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: every form of the compiled-in
-# whitelist, sent through nextprism-validate exactly as sshd would run it
-# (the command in SSH_ORIGINAL_COMMAND, no shell), then a few attacks.
-# Prints each decision and the audit log it wrote.
+# The main job on the embedded default, on this one machine (as root):
+#  1. a real dockerd as a single-node Swarm (own sockets under build/demo),
+#  2. the stand-in Nextcloud deployed as a Swarm service,
+#  3. the proxy: Debian's sshd with proxy/sshd_config and nextprism-validate
+#     as its ForceCommand, on 127.0.0.1:22522,
+#  4. whitelisted commands through the SSH transport (nextprism-exec), an
+#     attack refused, the same command through the direct transport, and
+#     the proxy's audit log.
+# Everything it started is stopped at the end, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,36 +15,55 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-validate >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-exec nextprism-direct-exec >/dev/null
+build=$(realpath "$build")
+demo=$build/demo
+port=22522
+export DOCKER_HOST=unix://$demo/docker/docker.sock
 
-validate=$build/proxy/nextprism-validate
-audit=$build/demo-audit.log
-: >"$audit"
+cleanup() {
+  docker service rm nextcloud >/dev/null 2>&1 || true
+  tests/testbed/sshd.sh stop "$demo/sshd" || true
+  tests/testbed/dockerd.sh stop "$demo/docker" || true
+}
+trap cleanup EXIT
 
+echo "== 1. dockerd, Swarm, stand-in images (built locally, nothing pulled)"
+tests/testbed/dockerd.sh start "$demo/docker"
+docker info --format 'swarm: {{.Swarm.LocalNodeState}}, node {{.Swarm.NodeID}}'
+
+echo "== 2. the stand-in Nextcloud as a Swarm service"
+docker service rm nextcloud >/dev/null 2>&1 || true
+docker service create --detach --name nextcloud --network host nextprism/standin-nextcloud:test >/dev/null
+for _ in $(seq 1 100); do
+  [ -n "$(docker ps -q --filter label=com.docker.swarm.service.name=nextcloud)" ] && break
+  sleep 0.2
+done
+docker service ps nextcloud --format '{{.Name}} {{.CurrentState}}'
+
+echo "== 3. the proxy (sshd + nextprism-validate) on 127.0.0.1:$port"
+NEXTPRISM_TARGET=nextcloud tests/testbed/sshd.sh start "$demo/sshd" "$port" \
+  "$build/proxy/nextprism-validate" "$demo/docker/docker.sock"
+
+exec_ssh() {
+  "$build/examples/nextprism-exec" --proxy "127.0.0.1:$port" --user nextprism \
+    --key "$demo/sshd/client_ed25519" --known-hosts "$demo/sshd/known_hosts" nextcloud "$@"
+}
 run() {
-  local service=$1 command=$2 status=0 out
-  out=$(SSH_ORIGINAL_COMMAND=$command SSH_CLIENT="127.0.0.1 50000 2222" \
-        "$validate" --service "$service" --dry-run --audit-log "$audit" 2>&1) || status=$?
-  printf '%-10s %-62s exit %-3s %s\n' "$service" "$command" "$status" "$out"
+  echo "\$ nextprism-exec ... nextcloud $*"
+  local status=0
+  exec_ssh "$@" || status=$?
+  echo "(exit $status)"
 }
 
-echo "== allowed: the whitelist =="
-run nextcloud  "php occ files:scan alice"
-run nextcloud  "php occ files:scan --path='/alice/files/My Photos'"
-run nextcloud  "php occ files:scan --generate-metadata alice"
-run nextcloud  "php occ files:scan --all -v"
-run nextcloud  "php occ memories:index --user=alice --folder=/Photos/"
-run nextcloud  "php occ memories:index --force"
-run nextcloud  "php occ status --output=json"
-run photoprism "photoprism index --cleanup '2024/Summer Trip'"
-run photoprism "photoprism import --move --dest=phone upload/phone"
-run photoprism "photoprism status"
-echo "== refused =="
-run nextcloud  "php occ files:scan alice; id"
-run nextcloud  "php occ user:add eve"
-run nextcloud  "php occ memories:index --clear"
-run nextcloud  "php occ files:scan --path=/alice/files/../../etc"
-run photoprism "photoprism import /var/www/html/data"
-run photoprism "photoprism --config-path=/tmp index"
-echo "== audit log ($audit) =="
-cat "$audit"
+echo "== 4. commands through the SSH transport"
+run php occ status
+run php occ files:scan '--path=/alice/files/My Photos'
+run php occ memories:index --user=alice --folder=/Photos/
+run php occ files:scan alice';' id
+run php occ memories:index --clear
+echo "\$ nextprism-direct-exec nextcloud php occ status --output=json   (direct transport)"
+"$build/examples/nextprism-direct-exec" nextcloud php occ status --output=json
+
+echo "== the proxy's audit log"
+cat "$demo/sshd/state/audit.log"

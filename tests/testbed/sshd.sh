@@ -8,6 +8,8 @@
 #                                   (re)start, keys kept across runs; DOCKER_SOCK
 #                                   "none" with dry-run: a proxy that only decides
 #   sshd.sh stop DIR                               stop it by PID
+#   NEXTPRISM_TARGET=NAME  serve this Swarm service / container instead of
+#                          creating the stand-in container np-ssh-nextcloud
 #
 # Writes DIR/client_ed25519 (+.pub), DIR/known_hosts, DIR/sshd.log.
 set -euo pipefail
@@ -30,6 +32,7 @@ case $action in
 start)
   port=${3:?port} validator=${4:?validator} sock=${5:?docker socket} mode=${6:-run}
   extra_env=""
+  target=${NEXTPRISM_TARGET:-np-ssh-nextcloud}
   [ "$mode" = dry-run ] && extra_env=" NEXTPRISM_DRY_RUN=1"
   [ "$(id -u)" -eq 0 ] || { echo "sshd.sh: needs root (it starts sshd)" >&2; exit 1; }
   stop
@@ -60,10 +63,10 @@ start)
       -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
       -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
       -e "s|^ForceCommand .*|ForceCommand $dir/nextprism-validate|" \
-      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=np-ssh-nextcloud$extra_env|" \
+      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=$target$extra_env|" \
       "$source_config" >"$dir/sshd_config"
   # The target the proxy serves: a stand-in Nextcloud container.
-  if [ "$sock" != none ]; then
+  if [ "$sock" != none ] && [ -z "${NEXTPRISM_TARGET:-}" ]; then
     DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
     DOCKER_HOST=unix://$sock docker run -d --name np-ssh-nextcloud --network none \
       nextprism/standin-nextcloud:test >/dev/null
