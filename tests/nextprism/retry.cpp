@@ -1,0 +1,129 @@
+#include <nextprism/retry.hpp> // first: the header is self-contained
+
+#include <boost/asio/error.hpp>
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace nextprism;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A clock the test moves by hand: no real sleeps.
+struct fake_clock
+{
+    using duration = std::chrono::milliseconds;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::time_point<fake_clock>;
+    static constexpr bool is_steady = true;
+    static inline time_point current{};
+    static time_point now() { return current; }
+};
+
+} // namespace
+
+TEST_CASE("only transient failures of commands that did not run are retried")
+{
+    CHECK(is_retryable(boost::asio::error::connection_refused, false, true));
+    CHECK(is_retryable(error::connection_lost, false, false));
+    CHECK(is_retryable(error::target_not_found, false, true));
+    CHECK_FALSE(is_retryable({}, false, true));                         // success
+    CHECK_FALSE(is_retryable(error::command_not_allowed, false, true)); // refused
+    CHECK_FALSE(is_retryable(error::host_key_mismatch, false, true));
+    CHECK_FALSE(is_retryable(error::authentication_failed, false, true));
+    CHECK_FALSE(is_retryable(error::connection_lost, true, false)); // import may have moved files
+    CHECK(is_retryable(error::outcome_unknown, true, true));         // a scan is safe to repeat
+    CHECK_FALSE(is_retryable(error::outcome_unknown, true, false));
+}
+
+TEST_CASE("no_retry and fixed_retry")
+{
+    no_retry none;
+    CHECK_FALSE(none.next_delay(1));
+    fixed_retry fixed{250ms, 3};
+    CHECK(fixed.next_delay(1) == 250ms);
+    CHECK(fixed.next_delay(2) == 250ms);
+    CHECK_FALSE(fixed.next_delay(3)); // three attempts in all
+}
+
+TEST_CASE("exponential backoff without jitter doubles up to the cap")
+{
+    exponential_backoff b(1);
+    b.base = 100ms;
+    b.cap = 1000ms;
+    b.max_attempts = 7;
+    b.kind = jitter::none;
+    CHECK(b.next_delay(1) == 100ms);
+    CHECK(b.next_delay(2) == 200ms);
+    CHECK(b.next_delay(3) == 400ms);
+    CHECK(b.next_delay(4) == 800ms);
+    CHECK(b.next_delay(5) == 1000ms);
+    CHECK(b.next_delay(6) == 1000ms);
+    CHECK_FALSE(b.next_delay(7));
+}
+
+TEST_CASE("jitter stays within its bounds and is reproducible with a seed")
+{
+    for (auto kind : {jitter::full, jitter::equal, jitter::decorrelated}) {
+        exponential_backoff b(42), same(42);
+        b.base = same.base = 100ms;
+        b.cap = same.cap = 2000ms;
+        b.max_attempts = same.max_attempts = 1000;
+        b.kind = same.kind = kind;
+        std::set<long> seen;
+        for (std::size_t attempt = 1; attempt < 200; ++attempt) {
+            const auto d = b.next_delay(attempt);
+            REQUIRE(d);
+            CHECK(d == same.next_delay(attempt));
+            const double exp = std::min(2000.0, 100.0 * std::pow(2.0, double(attempt - 1)));
+            CHECK(d->count() <= 2000);
+            if (kind == jitter::full)
+                CHECK(d->count() <= static_cast<long>(exp));
+            if (kind == jitter::equal)
+                CHECK(d->count() >= static_cast<long>(exp / 2) - 1);
+            if (kind == jitter::decorrelated)
+                CHECK(d->count() >= 100);
+            seen.insert(static_cast<long>(d->count()));
+        }
+        CHECK(seen.size() > 50); // actually random
+    }
+}
+
+TEST_CASE("circuit breaker: closed, open, half-open, closed again (fake clock)")
+{
+    circuit_breaker<fake_clock> breaker;
+    breaker.failure_threshold = 3;
+    breaker.open_for = 30s;
+    breaker.half_open_probes = 1;
+    using state = circuit_breaker<fake_clock>::state;
+    auto& now = fake_clock::current;
+    now = fake_clock::time_point{};
+
+    CHECK(breaker.allow(now));
+    breaker.record_failure(now);
+    breaker.record_failure(now);
+    CHECK(breaker.current(now) == state::closed);
+    breaker.record_failure(now);
+    CHECK(breaker.current(now) == state::open);
+    CHECK_FALSE(breaker.allow(now));
+
+    now += 29s;
+    CHECK_FALSE(breaker.allow(now));
+    now += 1s;
+    CHECK(breaker.current(now) == state::half_open);
+    CHECK(breaker.allow(now));        // the one probe
+    CHECK_FALSE(breaker.allow(now));  // no second one while it runs
+    breaker.record_failure(now);      // the probe failed: open again
+    CHECK(breaker.current(now) == state::open);
+    CHECK_FALSE(breaker.allow(now + 10s));
+
+    now += 30s;
+    CHECK(breaker.allow(now));
+    breaker.record_success(now);      // the probe succeeded: closed
+    CHECK(breaker.current(now) == state::closed);
+    CHECK(breaker.allow(now));
+    breaker.record_failure(now);      // failures count again from zero
+    CHECK(breaker.current(now) == state::closed);
+}
