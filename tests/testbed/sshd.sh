@@ -58,14 +58,20 @@ start)
   [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-host -f "$dir/host_ed25519_key"
   [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-client -f "$dir/client_ed25519"
   [ -f "$dir/other_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C not-authorized -f "$dir/other_ed25519"
-  echo "restrict $(cat "$dir/client_ed25519.pub")" >"$dir/authorized_keys"
-  chmod 644 "$dir/authorized_keys"
+  # StrictModes checks every directory above authorized_keys: the build tree
+  # may sit under a world-writable /tmp, so the file lives under /run.
+  keys_dir=/run/nextprism-tests/$port
+  mkdir -p "$keys_dir"
+  chmod 755 /run/nextprism-tests "$keys_dir"
+  echo "restrict $(cat "$dir/client_ed25519.pub")" >"$keys_dir/authorized_keys"
+  chmod 644 "$keys_dir/authorized_keys"
+  cp "$keys_dir/authorized_keys" "$dir/authorized_keys" # for the tests to read
   echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519_key.pub")" >"$dir/known_hosts"
   sed -e "s|^Port .*|Port $port|" \
       -e "s|^ListenAddress .*|ListenAddress 127.0.0.1|" \
       -e "s|^PidFile .*|PidFile $pidfile|" \
       -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
-      -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
+      -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $keys_dir/authorized_keys|" \
       -e "s|^ForceCommand .*|ForceCommand $dir/nextprism-validate|" \
       -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=$target$extra_env|" \
       "$source_config" >"$dir/sshd_config"
