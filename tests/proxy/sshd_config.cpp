@@ -64,14 +64,7 @@ std::pair<bool, std::string> try_local_forward(std::vector<std::string> forwardi
     }
     ::kill(p.pid, SIGTERM);
     p.wait(10);
-    std::string err;
-    char b[4096];
-    ssize_t n;
-    while ((n = ::read(p.err, b, sizeof b)) > 0)
-        err.append(b, static_cast<std::size_t>(n));
-    ::close(p.out);
-    ::close(p.err);
-    return {got, err};
+    return {got, p.finish()};
 }
 
 int connect_tcp(int port)
@@ -217,13 +210,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
         CHECK(reply.find(std::string("\x05\x00\x00", 3), 2) == std::string::npos);
         ::kill(p.pid, SIGTERM);
         p.wait(10);
-        std::string err;
-        ssize_t n;
-        while ((n = ::read(p.err, b, sizeof b)) > 0)
-            err.append(b, static_cast<std::size_t>(n));
-        ::close(p.out);
-        ::close(p.err);
-        CHECK(err.find("prohibited") != std::string::npos);
+        CHECK(p.finish().find("prohibited") != std::string::npos);
     }
     SECTION("-tt (a terminal)")
     {
@@ -267,14 +254,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
         }
         CHECK_FALSE(agent_socket);
         CHECK(p.wait(30) == 0);
-        std::string err;
-        char b[4096];
-        ssize_t n;
-        while ((n = ::read(p.err, b, sizeof b)) > 0)
-            err.append(b, static_cast<std::size_t>(n));
-        ::close(p.out);
-        ::close(p.err);
-        CHECK(err.find("Requesting authentication agent forwarding") != std::string::npos);
+        CHECK(p.finish().find("Requesting authentication agent forwarding") != std::string::npos);
         const auto pid_at = agent.out.find("SSH_AGENT_PID=");
         ::kill(std::atoi(agent.out.c_str() + pid_at + 14), SIGTERM);
     }

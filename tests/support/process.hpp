@@ -51,6 +51,19 @@ struct spawned_process
         return false;
     }
 
+    /// After the exit: what is left on stderr; closes both pipes.
+    std::string finish()
+    {
+        std::string err;
+        char buffer[4096];
+        ssize_t n;
+        while ((n = ::read(this->err, buffer, sizeof buffer)) > 0)
+            err.append(buffer, static_cast<std::size_t>(n));
+        ::close(out);
+        ::close(this->err);
+        return err;
+    }
+
     /// Waits up to `seconds` for the exit; -1 on signal, -2 on time-out.
     int wait(int seconds)
     {
@@ -97,33 +110,9 @@ inline spawned_process spawn_process(const std::vector<std::string>& argv,
 inline process_result run_process(const std::vector<std::string>& argv,
                                   const std::vector<std::string>& environment)
 {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-
-    std::vector<char*> args, env;
-    for (const auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    for (const auto& e : environment)
-        env.push_back(const_cast<char*>(e.c_str()));
-    env.push_back(nullptr);
-
-    pid_t pid;
-    const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (rc != 0)
-        throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
-
+    spawned_process p = spawn_process(argv, environment);
     process_result result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    pollfd fds[2] = {{p.out, POLLIN, 0}, {p.err, POLLIN, 0}};
     std::string* sinks[2] = {&result.out, &result.err};
     int open = 2;
     char buffer[65536];
@@ -144,7 +133,7 @@ inline process_result run_process(const std::vector<std::string>& argv,
         }
     }
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    ::waitpid(p.pid, &status, 0);
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
 }
