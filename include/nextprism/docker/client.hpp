@@ -55,7 +55,7 @@ public:
     client(executor_type ex, engine_address address, options opts);
 
     executor_type get_executor() const noexcept { return ex_; }
-    const engine_address& address() const noexcept { return address_; }
+    const engine_address& address() const noexcept;
 
     /// The negotiated API version ("1.41"), empty before the first call.
     std::string api_version() const;
@@ -133,8 +133,6 @@ public:
 
 private:
     executor_type ex_;
-    engine_address address_;
-    options options_;
     std::shared_ptr<detail::context> context_; // shared with running operations
 };
 

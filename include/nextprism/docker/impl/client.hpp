@@ -328,6 +328,67 @@ inline std::string with_query(std::string path, const std::string& query)
     return query.empty() ? path : path + "?" + query;
 }
 
+inline node_info node_from_json(const nlohmann::json& j)
+{
+    node_info n;
+    n.id = text(j, "ID");
+    n.hostname = text(at(j, "Description"), "Hostname");
+    const auto& status = at(j, "Status");
+    n.address = text(status, "Addr");
+    n.state = text(status, "State");
+    const auto& spec = at(j, "Spec");
+    n.role = text(spec, "Role");
+    n.availability = text(spec, "Availability");
+    n.labels = labels(at(spec, "Labels"));
+    return n;
+}
+
+inline service_info service_from_json(const nlohmann::json& j)
+{
+    service_info s;
+    s.id = text(j, "ID");
+    const auto& spec = at(j, "Spec");
+    s.name = text(spec, "Name");
+    s.labels = labels(at(spec, "Labels"));
+    const auto& replicas = at(at(at(spec, "Mode"), "Replicated"), "Replicas");
+    if (replicas.is_number_unsigned())
+        s.replicas = replicas.get<std::uint64_t>();
+    return s;
+}
+
+inline task_info task_from_json(const nlohmann::json& j)
+{
+    task_info t;
+    t.id = text(j, "ID");
+    t.service_id = text(j, "ServiceID");
+    t.node_id = text(j, "NodeID");
+    t.desired_state = text(j, "DesiredState");
+    const auto& status = at(j, "Status");
+    t.state = text(status, "State");
+    t.container_id = text(at(status, "ContainerStatus"), "ContainerID");
+    return t;
+}
+
+/// GET `path` with `query`, an array of T converted by `convert`.
+template<class T, class Convert>
+net::awaitable<op_result<std::vector<T>>> list(context_ptr ctx, std::string path,
+                                               std::string query, Convert convert)
+{
+    co_return map_array<T>(
+        co_await request_json(ctx, http::verb::get, with_query(std::move(path), query)), convert);
+}
+
+/// GET /containers/{name or id}/json.
+inline net::awaitable<op_result<container_info>> inspect_container(context_ptr ctx, std::string name)
+{
+    auto j = co_await request_json(ctx, http::verb::get, "/containers/" + url_encode(name) + "/json");
+    op_result<container_info> r;
+    r.ec = j.ec;
+    if (!r.ec)
+        r.value = container_from_inspect(j.value);
+    co_return r;
+}
+
 // ---- exec ------------------------------------------------------------------------
 
 /// Demultiplexes Docker's stdout/stderr framing ([type,0,0,0,size BE32]
@@ -646,13 +707,18 @@ inline client::client(executor_type ex, engine_address address)
 }
 
 inline client::client(executor_type ex, engine_address address, options opts)
-    : ex_(ex), address_(address), options_(opts)
+    : ex_(ex)
 {
     auto ctx = std::make_shared<detail::context>();
     ctx->ex = ex;
     ctx->address = std::move(address);
     ctx->opts = opts;
     context_ = std::move(ctx);
+}
+
+inline const engine_address& client::address() const noexcept
+{
+    return context_->address;
 }
 
 inline std::string client::api_version() const
@@ -682,33 +748,21 @@ template<class Token>
 auto client::async_inspect_container(std::string name_or_id, Token&& token)
 {
     return nextprism::detail::async_spawn<container_info>(
-        ex_, std::forward<Token>(token),
-        [ctx = context_, name = std::move(name_or_id)]() -> boost::asio::awaitable<
-                                                             detail::op_result<container_info>> {
-            auto j = co_await detail::request_json(ctx, boost::beast::http::verb::get,
-                                                   "/containers/" + detail::url_encode(name) + "/json");
-            detail::op_result<container_info> r;
-            r.ec = j.ec;
-            if (!r.ec)
-                r.value = detail::container_from_inspect(j.value);
-            co_return r;
+        ex_, std::forward<Token>(token), [ctx = context_, name = std::move(name_or_id)]() {
+            return detail::inspect_container(ctx, name);
         });
 }
 
 template<class Token>
 auto client::async_list_containers(filters f, bool all, Token&& token)
 {
+    std::string query = all ? "all=1" : "";
+    if (auto q = detail::filters_query(f); !q.empty())
+        query += (query.empty() ? "" : "&") + q;
     return nextprism::detail::async_spawn<std::vector<container_info>>(
-        ex_, std::forward<Token>(token),
-        [ctx = context_, f = std::move(f), all]() -> boost::asio::awaitable<
-                                                      detail::op_result<std::vector<container_info>>> {
-            std::string query = all ? "all=1" : "";
-            if (auto q = detail::filters_query(f); !q.empty())
-                query += (query.empty() ? "" : "&") + q;
-            co_return detail::map_array<container_info>(
-                co_await detail::request_json(ctx, boost::beast::http::verb::get,
-                                              detail::with_query("/containers/json", query)),
-                detail::container_from_list);
+        ex_, std::forward<Token>(token), [ctx = context_, query = std::move(query)]() {
+            return detail::list<container_info>(ctx, "/containers/json", query,
+                                                detail::container_from_list);
         });
 }
 
@@ -721,10 +775,8 @@ auto client::async_find_container(std::string service_or_name, Token&& token)
                                                                detail::op_result<container_info>> {
             detail::op_result<container_info> r;
             filters f{{"label", {std::string(service_name_label) + "=" + name}}};
-            auto list = detail::map_array<container_info>(
-                co_await detail::request_json(
-                    ctx, boost::beast::http::verb::get,
-                    detail::with_query("/containers/json", "all=1&" + detail::filters_query(f))),
+            auto list = co_await detail::list<container_info>(
+                ctx, "/containers/json", "all=1&" + detail::filters_query(f),
                 detail::container_from_list);
             if (list.ec) {
                 r.ec = list.ec;
@@ -740,13 +792,8 @@ auto client::async_find_container(std::string service_or_name, Token&& token)
                 r.value = list.value.front();
                 co_return r;
             }
-            auto j = co_await detail::request_json(ctx, boost::beast::http::verb::get,
-                                                   "/containers/" + detail::url_encode(name) + "/json");
-            r.ec = j.ec;
-            if (r.ec)
-                co_return r;
-            r.value = detail::container_from_inspect(j.value);
-            if (!r.value.running)
+            r = co_await detail::inspect_container(ctx, name);
+            if (!r.ec && !r.value.running)
                 r.ec = error::target_not_running;
             co_return r;
         });
@@ -777,27 +824,8 @@ template<class Token>
 auto client::async_list_nodes(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<node_info>>(
-        ex_, std::forward<Token>(token),
-        [ctx = context_, f = std::move(f)]() -> boost::asio::awaitable<
-                                                 detail::op_result<std::vector<node_info>>> {
-            co_return detail::map_array<node_info>(
-                co_await detail::request_json(
-                    ctx, boost::beast::http::verb::get,
-                    detail::with_query("/nodes", detail::filters_query(f))),
-                [](const nlohmann::json& j) {
-                    node_info n;
-                    n.id = detail::text(j, "ID");
-                    const auto& desc = detail::at(j, "Description");
-                    n.hostname = detail::text(desc, "Hostname");
-                    const auto& status = detail::at(j, "Status");
-                    n.address = detail::text(status, "Addr");
-                    n.state = detail::text(status, "State");
-                    const auto& spec = detail::at(j, "Spec");
-                    n.role = detail::text(spec, "Role");
-                    n.availability = detail::text(spec, "Availability");
-                    n.labels = detail::labels(detail::at(spec, "Labels"));
-                    return n;
-                });
+        ex_, std::forward<Token>(token), [ctx = context_, q = detail::filters_query(f)]() {
+            return detail::list<node_info>(ctx, "/nodes", q, detail::node_from_json);
         });
 }
 
@@ -805,25 +833,8 @@ template<class Token>
 auto client::async_list_services(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<service_info>>(
-        ex_, std::forward<Token>(token),
-        [ctx = context_, f = std::move(f)]() -> boost::asio::awaitable<
-                                                 detail::op_result<std::vector<service_info>>> {
-            co_return detail::map_array<service_info>(
-                co_await detail::request_json(
-                    ctx, boost::beast::http::verb::get,
-                    detail::with_query("/services", detail::filters_query(f))),
-                [](const nlohmann::json& j) {
-                    service_info s;
-                    s.id = detail::text(j, "ID");
-                    const auto& spec = detail::at(j, "Spec");
-                    s.name = detail::text(spec, "Name");
-                    s.labels = detail::labels(detail::at(spec, "Labels"));
-                    const auto& replicas = detail::at(detail::at(detail::at(spec, "Mode"), "Replicated"),
-                                                      "Replicas");
-                    if (replicas.is_number_unsigned())
-                        s.replicas = replicas.get<std::uint64_t>();
-                    return s;
-                });
+        ex_, std::forward<Token>(token), [ctx = context_, q = detail::filters_query(f)]() {
+            return detail::list<service_info>(ctx, "/services", q, detail::service_from_json);
         });
 }
 
@@ -831,25 +842,8 @@ template<class Token>
 auto client::async_list_tasks(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<task_info>>(
-        ex_, std::forward<Token>(token),
-        [ctx = context_, f = std::move(f)]() -> boost::asio::awaitable<
-                                                 detail::op_result<std::vector<task_info>>> {
-            co_return detail::map_array<task_info>(
-                co_await detail::request_json(
-                    ctx, boost::beast::http::verb::get,
-                    detail::with_query("/tasks", detail::filters_query(f))),
-                [](const nlohmann::json& j) {
-                    task_info t;
-                    t.id = detail::text(j, "ID");
-                    t.service_id = detail::text(j, "ServiceID");
-                    t.node_id = detail::text(j, "NodeID");
-                    t.desired_state = detail::text(j, "DesiredState");
-                    const auto& status = detail::at(j, "Status");
-                    t.state = detail::text(status, "State");
-                    t.container_id =
-                        detail::text(detail::at(status, "ContainerStatus"), "ContainerID");
-                    return t;
-                });
+        ex_, std::forward<Token>(token), [ctx = context_, q = detail::filters_query(f)]() {
+            return detail::list<task_info>(ctx, "/tasks", q, detail::task_from_json);
         });
 }
 
