@@ -56,6 +56,9 @@ enum class error {
     ssh_failure,            ///< an SSH protocol step failed
     connection_lost,        ///< the connection broke or stopped answering
     pool_timeout,           ///< no connection became free before the deadline
+
+    // -- routing (the Swarm-aware executor) --
+    no_route,               ///< no usable proxy for the target, and it is not on this node
 };
 
 /** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with these. */

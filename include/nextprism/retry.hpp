@@ -181,9 +181,36 @@ private:
     time_point opened_at_{};
 };
 
+/** A retry strategy with a circuit breaker per endpoint in front of it
+    (outermost first: the breaker decides whether an endpoint is tried at
+    all, the strategy how long to wait between attempts). `breaker` holds
+    the settings each endpoint's breaker starts from; the executor keeps
+    one per endpoint. */
+template<retry_policy Inner, class Clock = std::chrono::steady_clock>
+struct circuit_breaker_over
+{
+    using breaker_type = circuit_breaker<Clock>;
+    breaker_type breaker;
+    Inner retry;
+
+    std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt) { return retry.next_delay(attempt); }
+    void reset() { retry.reset(); }
+};
+
+/// Whether a retry policy carries a per-endpoint circuit breaker.
+template<class R>
+concept has_circuit_breaker = retry_policy<R> && requires(R& r) {
+    typename R::breaker_type;
+    { r.breaker } -> std::convertible_to<typename R::breaker_type>;
+};
+
+using breaker_over_backoff = circuit_breaker_over<exponential_backoff>;
+
 static_assert(retry_policy<no_retry>);
 static_assert(retry_policy<fixed_retry>);
 static_assert(retry_policy<exponential_backoff>);
+static_assert(retry_policy<breaker_over_backoff>);
+static_assert(has_circuit_breaker<breaker_over_backoff>);
 
 } // namespace nextprism
 

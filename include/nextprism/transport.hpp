@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command.hpp>
+#include <nextprism/placement.hpp>
 
 #include <concepts>
 
@@ -31,6 +32,17 @@ concept transport_policy = requires(T& t, command_request request, output_handle
     typename T::executor_type;
     { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
     t.async_run(std::move(request), std::move(out), detail::run_handler_archetype{});
+};
+
+/** A proxy transport runs a command through the proxy at an endpoint that
+    discovery chose: the same as `transport_policy`, with the endpoint as
+    the first argument of `async_run`. */
+template<class T>
+concept proxy_transport_policy = requires(T& t, const proxy_endpoint& ep, command_request request,
+                                          output_handler out) {
+    typename T::executor_type;
+    { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
+    t.async_run(ep, std::move(request), std::move(out), detail::run_handler_archetype{});
 };
 
 } // namespace nextprism

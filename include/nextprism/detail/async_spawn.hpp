@@ -4,12 +4,14 @@
 #include <nextprism/detail/config.hpp>
 #include <nextprism/error.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <exception>
 #include <memory>
@@ -18,6 +20,9 @@
 namespace nextprism::detail {
 
 namespace net = boost::asio;
+
+/// `co_await op(..., use_tuple)` gives (error_code, values...) instead of throwing.
+inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 /// What a coroutine-implemented operation returns: an error and a value.
 template<class T>

@@ -10,9 +10,14 @@
 
 #include <boost/system/error_code.hpp>
 
+namespace boost::asio {}
+
 namespace nextprism {
 
 using error_code = boost::system::error_code;
+
+/// As in Boost.Beast: the short name for Boost.Asio in every nextprism header.
+namespace net = boost::asio;
 
 } // namespace nextprism
 

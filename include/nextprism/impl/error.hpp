@@ -52,6 +52,7 @@ public:
         case error::ssh_failure: return "SSH protocol failure";
         case error::connection_lost: return "SSH connection lost";
         case error::pool_timeout: return "no SSH connection became free in time";
+        case error::no_route: return "no usable proxy for the target, and it does not run on this node";
         }
         return "nextprism error " + std::to_string(ev);
     }
@@ -66,6 +67,7 @@ public:
         case error::engine_error:
         case error::connection_lost:
         case error::pool_timeout:
+        case error::no_route:
             return make_error_condition(condition::transient);
         case error::host_key_unknown:
         case error::host_key_mismatch:

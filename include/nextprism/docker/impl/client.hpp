@@ -33,7 +33,7 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using nextprism::detail::op_result;
 using stream_type = beast::basic_stream<net::generic::stream_protocol, net::any_io_executor>;
-inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+using nextprism::detail::use_tuple;
 
 /// The newest Engine API version this client speaks, and the oldest.
 inline constexpr std::string_view newest_api = "1.45";

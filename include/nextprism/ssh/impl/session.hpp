@@ -16,7 +16,7 @@ namespace nextprism::ssh {
 namespace detail {
 
 namespace net = boost::asio;
-inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+using nextprism::detail::use_tuple;
 
 /// libssh2_init once per process, thread-safe (a function-local static).
 inline bool library_ready()

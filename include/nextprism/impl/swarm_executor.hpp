@@ -1,0 +1,335 @@
+#ifndef NEXTPRISM_IMPL_SWARM_EXECUTOR_HPP
+#define NEXTPRISM_IMPL_SWARM_EXECUTOR_HPP
+
+#include <nextprism/proxy_exit_code.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+
+namespace nextprism {
+namespace detail {
+
+/** Whether a failed attempt may have started the command. Only errors that
+    are known to come before the start say no; anything else may have run. */
+inline bool may_have_started(const error_code& ec) noexcept
+{
+    return !(ec == error::target_not_found || ec == error::target_not_running || ec == error::busy ||
+             ec == error::no_route || ec == error::pool_timeout || ec == error::host_key_unknown ||
+             ec == error::host_key_mismatch || ec == error::authentication_failed ||
+             ec == condition::rejected || ec == net::error::connection_refused ||
+             ec == net::error::host_unreachable || ec == net::error::network_unreachable ||
+             ec == net::error::host_not_found);
+}
+
+/** A proxy answers before the command starts with its own exit codes
+    (proxy_exit_code.hpp). Two of them mean "not here, not now" and are
+    turned into errors, so that routing can react: 69 (the target is not
+    on that proxy's node: it moved) and 66 (a single-flight run is in
+    progress). Only when nothing was written to stdout: a command of the
+    target that exits 69 itself after printing is left alone. */
+inline error_code proxy_refusal(const command_result& r) noexcept
+{
+    if (r.stdout_bytes != 0)
+        return {};
+    if (r.exit_code == proxy_exit_code::target_missing)
+        return error::target_not_found;
+    if (r.exit_code == proxy_exit_code::busy)
+        return error::busy;
+    return {};
+}
+
+} // namespace detail
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
+{
+    state(executor_type e, Transport t, Discovery d, Retry r, std::optional<Local> l,
+          swarm_executor_options o)
+        : ex(std::move(e)), transport(std::move(t)), discovery(std::move(d)), retry(std::move(r)),
+          local(std::move(l)), opts(o)
+    {
+    }
+
+    executor_type ex;
+    Transport transport;
+    Discovery discovery;
+    Retry retry; // the prototype: each run starts from a copy
+    std::optional<Local> local;
+    swarm_executor_options opts;
+
+    mutable std::mutex mutex;
+    executor_statistics stats;
+    std::map<proxy_endpoint, circuit_breaker<Clock>> breakers;
+
+    circuit_breaker<Clock>& breaker_for(const proxy_endpoint& ep)
+    {
+        auto it = breakers.find(ep);
+        if (it == breakers.end()) {
+            circuit_breaker<Clock> b;
+            if constexpr (has_circuit_breaker<Retry>) {
+                b = retry.breaker;
+            }
+            it = breakers.emplace(ep, b).first;
+        }
+        return it->second;
+    }
+
+    bool allow(const proxy_endpoint& ep)
+    {
+        if constexpr (has_circuit_breaker<Retry>) {
+            std::lock_guard lock(mutex);
+            return breaker_for(ep).allow(Clock::now());
+        } else {
+            return true;
+        }
+    }
+
+    void record(const std::string& service, const proxy_endpoint& ep, const error_code& ec)
+    {
+        discovery.report(service, ep, ec);
+        if constexpr (has_circuit_breaker<Retry>) {
+            std::lock_guard lock(mutex);
+            if (!ec)
+                breaker_for(ep).record_success(Clock::now());
+            else if (ec != condition::rejected && ec != error::cancelled)
+                breaker_for(ep).record_failure(Clock::now());
+        }
+    }
+
+    template<class F>
+    void count(F f)
+    {
+        std::lock_guard lock(mutex);
+        f(stats);
+    }
+};
+
+namespace detail {
+
+/// One run's cancellation: what the caller's slot reaches.
+struct run_cancellation
+{
+    net::cancellation_signal signal;
+    bool cancelled = false;
+};
+
+} // namespace detail
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::basic_swarm_executor(
+    executor_type ex, Transport transport, Discovery discovery, Retry retry, std::optional<Local> local,
+    swarm_executor_options opts)
+    : state_(std::make_shared<state>(std::move(ex), std::move(transport), std::move(discovery),
+                                     std::move(retry), std::move(local), opts))
+{
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::get_executor() const noexcept
+    -> executor_type
+{
+    return state_->ex;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+Transport& basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::transport() noexcept
+{
+    return state_->transport;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+Discovery& basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::discovery() noexcept
+{
+    return state_->discovery;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+executor_statistics basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::statistics() const
+{
+    std::lock_guard lock(state_->mutex);
+    return state_->stats;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+typename circuit_breaker<Clock>::state
+basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::breaker_state(const proxy_endpoint& ep) const
+{
+    std::lock_guard lock(state_->mutex);
+    const auto it = state_->breakers.find(ep);
+    return it == state_->breakers.end() ? circuit_breaker<Clock>::state::closed
+                                        : it->second.current(Clock::now());
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+template<class Token>
+auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(command_request request,
+                                                                               output_handler on_output,
+                                                                               Token&& token)
+{
+    auto cancel = std::make_shared<detail::run_cancellation>();
+    auto st = state_;
+    return detail::async_spawn<command_result>(
+        st->ex, std::forward<Token>(token),
+        [st, cancel, request = std::move(request),
+         on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+            using detail::use_tuple;
+            detail::op_result<command_result> r;
+            st->count([](auto& s) { ++s.runs; });
+            auto fail = [&](error_code ec) {
+                r.ec = ec;
+                st->count([](auto& s) { ++s.failures; });
+            };
+
+            const auto decision = st->opts.policy->check(request.service, request.argv);
+            if (!decision) {
+                fail(decision.ec);
+                co_return r;
+            }
+            const bool idempotent = decision.command->idempotent;
+            request.argv = decision.argv;
+            if (request.timeout.count() == 0)
+                request.timeout = st->opts.default_timeout;
+
+            Retry retry = st->retry;
+            retry.reset();
+            net::steady_timer pause(st->ex);
+            for (std::size_t attempt = 1;; ++attempt) {
+                st->count([attempt](auto& s) {
+                    ++s.attempts;
+                    if (attempt > 1)
+                        ++s.retries;
+                });
+                auto [lec, where] = co_await st->discovery.async_locate(request.service, use_tuple);
+                if (lec && st->opts.mode != swarm_mode::off) {
+                    // Discovery failed: the local engine may still serve.
+                    where = placement{};
+                }
+                const route chosen = choose_route(st->opts.mode, st->opts.prefer_local, where,
+                                                  st->local.has_value(),
+                                                  [&](const proxy_endpoint& ep) { return st->allow(ep); });
+                error_code ec;
+                command_result result;
+                if (chosen.how == route::kind::none) {
+                    ec = lec ? lec : error_code(error::no_route);
+                } else if (chosen.how == route::kind::local) {
+                    st->count([&](auto& s) {
+                        ++s.local;
+                        s.fallbacks += chosen.fallback ? 1 : 0;
+                    });
+                    std::tie(ec, result) = co_await st->local->async_run(
+                        request, on_output, net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                } else {
+                    st->count([](auto& s) { ++s.proxied; });
+                    std::tie(ec, result) = co_await st->transport.async_run(
+                        chosen.endpoint, request, on_output,
+                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                    if (!ec)
+                        ec = detail::proxy_refusal(result);
+                    st->record(request.service, chosen.endpoint, ec);
+                }
+                if (!ec) {
+                    r.value = result;
+                    co_return r;
+                }
+                if (cancel->cancelled) {
+                    fail(error::cancelled);
+                    co_return r;
+                }
+                if (means_moved(ec))
+                    st->discovery.invalidate(request.service);
+                if (!is_retryable(ec, detail::may_have_started(ec), idempotent)) {
+                    fail(ec);
+                    co_return r;
+                }
+                const auto delay = retry.next_delay(attempt);
+                if (!delay) {
+                    fail(ec);
+                    co_return r;
+                }
+                pause.expires_after(*delay);
+                co_await pause.async_wait(net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                if (cancel->cancelled) {
+                    fail(error::cancelled);
+                    co_return r;
+                }
+            }
+        },
+        [cancel](net::cancellation_type type) {
+            cancel->cancelled = true;
+            cancel->signal.emit(type);
+        });
+}
+
+// ---- blocking_executor ------------------------------------------------------
+
+template<class Assembly>
+template<class Make>
+blocking_executor<Assembly>::blocking_executor(Make&& make)
+    : work_(io_.get_executor()), assembly_(std::forward<Make>(make)(io_.get_executor())),
+      thread_([this] { io_.run(); })
+{
+}
+
+template<class Assembly>
+blocking_executor<Assembly>::~blocking_executor()
+{
+    // Destroy the assembly on its own thread, then let the loop end.
+    net::post(io_, [this] { assembly_.reset(); });
+    work_.reset();
+    thread_.join();
+}
+
+template<class Assembly>
+run_outcome blocking_executor<Assembly>::run(command_request request, output_handler on_output)
+{
+    auto done = std::make_shared<std::promise<run_outcome>>();
+    auto future = done->get_future();
+    net::post(io_, [this, done, request = std::move(request), on_output = std::move(on_output)]() mutable {
+        assembly_->async_run(std::move(request), std::move(on_output),
+                             [done](error_code ec, command_result result) {
+                                 done->set_value({ec, std::move(result)});
+                             });
+    });
+    return future.get();
+}
+
+// ---- no_proxy, local_only_discovery -------------------------------------------
+
+template<class Token>
+auto no_proxy::async_run(const proxy_endpoint&, command_request, output_handler, Token&& token)
+{
+    return detail::async_spawn<command_result>(
+        ex_, std::forward<Token>(token), []() -> net::awaitable<detail::op_result<command_result>> {
+            co_return detail::op_result<command_result>{error::no_route, {}};
+        });
+}
+
+template<class Token>
+auto local_only_discovery::async_locate(std::string, Token&& token)
+{
+    placement p;
+    p.swarm_active = false;
+    p.target_local = true;
+    return detail::async_ready(ex_, std::move(p), std::forward<Token>(token));
+}
+
+static_assert(proxy_transport_policy<no_proxy>);
+static_assert(discovery_policy<local_only_discovery>);
+
+using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, breaker_over_backoff>;
+using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, fixed_retry>;
+using direct_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry>;
+
+} // namespace nextprism
+
+#endif
