@@ -5,24 +5,11 @@
 
 #include <set>
 
+#include "support/fake_clock.hpp"
+
 using namespace nextprism;
 using namespace std::chrono_literals;
-
-namespace {
-
-/// A clock the test moves by hand: no real sleeps.
-struct fake_clock
-{
-    using duration = std::chrono::milliseconds;
-    using rep = duration::rep;
-    using period = duration::period;
-    using time_point = std::chrono::time_point<fake_clock>;
-    static constexpr bool is_steady = true;
-    static inline time_point current{};
-    static time_point now() { return current; }
-};
-
-} // namespace
+using nextprism::test::fake_clock;
 
 TEST_CASE("only transient failures of commands that did not run are retried")
 {

@@ -203,6 +203,8 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
             Retry retry = st->retry;
             retry.reset();
             net::steady_timer pause(st->ex);
+            // Proxies that said "the target is not on my node" in this run.
+            std::vector<proxy_endpoint> passed_over;
             for (std::size_t attempt = 1;; ++attempt) {
                 st->count([attempt](auto& s) {
                     ++s.attempts;
@@ -216,7 +218,11 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 }
                 const route chosen = choose_route(st->opts.mode, st->opts.prefer_local, where,
                                                   st->local.has_value(),
-                                                  [&](const proxy_endpoint& ep) { return st->allow(ep); });
+                                                  [&](const proxy_endpoint& ep) {
+                                                      return std::find(passed_over.begin(), passed_over.end(),
+                                                                       ep) == passed_over.end() &&
+                                                             st->allow(ep);
+                                                  });
                 error_code ec;
                 command_result result;
                 if (chosen.how == route::kind::none) {
@@ -236,6 +242,8 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     if (!ec)
                         ec = detail::proxy_refusal(result);
                     st->record(request.service, chosen.endpoint, ec);
+                    if (means_moved(ec))
+                        passed_over.push_back(chosen.endpoint);
                 }
                 if (!ec) {
                     r.value = result;

@@ -1,0 +1,229 @@
+#include <nextprism/discovery.hpp> // first: the header is self-contained
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <deque>
+
+#include "support/docker_fixture.hpp"
+#include "support/fake_clock.hpp"
+
+// Discovery with the sources that need no engine; swarm_labels is tested
+// against a real Swarm with deployed proxies in swarm_executor_stack.cpp.
+// The network used here is loopback only.
+
+using namespace nextprism;
+using namespace std::chrono_literals;
+using nextprism::test::fake_clock;
+using nextprism::test::io_thread;
+using nextprism::test::wait_for;
+using boost::asio::ip::tcp;
+
+namespace {
+
+/// A loopback listener that answers each connection with `greeting`.
+struct listener
+{
+    boost::asio::io_context io;
+    tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    std::string greeting;
+    std::atomic<bool> stopping{false};
+    std::thread thread;
+
+    explicit listener(std::string g) : greeting(std::move(g))
+    {
+        thread = std::thread([this] {
+            for (;;) {
+                tcp::socket s(io);
+                boost::system::error_code ec;
+                acceptor.accept(s, ec);
+                if (ec || stopping)
+                    return;
+                boost::asio::write(s, boost::asio::buffer(greeting), ec);
+            }
+        });
+    }
+    ~listener()
+    {
+        // close() does not wake a blocked accept(): a last connection does.
+        stopping = true;
+        boost::asio::io_context wake_io;
+        tcp::socket wake(wake_io);
+        boost::system::error_code ec;
+        wake.connect(acceptor.local_endpoint(), ec);
+        thread.join();
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+    proxy_endpoint endpoint() const { return {"127.0.0.1", port(), {}}; }
+};
+
+/// A port nothing listens on (bound, then closed).
+std::uint16_t closed_port()
+{
+    boost::asio::io_context io;
+    tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+}
+
+/// A source that answers from a script and counts its lookups.
+struct scripted_source
+{
+    using executor_type = net::any_io_executor;
+    struct options
+    {
+        std::shared_ptr<std::deque<std::pair<error_code, placement>>> answers;
+    };
+    scripted_source(executor_type ex, options o) : ex_(ex), o_(std::move(o)) {}
+
+    template<class Token>
+    auto async_lookup(std::string, Token&& token)
+    {
+        auto answer = o_.answers->front();
+        if (o_.answers->size() > 1)
+            o_.answers->pop_front();
+        return detail::async_spawn<placement>(
+            ex_, std::forward<Token>(token), [answer]() -> net::awaitable<detail::op_result<placement>> {
+                co_return detail::op_result<placement>{answer.first, answer.second};
+            });
+    }
+
+    executor_type ex_;
+    options o_;
+};
+
+template<class D>
+std::pair<error_code, placement> locate(D& d, const std::string& service)
+{
+    return wait_for<placement>([&](auto h) { d.async_locate(service, std::move(h)); });
+}
+
+} // namespace
+
+TEST_CASE("static list: cached for the TTL, invalidated by 'moved' errors, failures tracked")
+{
+    io_thread io;
+    fake_clock::current = fake_clock::time_point{} + 100s;
+    const proxy_endpoint a{"10.0.0.1", 2222, {}}, b{"10.0.0.2", 2222, {}};
+    discovery_options opts;
+    opts.health = health_check::none;
+    basic_cached_discovery<static_list_source, fake_clock> d(
+        io.io.get_executor(), opts, static_list_source::options{{{"nextcloud", {a, b}}}, {"photoprism"}});
+
+    auto [ec, p] = locate(d, "nextcloud");
+    REQUIRE_FALSE(ec);
+    CHECK(p.proxies == std::vector<proxy_endpoint>{a, b});
+    CHECK_FALSE(p.target_local.has_value());
+    CHECK_FALSE(p.swarm_active.has_value());
+    CHECK(locate(d, "photoprism").second.target_local == true);
+    CHECK(d.source_lookups() == 2);
+
+    (void)locate(d, "nextcloud");
+    CHECK(d.source_lookups() == 2); // from the cache
+    fake_clock::current += 60s;
+    (void)locate(d, "nextcloud");
+    CHECK(d.source_lookups() == 3); // TTL passed
+
+    d.report("nextcloud", a, boost::asio::error::connection_refused); // moved: invalidates
+    (void)locate(d, "nextcloud");
+    CHECK(d.source_lookups() == 4);
+    d.report("nextcloud", a, error::command_not_allowed); // a refusal says nothing about a
+    CHECK(d.consecutive_failures(a) == 1);
+    d.report("nextcloud", a, error::connection_lost);
+    d.report("nextcloud", a, error::connection_lost);
+    CHECK(locate(d, "nextcloud").second.proxies == std::vector<proxy_endpoint>{b});
+    fake_clock::current += 61s;
+    CHECK(locate(d, "nextcloud").second.proxies == std::vector<proxy_endpoint>{a, b});
+    d.report("nextcloud", a, {});
+    CHECK(d.consecutive_failures(a) == 0);
+}
+
+TEST_CASE("health checks: a closed port is dropped; banner mode wants an SSH server")
+{
+    io_thread io;
+    listener ssh_like("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+    listener http_like("HTTP/1.1 400 Bad Request\r\n\r\n");
+    const proxy_endpoint closed{"127.0.0.1", closed_port(), {}};
+    const std::vector<proxy_endpoint> all{ssh_like.endpoint(), http_like.endpoint(), closed};
+
+    discovery_options tcp_opts;
+    tcp_opts.health = health_check::tcp;
+    static_list d1(io.io.get_executor(), tcp_opts, static_list_source::options{{{"nextcloud", all}}, {}});
+    auto [ec1, p1] = locate(d1, "nextcloud");
+    REQUIRE_FALSE(ec1);
+    CHECK(p1.proxies == std::vector<proxy_endpoint>{ssh_like.endpoint(), http_like.endpoint()});
+    CHECK(d1.consecutive_failures(closed) == 1);
+
+    discovery_options banner_opts;
+    banner_opts.health = health_check::banner;
+    banner_opts.health_timeout = 2s;
+    static_list d2(io.io.get_executor(), banner_opts, static_list_source::options{{{"nextcloud", all}}, {}});
+    auto [ec2, p2] = locate(d2, "nextcloud");
+    REQUIRE_FALSE(ec2);
+    CHECK(p2.proxies == std::vector<proxy_endpoint>{ssh_like.endpoint()});
+    CHECK(d2.consecutive_failures(http_like.endpoint()) == 1);
+}
+
+TEST_CASE("health check: a listener that never answers fails by the deadline")
+{
+    io_thread io;
+    boost::asio::io_context quiet_io;
+    tcp::acceptor quiet(quiet_io, {boost::asio::ip::make_address("127.0.0.1"), 0}); // never accepts: no banner
+    discovery_options opts;
+    opts.health = health_check::banner;
+    opts.health_timeout = 300ms;
+    const proxy_endpoint ep{"127.0.0.1", quiet.local_endpoint().port(), {}};
+    static_list d(io.io.get_executor(), opts, static_list_source::options{{{"nextcloud", {ep}}}, {}});
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec, p] = locate(d, "nextcloud");
+    REQUIRE_FALSE(ec);
+    CHECK(p.proxies.empty());
+    CHECK(std::chrono::steady_clock::now() - start < 10s); // bounded, not hung
+}
+
+TEST_CASE("stale placements are served when a refresh fails; no placement: the error")
+{
+    io_thread io;
+    fake_clock::current = fake_clock::time_point{} + 100s;
+    const proxy_endpoint a{"10.0.0.1", 2222, {}};
+    placement p;
+    p.proxies = {a};
+    auto answers = std::make_shared<std::deque<std::pair<error_code, placement>>>();
+    answers->push_back({{}, p});
+    answers->push_back({error::engine_error, {}});
+    discovery_options opts;
+    opts.health = health_check::none;
+    basic_cached_discovery<scripted_source, fake_clock> d(io.io.get_executor(), opts,
+                                                          scripted_source::options{answers});
+    CHECK(locate(d, "nextcloud").second.proxies.size() == 1);
+    fake_clock::current += 61s;
+    auto [ec, stale] = locate(d, "nextcloud"); // the refresh fails
+    CHECK_FALSE(ec);
+    CHECK(stale.proxies == std::vector<proxy_endpoint>{a});
+    d.invalidate("nextcloud");
+    auto [ec2, none] = locate(d, "nextcloud");
+    CHECK(ec2 == error::engine_error);
+}
+
+TEST_CASE("dns: the addresses of the name, on the configured port")
+{
+    io_thread io;
+    dns_source::options o;
+    CHECK(dns_source(io.io.get_executor(), o).name_for("nextcloud") == "tasks.nextcloud-proxy");
+    o.name_pattern = "localhost"; // /etc/hosts: no query leaves the machine
+    o.port = 2222;
+    discovery_options opts;
+    opts.health = health_check::none;
+    dns_discovery d(io.io.get_executor(), opts, o);
+    auto [ec, p] = locate(d, "nextcloud");
+    REQUIRE_FALSE(ec);
+    REQUIRE_FALSE(p.proxies.empty());
+    bool loopback = false;
+    for (const auto& ep : p.proxies) {
+        CHECK(ep.port == 2222);
+        loopback = loopback || ep.host == "127.0.0.1" || ep.host == "::1";
+    }
+    CHECK(loopback);
+    CHECK_FALSE(p.target_local.has_value());
+}

@@ -1,0 +1,414 @@
+#include <nextprism/swarm_executor.hpp> // first: the header is self-contained
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <catch2/catch.hpp>
+
+#include <deque>
+
+#include "support/docker_fixture.hpp"
+#include "support/fake_clock.hpp"
+
+using namespace nextprism;
+using namespace std::chrono_literals;
+using nextprism::test::fake_clock;
+using nextprism::test::io_thread;
+using nextprism::test::wait_for;
+
+namespace {
+
+/// What one scripted attempt answers.
+struct step
+{
+    error_code ec;
+    int exit_code = 0;
+    std::string out;
+};
+
+/// Records the calls and answers from a script; an empty script succeeds.
+struct script
+{
+    std::mutex mutex;
+    std::deque<step> steps;
+    std::vector<std::string> calls; // endpoint or "local"
+
+    step next(std::string where)
+    {
+        std::lock_guard lock(mutex);
+        calls.push_back(std::move(where));
+        if (steps.empty())
+            return {};
+        auto s = steps.front();
+        steps.pop_front();
+        return s;
+    }
+};
+
+template<class Token>
+auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where, output_handler out,
+            Token&& token)
+{
+    return detail::async_spawn<command_result>(
+        ex, std::forward<Token>(token),
+        [s, where, out]() -> net::awaitable<detail::op_result<command_result>> {
+            const auto st = s->next(where);
+            detail::op_result<command_result> r{st.ec, {}};
+            if (!st.ec) {
+                if (!st.out.empty() && out)
+                    out(output_stream::out, st.out);
+                r.value.exit_code = st.exit_code;
+                r.value.stdout_bytes = st.out.size();
+            }
+            co_return r;
+        });
+}
+
+/// A proxy transport that answers from a script (a unit test of routing;
+/// the real transports are tested against real sshd and dockerd).
+struct scripted_proxy
+{
+    using executor_type = net::any_io_executor;
+    executor_type ex;
+    std::shared_ptr<script> s = std::make_shared<script>();
+    executor_type get_executor() const { return ex; }
+
+    template<class Token>
+    auto async_run(const proxy_endpoint& ep, command_request, output_handler out, Token&& token)
+    {
+        return answer(ex, s, ep.to_string(), std::move(out), std::forward<Token>(token));
+    }
+};
+
+struct scripted_local
+{
+    using executor_type = net::any_io_executor;
+    executor_type ex;
+    std::shared_ptr<script> s = std::make_shared<script>();
+    executor_type get_executor() const { return ex; }
+
+    template<class Token>
+    auto async_run(command_request, output_handler out, Token&& token)
+    {
+        return answer(ex, s, "local", std::move(out), std::forward<Token>(token));
+    }
+};
+
+using fake_static_list = basic_cached_discovery<static_list_source, fake_clock>;
+
+template<class Retry>
+using test_executor = basic_swarm_executor<scripted_proxy, fake_static_list, Retry, scripted_local, fake_clock>;
+
+const proxy_endpoint node_a{"10.0.0.1", 2222, {}};
+const proxy_endpoint node_b{"10.0.0.2", 2222, {}};
+
+/// Routing fixtures: discovery from a static list, no health check.
+template<class Retry>
+struct assembly
+{
+    io_thread io;
+    scripted_proxy proxy{io.io.get_executor()};
+    scripted_local local{io.io.get_executor()};
+    std::optional<test_executor<Retry>> executor;
+
+    explicit assembly(Retry retry, std::vector<proxy_endpoint> proxies = {node_a},
+                      std::set<std::string> local_services = {}, swarm_executor_options opts = {},
+                      bool with_local = true)
+    {
+        fake_clock::current = fake_clock::time_point{};
+        discovery_options d;
+        d.health = health_check::none;
+        d.cool_down = 0ms; // the breaker is under test, not the tracker
+        static_list_source::options s;
+        s.endpoints["nextcloud"] = std::move(proxies);
+        s.endpoints["photoprism"] = s.endpoints["nextcloud"];
+        s.local_services = std::move(local_services);
+        executor.emplace(io.io.get_executor(), proxy,
+                         fake_static_list(io.io.get_executor(), d, std::move(s)), std::move(retry),
+                         with_local ? std::optional<scripted_local>(local) : std::nullopt, opts);
+    }
+
+    std::pair<error_code, command_result> run(std::vector<std::string> argv, std::string service = "nextcloud")
+    {
+        return wait_for<command_result>([&](auto handler) {
+            executor->async_run({service, std::move(argv), 0ms}, {}, std::move(handler));
+        });
+    }
+};
+
+const std::vector<std::string> occ_status{"php", "occ", "status"};
+const std::vector<std::string> import_files{"photoprism", "import"};
+
+} // namespace
+
+TEST_CASE("routing: local when Swarm is off or the target is here, else a proxy, else fallback")
+{
+    auto allow_all = [](const proxy_endpoint&) { return true; };
+    auto allow_none = [](const proxy_endpoint&) { return false; };
+    placement outside;
+    outside.swarm_active = false;
+    placement remote;
+    remote.swarm_active = true;
+    remote.target_local = false;
+    remote.proxies = {node_a, node_b};
+    placement here = remote;
+    here.target_local = true;
+    placement unknown; // DNS or a static list
+    unknown.proxies = {node_a};
+
+    using k = route::kind;
+    CHECK(choose_route(swarm_mode::automatic, true, outside, true, allow_all).how == k::local);
+    CHECK(choose_route(swarm_mode::automatic, true, outside, false, allow_all).how == k::none);
+    CHECK(choose_route(swarm_mode::off, true, remote, true, allow_all).how == k::local);
+    CHECK(choose_route(swarm_mode::off, true, remote, false, allow_all).how == k::none);
+    CHECK(choose_route(swarm_mode::automatic, true, here, true, allow_all).how == k::local);
+    CHECK_FALSE(choose_route(swarm_mode::automatic, true, here, true, allow_all).fallback);
+
+    const auto via_proxy = choose_route(swarm_mode::automatic, false, here, true, allow_all);
+    CHECK(via_proxy.how == k::proxy);
+    CHECK(via_proxy.endpoint == node_a);
+    const auto second = choose_route(swarm_mode::on, true, remote, true,
+                                     [](const proxy_endpoint& ep) { return ep == node_b; });
+    CHECK(second.how == k::proxy);
+    CHECK(second.endpoint == node_b);
+
+    // No usable proxy: local only if the target may be here.
+    const auto fallback = choose_route(swarm_mode::automatic, false, here, true, allow_none);
+    CHECK(fallback.how == k::local);
+    CHECK(fallback.fallback);
+    CHECK(choose_route(swarm_mode::automatic, true, remote, true, allow_none).how == k::none);
+    CHECK(choose_route(swarm_mode::automatic, true, unknown, true, allow_none).how == k::local);
+    CHECK(choose_route(swarm_mode::on, true, unknown, false, allow_none).how == k::none);
+    // "on" routes by discovery even when the engine says Swarm is inactive.
+    CHECK(choose_route(swarm_mode::on, true, outside, true, allow_all).how == k::local);
+    outside.proxies = {node_a};
+    CHECK(choose_route(swarm_mode::on, true, outside, true, allow_all).how == k::proxy);
+}
+
+TEST_CASE("executor: a whitelisted command runs through the proxy and streams its output")
+{
+    assembly<no_retry> a(no_retry{});
+    a.proxy.s->steps.push_back({{}, 0, "installed: true\n"});
+    std::string seen;
+    auto [ec, result] = wait_for<command_result>([&](auto handler) {
+        a.executor->async_run({"nextcloud", occ_status, 0ms},
+                              [&](output_stream, std::string_view d) { seen += d; }, std::move(handler));
+    });
+    REQUIRE_FALSE(ec);
+    CHECK(result.exit_code == 0);
+    CHECK(seen == "installed: true\n");
+    CHECK(a.proxy.s->calls == std::vector<std::string>{node_a.to_string()});
+    CHECK(a.local.s->calls.empty());
+    const auto st = a.executor->statistics();
+    CHECK(st.runs == 1);
+    CHECK(st.proxied == 1);
+    CHECK(st.local == 0);
+}
+
+TEST_CASE("executor: a refused command never leaves the process and is not retried")
+{
+    assembly<fixed_retry> a(fixed_retry{0ms, 5});
+    auto [ec, result] = a.run({"php", "occ", "maintenance:mode", "--on;id"});
+    CHECK(ec == condition::rejected);
+    CHECK(a.proxy.s->calls.empty());
+    CHECK(a.local.s->calls.empty());
+    auto [ec2, r2] = a.run({"sh", "-c", "id"});
+    CHECK(ec2 == condition::rejected);
+    CHECK(a.executor->statistics().attempts == 0);
+    CHECK(a.executor->statistics().failures == 2);
+}
+
+TEST_CASE("executor: a command that ran and failed is data, not retried")
+{
+    assembly<fixed_retry> a(fixed_retry{0ms, 5});
+    a.proxy.s->steps.push_back({{}, 1, "error\n"});
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(result.exit_code == 1);
+    CHECK(a.proxy.s->calls.size() == 1);
+}
+
+TEST_CASE("executor: transient failures are retried by the strategy; unknown outcomes only when idempotent")
+{
+    SECTION("connection lost before the start, then success: same proxy again")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 5});
+        a.proxy.s->steps = {{error::pool_timeout}, {error::pool_timeout}, {}};
+        auto [ec, result] = a.run(occ_status);
+        REQUIRE_FALSE(ec);
+        CHECK(a.proxy.s->calls.size() == 3);
+        CHECK(a.executor->statistics().retries == 2);
+    }
+    SECTION("the strategy's attempts run out: the last error")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 3});
+        a.proxy.s->steps = {{error::pool_timeout}, {error::pool_timeout}, {error::pool_timeout}, {}};
+        auto [ec, result] = a.run(occ_status);
+        CHECK(ec == error::pool_timeout);
+        CHECK(a.proxy.s->calls.size() == 3);
+    }
+    SECTION("outcome unknown: occ status runs again, photoprism import never")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 5});
+        a.proxy.s->steps = {{error::outcome_unknown}, {}};
+        auto [ec, result] = a.run(occ_status);
+        CHECK_FALSE(ec);
+        CHECK(a.proxy.s->calls.size() == 2);
+
+        a.proxy.s->calls.clear();
+        a.proxy.s->steps = {{error::outcome_unknown}, {}};
+        auto [ec2, r2] = a.run(import_files, "photoprism");
+        CHECK(ec2 == error::outcome_unknown);
+        CHECK(a.proxy.s->calls.size() == 1);
+    }
+    SECTION("a timeout of photoprism import is not retried either")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 5});
+        a.proxy.s->steps = {{error::timeout}};
+        auto [ec, result] = a.run(import_files, "photoprism");
+        CHECK(ec == error::timeout);
+        CHECK(a.proxy.s->calls.size() == 1);
+    }
+    SECTION("a host key mismatch is never retried")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{error::host_key_mismatch}, {}};
+        auto [ec, result] = a.run(occ_status);
+        CHECK(ec == error::host_key_mismatch);
+        CHECK(a.proxy.s->calls.size() == 1);
+    }
+}
+
+TEST_CASE("executor: a proxy whose node lacks the target (exit 69) is passed over for the next")
+{
+    assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a, node_b}, {}, {}, false);
+    a.proxy.s->steps = {{{}, proxy_exit_code::target_missing, ""}, {}};
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_b.to_string()});
+
+    // Exit 69 after output is the command's own status: data.
+    a.proxy.s->calls.clear();
+    a.proxy.s->steps = {{{}, proxy_exit_code::target_missing, "something\n"}};
+    auto [ec2, r2] = a.run(occ_status);
+    REQUIRE_FALSE(ec2);
+    CHECK(r2.exit_code == proxy_exit_code::target_missing);
+    CHECK(a.proxy.s->calls.size() == 1);
+}
+
+TEST_CASE("executor: no proxy and no local engine is no_route")
+{
+    assembly<no_retry> a(no_retry{}, {}, {}, {}, false);
+    auto [ec, result] = a.run(occ_status);
+    CHECK(ec == error::no_route);
+    CHECK(ec == condition::transient);
+}
+
+TEST_CASE("executor: swarm off never uses a proxy; a local target is run locally")
+{
+    swarm_executor_options off;
+    off.mode = swarm_mode::off;
+    assembly<no_retry> a(no_retry{}, {node_a}, {}, off);
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls.empty());
+    CHECK(a.local.s->calls.size() == 1);
+
+    assembly<no_retry> b(no_retry{}, {node_a}, {"nextcloud"});
+    auto [ec2, r2] = b.run(occ_status);
+    REQUIRE_FALSE(ec2);
+    CHECK(b.proxy.s->calls.empty());
+    CHECK(b.local.s->calls.size() == 1);
+    CHECK(b.executor->statistics().fallbacks == 0);
+}
+
+TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-open probe closes it")
+{
+    using retry = circuit_breaker_over<fixed_retry, fake_clock>;
+    retry policy;
+    policy.retry = fixed_retry{0ms, 3};
+    policy.breaker.failure_threshold = 3;
+    policy.breaker.open_for = 30s;
+    policy.breaker.half_open_probes = 1;
+    swarm_executor_options opts;
+    opts.prefer_local = false; // the proxy first, although the target is here
+    assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
+    using state = circuit_breaker<fake_clock>::state;
+
+    // The proxy is down: each run tries it once (refused: passed over),
+    // then falls back to the local engine.
+    for (int run = 1; run <= 3; ++run) {
+        a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+        auto [ec, result] = a.run(occ_status);
+        REQUIRE_FALSE(ec);
+        CHECK(a.proxy.s->calls.size() == std::size_t(run));
+        CHECK(a.local.s->calls.size() == std::size_t(run));
+    }
+    CHECK(a.executor->breaker_state(node_a) == state::open);
+    CHECK(a.executor->statistics().fallbacks == 3);
+
+    // Open: the proxy is not even tried.
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls.size() == 3);
+    CHECK(a.local.s->calls.size() == 4);
+
+    // After open_for: half-open, one probe goes to the proxy, which is back.
+    fake_clock::current += 29s;
+    CHECK(a.executor->breaker_state(node_a) == state::open);
+    fake_clock::current += 1s;
+    CHECK(a.executor->breaker_state(node_a) == state::half_open);
+    auto [ec2, r2] = a.run(occ_status);
+    REQUIRE_FALSE(ec2);
+    CHECK(a.proxy.s->calls.size() == 4);
+    CHECK(a.executor->breaker_state(node_a) == state::closed);
+
+    // A failed probe opens it again at once.
+    for (int run = 0; run < 3; ++run) {
+        a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+        (void)a.run(occ_status);
+    }
+    REQUIRE(a.executor->breaker_state(node_a) == state::open);
+    fake_clock::current += 30s;
+    a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+    (void)a.run(occ_status);
+    CHECK(a.executor->breaker_state(node_a) == state::open);
+}
+
+TEST_CASE("executor: cancellation stops the wait between attempts")
+{
+    assembly<fixed_retry> a(fixed_retry{60'000ms, 5}, {node_a}, {}, {}, false);
+    a.proxy.s->steps = {{error::pool_timeout}};
+    boost::asio::cancellation_signal cancel;
+    auto promise = std::make_shared<std::promise<error_code>>();
+    auto future = promise->get_future();
+    boost::asio::post(a.io.io, [&] {
+        a.executor->async_run({"nextcloud", occ_status, 0ms}, {},
+                              boost::asio::bind_cancellation_slot(
+                                  cancel.slot(), [promise](error_code ec, command_result) { promise->set_value(ec); }));
+    });
+    // Wait until the first attempt failed, then cancel on the io thread.
+    for (int i = 0; i < 500 && a.executor->statistics().attempts < 1; ++i)
+        std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(50ms);
+    boost::asio::post(a.io.io, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    CHECK(future.get() == error::cancelled);
+    CHECK(a.proxy.s->calls.size() == 1);
+}
+
+TEST_CASE("blocking_executor: a synchronous call on an owned thread")
+{
+    using local_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry, scripted_local>;
+    auto calls = std::make_shared<script>();
+    calls->steps.push_back({{}, 3, "out\n"});
+    blocking_executor<local_executor> blocking([&](net::any_io_executor ex) {
+        return local_executor(ex, no_proxy(ex), local_only_discovery(ex), {}, scripted_local{ex, calls});
+    });
+    std::string seen;
+    auto outcome = blocking.run({"nextcloud", occ_status, 0ms},
+                                [&](output_stream, std::string_view d) { seen += d; });
+    REQUIRE_FALSE(outcome.ec);
+    CHECK(outcome.result.exit_code == 3);
+    CHECK(seen == "out\n");
+    CHECK(calls->calls == std::vector<std::string>{"local"});
+}
