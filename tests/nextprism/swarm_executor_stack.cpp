@@ -1,0 +1,267 @@
+#include <nextprism/swarm_executor.hpp> // first: the header is self-contained
+
+#include <nextprism/command_string.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "support/corpus.hpp"
+#include "support/docker_fixture.hpp"
+
+// The executor on a real single-node Swarm: stand-in targets and the
+// proxies deployed with `docker stack deploy` (tests/testbed/stack.sh,
+// ctest fixture "stack"), reached over real SSH, found by their labels.
+
+using namespace nextprism;
+using namespace std::chrono_literals;
+using namespace nextprism::test;
+
+namespace {
+
+const proxy_endpoint nextcloud_proxy{"127.0.0.1", 22622, {}};
+const std::string proxy_service = "npproxy_nextcloud-proxy";
+
+std::string stack_dir()
+{
+    const char* v = std::getenv("NEXTPRISM_STACK_DIR");
+    if (!v || !*v)
+        FAIL("NEXTPRISM_STACK_DIR is not set: run through ctest (fixture stack)");
+    return v;
+}
+
+ssh_pool_options pool_options()
+{
+    ssh_pool_options o;
+    o.credentials.private_key_file = stack_dir() + "/client_ed25519";
+    o.credentials.known_hosts_file = stack_dir() + "/known_hosts";
+    o.session.connect_timeout = 10s;
+    o.max_connections_per_host = 2;
+    return o;
+}
+
+const std::map<std::string, std::string> stack_targets{{"nextcloud", "nptargets_nextcloud"},
+                                                       {"photoprism", "nptargets_photoprism"}};
+
+swarm_label_source::options label_options()
+{
+    swarm_label_source::options o;
+    o.engine = engine();
+    o.targets = stack_targets;
+    return o;
+}
+
+swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
+{
+    swarm_executor_options opts;
+    opts.prefer_local = prefer_local;
+    breaker_over_backoff retry;
+    retry.retry.base = 100ms;
+    retry.retry.max_attempts = 3;
+    return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
+                          swarm_labels(ex, discovery_options{}, label_options()), retry,
+                          direct_transport(ex, engine(), command_policy::default_policy(), {stack_targets}),
+                          opts);
+}
+
+struct captured
+{
+    error_code ec;
+    command_result result;
+    std::string output;
+};
+
+template<class Executor>
+captured run(Executor& e, const std::string& service, std::vector<std::string> argv,
+             std::chrono::milliseconds timeout = 60s)
+{
+    auto output = std::make_shared<std::string>();
+    auto [ec, result] = wait_for<command_result>([&](auto h) {
+        e.async_run({service, std::move(argv), timeout},
+                    [output](output_stream, std::string_view d) { output->append(d); }, std::move(h));
+    });
+    return {ec, result, *output};
+}
+
+/// Waits until the proxy's sshd greets (or stops greeting).
+bool proxy_answers(std::uint16_t port)
+{
+    auto r = run_process({"/usr/bin/timeout", "2", "/bin/bash", "-c",
+                          "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + " && head -c 8 <&3"},
+                         {});
+    return r.out == "SSH-2.0-";
+}
+
+void wait_proxy(bool up)
+{
+    for (int i = 0; i < 600; ++i) {
+        if (proxy_answers(22622) == up)
+            return;
+        std::this_thread::sleep_for(100ms);
+    }
+    FAIL("the nextcloud proxy did not " << (up ? "come back" : "stop") << " in 60 s");
+}
+
+/// Stops the proxy service's task (a global service cannot be scaled: a
+/// constraint no node meets), or lets it run again.
+void set_proxy_running(bool running)
+{
+    auto r = docker_cli({"service", "update", "--detach", running ? "--constraint-rm" : "--constraint-add",
+                         "node.hostname==nextprism-nowhere", proxy_service});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+}
+
+} // namespace
+
+TEST_CASE("swarm_labels: finds the deployed proxies, the target's node and the replica counts")
+{
+    io_thread io;
+    swarm_labels discovery(io.io.get_executor(), discovery_options{}, label_options());
+    auto [ec, p] = wait_for<placement>([&](auto h) { discovery.async_locate("nextcloud", std::move(h)); });
+    REQUIRE_FALSE(ec);
+    CHECK(p.swarm_active == true);
+    CHECK(p.target_local == true);
+    REQUIRE(p.proxies.size() == 1);
+    CHECK(p.proxies[0] == nextcloud_proxy);
+    CHECK_FALSE(p.proxies[0].node_id.empty());
+    REQUIRE(p.proxy_services.size() == 1);
+    CHECK(p.proxy_services[0].name == proxy_service);
+    CHECK(p.proxy_services[0].running == 1);
+    CHECK_FALSE(p.proxy_services[0].desired.has_value()); // global
+
+    auto [ec2, photo] = wait_for<placement>([&](auto h) { discovery.async_locate("photoprism", std::move(h)); });
+    REQUIRE_FALSE(ec2);
+    REQUIRE(photo.proxies.size() == 1);
+    CHECK(photo.proxies[0].port == 22623);
+
+    // A target that runs nowhere: no proxy can reach it, and it is not here.
+    swarm_label_source::options o = label_options();
+    o.targets["nextcloud"] = "nptargets_nosuch";
+    swarm_labels elsewhere(io.io.get_executor(), discovery_options{}, o);
+    auto [ec3, none] = wait_for<placement>([&](auto h) { elsewhere.async_locate("nextcloud", std::move(h)); });
+    REQUIRE_FALSE(ec3);
+    CHECK(none.target_local == false);
+    CHECK(none.proxies.empty());
+}
+
+TEST_CASE("swarm_labels: a service event from the engine invalidates the cache")
+{
+    io_thread io;
+    swarm_labels discovery(io.io.get_executor(), discovery_options{}, label_options());
+    auto locate = [&] {
+        return wait_for<placement>([&](auto h) { discovery.async_locate("nextcloud", std::move(h)); });
+    };
+    REQUIRE_FALSE(locate().first);
+    REQUIRE_FALSE(locate().first);
+    CHECK(discovery.source_lookups() == 1); // cached
+    std::this_thread::sleep_for(500ms);      // the event stream is open
+    auto r = docker_cli({"service", "update", "--detach", "--label-add",
+                         "io.nextprism.test.touched=" + unique_name("t"), proxy_service});
+    REQUIRE(r.exit_code == 0);
+    bool refreshed = false;
+    for (int i = 0; i < 100 && !refreshed; ++i) {
+        std::this_thread::sleep_for(100ms);
+        REQUIRE_FALSE(locate().first);
+        refreshed = discovery.source_lookups() > 1;
+    }
+    CHECK(refreshed);
+}
+
+TEST_CASE("executor: every whitelisted command through the proxy and directly, same output")
+{
+    io_thread io;
+    auto proxied = make_swarm_executor(io.io.get_executor(), false);
+    auto direct = make_swarm_executor(io.io.get_executor(), true);
+    std::size_t n = 0;
+    for (const auto& c : load_corpus()) {
+        if (c.expectation != "ok")
+            continue;
+        error_code pec;
+        auto argv = parse_command(c.input, pec);
+        REQUIRE_FALSE(pec);
+        INFO("corpus line " << c.line << ": " << c.input);
+        const auto via_proxy = run(proxied, c.service, argv);
+        const auto via_engine = run(direct, c.service, argv);
+        REQUIRE_FALSE(via_proxy.ec);
+        REQUIRE_FALSE(via_engine.ec);
+        CHECK(via_proxy.result.exit_code == via_engine.result.exit_code);
+        CHECK(via_proxy.output == via_engine.output);
+        ++n;
+    }
+    REQUIRE(n >= 30);
+    CHECK(proxied.statistics().proxied == n);
+    CHECK(proxied.statistics().local == 0);
+    CHECK(direct.statistics().local == n);
+    CHECK(direct.statistics().proxied == 0);
+
+    // The proxy's own audit log saw them (read from its container).
+    auto id = trim(docker_cli({"ps", "-q", "--filter", "label=com.docker.swarm.service.name=" + proxy_service}).out);
+    auto log = docker_cli({"exec", id, "/bin/cat", "/var/lib/nextprism/audit.log"});
+    REQUIRE(log.exit_code == 0);
+    CHECK(log.out.find("finished") != std::string::npos);
+}
+
+TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; half-open; closes when back")
+{
+    io_thread io;
+    auto ex = io.io.get_executor();
+    using breaker_over_fixed = circuit_breaker_over<fixed_retry>;
+    using static_ssh_executor = basic_swarm_executor<ssh_proxy_transport, static_list, breaker_over_fixed>;
+    breaker_over_fixed retry;
+    retry.retry = fixed_retry{100ms, 3};
+    retry.breaker.failure_threshold = 3;
+    retry.breaker.open_for = 3s;
+    discovery_options d;
+    d.health = health_check::none; // keep offering the endpoint: the breaker decides
+    d.cool_down = 0ms;
+    swarm_executor_options opts;
+    opts.prefer_local = false;
+    static_ssh_executor executor(
+        ex, ssh_proxy_transport(ex, pool_options()),
+        static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
+        retry, direct_transport(ex, engine(), command_policy::default_policy(), {stack_targets}), opts);
+    using state = circuit_breaker<>::state;
+    const std::vector<std::string> status{"php", "occ", "status"};
+
+    REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
+    REQUIRE(executor.statistics().proxied == 1);
+
+    // A 6-second scan through the proxy; the proxy goes away under it.
+    auto scan = std::async(std::launch::async, [&] {
+        return run(executor, "nextcloud", {"php", "occ", "files:scan", "slow6"});
+    });
+    std::this_thread::sleep_for(1500ms);
+    set_proxy_running(false);
+    wait_proxy(false);
+    const auto scanned = scan.get();
+    INFO(scanned.ec.message());
+    REQUIRE_FALSE(scanned.ec); // files:scan is idempotent: run again, locally
+    CHECK(scanned.result.exit_code == 0);
+    CHECK(executor.statistics().fallbacks >= 1);
+
+    // Down: runs keep working locally until the breaker has seen enough.
+    for (int i = 0; i < 5 && executor.breaker_state(nextcloud_proxy) != state::open; ++i)
+        REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
+    REQUIRE(executor.breaker_state(nextcloud_proxy) == state::open);
+    const auto proxied_while_open = executor.statistics().proxied;
+    REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
+    CHECK(executor.statistics().proxied == proxied_while_open); // not even tried
+
+    // The Swarm-label executor meanwhile finds no proxy and runs locally.
+    auto labelled = make_swarm_executor(ex, false);
+    const auto fallback = run(labelled, "nextcloud", status);
+    REQUIRE_FALSE(fallback.ec);
+    CHECK(labelled.statistics().local == 1);
+
+    // Back: after open_for the breaker lets one probe through, which closes it.
+    set_proxy_running(true);
+    wait_proxy(true);
+    for (int i = 0; i < 100 && executor.breaker_state(nextcloud_proxy) == state::open; ++i)
+        std::this_thread::sleep_for(100ms);
+    CHECK(executor.breaker_state(nextcloud_proxy) == state::half_open);
+    REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
+    CHECK(executor.statistics().proxied == proxied_while_open + 1);
+    CHECK(executor.breaker_state(nextcloud_proxy) == state::closed);
+}
