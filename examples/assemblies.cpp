@@ -1,0 +1,102 @@
+// nextprism-run: one host program, three executors assembled from
+// policies at compile time, configured from one JSON file.
+//
+//   nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...
+//
+// swarm:  SSH pool + Swarm labels + circuit breaker over exponential backoff
+// static: SSH pool + static proxy list + fixed retry
+// direct: the local engine only
+// Streams the command's output; exits with its status (70: no result).
+#include <nextprism/executor_config.hpp>
+
+#include <iostream>
+#include <unistd.h>
+
+using namespace nextprism;
+
+// --- the three assemblies: each a few lines -------------------------------
+
+swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+{
+    return {ex,
+            ssh_proxy_transport(ex, c.pool, c.ssh_user),
+            swarm_labels(ex, c.discovery, c.swarm),
+            c.breaker_over_backoff_policy(),
+            direct_transport(ex, *c.engine, p, {c.containers}),
+            c.executor_options(p)};
+}
+
+static_executor make_static(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+{
+    std::optional<direct_transport> local;
+    if (c.engine)
+        local.emplace(ex, *c.engine, p, direct_transport::options{c.containers});
+    return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
+            c.fixed, std::move(local), c.executor_options(p)};
+}
+
+direct_executor make_direct(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+{
+    return {ex, no_proxy(ex), local_only_discovery(ex), no_retry{},
+            direct_transport(ex, *c.engine, p, {c.containers}), c.executor_options(p)};
+}
+
+// --- the program ----------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, int code = 64)
+{
+    std::cerr << "nextprism-run: " << what << "\n";
+    std::exit(code);
+}
+
+template<class Assembly, class Make>
+int run(Make make, const executor_config& c, const command_policy& p, command_request request)
+{
+    blocking_executor<Assembly> executor([&](net::any_io_executor ex) { return make(ex, c, p); });
+    const auto outcome = executor.run(std::move(request), [](output_stream s, std::string_view d) {
+        const int fd = s == output_stream::out ? STDOUT_FILENO : STDERR_FILENO;
+        while (!d.empty()) {
+            const auto n = ::write(fd, d.data(), d.size());
+            if (n <= 0)
+                return;
+            d.remove_prefix(static_cast<std::size_t>(n));
+        }
+    });
+    if (outcome.ec)
+        fail(outcome.ec.message(), outcome.ec == condition::rejected ? 65 : 70);
+    return outcome.result.exit_code;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 5)
+        fail("usage: nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...");
+    error_code ec;
+    std::string reason;
+    const auto config = executor_config::from_file(argv[1], ec, reason);
+    if (ec)
+        fail(reason, 78);
+    command_policy policy = command_policy::default_policy();
+    if (!config.policy_file.empty()) {
+        std::ifstream in(config.policy_file);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        policy = command_policy::from_json(text, ec, reason);
+        if (!in || ec)
+            fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
+    }
+    const std::string kind = argv[2];
+    if (kind != "static" && !config.engine)
+        fail(kind + " needs docker_host in the configuration", 78);
+    command_request request{argv[3], std::vector<std::string>(argv + 4, argv + argc), config.command_timeout};
+    if (kind == "swarm")
+        return run<swarm_executor>(make_swarm, config, policy, std::move(request));
+    if (kind == "static")
+        return run<static_executor>(make_static, config, policy, std::move(request));
+    if (kind == "direct")
+        return run<direct_executor>(make_direct, config, policy, std::move(request));
+    fail("unknown executor '" + kind + "': swarm, static or direct");
+}

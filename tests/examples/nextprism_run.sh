@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The example host program with its three assemblies, against the stack
+# test bed: each runs `php occ status`; a refused command exits 65 and a
+# configuration with an unknown key exits 78 naming the key.
+#   nextprism_run.sh NEXTPRISM_RUN STACK_DIR DOCKER_SOCK
+set -euo pipefail
+bin=$1 stack=$2 sock=$3
+config=$(mktemp --suffix=.json)
+trap 'rm -f "$config"' EXIT
+cat >"$config" <<JSON
+{"docker_host": "unix://$sock", "prefer_local": false,
+ "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
+ "ssh": {"private_key": "$stack/client_ed25519", "known_hosts": "$stack/known_hosts"},
+ "discovery": {"static": {"nextcloud": ["127.0.0.1:22622"], "photoprism": ["127.0.0.1:22623"]}},
+ "retry": {"strategy": "fixed", "delay_ms": 100, "max_attempts": 2}}
+JSON
+for kind in swarm static direct; do
+  out=$("$bin" "$config" "$kind" nextcloud php occ status)
+  grep -q "installed: true" <<<"$out" || { echo "$kind: unexpected output: $out" >&2; exit 1; }
+done
+set +e
+"$bin" "$config" swarm nextcloud php occ 'status;id' 2>/dev/null
+[ $? = 65 ] || { echo "a refused command must exit 65" >&2; exit 1; }
+echo '{"ssh": {"prot": 22}}' >"$config"
+msg=$("$bin" "$config" swarm nextcloud php occ status 2>&1)
+[ $? = 78 ] && grep -q "ssh.prot: unknown key" <<<"$msg" || { echo "bad config: $msg" >&2; exit 1; }
+echo "three assemblies ran; refusal and configuration errors reported"
