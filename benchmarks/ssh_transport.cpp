@@ -153,8 +153,85 @@ void openssh_fresh(benchmark::State& state)
     state.SetItemsProcessed(state.iterations());
 }
 
+/// A paramiko client in a python3 process, driven one command per line.
+class paramiko_peer
+{
+public:
+    explicit paramiko_peer(const std::string& mode)
+    {
+        const auto dir = env("NEXTPRISM_SSHD_DIR");
+        std::vector<std::string> argv{"/usr/bin/python3", NEXTPRISM_SOURCE_DIR "/benchmarks/paramiko_peer.py",
+                                      "127.0.0.1", env("NEXTPRISM_SSHD_PORT"), "nextprism",
+                                      dir + "/client_ed25519", dir + "/known_hosts", mode,
+                                      "php occ files:scan '--path=/alice/files/My Photos'"};
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        int to_child[2], from_child[2];
+        if (::pipe(to_child) != 0 || ::pipe(from_child) != 0)
+            return;
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+        posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+        posix_spawn_file_actions_addclose(&actions, to_child[1]);
+        posix_spawn_file_actions_addclose(&actions, from_child[0]);
+        char* envp[] = {nullptr};
+        if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp) != 0)
+            pid_ = -1;
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(to_child[0]);
+        ::close(from_child[1]);
+        in_ = to_child[1];
+        out_ = from_child[0];
+    }
+    ~paramiko_peer()
+    {
+        ::close(in_);
+        ::close(out_);
+        int status = 0;
+        if (pid_ > 0)
+            waitpid(pid_, &status, 0);
+    }
+
+    /// One command; false when the peer is gone or the command failed.
+    bool run()
+    {
+        if (::write(in_, "\n", 1) != 1)
+            return false;
+        std::string line;
+        char c;
+        while (::read(out_, &c, 1) == 1 && c != '\n')
+            line += c;
+        return line == "ok 0";
+    }
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1;
+    int out_ = -1;
+};
+
+void paramiko(benchmark::State& state, const char* mode)
+{
+    paramiko_peer peer(mode);
+    if (!peer.run()) { // connects (reused) and warms up, outside the timing
+        state.SkipWithError("paramiko failed: is python3-paramiko installed?");
+        return;
+    }
+    for (auto _ : state)
+        if (!peer.run()) {
+            state.SkipWithError("paramiko command failed");
+            return;
+        }
+    state.SetItemsProcessed(state.iterations());
+}
+
 } // namespace
 
+BENCHMARK_CAPTURE(paramiko, reused_connection, "reused")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(paramiko, fresh_connection, "fresh")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(pooled, nextprism::multiplexed)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(pooled, nextprism::exclusive)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(fresh_connection)->UseRealTime()->Unit(benchmark::kMillisecond);

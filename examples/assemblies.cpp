@@ -1,15 +1,18 @@
 // nextprism-run: one host program, three executors assembled from
 // policies at compile time, configured from one JSON file.
 //
-//   nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...
+//   nextprism-run [-v] CONFIG.json swarm|static|direct SERVICE ARGV...
 //
+// -v: how the command was routed, on stderr.
 // swarm:  SSH pool + Swarm labels + circuit breaker over exponential backoff
 // static: SSH pool + static proxy list + fixed retry
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
 #include <nextprism/executor_config.hpp>
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <unistd.h>
 
 using namespace nextprism;
@@ -51,6 +54,8 @@ namespace {
     std::exit(code);
 }
 
+bool verbose = false;
+
 template<class Assembly, class Make>
 int run(Make make, const executor_config& c, const command_policy& p, command_request request)
 {
@@ -64,6 +69,11 @@ int run(Make make, const executor_config& c, const command_policy& p, command_re
             d.remove_prefix(static_cast<std::size_t>(n));
         }
     });
+    if (verbose) {
+        const auto st = executor.assembly().statistics();
+        std::cerr << "nextprism-run: attempts " << st.attempts << ", through a proxy " << st.proxied
+                  << ", local " << st.local << " (fallbacks " << st.fallbacks << ")\n";
+    }
     if (outcome.ec)
         fail(outcome.ec.message(), outcome.ec == condition::rejected ? 65 : 70);
     return outcome.result.exit_code;
@@ -73,6 +83,11 @@ int run(Make make, const executor_config& c, const command_policy& p, command_re
 
 int main(int argc, char** argv)
 {
+    if (argc > 1 && std::string_view(argv[1]) == "-v") {
+        verbose = true;
+        --argc;
+        ++argv;
+    }
     if (argc < 5)
         fail("usage: nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...");
     error_code ec;

@@ -6,7 +6,11 @@
 #     as its ForceCommand, on 127.0.0.1:22522,
 #  4. whitelisted commands through the SSH transport (nextprism-exec), an
 #     attack refused, the same command through the direct transport, and
-#     the proxy's audit log.
+#     the proxy's audit log,
+#  5. the Swarm-aware executor: targets and proxies deployed with
+#     `docker stack deploy` (proxy/stack.yml, image assembled locally),
+#     found by their labels, commands run through the proxy on the
+#     target's node (nextprism-run).
 # Everything it started is stopped at the end, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +19,14 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-exec nextprism-direct-exec >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-exec nextprism-direct-exec nextprism-run >/dev/null
 build=$(realpath "$build")
 demo=$build/demo
 port=22522
 export DOCKER_HOST=unix://$demo/docker/docker.sock
 
 cleanup() {
+  tests/testbed/stack.sh stop "$demo/stack" >/dev/null 2>&1 || true
   docker service rm nextcloud >/dev/null 2>&1 || true
   tests/testbed/sshd.sh stop "$demo/sshd" || true
   tests/testbed/dockerd.sh stop "$demo/docker" || true
@@ -67,3 +72,21 @@ echo "\$ nextprism-direct-exec nextcloud php occ status --output=json   (direct 
 
 echo "== the proxy's audit log"
 cat "$demo/sshd/state/audit.log"
+
+echo "== 5. the Swarm-aware executor: proxies as a stack, found by their labels"
+tests/testbed/stack.sh start "$demo/stack" "$build/proxy/nextprism-validate" 2>/dev/null
+docker service ls --format '{{.Name}} {{.Mode}} {{.Replicas}}' --filter label=io.nextprism.proxy.target
+cat >"$demo/nextprism.json" <<JSON
+{"docker_host": "$DOCKER_HOST", "prefer_local": false,
+ "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
+ "ssh": {"private_key": "$demo/stack/client_ed25519", "known_hosts": "$demo/stack/known_hosts"}}
+JSON
+swarm_run() {
+  echo "\$ nextprism-run -v nextprism.json swarm $*"
+  local status=0
+  "$build/examples/nextprism-run" -v "$demo/nextprism.json" swarm "$@" || status=$?
+  echo "(exit $status)"
+}
+swarm_run nextcloud php occ status
+swarm_run photoprism photoprism status
+swarm_run nextcloud php occ files:scan --all

@@ -2,7 +2,12 @@
 
 #include "support/ssh_fixture.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <atomic>
 #include <csignal>
+#include <future>
 #include <dirent.h>
 
 using namespace nextprism;
@@ -19,7 +24,7 @@ template<class Pool>
 std::pair<error_code, command_result> run(Pool& pool, std::vector<std::string> argv,
                                           std::string* out = nullptr,
                                           std::chrono::milliseconds timeout = 0ms,
-                                          ssh::endpoint ep = proxy_endpoint())
+                                          ssh::endpoint ep = proxy_address())
 {
     return wait_for<command_result>([&](auto h) {
         pool.async_run(ep, std::move(argv),
@@ -35,6 +40,20 @@ bool target_idle()
 {
     auto r = docker_cli({"top", "np-ssh-nextcloud", "-o", "pid,args"});
     return count(r.out, "\n") == 2 && r.out.find("sleep 2147483647") != std::string::npos;
+}
+
+/// The stopped command is gone from the target within 5 s, and the pooled
+/// connection still serves the next command.
+void check_stopped_and_connection_kept(ssh_pool& pool)
+{
+    bool idle = false;
+    for (int i = 0; i < 50 && !idle; ++i) {
+        std::this_thread::sleep_for(100ms);
+        idle = target_idle();
+    }
+    CHECK(idle);
+    auto [ec, r] = run(pool, {"php", "occ", "status"});
+    CHECK_FALSE(ec);
 }
 
 /// PIDs of sshd's per-connection processes for the proxy user.
@@ -90,7 +109,7 @@ TEST_CASE("ssh pool: one connection serves many commands")
         REQUIRE_FALSE(ec);
         REQUIRE(r.exit_code == 0);
     }
-    const auto stats = pool.statistics(proxy_endpoint());
+    const auto stats = pool.statistics(proxy_address());
     CHECK(stats.created == 1);
     CHECK(stats.reused == 19);
     CHECK(stats.commands == 20);
@@ -115,7 +134,7 @@ TEMPLATE_TEST_CASE("ssh pool: 200 concurrent commands within the connection limi
     std::mutex m;
     std::map<std::string, int> failures;
     for (int i = 0; i < 200; ++i)
-        pool.async_run(proxy_endpoint(), {"php", "occ", "status", "--output=json"}, nullptr, 0ms,
+        pool.async_run(proxy_address(), {"php", "occ", "status", "--output=json"}, nullptr, 0ms,
                        [&](error_code ec, command_result r) {
                            if (!ec && r.exit_code == 0)
                                ++ok;
@@ -130,7 +149,7 @@ TEMPLATE_TEST_CASE("ssh pool: 200 concurrent commands within the connection limi
     for (const auto& [what, n] : failures)
         UNSCOPED_INFO(n << " x " << what);
     CHECK(ok == 200);
-    const auto stats = pool.statistics(proxy_endpoint());
+    const auto stats = pool.statistics(proxy_address());
     CHECK(stats.created <= 3);
     CHECK(stats.created >= 1);
     CHECK(stats.commands == 200);
@@ -143,11 +162,11 @@ TEST_CASE("ssh pool: idle connections are closed after the idle timeout")
     options.idle_timeout = 300ms;
     ssh_pool pool(io.io.get_executor(), options);
     REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first);
-    CHECK(pool.statistics(proxy_endpoint()).connections == 1);
+    CHECK(pool.statistics(proxy_address()).connections == 1);
     std::this_thread::sleep_for(1500ms);
-    CHECK(pool.statistics(proxy_endpoint()).connections == 0);
+    CHECK(pool.statistics(proxy_address()).connections == 0);
     REQUIRE_FALSE(run(pool, {"php", "occ", "status"}).first); // and a new one when needed
-    CHECK(pool.statistics(proxy_endpoint()).created == 2);
+    CHECK(pool.statistics(proxy_address()).created == 2);
 }
 
 TEST_CASE("ssh pool: host keys are verified, strictly by default")
@@ -157,7 +176,7 @@ TEST_CASE("ssh pool: host keys are verified, strictly by default")
     SECTION("a changed host key is refused and named")
     {
         std::ofstream(dir + "/known_hosts")
-            << "[127.0.0.1]:" << proxy_endpoint().port
+            << "[127.0.0.1]:" << proxy_address().port
             << " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEIj9rp7bwFMTzs5cp+IQtyj22x4Lf5pSWZ07i476hi6\n";
         auto options = pool_options();
         options.credentials.known_hosts_file = dir + "/known_hosts";
@@ -165,7 +184,7 @@ TEST_CASE("ssh pool: host keys are verified, strictly by default")
         auto [ec, r] = run(pool, {"php", "occ", "status"});
         CHECK(ec == error::host_key_mismatch);
         CHECK(ec != condition::transient); // never retried
-        CHECK(pool.statistics(proxy_endpoint()).host_key.starts_with("SHA256:"));
+        CHECK(pool.statistics(proxy_address()).host_key.starts_with("SHA256:"));
     }
     SECTION("an unknown host is refused; trust on first use only when asked")
     {
@@ -205,15 +224,31 @@ TEST_CASE("ssh pool: a command timeout stops the command in the target")
     auto [ec, r] = run(pool, {"php", "occ", "files:scan", "slow300"}, &out, 2500ms);
     CHECK(ec == error::timeout);
     CHECK(out.find("photo-1.jpg") != std::string::npos);
-    bool idle = false;
-    for (int i = 0; i < 50 && !idle; ++i) {
-        std::this_thread::sleep_for(100ms);
-        idle = target_idle();
-    }
-    CHECK(idle);
-    // The connection survives a timed-out channel.
-    auto [ec2, r2] = run(pool, {"php", "occ", "status"});
-    CHECK_FALSE(ec2);
+    check_stopped_and_connection_kept(pool); // after a timed-out channel
+}
+
+TEST_CASE("ssh pool: cancellation closes the channel and stops the command in the target")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    boost::asio::cancellation_signal cancel;
+    auto seen = std::make_shared<std::atomic<std::size_t>>(0);
+    auto done = std::make_shared<std::promise<error_code>>();
+    auto finished = done->get_future();
+    boost::asio::post(pool.get_executor(), [&] {
+        pool.async_run(proxy_address(), {"php", "occ", "files:scan", "slow300"},
+                       [seen](output_stream, std::string_view d) { *seen += d.size(); }, 0ms,
+                       boost::asio::bind_cancellation_slot(
+                           cancel.slot(), [done](error_code ec, command_result) { done->set_value(ec); }));
+    });
+    for (int i = 0; i < 100 && *seen == 0; ++i)
+        std::this_thread::sleep_for(50ms); // running: output arrives
+    REQUIRE(*seen > 0);
+    boost::asio::post(pool.get_executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    REQUIRE(finished.wait_for(30s) == std::future_status::ready);
+    CHECK(finished.get() == error::cancelled);
+    check_stopped_and_connection_kept(pool); // after a cancelled channel
+    CHECK(pool.statistics(proxy_address()).created == 1);
 }
 
 TEST_CASE("ssh pool: 100 MiB through SSH, byte for byte")
@@ -226,7 +261,7 @@ TEST_CASE("ssh pool: 100 MiB through SSH, byte for byte")
     std::size_t position = 0;
     bool past_header = false;
     auto [ec, r] = wait_for<command_result>([&](auto h) {
-        pool.async_run(proxy_endpoint(), {"php", "occ", "files:scan", "bigoutput"},
+        pool.async_run(proxy_address(), {"php", "occ", "files:scan", "bigoutput"},
                        [&](output_stream s, std::string_view d) {
                            if (s != output_stream::out || bytes >= 104857600)
                                return;
@@ -263,7 +298,7 @@ TEST_CASE("ssh pool: sshd restarted between commands: the pool recovers")
     auto [ec, r] = run(pool, {"php", "occ", "status"});
     CHECK_FALSE(ec);
     CHECK(r.exit_code == 0);
-    const auto stats = pool.statistics(proxy_endpoint());
+    const auto stats = pool.statistics(proxy_address());
     CHECK(stats.created == 2);
     CHECK(stats.retried == 1); // it had not started: retried once, on a fresh connection
 }
@@ -289,7 +324,7 @@ TEST_CASE("ssh pool: a half-open connection is detected within the keepalive bou
     host_statistics stats;
     for (int i = 0; i < 50; ++i) {
         std::this_thread::sleep_for(100ms);
-        stats = pool.statistics(proxy_endpoint());
+        stats = pool.statistics(proxy_address());
         if (stats.connections == 0)
             break;
     }

@@ -20,6 +20,9 @@ namespace {
 /// What one scripted attempt answers.
 struct step
 {
+    step() = default;
+    step(error_code e, int code = 0, std::string o = {}) : ec(e), exit_code(code), out(std::move(o)) {}
+
     error_code ec;
     int exit_code = 0;
     std::string out;

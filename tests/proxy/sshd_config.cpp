@@ -19,7 +19,7 @@ const std::vector<std::string> path_env{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "H
 
 std::vector<std::string> ssh_base()
 {
-    return {"/usr/bin/ssh", "-p", std::to_string(proxy_endpoint().port),
+    return {"/usr/bin/ssh", "-p", std::to_string(proxy_address().port),
             "-i", sshd_dir() + "/client_ed25519",
             "-o", "UserKnownHostsFile=" + sshd_dir() + "/known_hosts",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
@@ -147,7 +147,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
 {
     SECTION("-W (stdio forwarding)")
     {
-        auto r = ssh({"-W", "127.0.0.1:" + std::to_string(proxy_endpoint().port), "nextprism@127.0.0.1"});
+        auto r = ssh({"-W", "127.0.0.1:" + std::to_string(proxy_address().port), "nextprism@127.0.0.1"});
         CHECK(r.exit_code == 255);
         CHECK(r.out.find("SSH-2.0") == std::string::npos);
     }
@@ -162,7 +162,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
         const int port = 22000 + std::rand() % 1000;
         auto [got, err] = try_local_forward(
             {"-L", "127.0.0.1:" + std::to_string(port) + ":127.0.0.1:" +
-                       std::to_string(proxy_endpoint().port)},
+                       std::to_string(proxy_address().port)},
             [&] { return connect_tcp(port); }, "SSH-2.0-probe\r\n");
         CHECK_FALSE(got);
         CHECK(err.find("prohibited") != std::string::npos);
@@ -180,7 +180,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
     SECTION("-D (dynamic SOCKS forwarding)")
     {
         const int port = 23000 + std::rand() % 1000;
-        const int target = proxy_endpoint().port;
+        const int target = proxy_address().port;
         // SOCKS5: no-auth greeting, then CONNECT 127.0.0.1:<proxy port>.
         std::string request{"\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01", 11};
         request.push_back(static_cast<char>(target >> 8));

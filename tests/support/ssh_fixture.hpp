@@ -31,7 +31,7 @@ inline std::string fs_temp(const std::string& name)
 
 inline std::string sshd_dir() { return env_or_fail("NEXTPRISM_SSHD_DIR"); }
 
-inline ssh::endpoint proxy_endpoint()
+inline ssh::endpoint proxy_address()
 {
     ssh::endpoint ep;
     ep.host = "127.0.0.1";

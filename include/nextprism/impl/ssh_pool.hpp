@@ -31,6 +31,13 @@ struct pooled_host
     }
 };
 
+/// One pooled run's cancellation: set on the pool's strand.
+struct pool_run_control
+{
+    bool cancelled = false;
+    std::shared_ptr<ssh::session> session; ///< the one running the command, once chosen
+};
+
 } // namespace detail
 
 template<pooling_policy Strategy>
@@ -194,7 +201,7 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
 
     boost::asio::awaitable<detail::op_result<command_result>> run(
         ssh::endpoint ep, std::vector<std::string> argv, output_handler on_output,
-        std::chrono::milliseconds timeout)
+        std::chrono::milliseconds timeout, std::shared_ptr<detail::pool_run_control> control)
     {
         detail::op_result<command_result> r;
         auto self = this->shared_from_this();
@@ -211,12 +218,19 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
                 co_return r;
             }
             auto& h = hosts[key];
+            if (control->cancelled) {
+                release(key, c);
+                r.ec = error::cancelled;
+                co_return r;
+            }
+            control->session = c->session;
             ++h.stats.commands;
             const bool pooled = c->commands > 0;
             bool started = false;
             const auto sent_before = c->session->bytes_sent();
             const auto received_before = c->session->bytes_received();
-            r = co_await c->session->exec(command, on_output, timeout, started);
+            r = co_await c->session->exec(command, on_output, timeout, started, &control->cancelled);
+            control->session.reset();
             h.stats.bytes_sent += c->session->bytes_sent() - sent_before;
             h.stats.bytes_received += c->session->bytes_received() - received_before;
             release(key, c);
@@ -258,10 +272,20 @@ auto basic_ssh_pool<Strategy>::async_run(ssh::endpoint ep, std::vector<std::stri
                                          output_handler on_output,
                                          std::chrono::milliseconds timeout, Token&& token)
 {
+    // Cancellation closes the command's channel (the validator then stops
+    // the command in the container, as on a timeout); the connection stays.
+    auto control = std::make_shared<detail::pool_run_control>();
     return detail::async_spawn<command_result>(
         state_->strand, std::forward<Token>(token),
-        [s = state_, ep = std::move(ep), argv = std::move(argv), on_output = std::move(on_output),
-         timeout]() mutable { return s->run(std::move(ep), std::move(argv), std::move(on_output), timeout); });
+        [s = state_, ep = std::move(ep), argv = std::move(argv), on_output = std::move(on_output), timeout,
+         control]() mutable {
+            return s->run(std::move(ep), std::move(argv), std::move(on_output), timeout, control);
+        },
+        [control](boost::asio::cancellation_type) {
+            control->cancelled = true;
+            if (control->session)
+                control->session->wake();
+        });
 }
 
 template<pooling_policy Strategy>

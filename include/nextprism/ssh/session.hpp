@@ -85,11 +85,17 @@ public:
 
     /** Runs one command string on a new channel, streaming output.
         `started` becomes true once the exec request went out: from then on
-        the command may run, and must not be retried blindly. */
+        the command may run, and must not be retried blindly. When
+        `*cancelled` becomes true (followed by `wake()`), the channel is
+        closed like on a timeout and the result is `error::cancelled`. */
     boost::asio::awaitable<nextprism::detail::op_result<command_result>> exec(std::string command,
                                                                    output_handler on_output,
                                                                    std::chrono::milliseconds timeout,
-                                                                   bool& started);
+                                                                   bool& started,
+                                                                   const bool* cancelled = nullptr);
+
+    /// Wakes every operation waiting on this session (to see a cancellation).
+    void wake() { notify_all(); }
 
     /// Closes the connection; waiting operations complete with connection_lost.
     void close(error_code why = error::connection_lost);

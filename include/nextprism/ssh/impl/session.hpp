@@ -372,7 +372,8 @@ inline boost::asio::awaitable<void> session::keepalive_loop()
 }
 
 inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> session::exec(
-    std::string command, output_handler on_output, std::chrono::milliseconds timeout, bool& started)
+    std::string command, output_handler on_output, std::chrono::milliseconds timeout, bool& started,
+    const bool* cancelled)
 {
     namespace net = boost::asio;
     nextprism::detail::op_result<command_result> r;
@@ -429,7 +430,8 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
     std::vector<char> buffer(32 * 1024);
     bool eof = false;
     const char reader = 0; // identity of this read loop for the send-side turn
-    while (!eof && !timed_out) {
+    auto stop_requested = [&] { return timed_out || (cancelled && *cancelled); };
+    while (!eof && !stop_requested()) {
         bool progress = false;
         co_await await_turn(&reader);
         if (!open_) {
@@ -484,6 +486,10 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         rc = co_await call([&] { return libssh2_channel_wait_closed(channel); });
     if (timed_out) {
         r.ec = error::timeout;
+        co_return r;
+    }
+    if (cancelled && *cancelled && !eof) {
+        r.ec = error::cancelled;
         co_return r;
     }
     if (rc != 0) {
