@@ -17,8 +17,11 @@ targets=nptargets
 proxies=npproxy
 
 wait_gone() {
+  local ids
   for _ in $(seq 1 150); do
-    [ -z "$(docker ps -q --filter "label=com.docker.stack.namespace=$1")" ] && return 0
+    ids=$(docker ps -q --filter "label=com.docker.stack.namespace=$1") ||
+      { echo "stack.sh: the engine does not answer" >&2; return 1; }
+    [ -z "$ids" ] && return 0
     sleep 0.2
   done
   echo "stack.sh: containers of stack $1 still running" >&2
