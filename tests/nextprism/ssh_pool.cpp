@@ -251,6 +251,44 @@ TEST_CASE("ssh pool: cancellation closes the channel and stops the command in th
     CHECK(pool.statistics(proxy_address()).created == 1);
 }
 
+TEST_CASE("ssh pool: cancellation ends the wait for a free slot")
+{
+    io_thread io;
+    auto options = pool_options();
+    options.max_connections_per_host = 1;
+    exclusive_ssh_pool pool(io.io.get_executor(), options); // one command at a time
+    auto seen = std::make_shared<std::atomic<std::size_t>>(0);
+    auto scanned = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
+    auto busy = scanned->get_future();
+    boost::asio::post(pool.get_executor(), [&] {
+        pool.async_run(proxy_address(), {"php", "occ", "files:scan", "slow3"},
+                       [seen](output_stream, std::string_view d) { *seen += d.size(); }, 0ms,
+                       [scanned](error_code ec, command_result r) { scanned->set_value({ec, r}); });
+    });
+    for (int i = 0; i < 250 && *seen == 0; ++i)
+        std::this_thread::sleep_for(20ms);
+    REQUIRE(*seen > 0); // the scan runs and holds the only slot
+
+    boost::asio::cancellation_signal cancel;
+    auto done = std::make_shared<std::promise<error_code>>();
+    auto queued = done->get_future();
+    boost::asio::post(pool.get_executor(), [&] {
+        pool.async_run(proxy_address(), {"php", "occ", "status"}, {}, 0ms,
+                       boost::asio::bind_cancellation_slot(
+                           cancel.slot(), [done](error_code ec, command_result) { done->set_value(ec); }));
+    });
+    std::this_thread::sleep_for(300ms); // queued behind the scan
+    REQUIRE(queued.wait_for(0ms) == std::future_status::timeout);
+    boost::asio::post(pool.get_executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    REQUIRE(queued.wait_for(10s) == std::future_status::ready);
+    CHECK(queued.get() == error::cancelled);
+    CHECK(busy.wait_for(0ms) == std::future_status::timeout); // the scan still runs
+    auto [ec, r] = busy.get();
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    CHECK(pool.statistics(proxy_address()).commands == 1); // the cancelled one never started
+}
+
 TEST_CASE("ssh pool: 100 MiB through SSH, byte for byte")
 {
     io_thread io;

@@ -6,7 +6,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -161,20 +163,38 @@ auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, To
                 }
                 co_return r;
             }
-            // Probe the candidates that are not cooling down; those that are
-            // stay in the cached placement so that they return after it.
+            // Probe the candidates that are not cooling down, all at once (a
+            // dead node costs one health_timeout, not one each); those cooling
+            // down stay in the cached placement so that they return after it.
+            std::vector<std::size_t> probed;
+            {
+                std::lock_guard lock(st->mutex);
+                for (std::size_t i = 0; i < found.proxies.size(); ++i)
+                    if (st->tracker.usable(found.proxies[i], Clock::now()))
+                        probed.push_back(i);
+            }
+            using probe_op = decltype(net::co_spawn(st->ex, detail::probe_endpoint({}, {}, {}), net::deferred));
+            std::vector<probe_op> probes;
+            for (const auto i : probed)
+                probes.push_back(net::co_spawn(
+                    st->ex, detail::probe_endpoint(found.proxies[i], st->opts.health, st->opts.health_timeout),
+                    net::deferred));
+            std::vector<bool> healthy(found.proxies.size(), true);
+            if (!probes.empty()) {
+                auto [order, errors, answers] =
+                    co_await net::experimental::make_parallel_group(std::move(probes))
+                        .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
+                for (std::size_t k = 0; k < probed.size(); ++k)
+                    healthy[probed[k]] = !errors[k] && answers[k];
+            }
             std::vector<proxy_endpoint> kept;
-            for (auto& ep : found.proxies) {
-                bool cooling = false;
-                {
-                    std::lock_guard lock(st->mutex);
-                    cooling = !st->tracker.usable(ep, Clock::now());
-                }
-                if (cooling || co_await detail::probe_endpoint(ep, st->opts.health, st->opts.health_timeout)) {
-                    kept.push_back(ep);
-                } else {
-                    std::lock_guard lock(st->mutex);
-                    st->tracker.record_failure(ep, Clock::now());
+            {
+                std::lock_guard lock(st->mutex);
+                for (std::size_t i = 0; i < found.proxies.size(); ++i) {
+                    if (healthy[i])
+                        kept.push_back(found.proxies[i]);
+                    else
+                        st->tracker.record_failure(found.proxies[i], Clock::now());
                 }
             }
             found.proxies = std::move(kept);

@@ -36,6 +36,7 @@ struct pool_run_control
 {
     bool cancelled = false;
     std::shared_ptr<ssh::session> session; ///< the one running the command, once chosen
+    boost::asio::steady_timer* waiting = nullptr; ///< while queued for a free slot
 };
 
 } // namespace detail
@@ -116,12 +117,14 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
 
     /// A connection with a free channel, a new one, or an error.
     boost::asio::awaitable<std::pair<error_code, std::shared_ptr<detail::pooled_connection>>>
-    acquire(std::string key, ssh::endpoint ep, bool fresh_only)
+    acquire(std::string key, ssh::endpoint ep, bool fresh_only, detail::pool_run_control& control)
     {
         auto self = this->shared_from_this();
         auto& h = hosts[key];
         const auto deadline = std::chrono::steady_clock::now() + options.queue_timeout;
         while (true) {
+            if (control.cancelled)
+                co_return std::pair{error_code(error::cancelled), nullptr};
             evict_broken(h);
             if (!fresh_only) {
                 std::shared_ptr<detail::pooled_connection> best;
@@ -177,7 +180,9 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
             boost::asio::steady_timer wait(strand);
             wait.expires_at(deadline);
             h.waiters.push_back(&wait);
+            control.waiting = &wait;
             co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            control.waiting = nullptr;
             h.waiters.remove(&wait);
             fresh_only = false;
         }
@@ -211,7 +216,7 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
         const std::string key = ep.to_string();
         bool fresh_only = false;
         for (int attempt = 0; attempt < 2; ++attempt) {
-            auto [ec, c] = co_await acquire(key, ep, fresh_only);
+            auto [ec, c] = co_await acquire(key, ep, fresh_only, *control);
             if (ec) {
                 r.ec = ec;
                 publish(key, hosts[key]);
@@ -272,8 +277,9 @@ auto basic_ssh_pool<Strategy>::async_run(ssh::endpoint ep, std::vector<std::stri
                                          output_handler on_output,
                                          std::chrono::milliseconds timeout, Token&& token)
 {
-    // Cancellation closes the command's channel (the validator then stops
-    // the command in the container, as on a timeout); the connection stays.
+    // Cancellation ends the wait for a free slot, or closes the command's
+    // channel (the validator then stops the command in the container, as on
+    // a timeout); the connection stays.
     auto control = std::make_shared<detail::pool_run_control>();
     return detail::async_spawn<command_result>(
         state_->strand, std::forward<Token>(token),
@@ -283,6 +289,8 @@ auto basic_ssh_pool<Strategy>::async_run(ssh::endpoint ep, std::vector<std::stri
         },
         [control](boost::asio::cancellation_type) {
             control->cancelled = true;
+            if (control->waiting)
+                control->waiting->cancel();
             if (control->session)
                 control->session->wake();
         });
