@@ -227,11 +227,15 @@ int execute(const options& opts, const nextprism::command_policy& policy,
         if (!e)
             stop();
     });
+    // Set when the command has ended. Cancelling a timer cannot take back a
+    // handler that already expired and waits in the queue: without this
+    // flag such a handler re-armed the watch and io.run() never returned.
+    bool finished = false;
     net::steady_timer watch(io);
     std::function<void()> watch_reader = [&] {
         watch.expires_after(milliseconds(500));
         watch.async_wait([&](nextprism::error_code e) {
-            if (e)
+            if (e || finished)
                 return;
             if (reader_gone(STDOUT_FILENO))
                 stop();
@@ -254,6 +258,7 @@ int execute(const options& opts, const nextprism::command_policy& policy,
         },
         net::bind_cancellation_slot(cancel.slot(),
                                     [&](nextprism::error_code e, nextprism::command_result r) {
+                                        finished = true;
                                         run_ec = e;
                                         result = r;
                                         signals.cancel();
