@@ -81,10 +81,11 @@ stop)
     kill "$(cat "$cpid")" 2>/dev/null || true
   fi
   pkill -f "containerd-shim.*$dir/" 2>/dev/null || true
-  # dockerd leaves its network namespace mounts behind.
-  for m in "$dir"/exec/netns/*; do
-    [ -e "$m" ] && umount "$m" 2>/dev/null || true
-  done
+  # A dockerd that was killed leaves mounts behind (network namespaces, its
+  # data root bound onto itself, containers' shm): unmount everything under
+  # DIR, deepest first, so that the directory can be removed.
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   ;;
 *)
   echo "usage: dockerd.sh start|stop DIR" >&2
