@@ -446,6 +446,14 @@ inline std::string line_and_column(std::string_view text, std::size_t byte)
     return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+/// The one-line reason for a JSON syntax error in `text`: where it is, in
+/// lines and columns a person can find (policy and configuration files).
+inline std::string json_syntax_error(std::string_view text, const nlohmann::json::parse_error& e)
+{
+    // e.byte is 1-based and points just past the offending character.
+    return "JSON syntax error at " + line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
+}
+
 } // namespace detail
 
 inline std::string_view to_string(value_type t) noexcept
@@ -484,9 +492,7 @@ inline command_policy command_policy::from_json(std::string_view text, error_cod
         root = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         ec = error::invalid_policy;
-        // e.byte is 1-based and points just past the offending character.
-        reason = "JSON syntax error at " +
-                 detail::line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
+        reason = detail::json_syntax_error(text, e);
         return {};
     }
     try {

@@ -186,7 +186,7 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
         root = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         ec = error::invalid_configuration;
-        reason = e.what();
+        reason = detail::json_syntax_error(text, e);
         return {};
     }
     try {
