@@ -1,9 +1,12 @@
 // nextprism-run: one host program, three executors assembled from
 // policies at compile time, configured from one JSON file.
 //
-//   nextprism-run [-v] CONFIG.json swarm|static|direct SERVICE ARGV...
+//   nextprism-run [-v] [--trust-exit-status] CONFIG.json swarm|static|direct SERVICE ARGV...
 //
 // -v: how the command was routed, on stderr.
+// A command that exits 0 but prints one of its service's failure lines
+// (PhotoPrism's level=error, occ's "Unknown user") exits 1, the lines
+// repeated on stderr; --trust-exit-status passes the exit status as is.
 // swarm:  SSH pool + Swarm labels + circuit breaker over exponential backoff
 // static: SSH pool + static proxy list + fixed retry
 // direct: the local engine only
@@ -55,6 +58,7 @@ namespace {
 }
 
 bool verbose = false;
+bool trust_exit_status = false;
 
 template<class Assembly, class Make>
 int run(Make make, const executor_config& c, const command_policy& p, command_request request)
@@ -76,17 +80,23 @@ int run(Make make, const executor_config& c, const command_policy& p, command_re
     }
     if (outcome.ec)
         fail(outcome.ec.message(), outcome.ec == condition::rejected ? 65 : 70);
-    return outcome.result.exit_code;
+    for (const auto& line : outcome.result.failure_lines)
+        std::cerr << "nextprism-run: the command reported a failure: " << line << "\n";
+    return caller_exit_status(outcome.result);
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
-    if (argc > 1 && std::string_view(argv[1]) == "-v") {
-        verbose = true;
-        --argc;
-        ++argv;
+    for (; argc > 1 && std::string_view(argv[1]).starts_with("-"); --argc, ++argv) {
+        const std::string_view flag = argv[1];
+        if (flag == "-v")
+            verbose = true;
+        else if (flag == "--trust-exit-status")
+            trust_exit_status = true;
+        else
+            fail("unknown option " + std::string(flag));
     }
     if (argc < 5)
         fail("usage: nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...");
@@ -107,6 +117,7 @@ int main(int argc, char** argv)
     if (kind != "static" && !config.engine)
         fail(kind + " needs docker_host in the configuration", 78);
     command_request request{argv[3], std::vector<std::string>(argv + 4, argv + argc), config.command_timeout};
+    request.detect_failures = !trust_exit_status;
     if (kind == "swarm")
         return run<swarm_executor>(make_swarm, config, policy, std::move(request));
     if (kind == "static")

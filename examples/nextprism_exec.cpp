@@ -1,13 +1,17 @@
 // nextprism-exec: run one whitelisted command through a nextprism proxy.
 //
 //   nextprism-exec --proxy HOST:PORT --user USER --key FILE --known-hosts FILE
-//                  [--timeout SECONDS] [--trust-on-first-use]
+//                  [--timeout SECONDS] [--trust-on-first-use] [--trust-exit-status]
 //                  <nextcloud|photoprism> <argv...>
 //
-// Streams the command's output and exits with its exit status. The argv is
+// Streams the command's output and exits with its exit status; a command
+// that exits 0 but prints one of its service's failure lines (the default
+// policy's failure_lines: PhotoPrism's level=error, occ's "Unknown user")
+// exits 1 and the lines are repeated on stderr, unless --trust-exit-status. The argv is
 // sent as the wire-format command string (no shell anywhere); the proxy
 // decides. Exit 255 for connection, host key and authentication problems,
 // with a message naming the host key.
+#include <nextprism/failure_lines.hpp>
 #include <nextprism/ssh_pool.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -22,7 +26,7 @@ namespace {
 {
     std::cerr << "nextprism-exec: " << why << "\n"
               << "usage: nextprism-exec --proxy HOST:PORT --user USER --key FILE --known-hosts FILE\n"
-              << "                      [--timeout SECONDS] [--trust-on-first-use]\n"
+              << "                      [--timeout SECONDS] [--trust-on-first-use] [--trust-exit-status]\n"
               << "                      <nextcloud|photoprism> <argv...>\n";
     std::exit(2);
 }
@@ -44,6 +48,7 @@ int main(int argc, char** argv)
     nextprism::ssh::endpoint ep;
     nextprism::ssh_pool_options options;
     std::chrono::milliseconds timeout{0};
+    bool trust_exit_status = false;
     int i = 1;
     for (; i < argc && std::string_view(argv[i]).starts_with("--"); ++i) {
         const std::string_view flag = argv[i];
@@ -69,6 +74,8 @@ int main(int argc, char** argv)
             timeout = std::chrono::seconds(std::stol(value()));
         } else if (flag == "--trust-on-first-use") {
             options.credentials.trust_on_first_use = true;
+        } else if (flag == "--trust-exit-status") {
+            trust_exit_status = true;
         } else {
             usage("unknown option " + std::string(flag));
         }
@@ -82,18 +89,28 @@ int main(int argc, char** argv)
         usage("service must be nextcloud or photoprism");
     std::vector<std::string> command(argv + i, argv + argc);
 
+    const auto* rules = nextprism::command_policy::default_policy().find_service(service);
+    nextprism::failure_scanner failures;
+    if (rules && !trust_exit_status)
+        failures = nextprism::failure_scanner(rules->failures);
+
     boost::asio::io_context io;
     nextprism::ssh_pool pool(io.get_executor(), options);
     int status = 255;
     pool.async_run(
         ep, command,
-        [](nextprism::output_stream s, std::string_view data) {
+        [&failures](nextprism::output_stream s, std::string_view data) {
+            failures.feed(s, data);
             write_all(s == nextprism::output_stream::out ? 1 : 2, data);
         },
         timeout,
         [&](nextprism::error_code ec, nextprism::command_result r) {
             if (!ec) {
-                status = r.exit_code;
+                failures.finish();
+                r.failure_lines = failures.lines();
+                for (const auto& line : r.failure_lines)
+                    std::cerr << "nextprism-exec: the command reported a failure: " << line << '\n';
+                status = nextprism::caller_exit_status(r);
                 if (r.exit_signal) {
                     std::cerr << "nextprism-exec: killed by signal " << *r.exit_signal << '\n';
                     status = 255;

@@ -14,6 +14,7 @@
 #include <nextprism/docker/client.hpp>
 #include <nextprism/error.hpp>
 #include <nextprism/executor_config.hpp>
+#include <nextprism/failure_lines.hpp>
 #include <nextprism/placement.hpp>
 #include <nextprism/proxy_exit_code.hpp>
 #include <nextprism/retry.hpp>

@@ -344,7 +344,7 @@ int main(int argc, char** argv)
     nextprism::audit_record record;
     record.service = opts.service;
     record.decision = d ? "allowed" : "refused";
-    record.argv = d.argv;
+    record.argv = d.exec_argv; // what runs in the container
     record.input = input;
     record.reason = d.reason;
     record.ssh_client = ssh_client ? ssh_client : "";
@@ -357,7 +357,7 @@ int main(int argc, char** argv)
         fail(exit_code::refused, "refused", d.reason);
 
     if (opts.dry_run) {
-        std::cout << nlohmann::json(d.argv).dump() << '\n';
+        std::cout << nlohmann::json(d.exec_argv).dump() << '\n';
         return 0;
     }
     return execute(opts, *policy, d, record, log);

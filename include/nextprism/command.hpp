@@ -20,6 +20,10 @@ struct command_request
     std::string service;                 ///< "nextcloud" or "photoprism"
     std::vector<std::string> argv;       ///< {"php", "occ", "files:scan", "--all"}
     std::chrono::milliseconds timeout{0}; ///< 0: none
+    /// Scan the output for the service's failure lines (failure_lines.hpp)
+    /// and report them in command_result::failure_lines. Opt out for a
+    /// command whose error lines the caller handles itself.
+    bool detect_failures = true;
 };
 
 /** How a command ended. A non-zero `exit_code` is data, not an error: a
@@ -30,6 +34,17 @@ struct command_result
     std::optional<std::string> exit_signal; ///< when killed by a signal (SSH reports it)
     std::uint64_t stdout_bytes = 0;
     std::uint64_t stderr_bytes = 0;
+    /// Output lines that say the command failed although its exit status
+    /// may be 0 (the policy's failure_lines; at most 8, each cut to 512
+    /// bytes). The exit status stays the command's own.
+    std::vector<std::string> failure_lines;
+
+    /// Whether the command ran and succeeded: exit 0, no signal, no
+    /// failure line.
+    bool succeeded() const noexcept
+    {
+        return exit_code == 0 && !exit_signal && failure_lines.empty();
+    }
 };
 
 } // namespace nextprism

@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command_string.hpp>
+#include <nextprism/docker/types.hpp>
 #include <nextprism/error.hpp>
 
 #include <optional>
@@ -26,6 +27,13 @@ namespace nextprism {
     the rule (canonical option names, `--name=value`, `--` before the
     positional arguments), so that an option taking an optional value can
     never swallow a positional argument.
+
+    Paths are built, not passed through: a segment with leading or trailing
+    white space (ASCII or Unicode, which Go's `strings.TrimSpace` in
+    PhotoPrism removes) is refused, so no segment can become `.` or `..`
+    in the target; a value with a `base` reaches the CLI as the absolute
+    path `base/value`, so it cannot be resolved against the process's
+    working directory.
 */
 enum class value_type {
     none,            ///< a flag
@@ -47,6 +55,35 @@ struct option_rule
     std::vector<std::string> aliases;  ///< accepted spellings, e.g. "-p"
     value_type value = value_type::none;
     std::vector<std::string> choices;  ///< for value_type::choice
+    std::optional<std::string> base;   ///< relative_path only: emitted as base/value
+    bool idempotent = true;            ///< false: a command carrying it is never re-run
+};
+
+/** Where the positional arguments of a command come from. */
+struct argument_rule
+{
+    value_type value = value_type::none; ///< none: the command takes no arguments
+    std::size_t max = 0;
+    /// relative_path only: each argument is emitted as base/argument, and
+    /// no argument at all is emitted as base itself.
+    std::optional<std::string> base;
+    /// First segments refused because a caller would mean another folder
+    /// by them (PhotoPrism's "originals", "storage", "import").
+    std::vector<std::string> reserved;
+};
+
+/** How a service's CLI shows a failure when its exit status does not
+    (PhotoPrism exits 0 on almost every error; occ's files:scan exits 0 for
+    an unknown user). A line of output matches when every given part does. */
+struct failure_pattern
+{
+    enum class stream_kind { any, out, err };
+    stream_kind stream = stream_kind::any;
+    std::string starts_with;
+    std::string contains;
+    std::string ends_with;
+
+    bool matches(docker::output_stream s, std::string_view line) const noexcept;
 };
 
 struct forbidden_option
@@ -61,8 +98,7 @@ struct command_rule
     std::vector<std::string> argv;     ///< fixed words, e.g. {"php", "occ", "files:scan"}
     std::vector<option_rule> options;
     std::vector<forbidden_option> forbidden;
-    value_type arguments = value_type::none; ///< type of the positional arguments
-    std::size_t max_arguments = 0;
+    argument_rule arguments;           ///< the positional arguments
     bool single_flight = false;        ///< at most one run per service at a time
     bool idempotent = true;            ///< safe to run again after an unknown outcome
 
@@ -73,7 +109,9 @@ struct command_rule
 struct service_rule
 {
     std::string name;                     ///< "nextcloud"
-    std::optional<std::string> exec_user; ///< user to run as in the container
+    std::optional<std::string> exec_user; ///< user[:group] or uid[:gid] to run as
+    std::optional<std::string> working_dir; ///< absolute; the exec's WorkingDir
+    std::vector<failure_pattern> failures; ///< output lines that mean "it failed"
     std::vector<command_rule> commands;
 };
 
@@ -82,9 +120,17 @@ struct decision
 {
     error_code ec;                      ///< empty when the command is allowed
     std::string reason;                 ///< one line, when refused
-    std::vector<std::string> argv;      ///< canonical argv, when allowed
+    /// Canonical argv, when allowed: what a caller sends (check(argv) ==
+    /// argv, so the executor's check and the proxy's agree).
+    std::vector<std::string> argv;
+    /// What runs in the container: argv with each path that has a `base`
+    /// made absolute under it (PhotoPrism's import source).
+    std::vector<std::string> exec_argv;
     const service_rule* service = nullptr;
     const command_rule* command = nullptr;
+    /// The command and every option given are safe to run again after an
+    /// unknown outcome (an option such as photoprism's --cleanup is not).
+    bool idempotent = false;
 
     bool allowed() const noexcept { return !ec; }
     explicit operator bool() const noexcept { return allowed(); }

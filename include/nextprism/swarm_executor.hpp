@@ -7,6 +7,7 @@
 #include <nextprism/direct_transport.hpp>
 #include <nextprism/discovery.hpp>
 #include <nextprism/error.hpp>
+#include <nextprism/failure_lines.hpp>
 #include <nextprism/placement.hpp>
 #include <nextprism/retry.hpp>
 #include <nextprism/ssh_pool.hpp>

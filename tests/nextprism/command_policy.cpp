@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 using nextprism::command_policy;
@@ -53,7 +56,7 @@ TEST_CASE("the corpus: every case decides as expected")
         if (c.expectation == "ok") {
             INFO(d.reason);
             REQUIRE(d.allowed());
-            CHECK(nlohmann::json(d.argv) == nlohmann::json::parse(c.argv_json));
+            CHECK(nlohmann::json(d.exec_argv) == nlohmann::json::parse(c.argv_json));
             ++allowed;
         } else {
             REQUIRE(error_names.count(c.expectation) == 1);
@@ -96,17 +99,28 @@ TEST_CASE("an option with an optional value never swallows a user id")
 TEST_CASE("refusals name the rule")
 {
     CHECK(check("nextcloud", "php occ memories:index --clear").reason ==
-          "--clear is refused for php occ memories:index: --clear wipes the whole index and "
-          "skips its confirmation when no terminal is attached");
+          "--clear is refused for php occ memories:index: --clear wipes every user's index, and "
+          "-n, -q or a missing terminal skips its confirmation");
     CHECK(check("photoprism", "photoprism import /etc").reason ==
           "argument: path '/etc' must be relative, not absolute");
+    CHECK(check("photoprism", "photoprism import originals/2024").reason ==
+          "argument: 'originals/2024' starts with 'originals', which names another folder of "
+          "photoprism; give a folder inside /photoprism/import");
+    CHECK(check("photoprism", "photoprism import --move x").reason ==
+          "--move is refused for photoprism import: photoprism import always moves; it has no "
+          "--move flag");
+    CHECK(check("nextcloud", "php occ memories:index --folder=/x").reason.starts_with(
+        "--folder is refused for php occ memories:index: Memories 7.6.1 renamed --folder to --path"));
+    CHECK(check("photoprism", "photoprism index '\xc2\xa0..'").reason ==
+          "argument: path '\xc2\xa0..' has a segment that begins or ends with white space");
     CHECK(check("nextcloud", "php occ files:scan --path=/alice/files/../bob/files").reason ==
           "--path: path 'alice/files/../bob/files' contains a '..' segment");
     CHECK(check("nextcloud", "php occ user:add eve").reason ==
           "command 'php occ user:add' is not allowed for nextcloud (allowed: php occ files:scan, "
           "php occ memories:index, php occ status)");
     CHECK(check("nextcloud", "php occ files:scan --bogus").reason.starts_with(
-        "option '--bogus' is not allowed for php occ files:scan (allowed: --path --all"));
+        "option '--bogus' is not allowed for php occ files:scan (allowed: --verbose -vv -vvv "
+        "--quiet --no-interaction --no-ansi --no-warnings --path --all"));
 }
 
 TEST_CASE("command rules carry single-flight and idempotence")
@@ -122,7 +136,67 @@ TEST_CASE("command rules carry single-flight and idempotence")
     REQUIRE(import.command);
     CHECK_FALSE(import.command->idempotent);
     CHECK(scan.service->exec_user == std::optional<std::string>("www-data"));
-    CHECK_FALSE(import.service->exec_user.has_value());
+    CHECK(scan.service->working_dir == std::optional<std::string>("/var/www/html"));
+    CHECK(import.service->exec_user == std::optional<std::string>("1000:1000"));
+    CHECK(import.service->working_dir == std::optional<std::string>("/photoprism"));
+    // The decision carries idempotence of the command and of every option.
+    CHECK(scan.idempotent);
+    CHECK_FALSE(import.idempotent);
+    CHECK(check("photoprism", "photoprism index --force").idempotent);
+    const auto cleanup = check("photoprism", "photoprism index --cleanup");
+    REQUIRE(cleanup.allowed());
+    CHECK(cleanup.command->idempotent);
+    CHECK_FALSE(cleanup.idempotent); // --cleanup deletes index entries: never re-run
+}
+
+TEST_CASE("paths: no segment may begin or end with white space, ASCII or Unicode")
+{
+    using nextprism::value_type;
+    auto ok = [](value_type t, std::string_view v) {
+        std::string reason;
+        return nextprism::detail::check_value(t, {}, v, reason);
+    };
+    // Every code point Go's unicode.IsSpace accepts that the wire grammar lets through.
+    const std::vector<std::string> spaces = {
+        " ", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82",
+        "\xe2\x80\x83", "\xe2\x80\x84", "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87",
+        "\xe2\x80\x88", "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\xaf", "\xe2\x81\x9f",
+        "\xe3\x80\x80"};
+    for (const auto& sp : spaces) {
+        INFO("space " << nlohmann::json(sp).dump());
+        for (const std::string seg : {".", "..", "x"}) {
+            CHECK_FALSE(ok(value_type::relative_path, sp + seg));
+            CHECK_FALSE(ok(value_type::relative_path, "a/" + seg + sp));
+            CHECK_FALSE(ok(value_type::user_folder, "/" + sp + seg + "/b"));
+            CHECK_FALSE(ok(value_type::user_files_path, "/alice/files/" + seg + sp));
+        }
+        CHECK(ok(value_type::relative_path, "a" + sp + "b")); // inside a name: fine
+    }
+    // Not white space for Go: zero-width and other letters stay allowed where the grammar allows them.
+    CHECK(ok(value_type::relative_path, "\xc3\xa9t\xc3\xa9"));
+}
+
+TEST_CASE("photoprism import: the source is built under the import folder")
+{
+    CHECK(check("photoprism", "photoprism import").exec_argv ==
+          argv_t{"photoprism", "import", "--", "/photoprism/import"});
+    CHECK(check("photoprism", "photoprism import upload/").exec_argv ==
+          argv_t{"photoprism", "import", "--", "/photoprism/import/upload"});
+    // The canonical argv stays what a caller sends, so that a proxy's
+    // second check agrees with the executor's first.
+    CHECK(check("photoprism", "photoprism import upload/").argv ==
+          argv_t{"photoprism", "import", "--", "upload/"});
+    for (const char* bad : {"originals", "originals/2024", "storage", "storage/cache", "import",
+                            "import/x", "photoprism", "..", ".", "' .'", "/photoprism/originals"}) {
+        INFO(bad);
+        CHECK(check("photoprism", std::string("photoprism import ") + bad).ec == error::invalid_value);
+    }
+}
+
+TEST_CASE("common options come first in the canonical argv")
+{
+    CHECK(check("nextcloud", "php occ status --output=json --no-warnings").argv ==
+          argv_t{"php", "occ", "status", "--no-warnings", "--output=json"});
 }
 
 TEST_CASE("path values: each rule")
@@ -230,4 +304,69 @@ TEST_CASE("policy file errors name the line or the key")
     CHECK(load_error(R"({"services": {"nc": {"commands": [{"argv": ["x"], "single_flight": 1}]}}})") ==
           "services.nc.commands[0].single_flight: expected true or false");
     CHECK(load_error("[]") == "policy: expected an object");
+}
+
+TEST_CASE("every policy file shipped under policies/ loads")
+{
+    namespace fs = std::filesystem;
+    std::size_t loaded = 0;
+    for (const auto& entry : fs::directory_iterator(NEXTPRISM_SOURCE_DIR "/policies")) {
+        if (entry.path().extension() != ".json")
+            continue;
+        INFO(entry.path());
+        std::ifstream in(entry.path());
+        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        error_code ec;
+        std::string reason;
+        const auto p = command_policy::from_json(text, ec, reason);
+        INFO(reason);
+        CHECK_FALSE(ec);
+        ++loaded;
+    }
+    CHECK(loaded >= 1);
+}
+
+TEST_CASE("policies/memories-before-7.6.1.json: --folder instead of --path, the rest as the default")
+{
+    std::ifstream in(NEXTPRISM_SOURCE_DIR "/policies/memories-before-7.6.1.json");
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    error_code ec;
+    std::string reason;
+    const auto old = command_policy::from_json(text, ec, reason);
+    REQUIRE_FALSE(ec);
+    CHECK(old.check_command("nextcloud", "php occ memories:index -u alice --folder=/Photos").argv ==
+          argv_t{"php", "occ", "memories:index", "--user=alice", "--folder=/Photos"});
+    CHECK(old.check_command("nextcloud", "php occ memories:index --path=/Photos").ec ==
+          error::option_forbidden);
+    CHECK(old.check_command("photoprism", "photoprism import x").exec_argv ==
+          policy().check_command("photoprism", "photoprism import x").exec_argv);
+}
+
+TEST_CASE("a base in a policy file: absolute, clean, only for relative paths")
+{
+    error_code ec;
+    std::string reason;
+    const auto p = command_policy::from_json(R"({"services": {"pp": {"commands": [
+        {"argv": ["x"], "options": [{"name": "--d", "value": "relative_path", "base": "/lib"}],
+         "arguments": {"value": "relative_path", "max": 2, "base": "/in"}}]}}})",
+                                             ec, reason);
+    INFO(reason);
+    REQUIRE_FALSE(ec);
+    CHECK(p.check_command("pp", "x --d a/ b c").exec_argv ==
+          argv_t{"x", "--d=/lib/a", "--", "/in/b", "/in/c"});
+    CHECK(p.check_command("pp", "x").exec_argv == argv_t{"x", "--", "/in"});
+    CHECK(load_error(R"({"services": {"pp": {"commands": [{"argv": ["x"], "arguments": {"value": "user_id", "max": 1, "base": "/in"}}]}}})") ==
+          "services.pp.commands[0].arguments.base: only allowed with \"value\": \"relative_path\"");
+    CHECK(load_error(R"({"services": {"pp": {"commands": [{"argv": ["x"], "arguments": {"value": "relative_path", "max": 1, "base": "in/../x"}}]}}})") ==
+          "services.pp.commands[0].arguments.base: expected an absolute path without a trailing '/', got 'in/../x'");
+    CHECK(load_error(R"({"services": {"pp": {"commands": [{"argv": ["x"], "arguments": {"value": "relative_path", "max": 1, "base": "/a/../b"}}]}}})") ==
+          "services.pp.commands[0].arguments.base: path 'a/../b' contains a '..' segment");
+    CHECK(load_error(R"({"services": {"pp": {"working_dir": "rel", "commands": []}}})") ==
+          "services.pp.working_dir: expected an absolute path without a trailing '/', got 'rel'");
+    CHECK(load_error(R"({"services": {"pp": {"exec_user": "1000:", "commands": []}}})") ==
+          "services.pp.exec_user: exec_user group must be 1 to 64 characters");
+    CHECK(load_error(R"({"services": {"pp": {"failure_lines": [{"stream": "stderr"}], "commands": []}}})") ==
+          "services.pp.failure_lines[0]: needs one of starts_with, contains, ends_with");
+    CHECK(load_error(R"({"services": {"pp": {"failure_lines": [{"contains": "x", "stream": "both"}], "commands": []}}})") ==
+          "services.pp.failure_lines[0].stream: expected one of any, stdout, stderr");
 }

@@ -56,7 +56,7 @@ struct validator
 
 } // namespace
 
-TEST_CASE("dry run prints the canonical argv as JSON")
+TEST_CASE("dry run prints the argv that would run, as JSON")
 {
     validator v;
     const auto r = v.dry_run("nextcloud", "php occ files:scan '--path=/alice/files/My Photos'");

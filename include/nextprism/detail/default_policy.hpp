@@ -6,11 +6,18 @@
 namespace nextprism::detail {
 
 // The compiled-in whitelist, in the policy file schema so that one loader
-// serves both. Options follow the real CLIs' help output:
-//   occ files:scan      (Nextcloud server, core/Command/Files/Scan)
-//   occ memories:index  (Memories app)
-//   occ status          (Nextcloud server)
-//   photoprism index / import / status (PhotoPrism's urfave/cli commands)
+// serves both. Options follow the real CLIs' sources (docs/ARCHITECTURE.md
+// lists the files and releases checked):
+//   occ files:scan      (nextcloud/server apps/files/lib/Command/Scan.php)
+//   occ memories:index  (pulsejet/memories lib/Command/Index.php, >= 7.6.1:
+//                        --path, -f is --force)
+//   occ status          (nextcloud/server core/Command/Status.php)
+//   photoprism index / import / status (internal/commands/*.go)
+// PhotoPrism's import is `mv`: it always moves, and resolves its source
+// against the process's working directory, so the source is built here as
+// an absolute path under the import folder. PhotoPrism exits 0 on almost
+// every error and occ's scans exit 0 for unknown users: failure_lines
+// says how their failures show.
 // Only output-related occ globals are allowed; php flags, other occ globals
 // and every PhotoPrism global flag (--*-bin, --config-path, --database-dsn,
 // --log-filename, ...) are absent, hence refused.
@@ -18,6 +25,12 @@ inline constexpr std::string_view default_policy_json = R"json({
   "services": {
     "nextcloud": {
       "exec_user": "www-data",
+      "working_dir": "/var/www/html",
+      "failure_lines": [
+        { "stream": "stdout", "starts_with": "Unknown user " },
+        { "stream": "stdout", "starts_with": "User ", "ends_with": " not found" },
+        { "starts_with": "Please specify the user id to scan" }
+      ],
       "common_options": [
         { "name": "--verbose", "aliases": ["-v"] },
         { "name": "-vv" },
@@ -47,14 +60,15 @@ inline constexpr std::string_view default_policy_json = R"json({
           "single_flight": true,
           "options": [
             { "name": "--user", "aliases": ["-u"], "value": "user_id" },
-            { "name": "--folder", "aliases": ["-f"], "value": "user_folder" },
+            { "name": "--path", "value": "user_folder" },
             { "name": "--group", "aliases": ["-g"], "value": "group_id" },
-            { "name": "--force" },
+            { "name": "--force", "aliases": ["-f"] },
             { "name": "--retry" },
             { "name": "--skip-cleanup" }
           ],
           "forbidden_options": [
-            { "name": "--clear", "reason": "--clear wipes the whole index and skips its confirmation when no terminal is attached" }
+            { "name": "--clear", "reason": "--clear wipes every user's index, and -n, -q or a missing terminal skips its confirmation" },
+            { "name": "--folder", "reason": "Memories 7.6.1 renamed --folder to --path (older releases: use policies/memories-before-7.6.1.json)" }
           ]
         },
         {
@@ -67,13 +81,24 @@ inline constexpr std::string_view default_policy_json = R"json({
       ]
     },
     "photoprism": {
+      "exec_user": "1000:1000",
+      "working_dir": "/photoprism",
+      "failure_lines": [
+        { "stream": "stderr", "contains": " level=error " },
+        { "stream": "stderr", "contains": " level=fatal " },
+        { "stream": "stderr", "contains": " level=panic " },
+        { "stream": "stderr", "starts_with": "ERRO[" },
+        { "stream": "stderr", "starts_with": "FATA[" },
+        { "stream": "stderr", "starts_with": "PANI[" },
+        { "starts_with": "Incorrect Usage" }
+      ],
       "commands": [
         {
           "argv": ["photoprism", "index"],
           "single_flight": true,
           "options": [
             { "name": "--force", "aliases": ["-f"] },
-            { "name": "--cleanup", "aliases": ["-c"] }
+            { "name": "--cleanup", "aliases": ["-c"], "idempotent": false }
           ],
           "arguments": { "value": "relative_path", "max": 1 }
         },
@@ -82,10 +107,13 @@ inline constexpr std::string_view default_policy_json = R"json({
           "single_flight": true,
           "idempotent": false,
           "options": [
-            { "name": "--move", "aliases": ["-m"] },
             { "name": "--dest", "aliases": ["-d"], "value": "relative_path" }
           ],
-          "arguments": { "value": "relative_path", "max": 1 }
+          "forbidden_options": [
+            { "name": "--move", "aliases": ["-m"], "reason": "photoprism import always moves; it has no --move flag" }
+          ],
+          "arguments": { "value": "relative_path", "max": 1, "base": "/photoprism/import",
+                         "reserved": ["originals", "storage", "import", "photoprism"] }
         },
         {
           "argv": ["photoprism", "status"]

@@ -2,6 +2,7 @@
 #define NEXTPRISM_IMPL_COMMAND_POLICY_HPP
 
 #include <nextprism/detail/default_policy.hpp>
+#include <nextprism/detail/utf8.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -76,9 +77,34 @@ inline bool check_id(std::string_view v, std::string_view what, std::string& rea
     return true;
 }
 
-/** Checks the slash-separated segments of `v` (no empty, "." or ".."
-    segment, no backslash); `first`/`last` tell whether a leading/trailing
-    slash was already stripped. */
+/** Unicode White_Space, as Go's unicode.IsSpace sees it (PhotoPrism trims
+    its path arguments with strings.TrimSpace, which uses it). */
+constexpr bool is_unicode_space(char32_t c) noexcept
+{
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+/// Whether `s` begins or ends with white space (undecodable bytes are not
+/// space: the wire grammar refuses invalid UTF-8 before this runs).
+inline bool has_outer_space(std::string_view s) noexcept
+{
+    if (s.empty())
+        return false;
+    if (const auto first = decode_utf8(s, 0); first && is_unicode_space(first->value))
+        return true;
+    // The last code point starts at the last byte that is not a continuation.
+    std::size_t start = s.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80)
+        --start;
+    const auto last = decode_utf8(s, start);
+    return last && is_unicode_space(last->value);
+}
+
+/** Checks the slash-separated segments of `v`: none empty, `.` or `..`, none
+    with leading or trailing white space (a CLI that trims would turn " .."
+    into ".."), no backslash. */
 inline bool check_segments(std::string_view v, std::string& reason)
 {
     constexpr std::size_t max_path = 1024;
@@ -96,6 +122,10 @@ inline bool check_segments(std::string_view v, std::string& reason)
         }
         if (segment == "." || segment == "..") {
             reason = "path " + show(v) + " contains a '" + std::string(segment) + "' segment";
+            return false;
+        }
+        if (has_outer_space(segment)) {
+            reason = "path " + show(v) + " has a segment that begins or ends with white space";
             return false;
         }
         if (segment.size() > 255) {
@@ -188,6 +218,39 @@ inline bool check_value(value_type type, std::span<const std::string> choices, s
     return false;
 }
 
+/** An exec user: `name`, `uid`, `name:group` or `uid:gid`, each part as
+    check_id allows (Docker's exec User field). */
+inline bool check_exec_user(std::string_view v, std::string& reason)
+{
+    const auto colon = v.find(':');
+    if (!check_id(v.substr(0, colon), "exec_user", reason))
+        return false;
+    return colon == std::string_view::npos || check_id(v.substr(colon + 1), "exec_user group", reason);
+}
+
+/// An absolute, clean directory: "/" or "/a/b" with checked segments.
+inline bool check_absolute_dir(std::string_view v, std::string& reason)
+{
+    if (v == "/")
+        return true;
+    if (v.empty() || v.front() != '/' || v.back() == '/') {
+        reason = "expected an absolute path without a trailing '/', got " + show(v);
+        return false;
+    }
+    return check_segments(v.substr(1), reason);
+}
+
+/// base/value for a relative path value (a trailing '/' of value dropped).
+inline std::string join_base(std::string_view base, std::string_view value)
+{
+    if (!value.empty() && value.back() == '/')
+        value.remove_suffix(1);
+    std::string out(base == "/" ? "" : base);
+    out += '/';
+    out += value;
+    return out;
+}
+
 template<class Rule>
 bool spelled_as(const Rule& rule, std::string_view name)
 {
@@ -278,7 +341,7 @@ public:
 
     static option_rule option(const json& j, const std::string& path)
     {
-        only_keys(j, path, {"name", "aliases", "value", "choices"});
+        only_keys(j, path, {"name", "aliases", "value", "choices", "base", "idempotent"});
         if (!j.contains("name"))
             throw policy_error{path + ".name: missing"};
         option_rule rule;
@@ -300,7 +363,52 @@ public:
         } else if (j.contains("choices")) {
             throw policy_error{path + ".choices: only allowed with \"value\": \"choice\""};
         }
+        rule.base = base(j, rule.value, path);
+        rule.idempotent = boolean(j, "idempotent", true, path);
         return rule;
+    }
+
+    /// The optional "base" of a relative_path value.
+    static std::optional<std::string> base(const json& j, value_type t, const std::string& path)
+    {
+        if (!j.contains("base"))
+            return std::nullopt;
+        if (t != value_type::relative_path)
+            throw policy_error{path + ".base: only allowed with \"value\": \"relative_path\""};
+        std::string reason;
+        if (!j["base"].is_string() || !check_absolute_dir(j["base"].get<std::string>(), reason))
+            throw policy_error{path + ".base: " + (reason.empty() ? "expected a string" : reason)};
+        return j["base"].get<std::string>();
+    }
+
+    static failure_pattern failure(const json& j, const std::string& path)
+    {
+        only_keys(j, path, {"stream", "starts_with", "contains", "ends_with"});
+        failure_pattern f;
+        auto text = [&](std::string_view key) -> std::string {
+            if (!j.contains(key))
+                return {};
+            if (!j[key].is_string() || j[key].get<std::string>().empty())
+                throw policy_error{path + "." + std::string(key) + ": expected a non-empty string"};
+            return j[key].get<std::string>();
+        };
+        f.starts_with = text("starts_with");
+        f.contains = text("contains");
+        f.ends_with = text("ends_with");
+        if (f.starts_with.empty() && f.contains.empty() && f.ends_with.empty())
+            throw policy_error{path + ": needs one of starts_with, contains, ends_with"};
+        if (j.contains("stream")) {
+            const auto& st = j["stream"];
+            if (st == "any")
+                f.stream = failure_pattern::stream_kind::any;
+            else if (st == "stdout")
+                f.stream = failure_pattern::stream_kind::out;
+            else if (st == "stderr")
+                f.stream = failure_pattern::stream_kind::err;
+            else
+                throw policy_error{path + ".stream: expected one of any, stdout, stderr"};
+        }
+        return f;
     }
 
     static forbidden_option forbidden(const json& j, const std::string& path)
@@ -338,12 +446,14 @@ public:
             if (rule.argv[i].front() == '-')
                 throw policy_error{path + ".argv[" + std::to_string(i) +
                                    "]: fixed words must not be options"};
+        // Common options come first in the canonical argv: older occ reads
+        // --no-warnings only before the command's own options.
+        rule.options = common;
         if (j.contains("options")) {
             std::size_t i = 0;
             for (const auto& o : array_at(j["options"], path + ".options"))
                 rule.options.push_back(option(o, path + ".options[" + std::to_string(i++) + "]"));
         }
-        rule.options.insert(rule.options.end(), common.begin(), common.end());
         if (j.contains("forbidden_options")) {
             std::size_t i = 0;
             for (const auto& o : array_at(j["forbidden_options"], path + ".forbidden_options"))
@@ -353,16 +463,20 @@ public:
         if (j.contains("arguments")) {
             const auto& a = j["arguments"];
             const auto apath = path + ".arguments";
-            only_keys(a, apath, {"value", "max"});
+            only_keys(a, apath, {"value", "max", "base", "reserved"});
             if (!a.contains("value") || !a.contains("max"))
                 throw policy_error{apath + ": needs \"value\" and \"max\""};
-            rule.arguments = type(a["value"], apath + ".value");
-            if (rule.arguments == value_type::none || rule.arguments == value_type::choice)
+            rule.arguments.value = type(a["value"], apath + ".value");
+            if (rule.arguments.value == value_type::none ||
+                rule.arguments.value == value_type::choice)
                 throw policy_error{apath + ".value: positional arguments need a path or id type"};
             if (!a["max"].is_number_unsigned() || a["max"].get<std::size_t>() < 1 ||
                 a["max"].get<std::size_t>() > 64)
                 throw policy_error{apath + ".max: expected an integer from 1 to 64"};
-            rule.max_arguments = a["max"].get<std::size_t>();
+            rule.arguments.max = a["max"].get<std::size_t>();
+            rule.arguments.base = base(a, rule.arguments.value, apath);
+            if (a.contains("reserved"))
+                rule.arguments.reserved = words(a["reserved"], apath + ".reserved");
         }
         rule.single_flight = boolean(j, "single_flight", false, path);
         rule.idempotent = boolean(j, "idempotent", true, path);
@@ -397,16 +511,31 @@ public:
         for (const auto& [name, s] : root["services"].items()) {
             const std::string path = "services." + name;
             word(json(name), path);
-            only_keys(s, path, {"exec_user", "common_options", "commands"});
+            only_keys(s, path,
+                      {"exec_user", "working_dir", "failure_lines", "common_options", "commands"});
             service_rule service;
             service.name = name;
             if (s.contains("exec_user")) {
                 std::string reason;
                 const auto& u = s["exec_user"];
-                if (!u.is_string() || !check_id(u.get<std::string>(), "exec_user", reason))
+                if (!u.is_string() || !check_exec_user(u.get<std::string>(), reason))
                     throw policy_error{path + ".exec_user: " +
                                        (reason.empty() ? "expected a user name" : reason)};
                 service.exec_user = u.get<std::string>();
+            }
+            if (s.contains("working_dir")) {
+                std::string reason;
+                const auto& w = s["working_dir"];
+                if (!w.is_string() || !check_absolute_dir(w.get<std::string>(), reason))
+                    throw policy_error{path + ".working_dir: " +
+                                       (reason.empty() ? "expected a string" : reason)};
+                service.working_dir = w.get<std::string>();
+            }
+            if (s.contains("failure_lines")) {
+                std::size_t i = 0;
+                for (const auto& f : array_at(s["failure_lines"], path + ".failure_lines"))
+                    service.failures.push_back(
+                        failure(f, path + ".failure_lines[" + std::to_string(i++) + "]"));
             }
             std::vector<option_rule> common;
             if (s.contains("common_options")) {
@@ -477,6 +606,15 @@ inline std::string command_rule::name() const
     return detail::join(argv);
 }
 
+inline bool failure_pattern::matches(docker::output_stream s, std::string_view line) const noexcept
+{
+    if ((stream == stream_kind::out && s != docker::output_stream::out) ||
+        (stream == stream_kind::err && s != docker::output_stream::err))
+        return false;
+    return line.starts_with(starts_with) && line.ends_with(ends_with) &&
+           line.find(contains) != std::string_view::npos;
+}
+
 inline command_policy::command_policy(std::vector<service_rule> services)
     : services_(std::move(services))
 {
@@ -541,6 +679,7 @@ inline decision command_policy::check(std::string_view service_name,
         d.ec = e;
         d.reason = std::move(reason);
         d.argv.clear();
+        d.exec_argv.clear();
         d.command = nullptr;
         return d;
     };
@@ -628,30 +767,61 @@ inline decision command_policy::check(std::string_view service_name,
             given.emplace_back(&option, std::move(value));
             continue;
         }
-        if (positionals.size() == rule.max_arguments)
+        if (positionals.size() == rule.arguments.max)
             return refuse(error::too_many_positionals,
-                          rule.max_arguments == 0
+                          rule.arguments.max == 0
                               ? command_name + " takes no arguments, got " + detail::show(token)
                               : command_name + " takes at most " +
-                                    std::to_string(rule.max_arguments) + " argument" +
-                                    (rule.max_arguments == 1 ? "" : "s"));
+                                    std::to_string(rule.arguments.max) + " argument" +
+                                    (rule.arguments.max == 1 ? "" : "s"));
         if (token.size() > 0 && token.front() == '-')
             return refuse(error::invalid_value,
                           "argument " + detail::show(token) + " must not start with '-'");
-        if (!detail::check_value(rule.arguments, {}, token, why))
+        if (!detail::check_value(rule.arguments.value, {}, token, why))
             return refuse(error::invalid_value, "argument: " + why);
+        const auto first_segment = std::string_view(token).substr(0, token.find('/'));
+        for (const auto& r : rule.arguments.reserved)
+            if (first_segment == r)
+                return refuse(error::invalid_value,
+                              "argument: " + detail::show(token) + " starts with '" + r +
+                                  "', which names another folder of " + d.service->name +
+                                  (rule.arguments.base ? "; give a folder inside " + *rule.arguments.base
+                                                       : std::string()));
         positionals.push_back(token);
     }
 
-    // Canonical form: fixed words, options in policy order, `--`, arguments.
+    // Canonical form: fixed words, options in policy order (common ones
+    // first), `--`, arguments. The exec form is the same with every value
+    // that has a base made absolute (and the base itself for no argument).
     d.argv = rule.argv;
+    d.exec_argv = rule.argv;
+    d.idempotent = rule.idempotent;
     for (const auto& o : rule.options)
         for (const auto& g : given)
-            if (g.first == &o)
-                d.argv.push_back(o.value == value_type::none ? o.name : o.name + "=" + g.second);
+            if (g.first == &o) {
+                d.idempotent = d.idempotent && o.idempotent;
+                if (o.value == value_type::none) {
+                    d.argv.push_back(o.name);
+                    d.exec_argv.push_back(o.name);
+                } else {
+                    d.argv.push_back(o.name + "=" + g.second);
+                    d.exec_argv.push_back(
+                        o.name + "=" + (o.base ? detail::join_base(*o.base, g.second) : g.second));
+                }
+            }
     if (!positionals.empty()) {
         d.argv.emplace_back("--");
         d.argv.insert(d.argv.end(), positionals.begin(), positionals.end());
+    }
+    if (const auto& base = rule.arguments.base) {
+        d.exec_argv.emplace_back("--");
+        if (positionals.empty())
+            d.exec_argv.push_back(*base);
+        for (const auto& p : positionals)
+            d.exec_argv.push_back(detail::join_base(*base, p));
+    } else if (!positionals.empty()) {
+        d.exec_argv.emplace_back("--");
+        d.exec_argv.insert(d.exec_argv.end(), positionals.begin(), positionals.end());
     }
     return d;
 }

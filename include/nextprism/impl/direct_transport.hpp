@@ -40,8 +40,11 @@ auto direct_transport::async_run(command_request request, output_handler on_outp
                 co_return r;
             }
             docker::exec_spec spec;
-            spec.argv = d.argv;
+            spec.argv = d.exec_argv;
             spec.user = d.service->exec_user;
+            // Never the image's WORKDIR: PhotoPrism resolves paths against it.
+            if (d.service->working_dir)
+                spec.working_dir = *d.service->working_dir;
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
                 if (on_output)

@@ -195,7 +195,10 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 fail(decision.ec);
                 co_return r;
             }
-            const bool idempotent = decision.command->idempotent;
+            const bool idempotent = decision.idempotent;
+            const std::span<const failure_pattern> failure_patterns =
+                request.detect_failures ? std::span<const failure_pattern>(decision.service->failures)
+                                        : std::span<const failure_pattern>();
             request.argv = decision.argv;
             if (request.timeout.count() == 0)
                 request.timeout = st->opts.default_timeout;
@@ -225,6 +228,14 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                                                   });
                 error_code ec;
                 command_result result;
+                // Failure lines of this attempt only: a retried attempt starts afresh.
+                failure_scanner failures(failure_patterns);
+                output_handler attempt_output = [&failures, &on_output](output_stream s,
+                                                                        std::string_view data) {
+                    failures.feed(s, data);
+                    if (on_output)
+                        on_output(s, data);
+                };
                 if (chosen.how == route::kind::none) {
                     ec = lec ? lec : error_code(error::no_route);
                 } else if (chosen.how == route::kind::local) {
@@ -233,11 +244,12 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         s.fallbacks += chosen.fallback ? 1 : 0;
                     });
                     std::tie(ec, result) = co_await st->local->async_run(
-                        request, on_output, net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                        request, attempt_output,
+                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                 } else {
                     st->count([](auto& s) { ++s.proxied; });
                     std::tie(ec, result) = co_await st->transport.async_run(
-                        chosen.endpoint, request, on_output,
+                        chosen.endpoint, request, attempt_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                     if (!ec)
                         ec = detail::proxy_refusal(result);
@@ -246,7 +258,9 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         passed_over.push_back(chosen.endpoint);
                 }
                 if (!ec) {
-                    r.value = result;
+                    failures.finish();
+                    result.failure_lines = failures.lines();
+                    r.value = std::move(result);
                     co_return r;
                 }
                 if (cancel->cancelled) {
