@@ -9,8 +9,14 @@
 //     (name or name=value), the "--" separator, or a positional after it
 //     that does not start with '-' and has no "." or ".." path segment;
 //  3. format_command on arbitrary argv (the input split at NUL bytes) either
-//     refuses or round-trips.
+//     refuses or round-trips;
+//  4. no allowed photoprism command, resolved the way PhotoPrism resolves
+//     paths (TrimSpace, Abs against /photoprism, Join with originals), works
+//     outside the import folder (import) or the originals folder (index,
+//     import --dest).
 #include <nextprism/command_policy.hpp>
+
+#include "support/photoprism_paths.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -93,6 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 continue;
             }
             check_canonical(d);
+            require(nextprism::test::photoprism_stays_inside(d.exec_argv),
+                    "an allowed photoprism command resolves outside its folder");
             const auto again = policy.check(service.name, d.argv);
             require(again.allowed() && again.argv == d.argv, "canonical form is not a fixed point");
             const auto wire = nextprism::format_command(d.argv, ec);

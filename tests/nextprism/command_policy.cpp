@@ -1,6 +1,7 @@
 #include <nextprism/command_policy.hpp> // first: the header is self-contained
 
 #include "support/corpus.hpp"
+#include "support/photoprism_paths.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -369,4 +370,30 @@ TEST_CASE("a base in a policy file: absolute, clean, only for relative paths")
           "services.pp.failure_lines[0]: needs one of starts_with, contains, ends_with");
     CHECK(load_error(R"({"services": {"pp": {"failure_lines": [{"contains": "x", "stream": "both"}], "commands": []}}})") ==
           "services.pp.failure_lines[0].stream: expected one of any, stdout, stderr");
+}
+
+TEST_CASE("no allowed photoprism command resolves outside its folder, the way PhotoPrism resolves it")
+{
+    using nextprism::test::photoprism_stays_inside;
+    using nextprism::test::resolve_photoprism;
+    // The oracle itself: what PhotoPrism would do with argv the old whitelist let through.
+    CHECK_FALSE(photoprism_stays_inside({"photoprism", "import", "--", "originals/2024"}));
+    CHECK_FALSE(photoprism_stays_inside({"photoprism", "import", "--", "\xc2\xa0."}));
+    CHECK_FALSE(photoprism_stays_inside({"photoprism", "index", "--", "\xe2\x80\x80.."}));
+    CHECK(resolve_photoprism({"photoprism", "import", "--", " storage "})->path == "/photoprism/storage");
+    CHECK(photoprism_stays_inside({"photoprism", "import", "--", "/photoprism/import/a"}));
+
+    std::size_t checked = 0;
+    for (const auto& c : nextprism::test::load_corpus()) {
+        if (c.service != "photoprism")
+            continue;
+        const auto d = check(c.service, c.input);
+        // A refused line runs nothing; an allowed one must stay inside.
+        if (!d.allowed())
+            continue;
+        INFO(c.line << ": " << c.input);
+        CHECK(photoprism_stays_inside(d.exec_argv));
+        ++checked;
+    }
+    CHECK(checked >= 8);
 }
