@@ -7,6 +7,8 @@
 #include "support/process.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -187,4 +189,89 @@ TEST_CASE("--print-default-policy prints the loadable default")
     const auto r = run_process({NEXTPRISM_VALIDATE, "--print-default-policy"}, {});
     CHECK(r.exit_code == 0);
     CHECK(nlohmann::json::parse(r.out).contains("services"));
+}
+
+TEST_CASE("README's whitelist table is the default policy (--print-default-policy)")
+{
+    validator v;
+    const auto printed = v.run({"--print-default-policy"}, {});
+    REQUIRE(printed.exit_code == 0);
+    const auto policy = nlohmann::json::parse(printed.out);
+
+    std::ifstream in(NEXTPRISM_SOURCE_DIR "/README.md");
+    REQUIRE(in);
+    std::string line;
+    bool inside = false;
+    std::map<std::string, std::pair<std::set<std::string>, std::set<std::string>>> rows;
+    // Backticked words that start with '-' in a cell.
+    auto options_in = [](const std::string& cell) {
+        std::set<std::string> out;
+        for (std::size_t at = cell.find('`'); at != std::string::npos;) {
+            const auto end = cell.find('`', at + 1);
+            if (end == std::string::npos)
+                break;
+            const auto word = cell.substr(at + 1, end - at - 1);
+            if (word.starts_with("-"))
+                out.insert(word);
+            at = cell.find('`', end + 1);
+        }
+        return out;
+    };
+    while (std::getline(in, line)) {
+        if (line.starts_with("<!-- whitelist-table"))
+            inside = true;
+        else if (line.starts_with("<!-- end whitelist-table"))
+            inside = false;
+        else if (inside && line.starts_with("| ") && !line.starts_with("| service")) {
+            std::vector<std::string> cells;
+            std::string cell;
+            for (std::size_t i = 1; i < line.size(); ++i) {
+                if (line[i] == '|' && line[i - 1] != '\\') {
+                    cells.push_back(cell);
+                    cell.clear();
+                } else {
+                    cell += line[i];
+                }
+            }
+            REQUIRE(cells.size() == 4);
+            auto trim = [](std::string t) {
+                t.erase(0, t.find_first_not_of(" `"));
+                t.erase(t.find_last_not_of(" `") + 1);
+                return t;
+            };
+            rows[trim(cells[0]) + " " + trim(cells[1])] = {options_in(cells[2]), options_in(cells[3])};
+        }
+    }
+    std::size_t commands = 0;
+    for (const auto& [service, rules] : policy["services"].items()) {
+        std::set<std::string> common;
+        for (const auto& o : rules.value("common_options", nlohmann::json::array())) {
+            common.insert(o["name"].get<std::string>());
+            for (const auto& a : o.value("aliases", nlohmann::json::array()))
+                common.insert(a.get<std::string>());
+        }
+        for (const auto& c : rules["commands"]) {
+            std::string name;
+            for (const auto& w : c["argv"])
+                name += (name.empty() ? "" : " ") + w.get<std::string>();
+            INFO(service << " " << name);
+            const auto row = rows.find(service + " " + name);
+            REQUIRE(row != rows.end());
+            std::set<std::string> allowed, refused;
+            for (const auto& o : c.value("options", nlohmann::json::array())) {
+                allowed.insert(o["name"].get<std::string>());
+                for (const auto& a : o.value("aliases", nlohmann::json::array()))
+                    allowed.insert(a.get<std::string>());
+            }
+            for (const auto& o : c.value("forbidden_options", nlohmann::json::array())) {
+                refused.insert(o["name"].get<std::string>());
+                for (const auto& a : o.value("aliases", nlohmann::json::array()))
+                    refused.insert(a.get<std::string>());
+            }
+            CHECK(row->second.first == allowed);
+            CHECK(row->second.second == refused);
+            ++commands;
+        }
+    }
+    CHECK(rows.size() == commands);
 }
