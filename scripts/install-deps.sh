@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libssh2-1-dev nlohmann-json3-dev catch2 libbenchmark-dev
   clang libclang-rt-14-dev
   docker.io openssh-server openssh-client debootstrap busybox-static
+  php-cli php-symfony-console golang-go golang-github-urfave-cli-dev
   iproute2 procps util-linux python3 python3-paramiko libcap2-bin
 )
 

@@ -2,7 +2,8 @@
 # The tests' Docker engine: a real dockerd from Debian's docker.io, on its
 # own socket and directories under DIR, vfs storage, no bridge, no iptables,
 # as a single-node Swarm (advertise 127.0.0.1). Images are built locally
-# from busybox; nothing is pulled.
+# (busybox; a debootstrapped Debian for the occ stand-in, its rootfs cached
+# under the build tree); nothing is pulled.
 #
 #   dockerd.sh start DIR   start (or reuse a running one), swarm init, build images
 #   dockerd.sh stop DIR    stop it by PID
@@ -16,8 +17,77 @@ here=$(cd "$(dirname "$0")" && pwd)
 sock=$dir/docker.sock
 pidfile=$dir/dockerd.pid
 export DOCKER_HOST=unix://$sock
+# Bootstrapped rootfs tarballs and build scratch, kept across engines.
+cache=${NEXTPRISM_TESTBED_CACHE:-$(dirname "$dir")/testbed/cache}
 
 alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+# The host's Debian mirror, from its apt sources (deb822 or one-line).
+apt_mirror() {
+  local m
+  m=$(awk '/^URIs:/ {u=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm") s=1}
+           /^$/ {if (s && u != "") {print u; exit} u=""; s=0}
+           END {if (s && u != "") print u}' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  [ -n "$m" ] || m=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$m" ] || { echo "dockerd.sh: no bookworm mirror in the apt sources" >&2; return 1; }
+  echo "$m"
+}
+
+# debootstrap a minbase bookworm with php-cli and php-symfony-console into
+# a tarball (about a minute, the packages come from the host's mirror).
+bootstrap_php_base() {
+  local tarball=$1 root mirror
+  mirror=$(apt_mirror)
+  root=$(mktemp -d "$cache/rootfs.XXXXXX")
+  if ! debootstrap --variant=minbase --include="${php_packages// /,}" bookworm "$root" "$mirror" \
+      >"$cache/debootstrap.log" 2>&1; then
+    echo "dockerd.sh: debootstrap failed; its log ($cache/debootstrap.log):" >&2
+    tail -20 "$cache/debootstrap.log" >&2
+    umount "$root/proc" "$root/sys" 2>/dev/null || true
+    rm -rf "$root"
+    exit 1
+  fi
+  umount "$root/proc" "$root/sys" 2>/dev/null || true
+  rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+    "$root"/usr/share/locale/* "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/*
+  chmod 755 "$root" # mktemp made it 0700: it becomes the image's /
+  tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$root"
+}
+
+# build_standin NAME SOURCES BASE: the image nextprism/standin-NAME:test,
+# unless its label nextprism.source already holds the sources' hash. The
+# photoprism CLI is compiled on the host first (Debian's golang-go and
+# golang-github-urfave-cli-dev, GOPATH mode, offline, static).
+build_standin() {
+  local name=$1 src=$2 base=$3 hash current context out
+  hash=$( (echo "$base"; cd "$src" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
+    sha256sum | cut -c1-16)
+  current=$(docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' \
+    "nextprism/standin-$name:test" 2>/dev/null || true)
+  [ "$current" = "$hash" ] && return 0
+  context=$src
+  if [ "$name" = photoprism ]; then
+    context=$cache/photoprism-$hash
+    rm -rf "$context" && mkdir -p "$context"
+    cp "$src/Dockerfile" "$context/"
+    sh "$src/tree.sh" "$context/tree"
+    if ! out=$(cd "$src" && GOPATH=/usr/share/gocode GO111MODULE=off CGO_ENABLED=0 GOFLAGS= \
+        GOCACHE="$cache/go-build" go build -trimpath -ldflags='-s -w' -o "$context/photoprism" main.go 2>&1); then
+      echo "dockerd.sh: building the photoprism stand-in CLI failed:" >&2
+      echo "$out" >&2
+      exit 1
+    fi
+  fi
+  if ! out=$(docker build -q --label "nextprism.source=$hash" --build-arg "BASE=$base" \
+      -t "nextprism/standin-$name:test" "$context" 2>&1); then
+    echo "dockerd.sh: building the $name stand-in failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  [ "$context" = "$src" ] || rm -rf "$context"
+}
 
 case $action in
 start)
@@ -58,14 +128,24 @@ start)
     tar -C "$root" -c . | docker import - nextprism/base:test >/dev/null
     rm -rf "$root"
   fi
-  for standin in nextcloud photoprism; do
-    # Rebuilt every start: cheap (COPY only) and always current.
-    if ! out=$(docker build -q -t "nextprism/standin-$standin:test" "$here/standins/$standin" 2>&1); then
-      echo "dockerd.sh: building the $standin stand-in failed:" >&2
-      echo "$out" >&2
-      exit 1
+  # Cached builds: the php base is tagged with a hash of its recipe (and its
+  # rootfs kept under $cache, so a wiped engine re-imports it instead of
+  # bootstrapping again); each stand-in carries a hash of its sources as
+  # the label nextprism.source and is rebuilt only when that changes.
+  mkdir -p "$cache"
+  php_packages="php-cli php-symfony-console"
+  php_hash=$(printf 'debootstrap --variant=minbase bookworm; %s; strip docs v2' "$php_packages" |
+    sha256sum | cut -c1-16)
+  php_base=nextprism/php-base:$php_hash
+  if ! docker image inspect "$php_base" >/dev/null 2>&1; then
+    tarball=$cache/php-base-$php_hash.tar
+    if [ ! -s "$tarball" ]; then
+      bootstrap_php_base "$tarball"
     fi
-  done
+    docker import "$tarball" "$php_base" >/dev/null
+  fi
+  build_standin nextcloud "$here/standins/nextcloud" "$php_base"
+  build_standin photoprism "$here/standins/photoprism" nextprism/base:test
   ;;
 stop)
   if alive; then
