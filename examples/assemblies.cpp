@@ -7,8 +7,8 @@
 // A command that exits 0 but prints one of its service's failure lines
 // (PhotoPrism's level=error, occ's "Unknown user") exits 1, the lines
 // repeated on stderr; --trust-exit-status passes the exit status as is.
-// swarm:  SSH pool + Swarm labels + circuit breaker over exponential backoff
-// static: SSH pool + static proxy list + fixed retry
+// swarm:  SSH pool + Swarm labels + circuit breaker over the configured retry
+// static: SSH pool + static proxy list + the configured retry (retry.strategy)
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
 #include <nextprism/executor_config.hpp>
@@ -27,7 +27,7 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, con
     return {ex,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
-            c.breaker_over_backoff_policy(),
+            c.breaker_over_retry_policy(),
             direct_transport(ex, *c.engine, p, {c.containers}),
             c.executor_options(p)};
 }
@@ -38,7 +38,7 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c, c
     if (c.engine)
         local.emplace(ex, *c.engine, p, direct_transport::options{c.containers});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
-            c.fixed, std::move(local), c.executor_options(p)};
+            c.retry(), std::move(local), c.executor_options(p)};
 }
 
 direct_executor make_direct(net::any_io_executor ex, const executor_config& c, const command_policy& p)

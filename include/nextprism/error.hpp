@@ -59,6 +59,14 @@ enum class error {
 
     // -- routing (the Swarm-aware executor) --
     no_route,               ///< no usable proxy for the target, and it is not on this node
+
+    // -- the proxy's own exits (proxy_exit_code.hpp) --
+    proxy_refused,          ///< the proxy refused the command (its whitelist differs)
+    proxy_misconfigured,    ///< the proxy's service, policy file or DOCKER_HOST is wrong
+    proxy_internal,         ///< the proxy failed unexpectedly
+    audit_log_failed,       ///< the proxy cannot write its audit log: nothing ran
+
+    last_ = audit_log_failed, ///< the last enumerator (tests iterate up to it): keep it last
 };
 
 /** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with these. */

@@ -78,8 +78,20 @@ struct executor_config
     static executor_config from_json(std::string_view text, error_code& ec, std::string& reason);
     static executor_config from_file(const std::string& path, error_code& ec, std::string& reason);
 
-    /// The retry policies as configured.
-    breaker_over_backoff breaker_over_backoff_policy() const { return {breaker, backoff}; }
+    /// The strategy `retry.strategy` chose, as a value (the settings of
+    /// the others are kept but unused).
+    any_retry retry() const
+    {
+        switch (strategy) {
+        case retry_strategy::none: return no_retry{};
+        case retry_strategy::fixed: return fixed;
+        case retry_strategy::exponential: return backoff;
+        }
+        return backoff;
+    }
+
+    /// The configured strategy with the configured breaker in front of it.
+    breaker_over_retry breaker_over_retry_policy() const { return {breaker, retry()}; }
 
     swarm_executor_options executor_options(const command_policy& policy) const
     {

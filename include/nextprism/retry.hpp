@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <variant>
 
 namespace nextprism {
 
@@ -30,20 +31,30 @@ inline bool is_retryable(const error_code& ec, bool may_have_started, bool idemp
     return ec == condition::transient;
 }
 
-/** A retry strategy decides how long to wait before attempt `attempt + 1`
-    after `attempt` failed (attempts count from 1), or that there is none.
-    Strategies are pure: no I/O, no timers; the executor owns the timers. */
+/** A retry strategy is immutable configuration. `start(seed)` begins one
+    run's schedule, which owns everything that changes during the run (the
+    previous delay, its own random generator seeded from `seed`); the
+    schedule's `next_delay(attempt)` says how long to wait before attempt
+    `attempt + 1` after `attempt` failed (attempts count from 1), or that
+    there is none. The executor draws a fresh seed for every run from its
+    own generator, so two runs never share jitter. (A strategy object that
+    carried the generator itself and was copied per run once made every run
+    in a process draw the same delays.) Strategies do no I/O and own no
+    timers: the executor does. */
 template<class R>
-concept retry_policy = requires(R& r, std::size_t attempt) {
-    { r.next_delay(attempt) } -> std::same_as<std::optional<std::chrono::milliseconds>>;
-    r.reset();
+concept retry_policy = requires(const R& r, std::uint64_t seed, typename R::schedule& s, std::size_t attempt) {
+    { r.start(seed) } -> std::same_as<typename R::schedule>;
+    { s.next_delay(attempt) } -> std::same_as<std::optional<std::chrono::milliseconds>>;
 };
 
 /// Never retry.
 struct no_retry
 {
-    std::optional<std::chrono::milliseconds> next_delay(std::size_t) { return std::nullopt; }
-    void reset() {}
+    struct schedule
+    {
+        std::optional<std::chrono::milliseconds> next_delay(std::size_t) { return std::nullopt; }
+    };
+    schedule start(std::uint64_t) const { return {}; }
 };
 
 /// The same delay between attempts, up to `max_attempts` in all.
@@ -52,13 +63,19 @@ struct fixed_retry
     std::chrono::milliseconds delay{1000};
     std::size_t max_attempts = 3;
 
-    std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt)
+    struct schedule
     {
-        if (attempt >= max_attempts)
-            return std::nullopt;
-        return delay;
-    }
-    void reset() {}
+        std::chrono::milliseconds delay;
+        std::size_t max_attempts;
+
+        std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt)
+        {
+            if (attempt >= max_attempts)
+                return std::nullopt;
+            return delay;
+        }
+    };
+    schedule start(std::uint64_t) const { return {delay, max_attempts}; }
 };
 
 /// Jitter variants, as analysed in the AWS Architecture Blog's
@@ -66,44 +83,48 @@ struct fixed_retry
 enum class jitter { none, full, equal, decorrelated };
 
 /** base * multiplier^(attempt-1), capped, with jitter; up to `max_attempts`.
-
-    `seed` makes a run reproducible (tests); by default each object draws
-    its own from std::random_device.
-*/
-class exponential_backoff
+    Each run's schedule draws from its own generator, seeded by `start`
+    (the same seed gives the same delays: tests). */
+struct exponential_backoff
 {
-public:
     std::chrono::milliseconds base{200};
     double multiplier = 2.0;
     std::chrono::milliseconds cap{30'000};
     std::size_t max_attempts = 5;
     jitter kind = jitter::full;
 
-    exponential_backoff() : rng_(std::random_device{}()) {}
-    explicit exponential_backoff(std::uint64_t seed) : rng_(seed) {}
+    class schedule;
+    schedule start(std::uint64_t seed) const;
+};
+
+class exponential_backoff::schedule
+{
+public:
+    schedule(const exponential_backoff& config, std::uint64_t seed)
+        : config_(config), rng_(seed), previous_(static_cast<double>(config.base.count()))
+    {
+    }
 
     std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt)
     {
-        if (attempt >= max_attempts || attempt == 0)
+        if (attempt >= config_.max_attempts || attempt == 0)
             return std::nullopt;
-        const double cap_ms = static_cast<double>(cap.count());
-        const double exp = std::min(
-            cap_ms, static_cast<double>(base.count()) * std::pow(multiplier, double(attempt - 1)));
+        const double base_ms = static_cast<double>(config_.base.count());
+        const double cap_ms = static_cast<double>(config_.cap.count());
+        const double exp = std::min(cap_ms, base_ms * std::pow(config_.multiplier, double(attempt - 1)));
         double delay = exp;
-        switch (kind) {
+        switch (config_.kind) {
         case jitter::none: break;
         case jitter::full: delay = uniform(0, exp); break;
         case jitter::equal: delay = exp / 2 + uniform(0, exp / 2); break;
         case jitter::decorrelated:
             // sleep = min(cap, random(base, previous * 3))
-            delay = std::min(cap_ms, uniform(static_cast<double>(base.count()), previous_ * 3));
+            delay = std::min(cap_ms, uniform(base_ms, previous_ * 3));
             previous_ = delay;
             break;
         }
         return std::chrono::milliseconds(static_cast<std::int64_t>(delay));
     }
-
-    void reset() { previous_ = static_cast<double>(base.count()); }
 
 private:
     double uniform(double low, double high)
@@ -113,8 +134,57 @@ private:
         return std::uniform_real_distribution<double>(low, high)(rng_);
     }
 
+    exponential_backoff config_;
     std::mt19937_64 rng_;
-    double previous_ = static_cast<double>(base.count());
+    double previous_;
+};
+
+inline exponential_backoff::schedule exponential_backoff::start(std::uint64_t seed) const
+{
+    return {*this, seed};
+}
+
+/** One of the strategies above, chosen at run time (from configuration):
+    the choice is made once, when the value is built, and carried as a
+    value. The default is exponential backoff with its defaults. */
+class any_retry
+{
+public:
+    any_retry() = default;
+    any_retry(no_retry r) : strategy_(r) {}
+    any_retry(fixed_retry r) : strategy_(r) {}
+    any_retry(exponential_backoff r) : strategy_(r) {}
+
+    class schedule
+    {
+    public:
+        template<class S>
+            requires(!std::same_as<S, schedule>)
+        explicit schedule(S s) : s_(std::move(s))
+        {
+        }
+        std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt)
+        {
+            return std::visit([attempt](auto& s) { return s.next_delay(attempt); }, s_);
+        }
+
+    private:
+        std::variant<no_retry::schedule, fixed_retry::schedule, exponential_backoff::schedule> s_;
+    };
+
+    schedule start(std::uint64_t seed) const
+    {
+        return std::visit([seed](const auto& r) { return schedule(r.start(seed)); }, strategy_);
+    }
+
+    /// The strategy chosen, for inspection (`std::get_if<fixed_retry>(&r.strategy())`).
+    const std::variant<no_retry, fixed_retry, exponential_backoff>& strategy() const noexcept
+    {
+        return strategy_;
+    }
+
+private:
+    std::variant<no_retry, fixed_retry, exponential_backoff> strategy_{exponential_backoff{}};
 };
 
 /** A circuit breaker for one endpoint: closed → open after
@@ -134,20 +204,44 @@ public:
     typename Clock::duration open_for = std::chrono::seconds(30);
     std::size_t half_open_probes = 1;
 
+    /** What `admit` let through. A half-open probe holds a slot until its
+        outcome is recorded; an attempt that ends with neither a success nor
+        a failure (cancelled, refused) must give it back with `release`,
+        else the breaker stays half-open with no slot left, for good. The
+        executor holds it in an RAII ticket that does so. */
+    struct admission
+    {
+        bool allowed = false;
+        bool probe = false;      ///< holds a half-open probe slot
+        std::uint64_t epoch = 0; ///< the half-open period the slot belongs to
+        explicit operator bool() const noexcept { return allowed; }
+    };
+
     /// Whether an attempt may go ahead now (takes a probe slot when half-open).
-    bool allow(time_point now)
+    admission admit(time_point now)
     {
         if (state_ == state::open && now - opened_at_ >= open_for) {
             state_ = state::half_open;
             probes_in_flight_ = 0;
+            ++epoch_;
         }
         if (state_ == state::closed)
-            return true;
+            return {true, false, epoch_};
         if (state_ == state::half_open && probes_in_flight_ < half_open_probes) {
             ++probes_in_flight_;
-            return true;
+            return {true, true, epoch_};
         }
-        return false;
+        return {};
+    }
+
+    bool allow(time_point now) { return admit(now).allowed; }
+
+    /// Gives back a probe slot whose attempt had no outcome (no-op otherwise,
+    /// or when the breaker has left that half-open period since).
+    void release(const admission& a) noexcept
+    {
+        if (a.probe && a.epoch == epoch_ && state_ == state::half_open && probes_in_flight_ > 0)
+            --probes_in_flight_;
     }
 
     void record_success(time_point)
@@ -155,6 +249,7 @@ public:
         state_ = state::closed;
         failures_ = 0;
         probes_in_flight_ = 0;
+        ++epoch_;
     }
 
     void record_failure(time_point now)
@@ -164,6 +259,7 @@ public:
             state_ = state::open;
             opened_at_ = now;
             probes_in_flight_ = 0;
+            ++epoch_;
         }
     }
 
@@ -178,6 +274,7 @@ private:
     state state_ = state::closed;
     std::size_t failures_ = 0;
     std::size_t probes_in_flight_ = 0;
+    std::uint64_t epoch_ = 0;
     time_point opened_at_{};
 };
 
@@ -193,8 +290,8 @@ struct circuit_breaker_over
     breaker_type breaker;
     Inner retry;
 
-    std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt) { return retry.next_delay(attempt); }
-    void reset() { retry.reset(); }
+    using schedule = typename Inner::schedule;
+    schedule start(std::uint64_t seed) const { return retry.start(seed); }
 };
 
 /// Whether a retry policy carries a per-endpoint circuit breaker.
@@ -205,12 +302,16 @@ concept has_circuit_breaker = retry_policy<R> && requires(R& r) {
 };
 
 using breaker_over_backoff = circuit_breaker_over<exponential_backoff>;
+/// A breaker over the strategy the configuration chose (executor_config).
+using breaker_over_retry = circuit_breaker_over<any_retry>;
 
 static_assert(retry_policy<no_retry>);
 static_assert(retry_policy<fixed_retry>);
 static_assert(retry_policy<exponential_backoff>);
+static_assert(retry_policy<any_retry>);
 static_assert(retry_policy<breaker_over_backoff>);
 static_assert(has_circuit_breaker<breaker_over_backoff>);
+static_assert(has_circuit_breaker<breaker_over_retry>);
 
 } // namespace nextprism
 

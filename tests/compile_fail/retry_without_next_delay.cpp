@@ -1,10 +1,15 @@
-// Must not compile: a retry strategy without next_delay. The compiler's
-// message names the concept (retry_policy) and the missing member.
+// Must not compile: a retry strategy whose schedule has no next_delay. The
+// compiler's message names the concept (retry_policy) and the missing member.
 #include <nextprism/swarm_executor.hpp>
+
+#include <cstdint>
 
 struct forgetful_retry
 {
-    void reset() {}
+    struct schedule
+    {
+    };
+    schedule start(std::uint64_t) const { return {}; }
 };
 
 using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, nextprism::local_only_discovery,

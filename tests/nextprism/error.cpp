@@ -3,17 +3,30 @@
 #include <boost/asio/error.hpp>
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <string>
+
 using nextprism::condition;
 using nextprism::error;
 using nextprism::error_code;
 
-TEST_CASE("every error has its own message")
+TEST_CASE("every error has its own message and a condition")
 {
-    for (int v = 1; v <= static_cast<int>(error::pool_timeout); ++v) {
+    // Up to the real last enumerator: the loop once stopped at pool_timeout
+    // and never saw no_route.
+    static_assert(error::last_ >= error::no_route);
+    std::set<std::string> messages;
+    for (int v = 1; v <= static_cast<int>(error::last_); ++v) {
         const error_code ec = static_cast<error>(v);
+        INFO("error " << v << ": " << ec.message());
         CHECK(ec.category().name() == std::string("nextprism"));
         CHECK(ec.message().find("nextprism error") == std::string::npos);
+        CHECK(messages.insert(ec.message()).second);
+        const int conditions = (ec == condition::transient) + (ec == condition::rejected) +
+                               (ec == condition::permanent);
+        CHECK(conditions == 1);
     }
+    CHECK(messages.size() == static_cast<std::size_t>(error::last_));
 }
 
 TEST_CASE("refusals are rejected, not transient")

@@ -133,3 +133,31 @@ TEST_CASE("executor config: from a file; a missing file names the path")
     CHECK(c.mode == swarm_mode::off);
     std::remove(path.c_str());
 }
+
+TEST_CASE("executor config: retry.strategy selects the strategy the executor uses")
+{
+    error_code ec;
+    std::string reason;
+    auto none = executor_config::from_json(R"({"retry": {"strategy": "none"}})", ec, reason);
+    REQUIRE_FALSE(ec);
+    auto p = none.breaker_over_retry_policy().start(1);
+    CHECK_FALSE(p.next_delay(1)); // "none" never waits and never tries again
+    CHECK(std::holds_alternative<no_retry>(none.retry().strategy()));
+
+    auto fixed = executor_config::from_json(
+        R"({"retry": {"strategy": "fixed", "delay_ms": 70, "max_attempts": 3, "jitter": "full"}})", ec, reason);
+    REQUIRE_FALSE(ec);
+    auto f = fixed.breaker_over_retry_policy().start(1);
+    CHECK(f.next_delay(1) == 70ms);
+    CHECK(f.next_delay(2) == 70ms);
+    CHECK_FALSE(f.next_delay(3));
+
+    auto exponential = executor_config::from_json(
+        R"({"retry": {"strategy": "exponential", "base_ms": 100, "jitter": "none", "max_attempts": 3}})", ec,
+        reason);
+    REQUIRE_FALSE(ec);
+    auto e = exponential.breaker_over_retry_policy().start(1);
+    CHECK(e.next_delay(1) == 100ms);
+    CHECK(e.next_delay(2) == 200ms);
+    CHECK_FALSE(e.next_delay(3));
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <vector>
 
 #include "support/fake_clock.hpp"
 
@@ -27,9 +28,9 @@ TEST_CASE("only transient failures of commands that did not run are retried")
 
 TEST_CASE("no_retry and fixed_retry")
 {
-    no_retry none;
+    auto none = no_retry{}.start(0);
     CHECK_FALSE(none.next_delay(1));
-    fixed_retry fixed{250ms, 3};
+    auto fixed = fixed_retry{250ms, 3}.start(0);
     CHECK(fixed.next_delay(1) == 250ms);
     CHECK(fixed.next_delay(2) == 250ms);
     CHECK_FALSE(fixed.next_delay(3)); // three attempts in all
@@ -37,11 +38,12 @@ TEST_CASE("no_retry and fixed_retry")
 
 TEST_CASE("exponential backoff without jitter doubles up to the cap")
 {
-    exponential_backoff b(1);
-    b.base = 100ms;
-    b.cap = 1000ms;
-    b.max_attempts = 7;
-    b.kind = jitter::none;
+    exponential_backoff config;
+    config.base = 100ms;
+    config.cap = 1000ms;
+    config.max_attempts = 7;
+    config.kind = jitter::none;
+    auto b = config.start(1);
     CHECK(b.next_delay(1) == 100ms);
     CHECK(b.next_delay(2) == 200ms);
     CHECK(b.next_delay(3) == 400ms);
@@ -54,11 +56,12 @@ TEST_CASE("exponential backoff without jitter doubles up to the cap")
 TEST_CASE("jitter stays within its bounds and is reproducible with a seed")
 {
     for (auto kind : {jitter::full, jitter::equal, jitter::decorrelated}) {
-        exponential_backoff b(42), same(42);
-        b.base = same.base = 100ms;
-        b.cap = same.cap = 2000ms;
-        b.max_attempts = same.max_attempts = 1000;
-        b.kind = same.kind = kind;
+        exponential_backoff config;
+        config.base = 100ms;
+        config.cap = 2000ms;
+        config.max_attempts = 1000;
+        config.kind = kind;
+        auto b = config.start(42), same = config.start(42);
         std::set<long> seen;
         for (std::size_t attempt = 1; attempt < 200; ++attempt) {
             const auto d = b.next_delay(attempt);
@@ -113,4 +116,60 @@ TEST_CASE("circuit breaker: closed, open, half-open, closed again (fake clock)")
     CHECK(breaker.allow(now));
     breaker.record_failure(now);      // failures count again from zero
     CHECK(breaker.current(now) == state::closed);
+}
+
+TEST_CASE("a strategy is configuration: each run's schedule has its own state and generator")
+{
+    exponential_backoff config;
+    config.base = 100ms;
+    config.cap = 2000ms;
+    config.max_attempts = 10;
+    config.kind = jitter::decorrelated;
+    auto first = config.start(1), second = config.start(2), again = config.start(1);
+    std::vector<long> a, b, c;
+    for (std::size_t attempt = 1; attempt < 10; ++attempt) {
+        a.push_back(static_cast<long>(first.next_delay(attempt)->count()));
+        b.push_back(static_cast<long>(second.next_delay(attempt)->count()));
+        c.push_back(static_cast<long>(again.next_delay(attempt)->count()));
+    }
+    CHECK(a != b); // different seeds, different delays
+    CHECK(a == c); // a schedule's state (previous delay) is its own, not the strategy's
+
+    any_retry chosen = fixed_retry{10ms, 2};
+    auto s = chosen.start(0);
+    CHECK(s.next_delay(1) == 10ms);
+    CHECK_FALSE(s.next_delay(2));
+    CHECK_FALSE(any_retry(no_retry{}).start(0).next_delay(1));
+}
+
+TEST_CASE("circuit breaker: a probe given back without an outcome frees its slot, once (fake clock)")
+{
+    circuit_breaker<fake_clock> breaker;
+    breaker.failure_threshold = 1;
+    breaker.open_for = 30s;
+    breaker.half_open_probes = 1;
+    using state = circuit_breaker<fake_clock>::state;
+    auto now = fake_clock::time_point{};
+    breaker.record_failure(now);
+    now += 30s;
+    const auto probe = breaker.admit(now);
+    REQUIRE(probe);
+    CHECK(probe.probe);
+    CHECK_FALSE(breaker.admit(now));
+    breaker.release(probe); // cancelled: no outcome
+    CHECK(breaker.current(now) == state::half_open);
+    const auto second = breaker.admit(now);
+    REQUIRE(second);
+    CHECK_FALSE(breaker.admit(now));
+    breaker.record_failure(now); // the second probe failed: open, a new period
+    now += 30s;
+    const auto third = breaker.admit(now);
+    REQUIRE(third);
+    breaker.release(second); // a probe of an earlier period cannot free this one's slot
+    CHECK_FALSE(breaker.admit(now));
+    CHECK_FALSE(breaker.admit(now).probe);
+    breaker.record_success(now);
+    const auto closed_pass = breaker.admit(now);
+    CHECK(closed_pass);
+    CHECK_FALSE(closed_pass.probe); // closed: nothing to give back
 }

@@ -21,11 +21,15 @@ namespace {
 struct step
 {
     step() = default;
-    step(error_code e, int code = 0, std::string o = {}) : ec(e), exit_code(code), out(std::move(o)) {}
+    step(error_code e, int code = 0, std::string o = {}, std::string err = {})
+        : ec(e), exit_code(code), out(std::move(o)), err(std::move(err))
+    {
+    }
 
     error_code ec;
     int exit_code = 0;
     std::string out;
+    std::string err; ///< written to stderr
 };
 
 /// Records the calls and answers from a script; an empty script succeeds.
@@ -57,10 +61,13 @@ auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string wher
             const auto st = s->next(where);
             detail::op_result<command_result> r{st.ec, {}};
             if (!st.ec) {
+                if (!st.err.empty() && out)
+                    out(output_stream::err, st.err);
                 if (!st.out.empty() && out)
                     out(output_stream::out, st.out);
                 r.value.exit_code = st.exit_code;
                 r.value.stdout_bytes = st.out.size();
+                r.value.stderr_bytes = st.err.size();
             }
             co_return r;
         });
@@ -284,7 +291,9 @@ TEST_CASE("executor: transient failures are retried by the strategy; unknown out
 TEST_CASE("executor: a proxy whose node lacks the target (exit 69) is passed over for the next")
 {
     assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a, node_b}, {}, {}, false);
-    a.proxy.s->steps = {{{}, proxy_exit_code::target_missing, ""}, {}};
+    a.proxy.s->steps = {{{}, proxy_exit_code::target_missing, "",
+                         "nextprism: error: target container not found (cloud_app)\n"},
+                        {}};
     auto [ec, result] = a.run(occ_status);
     REQUIRE_FALSE(ec);
     CHECK(a.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_b.to_string()});
@@ -414,4 +423,168 @@ TEST_CASE("blocking_executor: a synchronous call on an owned thread")
     CHECK(outcome.result.exit_code == 3);
     CHECK(seen == "out\n");
     CHECK(calls->calls == std::vector<std::string>{"local"});
+}
+
+// ---- issue 10: bugs, each with a test that failed before its fix -------------
+
+namespace {
+
+/// Each run's delays, as the executor draws them.
+struct recorded_delays
+{
+    std::mutex mutex;
+    std::vector<std::vector<long>> runs;
+};
+
+/// Exponential backoff whose schedules record what they draw.
+struct recording_backoff
+{
+    exponential_backoff inner;
+    std::shared_ptr<recorded_delays> rec = std::make_shared<recorded_delays>();
+
+    struct schedule
+    {
+        exponential_backoff::schedule inner;
+        std::shared_ptr<recorded_delays> rec;
+        std::size_t run;
+
+        std::optional<std::chrono::milliseconds> next_delay(std::size_t attempt)
+        {
+            auto d = inner.next_delay(attempt);
+            std::lock_guard lock(rec->mutex);
+            if (d)
+                rec->runs[run].push_back(static_cast<long>(d->count()));
+            return d;
+        }
+    };
+    schedule start(std::uint64_t seed) const
+    {
+        std::lock_guard lock(rec->mutex);
+        rec->runs.emplace_back();
+        return {inner.start(seed), rec, rec->runs.size() - 1};
+    }
+};
+static_assert(retry_policy<recording_backoff>);
+
+} // namespace
+
+TEST_CASE("executor: two runs in one process draw different jitter")
+{
+    recording_backoff policy;
+    policy.inner.base = 30ms;
+    policy.inner.cap = 30ms;
+    policy.inner.max_attempts = 6;
+    policy.inner.kind = jitter::full;
+    auto rec = policy.rec;
+    assembly<recording_backoff> a(policy, {node_a}, {}, {}, false);
+    for (int run = 0; run < 2; ++run) {
+        a.proxy.s->steps.assign(6, step{error::pool_timeout});
+        auto [ec, result] = a.run(occ_status);
+        CHECK(ec == error::pool_timeout);
+    }
+    std::lock_guard lock(rec->mutex);
+    REQUIRE(rec->runs.size() == 2);
+    REQUIRE(rec->runs[0].size() == 5);
+    REQUIRE(rec->runs[1].size() == 5);
+    CHECK(rec->runs[0] != rec->runs[1]); // 31^-5 odds of an honest match
+}
+
+TEST_CASE("executor: a half-open probe that is cancelled or refused gives its slot back (fake clock)")
+{
+    using retry = circuit_breaker_over<fixed_retry, fake_clock>;
+    retry policy;
+    policy.retry = fixed_retry{0ms, 3};
+    policy.breaker.failure_threshold = 1;
+    policy.breaker.open_for = 30s;
+    policy.breaker.half_open_probes = 1;
+    swarm_executor_options opts;
+    opts.prefer_local = false;
+    assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
+    using state = circuit_breaker<fake_clock>::state;
+
+    for (const error_code outcome : {error_code(error::cancelled), error_code(error::command_not_allowed)}) {
+        INFO(outcome.message());
+        // One refused connection opens the breaker; local serves the run.
+        a.proxy.s->calls.clear();
+        a.proxy.s->steps = {{boost::asio::error::connection_refused}};
+        auto [ec, r] = a.run(occ_status);
+        REQUIRE_FALSE(ec);
+        REQUIRE(a.executor->breaker_state(node_a) == state::open);
+
+        // Half-open: the probe ends neither in success nor in failure.
+        fake_clock::current += 30s;
+        a.proxy.s->steps = {{outcome}};
+        auto [ec2, r2] = a.run(occ_status);
+        CHECK(ec2 == outcome);
+        CHECK(a.proxy.s->calls.size() == 2);
+        CHECK(a.executor->breaker_state(node_a) == state::half_open);
+
+        // The slot came back: the next run probes again, and closes it.
+        auto [ec3, r3] = a.run(occ_status);
+        REQUIRE_FALSE(ec3);
+        CHECK(a.proxy.s->calls.size() == 3);
+        CHECK(a.executor->breaker_state(node_a) == state::closed);
+    }
+}
+
+TEST_CASE("executor: every proxy exit status is an error when it comes with the proxy's one stderr line")
+{
+    struct row
+    {
+        int status;
+        error_code expected;
+    };
+    const row rows[] = {
+        {64, error::proxy_misconfigured}, {65, error::proxy_refused},   {66, error::busy},
+        {69, error::target_not_found},    {70, error::proxy_internal},  {74, error::audit_log_failed},
+        {75, error::engine_error},        {124, error::timeout},
+    };
+    for (const auto& [status, expected] : rows) {
+        INFO("exit " << status);
+        assembly<no_retry> a(no_retry{}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{{}, status, "", "nextprism: error: something\n"}};
+        auto [ec, result] = a.run(import_files, "photoprism");
+        CHECK(ec == expected);
+    }
+    // refused is never retried, busy is (transient, nothing ran).
+    assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a}, {}, {}, false);
+    a.proxy.s->steps = {{{}, 65, "", "nextprism: refused: no whitelisted command matches\n"}, {}};
+    auto [ec, result] = a.run(occ_status);
+    CHECK(ec == error::proxy_refused);
+    CHECK(ec == condition::rejected);
+    CHECK(a.proxy.s->calls.size() == 1);
+    a.proxy.s->calls.clear();
+    a.proxy.s->steps = {{{}, 66, "", "nextprism: busy: another index-class command is running\n"}, {}};
+    auto [ec2, r2] = a.run(occ_status);
+    CHECK_FALSE(ec2);
+    CHECK(a.proxy.s->calls.size() == 2);
+}
+
+TEST_CASE("executor: a target command that exits 66 or 69 itself is data, not a proxy refusal")
+{
+    // PhotoPrism logs only to stderr, so its stdout is empty too.
+    const std::string photoprism_log =
+        "time=\"2026-12-01T10:00:00Z\" level=error msg=\"index: database is locked\"\n";
+    for (int status : {64, 65, 66, 69, 70, 74, 75, 124}) {
+        INFO("exit " << status);
+        assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a, node_b}, {}, {}, false);
+        a.proxy.s->steps = {{{}, status, "", photoprism_log}, {}};
+        auto [ec, result] = a.run({"photoprism", "index"}, "photoprism");
+        REQUIRE_FALSE(ec);
+        CHECK(result.exit_code == status);
+        CHECK(a.proxy.s->calls.size() == 1);
+
+        // A "nextprism: " line that is not alone is not the proxy's either.
+        a.proxy.s->calls.clear();
+        a.proxy.s->steps = {{{}, status, "", "nextprism: x\n" + photoprism_log}, {}};
+        auto [ec2, r2] = a.run({"photoprism", "index"}, "photoprism");
+        REQUIRE_FALSE(ec2);
+        CHECK(r2.exit_code == status);
+
+        // Nor is one that comes with output on stdout.
+        a.proxy.s->steps = {{{}, status, "done\n", "nextprism: x\n"}, {}};
+        auto [ec3, r3] = a.run({"photoprism", "index"}, "photoprism");
+        REQUIRE_FALSE(ec3);
+        CHECK(r3.exit_code == status);
+    }
 }

@@ -56,9 +56,10 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
 {
     swarm_executor_options opts;
     opts.prefer_local = prefer_local;
-    breaker_over_backoff retry;
-    retry.retry.base = 100ms;
-    retry.retry.max_attempts = 3;
+    exponential_backoff backoff;
+    backoff.base = 100ms;
+    backoff.max_attempts = 3;
+    breaker_over_retry retry{{}, backoff};
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
                           swarm_labels(ex, discovery_options{}, label_options()), retry,
                           direct_transport(ex, engine(), command_policy::default_policy(), {stack_targets}),

@@ -53,6 +53,10 @@ public:
         case error::connection_lost: return "SSH connection lost";
         case error::pool_timeout: return "no SSH connection became free in time";
         case error::no_route: return "no usable proxy for the target, and it does not run on this node";
+        case error::proxy_refused: return "the proxy refused the command";
+        case error::proxy_misconfigured: return "the proxy is misconfigured";
+        case error::proxy_internal: return "internal error in the proxy";
+        case error::audit_log_failed: return "the proxy cannot write its audit log; nothing ran";
         }
         return "nextprism error " + std::to_string(ev);
     }
@@ -81,10 +85,30 @@ public:
         case error::cancelled:
         case error::internal_error:
         case error::not_swarm_manager:
+        case error::proxy_misconfigured:
+        case error::proxy_internal:
+        case error::audit_log_failed:
             return make_error_condition(condition::permanent);
-        default:
+        // No default: -Wswitch names a new error that has no condition.
+        case error::empty_command:
+        case error::command_too_long:
+        case error::too_many_arguments:
+        case error::invalid_utf8:
+        case error::forbidden_character:
+        case error::unterminated_quote:
+        case error::unrepresentable:
+        case error::unknown_service:
+        case error::command_not_allowed:
+        case error::option_not_allowed:
+        case error::option_forbidden:
+        case error::invalid_value:
+        case error::missing_value:
+        case error::duplicate_option:
+        case error::too_many_positionals:
+        case error::proxy_refused:
             return make_error_condition(condition::rejected);
         }
+        return {ev, *this}; // not a nextprism error: no condition
     }
 };
 

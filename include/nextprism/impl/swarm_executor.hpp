@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <random>
+
 namespace nextprism {
 namespace detail {
 
@@ -21,23 +23,6 @@ inline bool may_have_started(const error_code& ec) noexcept
              ec == condition::rejected || ec == net::error::connection_refused ||
              ec == net::error::host_unreachable || ec == net::error::network_unreachable ||
              ec == net::error::host_not_found);
-}
-
-/** A proxy answers before the command starts with its own exit codes
-    (proxy_exit_code.hpp). Two of them mean "not here, not now" and are
-    turned into errors, so that routing can react: 69 (the target is not
-    on that proxy's node: it moved) and 66 (a single-flight run is in
-    progress). Only when nothing was written to stdout: a command of the
-    target that exits 69 itself after printing is left alone. */
-inline error_code proxy_refusal(const command_result& r) noexcept
-{
-    if (r.stdout_bytes != 0)
-        return {};
-    if (r.exit_code == proxy_exit_code::target_missing)
-        return error::target_not_found;
-    if (r.exit_code == proxy_exit_code::busy)
-        return error::busy;
-    return {};
 }
 
 } // namespace detail
@@ -56,13 +41,61 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
     executor_type ex;
     Transport transport;
     Discovery discovery;
-    Retry retry; // the prototype: each run starts from a copy
+    const Retry retry; // configuration only: each run starts its own schedule
     std::optional<Local> local;
     swarm_executor_options opts;
 
     mutable std::mutex mutex;
     executor_statistics stats;
     std::map<proxy_endpoint, circuit_breaker<Clock>> breakers;
+    std::mt19937_64 seeds{std::random_device{}()}; // one seed per run's retry schedule
+
+    /// The retry schedule of a new run, with a seed of its own.
+    typename Retry::schedule start_schedule()
+    {
+        std::uint64_t seed = 0;
+        {
+            std::lock_guard lock(mutex);
+            seed = seeds();
+        }
+        return retry.start(seed);
+    }
+
+    using admission = typename circuit_breaker<Clock>::admission;
+
+    /** What one attempt took from an endpoint's breaker. Unless a success
+        or a failure is recorded through it, its destructor gives a
+        half-open probe slot back (a cancelled or refused probe). */
+    class ticket
+    {
+    public:
+        ticket() = default;
+        ticket(const ticket&) = delete;
+        ticket& operator=(const ticket&) = delete;
+        ~ticket() { release(); }
+
+        void take(state* st, const proxy_endpoint& ep, admission a)
+        {
+            release();
+            st_ = st;
+            ep_ = ep;
+            taken_ = a;
+        }
+        void resolved() noexcept { st_ = nullptr; }
+        void release() noexcept
+        {
+            if (st_ && taken_.probe) {
+                std::lock_guard lock(st_->mutex);
+                st_->breaker_for(ep_).release(taken_);
+            }
+            st_ = nullptr;
+        }
+
+    private:
+        state* st_ = nullptr; // the run holds the state alive
+        proxy_endpoint ep_;
+        admission taken_;
+    };
 
     circuit_breaker<Clock>& breaker_for(const proxy_endpoint& ep)
     {
@@ -77,26 +110,37 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
         return it->second;
     }
 
-    bool allow(const proxy_endpoint& ep)
+    bool allow(const proxy_endpoint& ep, ticket& t)
     {
         if constexpr (has_circuit_breaker<Retry>) {
-            std::lock_guard lock(mutex);
-            return breaker_for(ep).allow(Clock::now());
+            admission a;
+            {
+                std::lock_guard lock(mutex);
+                a = breaker_for(ep).admit(Clock::now());
+            }
+            if (a)
+                t.take(this, ep, a);
+            return a.allowed;
         } else {
             return true;
         }
     }
 
-    void record(const std::string& service, const proxy_endpoint& ep, const error_code& ec)
+    /// A cancelled or refused attempt is neither: its ticket gives a probe slot back.
+    void record(const std::string& service, const proxy_endpoint& ep, const error_code& ec, ticket& t)
     {
         discovery.report(service, ep, ec);
         if constexpr (has_circuit_breaker<Retry>) {
             std::lock_guard lock(mutex);
-            if (!ec)
+            if (!ec) {
                 breaker_for(ep).record_success(Clock::now());
-            else if (ec != condition::rejected && ec != error::cancelled)
+                t.resolved();
+            } else if (ec != condition::rejected && ec != error::cancelled) {
                 breaker_for(ep).record_failure(Clock::now());
+                t.resolved();
+            }
         }
+        t.release();
     }
 
     template<class F>
@@ -203,8 +247,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
             if (request.timeout.count() == 0)
                 request.timeout = st->opts.default_timeout;
 
-            Retry retry = st->retry;
-            retry.reset();
+            auto schedule = st->start_schedule();
             net::steady_timer pause(st->ex);
             // Proxies that said "the target is not on my node" in this run.
             std::vector<proxy_endpoint> passed_over;
@@ -215,6 +258,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         ++s.retries;
                 });
                 auto [lec, where] = co_await st->discovery.async_locate(request.service, use_tuple);
+                typename state::ticket admitted; // this attempt's breaker admission
                 if (lec && st->opts.mode != swarm_mode::off) {
                     // Discovery failed: the local engine may still serve.
                     where = placement{};
@@ -224,7 +268,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                                                   [&](const proxy_endpoint& ep) {
                                                       return std::find(passed_over.begin(), passed_over.end(),
                                                                        ep) == passed_over.end() &&
-                                                             st->allow(ep);
+                                                             st->allow(ep, admitted);
                                                   });
                 error_code ec;
                 command_result result;
@@ -248,12 +292,20 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                 } else {
                     st->count([](auto& s) { ++s.proxied; });
+                    // The proxy's own exits come with its one stderr line (proxy_exit_code.hpp).
+                    proxy_stderr proxy_line;
+                    output_handler proxy_output = [&proxy_line, &attempt_output](output_stream s, std::string_view data) {
+                        if (s == output_stream::err)
+                            proxy_line.feed(data);
+                        if (attempt_output)
+                            attempt_output(s, data);
+                    };
                     std::tie(ec, result) = co_await st->transport.async_run(
-                        chosen.endpoint, request, attempt_output,
+                        chosen.endpoint, request, proxy_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                     if (!ec)
-                        ec = detail::proxy_refusal(result);
-                    st->record(request.service, chosen.endpoint, ec);
+                        ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
+                    st->record(request.service, chosen.endpoint, ec, admitted);
                     if (means_moved(ec))
                         passed_over.push_back(chosen.endpoint);
                 }
@@ -273,7 +325,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     fail(ec);
                     co_return r;
                 }
-                const auto delay = retry.next_delay(attempt);
+                const auto delay = schedule.next_delay(attempt);
                 if (!delay) {
                     fail(ec);
                     co_return r;
@@ -348,8 +400,8 @@ auto local_only_discovery::async_locate(std::string, Token&& token)
 static_assert(proxy_transport_policy<no_proxy>);
 static_assert(discovery_policy<local_only_discovery>);
 
-using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, breaker_over_backoff>;
-using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, fixed_retry>;
+using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, breaker_over_retry>;
+using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, any_retry>;
 using direct_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry>;
 
 } // namespace nextprism
