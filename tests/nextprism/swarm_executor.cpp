@@ -588,3 +588,63 @@ TEST_CASE("executor: a target command that exits 66 or 69 itself is data, not a 
         CHECK(r3.exit_code == status);
     }
 }
+
+TEST_CASE("executor: failure lines of an exit-0 command are reported, the exit status kept")
+{
+    assembly<no_retry> a(no_retry{});
+    SECTION("PhotoPrism logs an error and exits 0, through a proxy")
+    {
+        a.proxy.s->steps.push_back(
+            {{}, 0, "", "time=\"2025-01-02T03:04:05Z\" level=info msg=\"indexing\"\n"
+                        "time=\"2025-01-02T03:04:05Z\" level=error msg=\"index: directory "
+                        "/photoprism/originals/x not found\"\n"});
+        auto [ec, r] = a.run({"photoprism", "index", "x"}, "photoprism");
+        REQUIRE_FALSE(ec);
+        CHECK(r.exit_code == 0);
+        REQUIRE(r.failure_lines.size() == 1);
+        CHECK(r.failure_lines[0].find("level=error") != std::string::npos);
+        CHECK_FALSE(r.succeeded());
+    }
+    SECTION("occ files:scan with an unknown user, on the local engine")
+    {
+        assembly<no_retry> here(no_retry{}, {node_a}, {"nextcloud"});
+        here.local.s->steps.push_back({{}, 0, "Unknown user 1 ghost\n"});
+        auto [ec, r] = here.run({"php", "occ", "files:scan", "ghost"});
+        REQUIRE_FALSE(ec);
+        CHECK(here.local.s->calls == std::vector<std::string>{"local"});
+        CHECK(r.failure_lines == std::vector<std::string>{"Unknown user 1 ghost"});
+    }
+    SECTION("opted out per call")
+    {
+        a.proxy.s->steps.push_back({{}, 0, "", "ERRO[0000] x\n"});
+        command_request request{"photoprism", {"photoprism", "index"}, 0ms};
+        request.detect_failures = false;
+        auto [ec, r] = wait_for<command_result>(
+            [&](auto handler) { a.executor->async_run(request, {}, std::move(handler)); });
+        REQUIRE_FALSE(ec);
+        CHECK(r.failure_lines.empty());
+        CHECK(r.succeeded());
+    }
+    SECTION("a clean run has none")
+    {
+        a.proxy.s->steps.push_back({{}, 0, "operational\n"});
+        auto [ec, r] = a.run({"photoprism", "status"}, "photoprism");
+        REQUIRE_FALSE(ec);
+        CHECK(r.failure_lines.empty());
+    }
+}
+
+TEST_CASE("executor: photoprism index --cleanup is never re-run after an unknown outcome")
+{
+    assembly<fixed_retry> a(fixed_retry{0ms, 3});
+    a.proxy.s->steps = {{error::outcome_unknown}, {}};
+    auto [ec, r] = a.run({"photoprism", "index", "--cleanup"}, "photoprism");
+    CHECK(ec == error::outcome_unknown);
+    CHECK(a.proxy.s->calls.size() == 1);
+    // Without --cleanup the same outcome is retried: index is idempotent.
+    a.proxy.s->steps = {{error::outcome_unknown}, {}};
+    a.proxy.s->calls.clear();
+    auto [ec2, r2] = a.run({"photoprism", "index"}, "photoprism");
+    CHECK_FALSE(ec2);
+    CHECK(a.proxy.s->calls.size() == 2);
+}
