@@ -64,7 +64,7 @@ run() {
 echo "== 4. commands through the SSH transport"
 run php occ status
 run php occ files:scan '--path=/alice/files/My Photos'
-run php occ memories:index --user=alice --folder=/Photos/
+run php occ memories:index --user=alice --path=/Photos/
 run php occ files:scan alice';' id
 run php occ memories:index --clear
 echo "\$ nextprism-direct-exec nextcloud php occ status --output=json   (direct transport)"

@@ -71,7 +71,8 @@ TEST_CASE("dockerd killed mid-stream: an error, not a hang")
     // Its own engine: killing the shared one would break the other tests.
     const std::string dir = std::string(std::getenv("NEXTPRISM_TESTBED")) + "/crash";
     const std::string script = NEXTPRISM_SOURCE_DIR "/tests/testbed/dockerd.sh";
-    const std::vector<std::string> env{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NEXTPRISM_NO_SWARM=1"};
+    const std::vector<std::string> env{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NEXTPRISM_NO_SWARM=1",
+                                       "NEXTPRISM_STANDINS=photoprism"};
     auto started = run_process({"/bin/bash", script, "start", dir}, env);
     INFO(started.err);
     REQUIRE(started.exit_code == 0);

@@ -232,7 +232,7 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
         REQUIRE(at != std::string::npos);
         const auto sock = agent.out.substr(at + 14, agent.out.find(';', at) - at - 14);
         auto argv = ssh_base();
-        argv.insert(argv.end(), {"-A", "-v", "nextprism@127.0.0.1", "php occ files:scan slow3"});
+        argv.insert(argv.end(), {"-A", "-v", "nextprism@127.0.0.1", "php occ files:scan -v slow3"});
         auto env = path_env;
         env.push_back("SSH_AUTH_SOCK=" + sock);
         auto p = spawn_process(argv, env);

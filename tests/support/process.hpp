@@ -31,14 +31,15 @@ struct spawned_process
     int out = -1; ///< read end of its stdout
     int err = -1; ///< read end of its stderr
 
-    /// Reads stdout until `needle` appears or `seconds` pass.
-    bool read_until(const std::string& needle, int seconds, std::string& seen)
+    /// Reads stdout (or stderr) until `needle` appears or `seconds` pass.
+    bool read_until(const std::string& needle, int seconds, std::string& seen, bool from_stderr = false)
     {
         char buffer[4096];
+        const int fd = from_stderr ? err : out;
         for (int waited = 0; waited < seconds * 10;) {
-            pollfd p{out, POLLIN, 0};
+            pollfd p{fd, POLLIN, 0};
             if (::poll(&p, 1, 100) == 1) {
-                const auto n = ::read(out, buffer, sizeof buffer);
+                const auto n = ::read(fd, buffer, sizeof buffer);
                 if (n <= 0)
                     return false;
                 seen.append(buffer, static_cast<std::size_t>(n));

@@ -8,6 +8,9 @@
 #   dockerd.sh start DIR   start (or reuse a running one), swarm init, build images
 #   dockerd.sh stop DIR    stop it by PID
 #   NEXTPRISM_NO_SWARM=1   start without Swarm
+#   NEXTPRISM_STANDINS="photoprism"  build only these stand-ins (default: both)
+#   NEXTPRISM_TESTBED_CACHE=DIR  bootstrapped rootfs and build scratch
+#                          (default: DIR/../cache)
 #
 # Prints nothing but errors on success. Needs root.
 set -euo pipefail
@@ -18,7 +21,7 @@ sock=$dir/docker.sock
 pidfile=$dir/dockerd.pid
 export DOCKER_HOST=unix://$sock
 # Bootstrapped rootfs tarballs and build scratch, kept across engines.
-cache=${NEXTPRISM_TESTBED_CACHE:-$(dirname "$dir")/testbed/cache}
+cache=${NEXTPRISM_TESTBED_CACHE:-$(dirname "$dir")/cache}
 
 alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
@@ -69,15 +72,19 @@ build_standin() {
   [ "$current" = "$hash" ] && return 0
   context=$src
   if [ "$name" = photoprism ]; then
+    # The context (binary and folders) is kept for other engines.
     context=$cache/photoprism-$hash
-    rm -rf "$context" && mkdir -p "$context"
-    cp "$src/Dockerfile" "$context/"
-    sh "$src/tree.sh" "$context/tree"
-    if ! out=$(cd "$src" && GOPATH=/usr/share/gocode GO111MODULE=off CGO_ENABLED=0 GOFLAGS= \
-        GOCACHE="$cache/go-build" go build -trimpath -ldflags='-s -w' -o "$context/photoprism" main.go 2>&1); then
-      echo "dockerd.sh: building the photoprism stand-in CLI failed:" >&2
-      echo "$out" >&2
-      exit 1
+    if [ ! -x "$context/photoprism" ]; then
+      rm -rf "$cache"/photoprism-* && mkdir -p "$context"
+      cp "$src/Dockerfile" "$context/"
+      sh "$src/tree.sh" "$context/tree"
+      if ! out=$(cd "$src" && GOPATH=/usr/share/gocode GO111MODULE=off CGO_ENABLED=0 GOFLAGS= \
+          GOCACHE="$cache/go-build" go build -trimpath -ldflags='-s -w' -o "$context/photoprism.tmp" main.go 2>&1); then
+        echo "dockerd.sh: building the photoprism stand-in CLI failed:" >&2
+        echo "$out" >&2
+        exit 1
+      fi
+      mv "$context/photoprism.tmp" "$context/photoprism"
     fi
   fi
   if ! out=$(docker build -q --label "nextprism.source=$hash" --build-arg "BASE=$base" \
@@ -86,7 +93,6 @@ build_standin() {
     echo "$out" >&2
     exit 1
   fi
-  [ "$context" = "$src" ] || rm -rf "$context"
 }
 
 case $action in
@@ -133,6 +139,10 @@ start)
   # bootstrapping again); each stand-in carries a hash of its sources as
   # the label nextprism.source and is rebuilt only when that changes.
   mkdir -p "$cache"
+  standins=${NEXTPRISM_STANDINS:-nextcloud photoprism}
+  [[ " $standins " == *" photoprism "* ]] &&
+    build_standin photoprism "$here/standins/photoprism" nextprism/base:test
+  [[ " $standins " == *" nextcloud "* ]] || exit 0
   php_packages="php-cli php-symfony-console"
   php_hash=$(printf 'debootstrap --variant=minbase bookworm; %s; strip docs v2' "$php_packages" |
     sha256sum | cut -c1-16)
@@ -145,7 +155,6 @@ start)
     docker import "$tarball" "$php_base" >/dev/null
   fi
   build_standin nextcloud "$here/standins/nextcloud" "$php_base"
-  build_standin photoprism "$here/standins/photoprism" nextprism/base:test
   ;;
 stop)
   if alive; then

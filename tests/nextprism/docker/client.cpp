@@ -259,7 +259,8 @@ TEST_CASE("exec: a timed-out command is stopped and leaves nothing running")
     const auto elapsed = std::chrono::steady_clock::now() - start;
     CHECK(ec == error::timeout);
     CHECK(result.timed_out);
-    CHECK(cap.out.find("index: photo-1.jpg") != std::string::npos); // streamed before the end
+    // PhotoPrism logs its progress on stderr; streamed before the end.
+    CHECK(cap.err.find("msg=\"index: added main jpg file slow120/photo-1.jpg\"") != std::string::npos);
     CHECK(elapsed < 60s);
     CHECK(only_main_process(pp));
 }
