@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# A real 3-node Docker Swarm on this one machine, for the multi-node tests:
+# three dockerds (Debian's docker.io) A, B and C, each in its own network
+# namespace, joined by veth pairs to a bridge that lives in a fourth
+# namespace of its own (nothing changes on the host's network). A is the
+# manager, B and C join as workers. Each dockerd has its own data-root,
+# exec-root, pidfile and socket under DIR, vfs storage, no bridge, no
+# iptables. Images are copied from an engine that has them (docker save |
+# docker load, skipped when the image id matches); the stand-in targets and
+# the proxies are deployed with docker stack deploy (tests/testbed/
+# swarm-targets.yml, proxy/stack.yml), Nextcloud on B and PhotoPrism on C
+# by node labels, as an operator would place them.
+#
+#   swarm.sh start DIR [IMAGE_ENGINE_SOCKET]   start or reuse, deploy, wait until ready
+#   swarm.sh stop DIR                          stop everything by PID, remove the namespaces
+#   swarm.sh env DIR                           print the addresses and names (shell syntax)
+#
+# IMAGE_ENGINE_SOCKET: an engine that holds the stand-in images (the ctest
+# fixture passes tests/testbed/dockerd.sh's); without it a plain engine is
+# started under DIR/builder with dockerd.sh (which builds them, cached) and
+# stopped again. The proxy image is assembled by proxy/build-image.sh from
+# NEXTPRISM_VALIDATOR (default: DIR/../../proxy/nextprism-validate).
+#
+# Network: NEXTPRISM_SWARM_NET (default 10.231.0, a /24 that must be unused
+# on this host): A .1, B .2, C .3. Namespaces: $NEXTPRISM_SWARM_NAME-hub,
+# -a, -b, -c (default npswarm). Node labels: io.nextprism.nextcloud=true on
+# B, io.nextprism.photoprism=true on C. Proxies: port 2222 (nextcloud),
+# 2223 (photoprism) on every node's address. Keys under DIR/keys.
+# A caller on node A: nsenter --net=/run/netns/npswarm-a … (DOCKER_HOST=
+# unix://DIR/A/docker.sock). Prints timings on stderr; needs root.
+set -euo pipefail
+action=${1:?start|stop|env}
+dir=$(realpath -m "${2:?directory}")
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+net=${NEXTPRISM_SWARM_NET:-10.231.0}
+name=${NEXTPRISM_SWARM_NAME:-npswarm}
+nodes="a b c"
+targets=nptargets
+proxies=npproxy
+t0=$(date +%s.%N)
+
+ns_of() { echo "$name-$1"; }
+addr_of() { case $1 in a) echo "$net.1" ;; b) echo "$net.2" ;; c) echo "$net.3" ;; esac; }
+upper() { echo "$1" | tr a-z A-Z; }
+node_dir() { echo "$dir/$(upper "$1")"; }
+sock_of() { echo "$(node_dir "$1")/docker.sock"; }
+on() { local n=$1; shift; DOCKER_HOST="unix://$(sock_of "$n")" "$@"; }
+in_ns() { local n=$1; shift; nsenter --net="/run/netns/$(ns_of "$n")" "$@"; }
+alive() { local p; p="$(node_dir "$1")/dockerd.pid"; [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; }
+elapsed() { echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}'; }
+say() { [ "${NEXTPRISM_SWARM_QUIET:-0}" = 1 ] || echo "swarm.sh: [$(elapsed) s] $*" >&2; }
+die() { echo "swarm.sh: $*" >&2; exit 1; }
+
+print_env() {
+  echo "NEXTPRISM_SWARM_NET=$net"
+  for n in $nodes; do
+    local u
+    u=$(upper "$n")
+    echo "NEXTPRISM_SWARM_NETNS_$u=$(ns_of "$n")"
+    echo "NEXTPRISM_SWARM_ADDR_$u=$(addr_of "$n")"
+    echo "NEXTPRISM_SWARM_SOCK_$u=$(sock_of "$n")"
+  done
+  echo "NEXTPRISM_SWARM_KEYS=$dir/keys"
+}
+
+# --- network ----------------------------------------------------------------
+
+range_in_use() { # the /24 is on one of the host's interfaces or routes
+  ip -4 -o addr show | awk '{print $4}' | grep -q "^$net\." && return 0
+  ip -4 route show | awk '{print $1}' | grep -q "^$net\." && return 0
+  return 1
+}
+
+setup_network() {
+  local hub n ns
+  hub=$(ns_of hub)
+  if [ ! -e "/run/netns/$hub" ]; then
+    range_in_use && die "$net.0/24 is in use on this host: set NEXTPRISM_SWARM_NET"
+    ip netns add "$hub"
+    ip -n "$hub" link set lo up
+    ip -n "$hub" link add br0 type bridge
+    ip -n "$hub" link set br0 up
+  fi
+  for n in $nodes; do
+    ns=$(ns_of "$n")
+    [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
+      ip -n "$hub" link del "node-$n" 2>/dev/null || true
+      ip -n "$hub" link add "node-$n" type veth peer name eth0 netns "$ns"
+      ip -n "$hub" link set "node-$n" master br0 up
+      ip -n "$ns" addr add "$(addr_of "$n")/24" dev eth0
+    fi
+    ip -n "$ns" link set eth0 up
+    ip -n "$hub" link set "node-$n" up
+  done
+}
+
+# --- engines ----------------------------------------------------------------
+
+start_dockerd() {
+  local n=$1 d
+  d=$(node_dir "$n")
+  alive "$n" && return 0
+  mkdir -p "$d"
+  rm -f "$d/docker.sock"
+  echo '{}' >"$d/daemon.json" # not the host's /etc/docker/daemon.json
+  in_ns "$n" dockerd --config-file "$d/daemon.json" \
+    --storage-driver vfs --bridge none --iptables=false --ip6tables=false \
+    --shutdown-timeout 3 --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+    -H "unix://$d/docker.sock" >>"$d/dockerd.log" 2>&1 &
+}
+
+wait_dockerd() {
+  local n=$1
+  for _ in $(seq 1 150); do
+    on "$n" docker version >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "swarm.sh: dockerd $(upper "$n") did not answer in 30 s; its log:" >&2
+  tail -20 "$(node_dir "$n")/dockerd.log" >&2
+  exit 1
+}
+
+swarm_state() { on "$1" docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+node_id() { on "$1" docker info --format '{{.Swarm.NodeID}}'; }
+
+setup_swarm() {
+  local n token a ids state=
+  a=$(addr_of a)
+  for _ in $(seq 1 50); do
+    state=$(swarm_state a)
+    [ "$state" = active ] || [ "$state" = inactive ] && break
+    sleep 0.2 # pending: a restarted manager is still coming up
+  done
+  if [ "$state" != active ]; then
+    on a docker swarm init --advertise-addr "$a" --listen-addr "$a:2377" >/dev/null
+  fi
+  token=$(on a docker swarm join-token -q worker)
+  ids=$(on a docker node ls -q)
+  for n in b c; do
+    state=$(swarm_state "$n")
+    if [ "$state" = active ] || [ "$state" = pending ]; then
+      # Still a member of this swarm (it reconnects by itself after a restart)?
+      grep -qx "$(node_id "$n")" <<<"$ids" && continue
+      on "$n" docker swarm leave --force >/dev/null 2>&1 || true
+    fi
+    on "$n" docker swarm join --token "$token" --advertise-addr "$(addr_of "$n")" \
+      --listen-addr "$(addr_of "$n"):2377" "$a:2377" >/dev/null
+  done
+  # Nodes of earlier incarnations of B or C (their data wiped) linger as down.
+  local live
+  live=$(for n in $nodes; do node_id "$n"; done)
+  for id in $(on a docker node ls -q); do
+    grep -qx "$id" <<<"$live" || on a docker node rm --force "$id" >/dev/null 2>&1 || true
+  done
+}
+
+# The placement an operator sets up: a label per target on the node that may
+# run it. Re-applied on every start (a test may have drained a node or
+# moved a label).
+label_nodes() {
+  local id
+  for n in $nodes; do
+    id=$(node_id "$n")
+    args=()
+    for l in $(on a docker node inspect -f '{{range $k, $v := .Spec.Labels}}{{$k}} {{end}}' "$id"); do
+      case $l in io.nextprism.*) args+=(--label-rm "$l") ;; esac
+    done
+    on a docker node update --availability active "${args[@]}" "$id" >/dev/null
+  done
+  on a docker node update --label-add io.nextprism.nextcloud=true "$(node_id b)" >/dev/null
+  on a docker node update --label-add io.nextprism.photoprism=true "$(node_id c)" >/dev/null
+  # The proxies mount their node's socket through a Swarm template with the
+  # node ID: all three nodes share this file system and one hostname.
+  mkdir -p "$dir/nodes"
+  for n in $nodes; do
+    ln -sfn "$(node_dir "$n")" "$dir/nodes/$(node_id "$n")"
+  done
+}
+
+# --- images -----------------------------------------------------------------
+
+image_id() { DOCKER_HOST=$1 docker image inspect -f '{{.Id}}' "$2" 2>/dev/null || true; }
+
+# copy_image ENGINE IMAGE NODES...: docker save | docker load where the id differs.
+copy_image() {
+  local from=$1 image=$2 want tar=
+  shift 2
+  want=$(image_id "$from" "$image")
+  [ -n "$want" ] || die "image $image is not on the source engine $from"
+  for n in "$@"; do
+    [ "$(image_id "unix://$(sock_of "$n")" "$image")" = "$want" ] && continue
+    if [ -z "$tar" ]; then
+      tar=$dir/images.tmp.tar
+      DOCKER_HOST=$from docker save -o "$tar" "$image"
+    fi
+    on "$n" docker load -q -i "$tar" >/dev/null
+  done
+  [ -z "$tar" ] || rm -f "$tar"
+}
+
+# The proxy image, assembled by proxy/build-image.sh on A, tagged with a
+# hash of what goes into it so that an unchanged one is neither rebuilt
+# nor redeployed.
+proxy_image() {
+  local validator=$1 hash
+  hash=$(cat "$validator" "$source_dir/proxy/build-image.sh" "$source_dir/proxy/entrypoint.sh" \
+           "$source_dir/proxy/sshd_config" /usr/sbin/sshd | sha256sum | cut -c1-12)
+  proxy_tag=nextprism/proxy:swarm-$hash
+  if [ -z "$(image_id "unix://$(sock_of a)" "$proxy_tag")" ]; then
+    on a "$source_dir/proxy/build-image.sh" "$validator" "$proxy_tag" >/dev/null
+  fi
+}
+
+# --- keys and stacks --------------------------------------------------------
+
+make_keys() {
+  local k=$dir/keys n port
+  mkdir -p "$k"
+  [ -f "$k/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-swarm-host -f "$k/host_ed25519_key"
+  [ -f "$k/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-swarm-client -f "$k/client_ed25519"
+  echo "restrict $(cat "$k/client_ed25519.pub")" >"$k/authorized_keys"
+  : >"$k/known_hosts.tmp"
+  for n in $nodes; do
+    for port in 2222 2223; do
+      echo "[$(addr_of "$n")]:$port $(cut -d' ' -f1,2 "$k/host_ed25519_key.pub")" >>"$k/known_hosts.tmp"
+    done
+  done
+  mv "$k/known_hosts.tmp" "$k/known_hosts"
+}
+
+deploy() {
+  on a docker stack deploy -c "$here/swarm-targets.yml" "$targets" >/dev/null 2>"$dir/deploy.err" ||
+    { cat "$dir/deploy.err" >&2; exit 1; }
+  NEXTPRISM_PROXY_IMAGE=$proxy_tag \
+  NEXTPRISM_HOST_KEY=$dir/keys/host_ed25519_key NEXTPRISM_AUTHORIZED_KEYS=$dir/keys/authorized_keys \
+  DOCKER_SOCKET="$dir/nodes/{{.Node.ID}}/docker.sock" \
+  NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
+    on a docker stack deploy -c "$source_dir/proxy/stack.yml" "$proxies" >/dev/null 2>"$dir/deploy.err" ||
+    { cat "$dir/deploy.err" >&2; exit 1; }
+}
+
+# running_on SERVICE: the node IDs of the service's running tasks.
+running_on() {
+  on a docker service ps -q --filter desired-state=running "$1" 2>/dev/null |
+    xargs -r env DOCKER_HOST="unix://$(sock_of a)" docker inspect \
+      -f '{{if eq .Status.State "running"}}{{.NodeID}}{{end}}' 2>/dev/null | grep . || true
+}
+
+banner() { # banner NODE-FROM ADDRESS PORT: the first bytes the proxy sends
+  in_ns "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3 && head -c 8 <&3" 2>/dev/null || true
+}
+
+wait_ready() {
+  local ready n port b c
+  b=$(node_id b) c=$(node_id c)
+  # A photoprism task left on another node (a test moved it): back to C.
+  if [ -n "$(running_on ${targets}_photoprism)" ] && [ "$(running_on ${targets}_photoprism)" != "$c" ]; then
+    on a docker service update --detach --force ${targets}_photoprism >/dev/null
+  fi
+  for _ in $(seq 1 300); do
+    ready=1
+    [ "$(running_on ${targets}_nextcloud)" = "$b" ] || ready=0
+    [ "$(running_on ${targets}_photoprism)" = "$c" ] || ready=0
+    if [ $ready = 1 ]; then
+      for n in $nodes; do
+        for port in 2222 2223; do
+          [ "$(banner a "$(addr_of "$n")" $port)" = "SSH-2.0-" ] || { ready=0; break 2; }
+        done
+      done
+    fi
+    [ $ready = 1 ] && return 0
+    sleep 0.3
+  done
+  echo "swarm.sh: the stacks did not become ready in 90 s" >&2
+  on a docker service ls >&2
+  on a docker service ps --no-trunc ${proxies}_nextcloud-proxy ${targets}_nextcloud ${targets}_photoprism >&2 || true
+  exit 1
+}
+
+# --- stop -------------------------------------------------------------------
+
+stop_all() {
+  local n p pids pidfile
+  # dockerd stops its containers on SIGTERM (--shutdown-timeout 3).
+  for n in $nodes; do
+    pidfile="$(node_dir "$n")/dockerd.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; fi
+  done
+  for _ in $(seq 1 100); do
+    alive a || alive b || alive c || break
+    sleep 0.2
+  done
+  # Whatever is left in a node's namespace (a killed dockerd leaves its
+  # containerd, shims and host-network containers behind) is ours: by PID.
+  for n in $nodes; do
+    [ -e "/run/netns/$(ns_of "$n")" ] || continue
+    pids=$(ip netns pids "$(ns_of "$n")" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+  done
+  # Shims that run in the host's namespace, found by their containerd's address.
+  for p in /proc/[0-9]*; do
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "-address $dir/[ABC]/exec/containerd/" &&
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+  done
+  for n in $nodes; do rm -f "$(node_dir "$n")/dockerd.pid"; done
+  # Mounts a dockerd leaves (netns files, shm, secrets), deepest first.
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+  for n in $nodes hub; do
+    [ -e "/run/netns/$(ns_of "$n")" ] && ip netns del "$(ns_of "$n")"
+  done
+  return 0
+}
+
+case $action in
+start)
+  [ "$(id -u)" -eq 0 ] || die "needs root (it starts dockerd and creates network namespaces)"
+  mkdir -p "$dir"
+  validator=${NEXTPRISM_VALIDATOR:-$dir/../../proxy/nextprism-validate}
+  [ -x "$validator" ] || die "no validator at $validator (set NEXTPRISM_VALIDATOR)"
+  setup_network
+  for n in $nodes; do start_dockerd "$n"; done
+  for n in $nodes; do wait_dockerd "$n"; done
+  say "engines up"
+  setup_swarm
+  label_nodes
+  say "swarm formed, nodes labelled"
+  source=${3:-}
+  builder=
+  if [ -z "$source" ]; then
+    builder=$dir/builder
+    NEXTPRISM_NO_SWARM=1 "$here/dockerd.sh" start "$builder"
+    source=$builder/docker.sock
+  fi
+  copy_image "unix://$source" nextprism/standin-nextcloud:test b c
+  copy_image "unix://$source" nextprism/standin-photoprism:test b c
+  [ -z "$builder" ] || "$here/dockerd.sh" stop "$builder"
+  proxy_image "$validator"
+  copy_image "unix://$(sock_of a)" "$proxy_tag" b c
+  say "images on every node"
+  make_keys
+  deploy
+  wait_ready
+  say "ready: nextcloud on B, photoprism on C, proxies on every node"
+  ;;
+stop)
+  stop_all
+  [ ! -f "$dir/builder/dockerd.pid" ] || "$here/dockerd.sh" stop "$dir/builder"
+  ;;
+env) print_env ;;
+*) echo "usage: swarm.sh start DIR [IMAGE_ENGINE_SOCKET] | stop DIR | env DIR" >&2; exit 2 ;;
+esac
