@@ -11,11 +11,14 @@
 #include <nextprism/audit_log.hpp>
 #include <nextprism/command_policy.hpp>
 #include <nextprism/direct_transport.hpp>
+#include <nextprism/docker/output_gate.hpp>
 #include <nextprism/proxy_exit_code.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
@@ -30,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -42,12 +46,14 @@ namespace exit_code = nextprism::proxy_exit_code;
 
 constexpr std::string_view usage_text =
     "usage: nextprism-validate [--service nextcloud|photoprism] [--policy FILE]\n"
-    "                          [--audit-log FILE] [--timeout SECONDS] [--dry-run]\n"
+    "                          [--audit-log FILE] [--timeout SECONDS]\n"
+    "                          [--output-stall SECONDS] [--dry-run]\n"
     "       nextprism-validate --print-default-policy\n"
     "The command comes from SSH_ORIGINAL_COMMAND (set by sshd for a ForceCommand).\n"
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
-    "14400), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
+    "14400), NEXTPRISM_OUTPUT_STALL (seconds the caller may read nothing, default 300,\n"
+    "0: no limit), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
     "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
@@ -57,6 +63,7 @@ struct options
     std::string audit_log = "/var/log/nextprism/audit.log";
     std::string lock_dir = "/run/nextprism";
     long timeout_seconds = 4 * 3600;
+    long output_stall_seconds = 300; ///< the caller read nothing for this long: stop
     bool dry_run = false;
 };
 
@@ -97,6 +104,8 @@ options parse_options(int argc, char** argv)
     };
     if (auto v = env("NEXTPRISM_TIMEOUT"))
         o.timeout_seconds = seconds(v);
+    if (auto v = env("NEXTPRISM_OUTPUT_STALL"))
+        o.output_stall_seconds = seconds(v);
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -114,6 +123,8 @@ options parse_options(int argc, char** argv)
             o.dry_run = true;
         else if (arg == "--timeout")
             o.timeout_seconds = seconds(value());
+        else if (arg == "--output-stall")
+            o.output_stall_seconds = seconds(value());
         else if (arg == "--print-default-policy") {
             std::cout << nextprism::command_policy::default_policy_json() << '\n';
             std::exit(0);
@@ -146,21 +157,6 @@ nextprism::command_policy load_policy(const std::string& path)
 }
 
 
-/// Writes all of `data` to `fd`; false when the reader is gone.
-bool write_all(int fd, std::string_view data)
-{
-    while (!data.empty()) {
-        const auto n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
-
 /// Whether the reader of `fd` went away (sshd closed the channel).
 bool reader_gone(int fd)
 {
@@ -175,10 +171,162 @@ std::string upper(std::string s)
     return s;
 }
 
+/** The validator's stdout and stderr, written through Asio so that a caller
+    who stops reading can never block the event loop (the deadline, the
+    signals and the engine's stream all live on it).
+
+    Output waits in one bounded queue per stream. Above `high_water` bytes
+    in all, the exec's gate closes: the client stops reading from the engine
+    (back-pressure: the process in the target blocks on its own stdout, the
+    validator's memory stays at the queue plus one 64 KiB read). Below
+    `low_water` it opens again. Once the command is being stopped the gate
+    is latched open and output beyond `hard_limit` is dropped (counted).
+    A write that fails (the reader is gone) drops everything queued and
+    calls `on_reader_gone`. */
+class output_pump
+{
+public:
+    static constexpr std::size_t high_water = 256 * 1024;
+    static constexpr std::size_t low_water = 64 * 1024;
+    static constexpr std::size_t hard_limit = 1024 * 1024;
+
+    output_pump(boost::asio::io_context& io, std::shared_ptr<nextprism::docker::output_gate> gate)
+        : gate_(std::move(gate)), streams_{stream(io, STDOUT_FILENO), stream(io, STDERR_FILENO)}
+    {
+    }
+
+    ~output_pump()
+    {
+        for (auto& s : streams_) {
+            boost::system::error_code ignored;
+            s.descriptor.cancel(ignored);
+            ::fcntl(s.descriptor.release(), F_SETFL, s.flags); // back to what we were given
+        }
+    }
+
+    std::function<void()> on_reader_gone;
+    std::function<void()> on_drained; ///< the queue became empty
+
+    void push(int fd, std::string_view data)
+    {
+        if (failed_ || data.empty())
+            return;
+        if (queued_ + data.size() > hard_limit && gate_->latched()) {
+            dropped_ += data.size();
+            return;
+        }
+        auto& s = streams_[fd == STDOUT_FILENO ? 0 : 1];
+        if (queued_ == 0)
+            progress_ = std::chrono::steady_clock::now();
+        // Small pieces are coalesced: one write(2) per 64 KiB, not per frame.
+        if (!s.queue.empty() && (s.queue.size() > 1 || !s.writing) && s.queue.back().size() < 64 * 1024)
+            s.queue.back().append(data);
+        else
+            s.queue.emplace_back(data);
+        queued_ += data.size();
+        if (queued_ >= high_water)
+            gate_->close();
+        start(s);
+    }
+
+    bool idle() const noexcept { return queued_ == 0; }
+    bool failed() const noexcept { return failed_; }
+    std::size_t queued() const noexcept { return queued_; }
+    std::uint64_t dropped() const noexcept { return dropped_; }
+
+    /// How long output has waited without a byte getting out; zero when idle.
+    std::chrono::steady_clock::duration stalled() const
+    {
+        return idle() ? std::chrono::steady_clock::duration::zero()
+                      : std::chrono::steady_clock::now() - progress_;
+    }
+
+    /// Gives up on whatever is queued (the caller will not read it).
+    void abandon()
+    {
+        dropped_ += queued_;
+        queued_ = 0;
+        failed_ = true;
+        for (auto& s : streams_) {
+            s.queue.clear();
+            boost::system::error_code ignored;
+            s.descriptor.cancel(ignored);
+        }
+        gate_->latch_open();
+    }
+
+private:
+    struct stream_state
+    {
+        boost::asio::posix::stream_descriptor descriptor;
+        int flags;
+        std::deque<std::string> queue;
+        bool writing = false;
+    };
+
+    static stream_state stream(boost::asio::io_context& io, int fd)
+    {
+        const int flags = ::fcntl(fd, F_GETFL);
+        // Non-blocking, so that Asio never blocks in write(2). The flag is
+        // on the open file description: restored in the destructor.
+        ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        return stream_state{boost::asio::posix::stream_descriptor(io, fd), flags, {}, false};
+    }
+
+    void start(stream_state& s)
+    {
+        if (s.writing || s.queue.empty() || failed_)
+            return;
+        s.writing = true;
+        boost::asio::async_write(
+            s.descriptor, boost::asio::buffer(s.queue.front()),
+            [this, &s](boost::system::error_code ec, std::size_t n) {
+                s.writing = false;
+                if (ec) {
+                    if (ec == boost::asio::error::operation_aborted || failed_)
+                        return;
+                    abandon();
+                    if (on_reader_gone)
+                        on_reader_gone();
+                    return;
+                }
+                queued_ -= n;
+                s.queue.pop_front();
+                progress_ = std::chrono::steady_clock::now();
+                if (queued_ <= low_water)
+                    gate_->open();
+                start(s);
+                if (queued_ == 0 && on_drained)
+                    on_drained();
+            });
+    }
+
+    std::shared_ptr<nextprism::docker::output_gate> gate_;
+    stream_state streams_[2];
+    std::size_t queued_ = 0;
+    std::uint64_t dropped_ = 0;
+    bool failed_ = false;
+    std::chrono::steady_clock::time_point progress_ = std::chrono::steady_clock::now();
+};
+
+/// The validator's own failure line, in the proxy's one-line format.
+std::string failure_line(std::string_view what, std::string_view detail = {})
+{
+    std::string line = "nextprism: ";
+    line += what;
+    if (!detail.empty()) {
+        line += ": ";
+        line += detail;
+    }
+    line += '\n';
+    return line;
+}
+
 /** Runs the accepted command in the target container and passes its
     output and exit status through. Single-flight commands take the
     service's lock first. A client that goes away (closed pipe, SIGHUP,
-    SIGTERM) cancels the command, which stops it in the container. */
+    SIGTERM) or stops reading for longer than the output-stall limit
+    cancels the command, which stops it in the container. */
 int execute(const options& opts, const nextprism::command_policy& policy,
             const nextprism::decision& d, nextprism::audit_record record, nextprism::audit_log& log)
 {
@@ -201,94 +349,135 @@ int execute(const options& opts, const nextprism::command_policy& policy,
     const auto engine = nextprism::docker::engine_address_from_environment(ec);
     if (ec)
         fail(exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
+    net::io_context io;
     nextprism::direct_transport::options transport_options;
     if (auto v = env((upper(opts.service) + "_CONTAINER").c_str()))
         transport_options.containers[opts.service] = v;
+    transport_options.output_gate = std::make_shared<nextprism::docker::output_gate>(io.get_executor());
 
-    net::io_context io;
+    ::signal(SIGPIPE, SIG_IGN);
+    output_pump pump(io, transport_options.output_gate);
     nextprism::direct_transport transport(io.get_executor(), engine, policy, transport_options);
     net::cancellation_signal cancel;
-    bool client_gone = false;
-    auto stop = [&] {
-        if (!client_gone) {
-            client_gone = true;
+    std::string stop_reason; // why the validator stopped the command, if it did
+    bool finished = false;   // the command has ended (the engine said so)
+    bool stopped = false;    // ... because it was stopped (deadline, caller)
+    auto stop = [&](std::string why) {
+        if (stop_reason.empty() && !finished) {
+            stop_reason = std::move(why);
             cancel.emit(net::cancellation_type::terminal);
         }
     };
+    pump.on_reader_gone = [&] { stop("client went away"); };
 
-    ::signal(SIGPIPE, SIG_IGN);
     net::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
     signals.async_wait([&](nextprism::error_code e, int) {
-        if (!e)
-            stop();
+        if (e)
+            return;
+        stop("client went away");
+        pump.abandon(); // nobody is left to read it
     });
-    // Set when the command has ended. Cancelling a timer cannot take back a
-    // handler that already expired and waits in the queue: without this
-    // flag such a handler re-armed the watch and io.run() never returned.
-    bool finished = false;
+
+    // Once a second: the reader's end (sshd closed the channel while no
+    // output flows), the output stall, and after the end the flush.
+    const auto stall_limit = seconds(opts.output_stall_seconds);
+    // After a stop, what is queued gets this long to get out.
+    constexpr auto flush_after_stop = seconds(2);
+    steady_clock::time_point ended;
     net::steady_timer watch(io);
-    std::function<void()> watch_reader = [&] {
+    std::function<void()> watch_tick = [&] {
         watch.expires_after(milliseconds(500));
         watch.async_wait([&](nextprism::error_code e) {
-            if (e || finished)
+            if (e)
                 return;
-            if (reader_gone(STDOUT_FILENO))
-                stop();
-            else
-                watch_reader();
+            if (finished && pump.idle())
+                return; // all written: io.run() may return
+            if (!pump.failed() && reader_gone(STDOUT_FILENO)) {
+                stop("client went away");
+                pump.abandon();
+            } else if (stall_limit.count() > 0 && pump.stalled() > stall_limit) {
+                stop("client stopped reading for " + std::to_string(opts.output_stall_seconds) + " s");
+                pump.abandon();
+            } else if (finished && stopped && steady_clock::now() - ended > flush_after_stop) {
+                pump.abandon();
+            }
+            if (finished && pump.idle())
+                return;
+            watch_tick();
         });
     };
-    watch_reader();
+    watch_tick();
+    pump.on_drained = [&] {
+        if (finished)
+            watch.cancel(); // nothing left to watch: let io.run() return
+    };
 
     nextprism::command_request request{opts.service, d.argv, seconds(opts.timeout_seconds)};
     const auto started = steady_clock::now();
-    nextprism::error_code run_ec;
-    nextprism::command_result result;
+    int status = 0;
     transport.async_run(
         request,
         [&](nextprism::output_stream s, std::string_view data) {
-            const int fd = s == nextprism::output_stream::out ? STDOUT_FILENO : STDERR_FILENO;
-            if (!client_gone && !write_all(fd, data))
-                stop();
+            pump.push(s == nextprism::output_stream::out ? STDOUT_FILENO : STDERR_FILENO, data);
         },
-        net::bind_cancellation_slot(cancel.slot(),
-                                    [&](nextprism::error_code e, nextprism::command_result r) {
-                                        finished = true;
-                                        run_ec = e;
-                                        result = r;
-                                        signals.cancel();
-                                        watch.cancel();
-                                    }));
+        net::bind_cancellation_slot(cancel.slot(), [&](nextprism::error_code run_ec,
+                                                       nextprism::command_result result) {
+            finished = true;
+            ended = steady_clock::now();
+            signals.cancel();
+            // The command has ended: the next single-flight run may start
+            // while what is queued still goes out.
+            if (lock_fd >= 0)
+                ::close(lock_fd);
+            lock_fd = -1;
+
+            status = result.exit_code;
+            std::string reason;
+            if (run_ec) {
+                reason = run_ec.message();
+                if (run_ec == nextprism::error::target_not_found ||
+                    run_ec == nextprism::error::target_not_running)
+                    status = exit_code::target_missing;
+                else if (run_ec == nextprism::error::timeout)
+                    status = exit_code::timeout;
+                else if (run_ec == nextprism::condition::rejected)
+                    status = exit_code::refused;
+                else if (run_ec == nextprism::error::internal_error)
+                    status = exit_code::internal;
+                else
+                    status = exit_code::engine_error;
+            }
+            stopped = run_ec == nextprism::error::timeout || !stop_reason.empty();
+            if (!stop_reason.empty()) {
+                reason = stop_reason + "; command stopped";
+                if (status != exit_code::timeout && run_ec == nextprism::error::cancelled)
+                    status = exit_code::timeout;
+            }
+            record.event = "finished";
+            record.decision = {};
+            record.input.reset();
+            record.time = system_clock::now();
+            record.exit_code = status;
+            record.reason = reason;
+            record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
+            nextprism::error_code wec;
+            log.write(record, wec); // the command ran: a failed write here changes nothing
+
+            if (run_ec && stop_reason.empty()) {
+                std::string what = run_ec == nextprism::error::timeout
+                                       ? "timed out after " + std::to_string(opts.timeout_seconds) +
+                                             " s; the command was stopped"
+                                       : run_ec.message();
+                if (status == exit_code::target_missing)
+                    what += " (" + transport.container_for(opts.service) + ")";
+                pump.push(STDERR_FILENO, failure_line("error", what));
+            } else if (!stop_reason.empty()) {
+                pump.push(STDERR_FILENO, failure_line("error", reason));
+            }
+            if (pump.idle())
+                watch.cancel();
+        }));
     io.run();
-
-    int status = result.exit_code;
-    std::string reason;
-    if (run_ec) {
-        reason = run_ec.message();
-        status = nextprism::to_exit_status(run_ec);
-    }
-    record.event = "finished";
-    record.decision = {};
-    record.input.reset();
-    record.time = system_clock::now();
-    record.exit_code = status;
-    if (client_gone)
-        reason = "client went away; command stopped";
-    record.reason = reason;
-    record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
-    log.write(record, ec); // the command ran: a failed write here changes nothing
-
-    if (run_ec && !client_gone) {
-        std::string what = run_ec == nextprism::error::timeout
-                               ? "timed out after " + std::to_string(opts.timeout_seconds) +
-                                     " s; the command was stopped"
-                               : run_ec.message();
-        if (status == exit_code::target_missing)
-            what += " (" + transport.container_for(opts.service) + ")";
-        fail(status, "error", what);
-    }
-    if (lock_fd >= 0)
-        ::close(lock_fd);
     return status;
 }
 

@@ -30,6 +30,9 @@ public:
     {
         /// service → Swarm service name or container name
         std::map<std::string, std::string> containers;
+        /// Back-pressure from the output's consumer (docker/output_gate.hpp),
+        /// for a transport that runs one command at a time (the validator).
+        std::shared_ptr<docker::output_gate> output_gate;
     };
 
     direct_transport(executor_type ex, docker::engine_address engine,

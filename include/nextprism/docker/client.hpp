@@ -114,7 +114,9 @@ public:
         Create (Cmd as an array, AttachStdin false, Tty false, Privileged
         false), start on a hijacked connection, demultiplex stdout/stderr
         frames to `on_output` as they arrive (memory stays bounded: nothing
-        is buffered beyond one read), then inspect for the exit code.
+        is buffered beyond one read), then inspect for the exit code. A
+        consumer slower than the engine pauses the reading through
+        `spec.gate` (output_gate.hpp).
 
         Timeout and cancellation stop the process: Docker has no exec-kill
         API, so the client reads the exec's host PID from `GET

@@ -8,12 +8,15 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace nextprism::docker {
+
+class output_gate; // output_gate.hpp
 
 /// The label Swarm puts on every task container: the service's name.
 inline constexpr std::string_view service_name_label = "com.docker.swarm.service.name";
@@ -81,6 +84,9 @@ struct exec_spec
     std::optional<std::string> user;   ///< e.g. "www-data"
     std::string working_dir;           ///< empty: the image's default
     std::vector<std::string> env;      ///< fixed "NAME=value" entries
+    /// Back-pressure from a slow consumer of the output (optional; see
+    /// output_gate.hpp). Not part of what runs: how its output is read.
+    std::shared_ptr<output_gate> gate;
 };
 
 struct exec_result

@@ -42,6 +42,7 @@ auto direct_transport::async_run(command_request request, output_handler on_outp
             docker::exec_spec spec;
             spec.argv = d.exec_argv;
             spec.user = d.service->exec_user;
+            spec.gate = options_.output_gate;
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
             if (d.service->working_dir)
                 spec.working_dir = *d.service->working_dir;

@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/async_spawn.hpp>
 #include <nextprism/docker/detail/process_tree.hpp>
+#include <nextprism/docker/output_gate.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -452,6 +453,7 @@ struct exec_control
     bool timed_out = false;
     bool cancelled = false;
     bool stopping = false;
+    std::shared_ptr<output_gate> gate; // back-pressure from the consumer
 };
 
 /// Stops a running exec: SIGTERM to its process tree, SIGKILL after the
@@ -461,6 +463,9 @@ inline net::awaitable<void> stop_exec(context_ptr ctx, std::shared_ptr<exec_cont
     if (control->stopping || control->finished)
         co_return;
     control->stopping = true;
+    // Drain from here on: a stalled consumer must not keep the stream open.
+    if (control->gate)
+        control->gate->latch_open();
     // The engine starts the process just after answering /start: wait
     // briefly for its PID.
     int pid = 0;
@@ -558,6 +563,7 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
     // The process runs from here on: arm the deadline, stream the output.
     stream.expires_never();
     control->stream = &stream;
+    control->gate = spec.gate;
     if (control->cancelled) // cancelled while starting
         net::co_spawn(ctx->ex, stop_exec(ctx, control), net::detached);
     if (timeout.count() > 0) {
@@ -580,6 +586,10 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
     std::vector<char> chunk(64 * 1024);
     error_code read_ec;
     while (!malformed) {
+        // A full consumer: read nothing until it has room (the deadline's
+        // timer keeps running; a stop latches the gate open).
+        if (control->gate && !control->gate->is_open())
+            co_await control->gate->wait_open();
         auto [ec, n] = co_await stream.async_read_some(net::buffer(chunk), use_tuple);
         if (n > 0)
             deliver(chunk.data(), n);
