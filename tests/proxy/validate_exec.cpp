@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace fs = std::filesystem;
 namespace exit_code = nextprism::proxy_exit_code;
@@ -232,4 +233,166 @@ TEST_CASE("the default target is found by its Swarm service label")
     CHECK(v.exit_code == 0);
     CHECK(v.out.starts_with("  - installed: true"));
     fs::remove_all(dir);
+}
+
+// ---- what the real parsers understood ----------------------------------------
+//
+// The stand-ins are built on the CLIs' own parsers (Symfony Console for occ,
+// urfave/cli v1 for PhotoPrism) and log what they parsed. Every command the
+// corpus allows runs through the validator into them, and the test checks
+// that the parser saw exactly the intent of the canonical argv: each option
+// given set to its value, every other option at its default, the positional
+// arguments unchanged, as the service's exec user, in its working directory,
+// and PhotoPrism touching nothing outside its import / originals folders.
+
+#include "support/corpus.hpp"
+#include "support/photoprism_paths.hpp"
+
+#include <nextprism/command_policy.hpp>
+
+namespace {
+
+/// The options and positional arguments of a canonical (exec) argv.
+struct intent
+{
+    std::map<std::string, nlohmann::json> options; ///< name without dashes → value or true
+    std::vector<std::string> arguments;
+};
+
+intent intent_of(const nextprism::decision& d)
+{
+    intent out;
+    bool positional = false;
+    for (std::size_t i = d.command->argv.size(); i < d.exec_argv.size(); ++i) {
+        const std::string& w = d.exec_argv[i];
+        if (positional) {
+            out.arguments.push_back(w);
+        } else if (w == "--") {
+            positional = true;
+        } else {
+            const auto eq = w.find('=');
+            std::string name = w.substr(0, eq);
+            name.erase(0, name.find_first_not_of('-'));
+            // -vv and -vvv are verbosity levels of Symfony's --verbose flag.
+            if (name == "vv" || name == "vvv")
+                name = "verbose";
+            out.options[name] = eq == std::string::npos ? nlohmann::json(true) : nlohmann::json(w.substr(eq + 1));
+        }
+    }
+    return out;
+}
+
+std::vector<nlohmann::json> standin_calls(const scoped_container& c)
+{
+    const auto r = docker_cli({"exec", c.name, "cat", "/tmp/standin-calls.jsonl"});
+    std::vector<nlohmann::json> calls;
+    std::size_t start = 0;
+    while (start < r.out.size()) {
+        const auto end = r.out.find('\n', start);
+        calls.push_back(nlohmann::json::parse(r.out.substr(start, end - start)));
+        if (end == std::string::npos)
+            break;
+        start = end + 1;
+    }
+    return calls;
+}
+
+} // namespace
+
+TEST_CASE("every command the corpus allows is parsed by the real CLI parser as intended")
+{
+    proxy_env p;
+    const auto& policy = nextprism::command_policy::default_policy();
+    std::vector<nextprism::test::corpus_case> allowed;
+    for (auto& c : nextprism::test::load_corpus())
+        if (c.expectation == "ok")
+            allowed.push_back(c);
+    // A baseline per command first: the options' defaults as the parser sets them.
+    std::map<std::string, std::size_t> baseline_index;
+    std::vector<std::pair<std::string, std::string>> runs;
+    for (const auto& s : policy.services())
+        for (const auto& c : s.commands) {
+            baseline_index[s.name + " " + c.name()] = runs.size();
+            runs.emplace_back(s.name, c.name());
+        }
+    for (const auto& c : allowed)
+        runs.emplace_back(c.service, c.input);
+    std::map<std::string, std::size_t> calls_before;
+    std::map<std::string, std::vector<std::size_t>> run_of_call; // service → run index per call
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto& [service, input] = runs[i];
+        INFO(service << ": " << input);
+        const auto r = p.run(service, input);
+        INFO(r.err);
+        // A command that ran exits with the CLI's own status (occ: 0 or 1).
+        CHECK(r.exit_code < 64);
+        run_of_call[service].push_back(i);
+    }
+    std::map<std::string, std::vector<nlohmann::json>> calls = {
+        {"nextcloud", standin_calls(p.nextcloud)}, {"photoprism", standin_calls(p.photoprism)}};
+    for (const auto& [service, indices] : run_of_call)
+        REQUIRE(calls[service].size() == indices.size()); // every run reached the parser, once
+
+    std::map<std::string, std::size_t> position;
+    std::size_t checked = 0;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto& [service, input] = runs[i];
+        const auto& call = calls[service][position[service]++];
+        INFO(service << ": " << input << "\nparsed: " << call.dump());
+        const auto d = policy.check_command(service, input);
+        REQUIRE(d.allowed());
+        const auto want = intent_of(d);
+        const auto& base = calls[service][baseline_index.at(service + " " + d.command->name())];
+        if (service == "nextcloud") {
+            CHECK(call["uid"] == 33);
+            CHECK(call["cwd"] == "/var/www/html");
+            CHECK(call["command"] == d.command->argv.back());
+            for (const auto& [name, value] : call["options"].items()) {
+                INFO("option " << name);
+                const auto it = want.options.find(name);
+                if (it != want.options.end() && it->second == true && value.is_null())
+                    // An optional-value option given bare (occ's --generate-metadata):
+                    // Symfony sets null, unlike its default when absent.
+                    CHECK(base["options"][name] != nullptr);
+                else if (it != want.options.end())
+                    CHECK(value == it->second);
+                else if (name != "ansi" || !want.options.count("no-ansi"))
+                    CHECK(value == base["options"][name]); // untouched: the default
+            }
+            for (const auto& [name, _] : want.options)
+                if (name != "no-ansi")
+                    CHECK(call["options"].contains(name));
+            if (want.options.count("no-ansi"))
+                CHECK(call["options"]["ansi"] == false);
+            const auto users = call["arguments"].value("user_id", nlohmann::json::array());
+            CHECK(users == nlohmann::json(want.arguments));
+        } else {
+            CHECK(call["uid"] == 1000);
+            CHECK(call["gid"] == 1000);
+            CHECK(call["cwd"] == "/photoprism");
+            CHECK(call["command"] == d.command->argv.back());
+            if (call["command"] != "status") // Go marshals an empty slice as null
+                CHECK((call["args"].is_null() ? nlohmann::json::array() : call["args"]) ==
+                      nlohmann::json(want.arguments));
+            if (call["command"] == "index") {
+                CHECK(call["flags"]["force"] == (want.options.count("force") == 1));
+                CHECK(call["flags"]["cleanup"] == (want.options.count("cleanup") == 1));
+                const std::string where = call["paths"]["index"];
+                CHECK(nextprism::test::is_within(where, "/photoprism/originals"));
+            } else if (call["command"] == "import") {
+                CHECK(call["flags"]["dest_set"] == (want.options.count("dest") == 1));
+                if (want.options.count("dest"))
+                    CHECK(call["flags"]["dest"] == want.options.at("dest"));
+                for (const auto& [what, where] : call["paths"].items()) {
+                    INFO(what);
+                    const std::string path = where;
+                    CHECK((nextprism::test::is_within(path, "/photoprism/import") ||
+                           nextprism::test::is_within(path, "/photoprism/originals")));
+                }
+            }
+        }
+        ++checked;
+    }
+    CHECK(checked == runs.size());
+    CHECK(allowed.size() >= 40);
 }
