@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The example host program with its three assemblies, against the stack
 # test bed: each runs `php occ status`; a refused command exits 65 and a
-# configuration with an unknown key exits 78 naming the key.
-#   nextprism_run.sh NEXTPRISM_RUN STACK_DIR DOCKER_SOCK
+# configuration with an unknown key exits 78 naming the key; a PhotoPrism
+# error (logged, exit 0 from the real CLI) exits 1 through every assembly
+# and through nextprism-exec, with the line on stderr.
+#   nextprism_run.sh NEXTPRISM_RUN STACK_DIR DOCKER_SOCK [NEXTPRISM_EXEC]
 set -euo pipefail
-bin=$1 stack=$2 sock=$3
+bin=$1 stack=$2 sock=$3 exec_bin=${4:-}
 config=$(mktemp --suffix=.json)
 trap 'rm -f "$config"' EXIT
 cat >"$config" <<JSON
@@ -19,9 +21,27 @@ for kind in swarm static direct; do
   grep -q "installed: true" <<<"$out" || { echo "$kind: unexpected output: $out" >&2; exit 1; }
 done
 set +e
+for kind in swarm static direct; do
+  err=$("$bin" "$config" "$kind" photoprism photoprism index no-such-folder 2>&1 >/dev/null)
+  status=$?
+  [ $status = 1 ] && grep -q "reported a failure: .*level=error" <<<"$err" ||
+    { echo "$kind: a PhotoPrism error must exit 1 (got $status): $err" >&2; exit 1; }
+  "$bin" --trust-exit-status "$config" "$kind" photoprism photoprism index no-such-folder >/dev/null 2>&1
+  [ $? = 0 ] || { echo "$kind: --trust-exit-status must pass the CLI's 0" >&2; exit 1; }
+done
+if [ -n "$exec_bin" ]; then
+  err=$("$exec_bin" --proxy 127.0.0.1:22623 --user nextprism --key "$stack/client_ed25519" \
+        --known-hosts "$stack/known_hosts" photoprism photoprism index no-such-folder 2>&1 >/dev/null)
+  status=$?
+  [ $status = 1 ] && grep -q "nextprism-exec: the command reported a failure: .*level=error" <<<"$err" ||
+    { echo "nextprism-exec: a PhotoPrism error must exit 1 (got $status): $err" >&2; exit 1; }
+  out=$("$exec_bin" --proxy 127.0.0.1:22623 --user nextprism --key "$stack/client_ed25519" \
+        --known-hosts "$stack/known_hosts" photoprism photoprism status 2>&1)
+  [ $? = 0 ] && grep -q "^operational" <<<"$out" || { echo "nextprism-exec: status: $out" >&2; exit 1; }
+fi
 "$bin" "$config" swarm nextcloud php occ 'status;id' 2>/dev/null
 [ $? = 65 ] || { echo "a refused command must exit 65" >&2; exit 1; }
 echo '{"ssh": {"prot": 22}}' >"$config"
 msg=$("$bin" "$config" swarm nextcloud php occ status 2>&1)
 [ $? = 78 ] && grep -q "ssh.prot: unknown key" <<<"$msg" || { echo "bad config: $msg" >&2; exit 1; }
-echo "three assemblies ran; refusal and configuration errors reported"
+echo "three assemblies ran; refusal, reported failures and configuration errors handled"
