@@ -12,6 +12,7 @@ packages=(
   docker.io openssh-server openssh-client debootstrap busybox-static
   php-cli php-symfony-console golang-go golang-github-urfave-cli-dev
   iproute2 procps util-linux python3 python3-paramiko libcap2-bin
+  gnuplot-nox hyperfine
 )
 
 missing=()
