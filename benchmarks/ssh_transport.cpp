@@ -1,27 +1,36 @@
-// Cost of one command through the proxy, by transport, side by side in one
-// run: nextprism's pool (multiplexed, exclusive), a fresh libssh2
-// connection per command, and OpenSSH's client with and without its own
-// connection multiplexing (ControlMaster). The proxy is the real sshd with
+// Cost of one command through the proxy, by client, side by side against
+// one sshd: nextprism's pools (multiplexed, exclusive) at k commands in
+// flight, a fresh connection per command, OpenSSH's client with and without
+// ControlMaster, paramiko. The proxy is the real sshd with
 // proxy/sshd_config and nextprism-validate in dry-run mode, so what is
-// measured is the transport, not docker exec. Run by
-// benchmarks/run-ssh-benchmark.sh, which starts that proxy.
+// measured is the transport and the proxy's decision, not docker exec.
+// Run by benchmarks/run.sh (rows interleaved across rounds, one row per
+// process), which starts that proxy; the floor these rows are compared to is
+// benchmarks/floor.cpp. Every row times n commands once (Iterations(1)) and
+// publishes per-command latency counters (latency.hpp).
+#include "latency.hpp"
+
 #include <nextprism/ssh_pool.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>
 
+#include <fcntl.h>
 #include <future>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 namespace {
+
+using clock_type = std::chrono::steady_clock;
 
 std::string env(const char* name)
 {
     const char* v = std::getenv(name);
     if (!v)
-        throw std::runtime_error(std::string(name) + " not set: use run-ssh-benchmark.sh");
+        throw std::runtime_error(std::string(name) + " not set: use benchmarks/run.sh");
     return v;
 }
 
@@ -52,50 +61,83 @@ struct runner
     }
 };
 
+/// n commands, k in flight (a closed loop: each completion launches the
+/// next); burst: all n launched at once, latency counted from the launch.
 template<class Pool>
-void run_batch(Pool& pool, int total, int in_flight, benchmark::State& state)
+void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec)
 {
     std::atomic<int> started{0}, finished{0};
     std::promise<void> done;
+    const auto t_burst = clock_type::now();
     std::function<void()> launch = [&] {
-        if (started++ >= total)
+        if (started++ >= n)
             return;
+        const auto t0 = burst ? t_burst : clock_type::now();
         pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0),
-                       [&](nextprism::error_code ec, nextprism::command_result r) {
-                           if (ec || r.exit_code != 0)
-                               state.SkipWithError("command failed");
-                           if (++finished == total)
+                       [&, t0](nextprism::error_code ec, nextprism::command_result r) {
+                           if (rec)
+                               rec->finish(t0, !ec && r.exit_code == 0);
+                           if (++finished == n)
                                done.set_value();
-                           else
+                           else if (!burst)
                                launch();
                        });
     };
-    for (int i = 0; i < in_flight; ++i)
+    for (int i = 0; i < (burst ? n : k); ++i)
         launch();
     done.get_future().wait();
 }
 
+/// Args k, n, burst. The multiplexed pool gets the floor loop's shape:
+/// 7 channels per connection, ceil(k / 7) connections; the exclusive pool
+/// k connections (burst: 35, the slots the floor's burst row has).
 template<class Strategy>
 void pooled(benchmark::State& state)
 {
+    const int k = static_cast<int>(state.range(0));
+    const int n = static_cast<int>(state.range(1));
+    const bool burst = state.range(2) != 0;
+    auto o = options();
+    constexpr bool multiplexed = std::is_same_v<Strategy, nextprism::multiplexed>;
+    if (multiplexed) {
+        o.max_sessions = 7;
+        o.max_connections_per_host = static_cast<std::size_t>((k + 6) / 7);
+    } else {
+        o.max_connections_per_host = static_cast<std::size_t>(k);
+    }
     runner r;
-    nextprism::basic_ssh_pool<Strategy> pool(r.io.get_executor(), options());
-    run_batch(pool, 1, 1, state); // connect and warm outside the timing
-    const int in_flight = static_cast<int>(state.range(0));
-    for (auto _ : state)
-        run_batch(pool, in_flight, in_flight, state);
-    state.SetItemsProcessed(state.iterations() * in_flight);
-    state.counters["connections"] = static_cast<double>(pool.statistics(endpoint()).created);
+    nextprism::basic_ssh_pool<Strategy> pool(r.io.get_executor(), o);
+    run_batch(pool, k, k, false, nullptr); // connect and warm every connection, untimed
+    bench::recorder rec(n);
+    for (auto _ : state) {
+        rec.start();
+        run_batch(pool, n, k, burst, &rec);
+        rec.stop();
+    }
+    rec.publish(state, static_cast<double>(pool.statistics(endpoint()).created));
 }
 
+/// A new pool (connect, authenticate, warm-up probe) for every command.
 void fresh_connection(benchmark::State& state)
 {
+    const int n = static_cast<int>(state.range(1));
     runner r;
+    bench::recorder rec(n);
     for (auto _ : state) {
-        nextprism::ssh_pool pool(r.io.get_executor(), options());
-        run_batch(pool, 1, 1, state);
+        rec.start();
+        for (int i = 0; i < n; ++i) {
+            nextprism::ssh_pool pool(r.io.get_executor(), options());
+            std::promise<bool> ok;
+            const auto t0 = clock_type::now();
+            pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0),
+                           [&](nextprism::error_code ec, nextprism::command_result res) {
+                               ok.set_value(!ec && res.exit_code == 0);
+                           });
+            rec.finish(t0, ok.get_future().get());
+        }
+        rec.stop();
     }
-    state.SetItemsProcessed(state.iterations());
+    rec.publish(state, n);
 }
 
 int spawn_wait(const std::vector<std::string>& argv)
@@ -134,23 +176,26 @@ std::vector<std::string> openssh(bool master)
     return argv;
 }
 
-void openssh_controlmaster(benchmark::State& state)
+/// One spawned `ssh` per command; master: a ControlMaster started once,
+/// untimed, that every command goes through.
+void openssh_row(benchmark::State& state, bool master)
 {
-    const auto argv = openssh(true);
-    spawn_wait(argv); // start the master outside the timing
-    for (auto _ : state)
-        if (spawn_wait(argv) != 0)
-            state.SkipWithError("ssh failed");
-    state.SetItemsProcessed(state.iterations());
-}
-
-void openssh_fresh(benchmark::State& state)
-{
-    const auto argv = openssh(false);
-    for (auto _ : state)
-        if (spawn_wait(argv) != 0)
-            state.SkipWithError("ssh failed");
-    state.SetItemsProcessed(state.iterations());
+    const int n = static_cast<int>(state.range(1));
+    const auto argv = openssh(master);
+    if (master && spawn_wait(argv) != 0) { // start the master outside the timing
+        state.SkipWithError("ssh failed");
+        return;
+    }
+    bench::recorder rec(n);
+    for (auto _ : state) {
+        rec.start();
+        for (int i = 0; i < n; ++i) {
+            const auto t0 = clock_type::now();
+            rec.finish(t0, spawn_wait(argv) == 0);
+        }
+        rec.stop();
+    }
+    rec.publish(state, master ? 1 : n);
 }
 
 /// A paramiko client in a python3 process, driven one command per line.
@@ -213,27 +258,44 @@ private:
     int out_ = -1;
 };
 
+/// paramiko's round trip (its own CPU is in the peer, not in cpu_ms_per_cmd).
 void paramiko(benchmark::State& state, const char* mode)
 {
+    const int n = static_cast<int>(state.range(1));
     paramiko_peer peer(mode);
     if (!peer.run()) { // connects (reused) and warms up, outside the timing
         state.SkipWithError("paramiko failed: is python3-paramiko installed?");
         return;
     }
-    for (auto _ : state)
-        if (!peer.run()) {
-            state.SkipWithError("paramiko command failed");
-            return;
+    bench::recorder rec(n);
+    for (auto _ : state) {
+        rec.start();
+        for (int i = 0; i < n; ++i) {
+            const auto t0 = clock_type::now();
+            rec.finish(t0, peer.run());
         }
-    state.SetItemsProcessed(state.iterations());
+        rec.stop();
+    }
+    rec.publish(state, std::string(mode) == "reused" ? 1 : n);
 }
 
 } // namespace
 
-BENCHMARK_CAPTURE(paramiko, reused_connection, "reused")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(paramiko, fresh_connection, "fresh")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(pooled, nextprism::multiplexed)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(pooled, nextprism::exclusive)->Arg(1)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(fresh_connection)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(openssh_controlmaster)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(openssh_fresh)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Args: k (commands in flight), n (commands timed), burst. One iteration of
+// n commands per process; benchmarks/run.sh picks rows with --benchmark_filter.
+#define NP_ROW ->ArgNames({"k", "n", "burst"})->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond)
+BENCHMARK_TEMPLATE(pooled, nextprism::multiplexed) NP_ROW
+    ->Args({1, 300, 0})->Args({8, 800, 0})->Args({32, 1000, 0})->Args({128, 1000, 0})->Args({35, 1000, 1})
+    ->Args({2, 4, 0});
+BENCHMARK_TEMPLATE(pooled, nextprism::exclusive) NP_ROW
+    ->Args({1, 300, 0})->Args({8, 800, 0})->Args({32, 1000, 0})->Args({35, 1000, 1})->Args({2, 4, 0});
+BENCHMARK(fresh_connection) NP_ROW
+    ->Args({1, 20, 0})->Args({1, 1, 0});
+BENCHMARK_CAPTURE(openssh_row, controlmaster, true) NP_ROW
+    ->Args({1, 100, 0})->Args({1, 1, 0});
+BENCHMARK_CAPTURE(openssh_row, fresh, false) NP_ROW
+    ->Args({1, 20, 0})->Args({1, 1, 0});
+BENCHMARK_CAPTURE(paramiko, reused_connection, "reused") NP_ROW
+    ->Args({1, 200, 0})->Args({1, 1, 0});
+BENCHMARK_CAPTURE(paramiko, fresh_connection, "fresh") NP_ROW
+    ->Args({1, 20, 0})->Args({1, 1, 0});
