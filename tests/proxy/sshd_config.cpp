@@ -118,7 +118,10 @@ TEST_CASE("sshd -T: the hardened settings are what sshd enforces")
         INFO(line);
         CHECK(r.out.find("\n" + line + "\n") != std::string::npos);
     }
-    CHECK(r.out.find("\nforcecommand " + sshd_dir() + "/nextprism-validate\n") != std::string::npos);
+    // The validator's copy lives outside the build tree (tests/testbed/sshd.sh).
+    const auto validator = read_file(sshd_dir() + "/validator");
+    CHECK(validator.starts_with("/var/lib/nextprism-test/"));
+    CHECK(r.out.find("\nforcecommand " + validator) != std::string::npos);
     CHECK(r.out.find("\nsubsystem") == std::string::npos);
     CHECK(r.out.find("\nacceptenv") == std::string::npos);
     // The shipped file carries the same settings (the test bed changes only paths).

@@ -12,6 +12,12 @@
 #                          creating the stand-in container np-ssh-nextcloud
 #
 # Writes DIR/client_ed25519 (+.pub), DIR/known_hosts, DIR/sshd.log.
+#
+# What the proxy account (not root) must execute or read lives outside the
+# build tree, which may sit under a mode-700 home such as /root: the
+# validator, its state (audit log, locks) and the engine's socket (bound
+# there) are under /var/lib/nextprism-test/PORT (root-owned, 0755);
+# DIR/state links to the state, DIR/validator names the validator's path.
 set -euo pipefail
 action=${1:?start|stop}
 dir=$(realpath -m "${2:?directory}")
@@ -19,6 +25,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 source_config=$here/../../proxy/sshd_config
 user=nextprism
 pidfile=$dir/sshd.pid
+
+# /var/lib/nextprism-test/PORT for a running proxy, from its own record.
+runtime_dir() { [ -f "$dir/runtime_dir" ] && cat "$dir/runtime_dir" || true; }
 
 stop() {
   if [ -f "$pidfile" ]; then
@@ -30,6 +39,11 @@ stop() {
     fi
   fi
   rm -f "$pidfile"
+  local rt
+  rt=$(runtime_dir)
+  if [ -n "$rt" ] && mountpoint -q "$rt/docker.sock" 2>/dev/null; then
+    umount "$rt/docker.sock" 2>/dev/null || umount -l "$rt/docker.sock" 2>/dev/null || true
+  fi
 }
 
 case $action in
@@ -50,11 +64,28 @@ start)
   usermod -p '*' "$user"
   # The validator reads the engine socket (group) and stops timed-out
   # commands by PID (CAP_KILL), as the proxy image grants it.
-  install -m 0755 "$validator" "$dir/nextprism-validate"
-  setcap cap_kill+ep "$dir/nextprism-validate"
-  if [ "$sock" != none ]; then chgrp "$user" "$sock" && chmod 660 "$sock"; fi
-  mkdir -p "$dir/state"
-  chown "$user:$user" "$dir/state"
+  rt=/var/lib/nextprism-test/$port
+  mkdir -p "$rt"
+  chown root:root /var/lib/nextprism-test "$rt"
+  chmod 0755 /var/lib/nextprism-test "$rt"
+  echo "$rt" >"$dir/runtime_dir"
+  install -m 0755 "$validator" "$rt/nextprism-validate.tmp"
+  setcap cap_kill+ep "$rt/nextprism-validate.tmp"
+  mv "$rt/nextprism-validate.tmp" "$rt/nextprism-validate"
+  echo "$rt/nextprism-validate" >"$dir/validator"
+  proxy_sock=none
+  if [ "$sock" != none ]; then
+    chgrp "$user" "$sock" && chmod 660 "$sock"
+    # The engine's socket, reachable whatever the directories above it allow.
+    proxy_sock=$rt/docker.sock
+    [ -e "$proxy_sock" ] || touch "$proxy_sock"
+    mount --bind "$sock" "$proxy_sock"
+  fi
+  mkdir -p "$rt/state"
+  chown "$user:$user" "$rt/state"
+  chmod 0750 "$rt/state"
+  if [ ! -L "$dir/state" ]; then rm -rf "$dir/state"; fi
+  ln -sfn "$rt/state" "$dir/state"
   [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-host -f "$dir/host_ed25519_key"
   [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-test-client -f "$dir/client_ed25519"
   [ -f "$dir/other_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C not-authorized -f "$dir/other_ed25519"
@@ -72,8 +103,8 @@ start)
       -e "s|^PidFile .*|PidFile $pidfile|" \
       -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
       -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $keys_dir/authorized_keys|" \
-      -e "s|^ForceCommand .*|ForceCommand $dir/nextprism-validate|" \
-      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$sock NEXTPRISM_AUDIT_LOG=$dir/state/audit.log NEXTPRISM_LOCK_DIR=$dir/state NEXTCLOUD_CONTAINER=$target$extra_env|" \
+      -e "s|^ForceCommand .*|ForceCommand $rt/nextprism-validate|" \
+      -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$proxy_sock NEXTPRISM_AUDIT_LOG=$rt/state/audit.log NEXTPRISM_LOCK_DIR=$rt/state NEXTCLOUD_CONTAINER=$target$extra_env|" \
       "$source_config" >"$dir/sshd_config"
   # The target the proxy serves: a stand-in Nextcloud container.
   if [ "$sock" != none ] && [ -z "${NEXTPRISM_TARGET:-}" ]; then
