@@ -73,11 +73,20 @@ struct discovery_options
     std::chrono::milliseconds cool_down{60'000};    ///< how long a dropped endpoint stays out
     nextprism::health_check health = health_check::tcp;
     std::chrono::milliseconds health_timeout{2'000}; ///< per candidate
+    /// A placement that left out a candidate whose health check failed, or
+    /// that offers no route at all (no proxy, target not here), is looked
+    /// up again after this instead of `ttl`: a proxy that comes back, or a
+    /// task that finished moving, is found within seconds.
+    std::chrono::milliseconds negative_ttl{2'000};
 };
 
 /** Whether `ec`, met at an endpoint, means the target or the proxy is no
     longer where discovery said (the placement must be looked up again). */
 bool means_moved(const error_code& ec) noexcept;
+
+/** Whether `ec` means nothing answered at the endpoint (connection
+    refused, no route): a proxy restarting or a node away, not a broken one. */
+bool means_unreachable(const error_code& ec) noexcept;
 
 /** Any source, with what every backend shares: a TTL cache of placements
     (stale ones served when a refresh fails), health checks of new

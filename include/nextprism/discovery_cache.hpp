@@ -13,7 +13,9 @@
 namespace nextprism {
 
 /** Placements by target service, each kept for `ttl` after it was
-    looked up. Pure: the caller passes the time, so tests use a fake clock.
+    looked up (or for a shorter time given when it was stored: a placement
+    that left a candidate out is looked up again sooner). Pure: the caller
+    passes the time, so tests use a fake clock.
     An expired entry is still returned by `stale()`: when a refresh fails,
     a placement a minute old beats none. */
 template<class Clock = std::chrono::steady_clock>
@@ -27,7 +29,7 @@ public:
     std::optional<placement> fresh(const std::string& service, time_point now) const
     {
         const auto it = entries_.find(service);
-        if (it == entries_.end() || now - it->second.stored_at >= ttl)
+        if (it == entries_.end() || now - it->second.stored_at >= it->second.keep_for)
             return std::nullopt;
         return it->second.value;
     }
@@ -41,9 +43,11 @@ public:
         return it->second.value;
     }
 
-    void store(const std::string& service, placement p, time_point now)
+    /// Kept for `ttl`, or for `keep_for` if that is shorter.
+    void store(const std::string& service, placement p, time_point now,
+               std::optional<typename Clock::duration> keep_for = std::nullopt)
     {
-        entries_[service] = entry{std::move(p), now};
+        entries_[service] = entry{std::move(p), now, keep_for ? std::min(*keep_for, ttl) : ttl};
     }
 
     void invalidate(const std::string& service) { entries_.erase(service); }
@@ -54,14 +58,25 @@ private:
     {
         placement value;
         time_point stored_at;
+        typename Clock::duration keep_for;
     };
     std::map<std::string, entry> entries_;
+};
+
+/// What a failure at an endpoint says about it.
+enum class endpoint_failure {
+    other,       ///< it answered, but the run failed (lost connection, authentication, …)
+    unreachable, ///< nothing answered: connection refused, no route, health check failed
 };
 
 /** Consecutive failures per proxy endpoint. After `failure_threshold` in a
     row an endpoint is left out of placements until `cool_down` has passed;
     then it is offered again, and one more failure sends it back. A success
-    clears its record. Pure, like the cache. */
+    clears its record. An endpoint whose failures were all `unreachable`
+    (a proxy that was restarting, a node that was away) is still worth a
+    health check while it cools down, and one that passes
+    (`record_reachable`) ends the cool-down at once: a proxy that comes
+    back is used within seconds. Pure, like the cache. */
 template<class Clock = std::chrono::steady_clock>
 class basic_endpoint_tracker
 {
@@ -72,11 +87,31 @@ public:
 
     void record_success(const proxy_endpoint& ep) { records_.erase(ep); }
 
-    void record_failure(const proxy_endpoint& ep, time_point now)
+    void record_failure(const proxy_endpoint& ep, time_point now,
+                        endpoint_failure kind = endpoint_failure::other)
     {
         auto& r = records_[ep];
         ++r.consecutive_failures;
         r.last_failure = now;
+        r.unreachable_only = r.unreachable_only && kind == endpoint_failure::unreachable;
+    }
+
+    /// A health check reached `ep`: forget failures that were all "unreachable".
+    void record_reachable(const proxy_endpoint& ep)
+    {
+        const auto it = records_.find(ep);
+        if (it != records_.end() && it->second.unreachable_only)
+            records_.erase(it);
+    }
+
+    /// Whether a health check of `ep` is worth making now: it is usable,
+    /// or it cools down only for having been unreachable.
+    bool worth_probing(const proxy_endpoint& ep, time_point now) const
+    {
+        if (usable(ep, now))
+            return true;
+        const auto it = records_.find(ep);
+        return it != records_.end() && it->second.unreachable_only;
     }
 
     /// Whether `ep` may be offered now.
@@ -106,6 +141,7 @@ private:
     {
         std::size_t consecutive_failures = 0;
         time_point last_failure{};
+        bool unreachable_only = true;
     };
     std::map<proxy_endpoint, record> records_;
 };

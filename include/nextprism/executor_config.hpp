@@ -37,7 +37,7 @@ namespace nextprism {
                    "max_concurrent_handshakes": 4, "idle_timeout_ms": 300000,
                    "queue_timeout_ms": 30000},
           "discovery": {"ttl_ms": 60000, "failure_threshold": 3, "cool_down_ms": 60000,
-                        "health_check": "tcp", "health_timeout_ms": 2000,
+                        "health_check": "tcp", "health_timeout_ms": 2000, "negative_ttl_ms": 2000,
                         "label": "io.nextprism.proxy.target",
                         "port_label": "io.nextprism.proxy.port", "watch_events": true,
                         "dns_name": "tasks.{service}-proxy",

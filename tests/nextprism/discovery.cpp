@@ -227,3 +227,74 @@ TEST_CASE("dns: the addresses of the name, on the configured port")
     CHECK(loopback);
     CHECK_FALSE(p.target_local.has_value());
 }
+
+TEST_CASE("a proxy that restarts is offered again as soon as it answers, not after the TTL or cool-down")
+{
+    // The lockout seen on a 3-node Swarm: the placement computed while the
+    // proxy was down was cached for the full TTL (60 s), and the endpoint
+    // cooled down for 60 s, though the proxy was back after ~5 s.
+    io_thread io;
+    fake_clock::current = fake_clock::time_point{} + 100s;
+    auto up = std::make_unique<listener>("SSH-2.0-OpenSSH_9.2p1\r\n");
+    const proxy_endpoint ep = up->endpoint();
+    discovery_options opts; // defaults: ttl 60 s, cool-down 60 s, negative_ttl 2 s, tcp checks
+    CHECK(opts.negative_ttl == 2s);
+    basic_cached_discovery<static_list_source, fake_clock> d(
+        io.io.get_executor(), opts, static_list_source::options{{{"photoprism", {ep}}}, {}});
+    REQUIRE(locate(d, "photoprism").second.proxies == std::vector<proxy_endpoint>{ep});
+
+    // The proxy goes away: the runs fail, "connection refused".
+    boost::asio::io_context bind_io;
+    const auto port = ep.port;
+    up.reset();
+    for (int i = 0; i < 3; ++i)
+        d.report("photoprism", ep, boost::asio::error::connection_refused);
+    CHECK(d.consecutive_failures(ep) >= 3);
+    const auto lookups = d.source_lookups();
+    CHECK(locate(d, "photoprism").second.proxies.empty()); // down: health check fails
+    CHECK(d.source_lookups() == lookups + 1);
+    fake_clock::current += 1s;
+    CHECK(locate(d, "photoprism").second.proxies.empty()); // the empty answer is cached briefly
+    CHECK(d.source_lookups() == lookups + 1);
+
+    // Back on the same port 5 s later: offered at the next lookup, 2 s
+    // after the last one, long before the TTL or the cool-down.
+    tcp::acceptor back(bind_io, {boost::asio::ip::make_address("127.0.0.1"), port});
+    fake_clock::current += 1s;
+    auto [ec, p] = locate(d, "photoprism");
+    REQUIRE_FALSE(ec);
+    CHECK(p.proxies == std::vector<proxy_endpoint>{ep});
+    CHECK(d.consecutive_failures(ep) == 0);
+    // A healthy, complete placement is kept for the full TTL again.
+    const auto after = d.source_lookups();
+    fake_clock::current += 30s;
+    (void)locate(d, "photoprism");
+    CHECK(d.source_lookups() == after);
+}
+
+TEST_CASE("an endpoint that answered and failed still cools down; a target that runs nowhere is looked up again soon")
+{
+    io_thread io;
+    fake_clock::current = fake_clock::time_point{} + 100s;
+    listener up("SSH-2.0-OpenSSH_9.2p1\r\n");
+    const proxy_endpoint ep = up.endpoint();
+    basic_cached_discovery<static_list_source, fake_clock> d(
+        io.io.get_executor(), discovery_options{},
+        static_list_source::options{{{"photoprism", {ep}}, {"nextcloud", {}}}, {}});
+    for (int i = 0; i < 3; ++i)
+        d.report("photoprism", ep, error::connection_lost);
+    d.invalidate("photoprism");
+    CHECK(locate(d, "photoprism").second.proxies.empty()); // not probed back in
+    fake_clock::current += 61s;
+    CHECK(locate(d, "photoprism").second.proxies == std::vector<proxy_endpoint>{ep});
+
+    // No proxy and not local: the answer is kept for negative_ttl only.
+    CHECK(locate(d, "nextcloud").second.proxies.empty());
+    const auto n = d.source_lookups();
+    fake_clock::current += 1s;
+    (void)locate(d, "nextcloud");
+    CHECK(d.source_lookups() == n);
+    fake_clock::current += 1s;
+    (void)locate(d, "nextcloud");
+    CHECK(d.source_lookups() == n + 1);
+}

@@ -71,3 +71,38 @@ TEST_CASE("endpoint tracker: 3 consecutive failures drop an endpoint until the c
     CHECK_FALSE(tracker.usable(a, t0 + 63s));
     CHECK(tracker.usable(a, t0 + 122s));
 }
+
+TEST_CASE("placement cache: an entry stored with a shorter keep_for expires sooner, never later than the TTL")
+{
+    basic_placement_cache<fake_clock> cache;
+    const auto t0 = fake_clock::time_point{} + 1000s;
+    placement p;
+    cache.store("nextcloud", p, t0, 2s);
+    CHECK(cache.fresh("nextcloud", t0 + 1'999ms));
+    CHECK_FALSE(cache.fresh("nextcloud", t0 + 2s));
+    CHECK(cache.stale("nextcloud"));
+    cache.store("photoprism", p, t0, 600s); // capped at the TTL
+    CHECK(cache.fresh("photoprism", t0 + 59s));
+    CHECK_FALSE(cache.fresh("photoprism", t0 + 60s));
+}
+
+TEST_CASE("endpoint tracker: an endpoint out only for being unreachable is back once a health check reaches it")
+{
+    basic_endpoint_tracker<fake_clock> tracker;
+    const auto t0 = fake_clock::time_point{} + 1000s;
+    for (int i = 0; i < 3; ++i) {
+        tracker.record_failure(a, t0, endpoint_failure::unreachable);
+        tracker.record_failure(b, t0, i == 1 ? endpoint_failure::other : endpoint_failure::unreachable);
+    }
+    CHECK_FALSE(tracker.usable(a, t0 + 5s));
+    CHECK_FALSE(tracker.usable(b, t0 + 5s));
+    CHECK(tracker.worth_probing(a, t0 + 5s));       // a restarting proxy: look again
+    CHECK_FALSE(tracker.worth_probing(b, t0 + 5s)); // it answered and failed once: cool down
+    tracker.record_reachable(a);
+    tracker.record_reachable(b); // no effect: b's failures were not only "unreachable"
+    CHECK(tracker.usable(a, t0 + 5s));
+    CHECK(tracker.consecutive_failures(a) == 0);
+    CHECK_FALSE(tracker.usable(b, t0 + 5s));
+    CHECK(tracker.consecutive_failures(b) == 3);
+    CHECK(tracker.usable(b, t0 + 60s));
+}

@@ -26,6 +26,13 @@ inline bool means_moved(const error_code& ec) noexcept
            ec == net::error::network_unreachable;
 }
 
+inline bool means_unreachable(const error_code& ec) noexcept
+{
+    namespace net = boost::asio;
+    return ec == net::error::connection_refused || ec == net::error::host_unreachable ||
+           ec == net::error::network_unreachable;
+}
+
 namespace detail {
 
 /** Checks one candidate: a TCP connect, and for `banner` the server's
@@ -166,11 +173,13 @@ auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, To
             // Probe the candidates that are not cooling down, all at once (a
             // dead node costs one health_timeout, not one each); those cooling
             // down stay in the cached placement so that they return after it.
+            // One that cools down only for having been unreachable is probed
+            // too: if it answers again, it is back.
             std::vector<std::size_t> probed;
             {
                 std::lock_guard lock(st->mutex);
                 for (std::size_t i = 0; i < found.proxies.size(); ++i)
-                    if (st->tracker.usable(found.proxies[i], Clock::now()))
+                    if (st->tracker.worth_probing(found.proxies[i], Clock::now()))
                         probed.push_back(i);
             }
             using probe_op = decltype(net::co_spawn(st->ex, detail::probe_endpoint({}, {}, {}), net::deferred));
@@ -188,19 +197,29 @@ auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, To
                     healthy[probed[k]] = !errors[k] && answers[k];
             }
             std::vector<proxy_endpoint> kept;
+            bool left_out = false;
             {
                 std::lock_guard lock(st->mutex);
+                for (const auto i : probed)
+                    if (healthy[i] && st->opts.health != health_check::none)
+                        st->tracker.record_reachable(found.proxies[i]);
                 for (std::size_t i = 0; i < found.proxies.size(); ++i) {
                     if (healthy[i])
                         kept.push_back(found.proxies[i]);
                     else
-                        st->tracker.record_failure(found.proxies[i], Clock::now());
+                        st->tracker.record_failure(found.proxies[i], Clock::now(), endpoint_failure::unreachable);
                 }
+                left_out = kept.size() < found.proxies.size();
             }
             found.proxies = std::move(kept);
             std::lock_guard lock(st->mutex);
             ++st->lookups;
-            st->cache.store(service, found, Clock::now());
+            // Left a candidate out, or no route at all: look again soon.
+            const bool no_route = st->tracker.filter(found, Clock::now()).proxies.empty() && found.target_local != true;
+            std::optional<typename Clock::duration> keep_for;
+            if (left_out || no_route)
+                keep_for = std::chrono::duration_cast<typename Clock::duration>(st->opts.negative_ttl);
+            st->cache.store(service, found, Clock::now(), keep_for);
             r.value = st->tracker.filter(std::move(found), Clock::now());
             co_return r;
         });
@@ -218,7 +237,8 @@ void basic_cached_discovery<Source, Clock>::report(const std::string& service, c
     // A refused command or a cancellation says nothing about the endpoint.
     if (ec == condition::rejected || ec == error::cancelled)
         return;
-    state_->tracker.record_failure(ep, Clock::now());
+    state_->tracker.record_failure(ep, Clock::now(),
+                                   means_unreachable(ec) ? endpoint_failure::unreachable : endpoint_failure::other);
     if (means_moved(ec))
         state_->cache.invalidate(service);
 }

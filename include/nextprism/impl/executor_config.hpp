@@ -245,6 +245,7 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
             o.read_enum("health_check", c.discovery.health,
                         {{"none", health_check::none}, {"tcp", health_check::tcp}, {"banner", health_check::banner}});
             o.read("health_timeout_ms", c.discovery.health_timeout);
+            o.read("negative_ttl_ms", c.discovery.negative_ttl);
             o.read("label", c.swarm.target_label);
             o.read("port_label", c.swarm.port_label);
             o.read("watch_events", c.swarm.watch_events);
