@@ -9,6 +9,7 @@
 // runs once per command.
 
 #include <nextprism/audit_log.hpp>
+#include <nextprism/detail/sha256.hpp>
 #include <nextprism/command_policy.hpp>
 #include <nextprism/direct_transport.hpp>
 #include <nextprism/docker/output_gate.hpp>
@@ -28,6 +29,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,6 +51,8 @@ constexpr std::string_view usage_text =
     "                          [--audit-log FILE] [--timeout SECONDS]\n"
     "                          [--output-stall SECONDS] [--dry-run]\n"
     "       nextprism-validate --print-default-policy\n"
+    "       nextprism-validate --audit-drain FIFO [--audit-file FILE]\n"
+    "                          [--audit-file-max-bytes N] [--audit-file-keep K]\n"
     "The command comes from SSH_ORIGINAL_COMMAND (set by sshd for a ForceCommand).\n"
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
@@ -65,6 +69,13 @@ struct options
     long timeout_seconds = 4 * 3600;
     long output_stall_seconds = 300; ///< the caller read nothing for this long: stop
     bool dry_run = false;
+    std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
+    // The drainer (--audit-drain FIFO): the audit FIFO to the container's
+    // stdout and an optional rotated file.
+    std::string audit_drain;
+    std::string audit_file;
+    std::uint64_t audit_file_max_bytes = 10 * 1024 * 1024;
+    unsigned audit_file_keep = 5;
 };
 
 /// The proxy's own exit: its one stderr line and status (proxy_exit_code.hpp).
@@ -92,6 +103,8 @@ options parse_options(int argc, char** argv)
         o.audit_log = v;
     if (auto v = env("NEXTPRISM_LOCK_DIR"))
         o.lock_dir = v;
+    if (auto v = env("NEXTPRISM_AUTHORIZED_KEYS"))
+        o.authorized_keys = v;
     if (auto v = env("NEXTPRISM_DRY_RUN"))
         o.dry_run = std::string_view(v) == "1";
     auto seconds = [](std::string_view text) {
@@ -121,6 +134,22 @@ options parse_options(int argc, char** argv)
             o.audit_log = value();
         else if (arg == "--dry-run")
             o.dry_run = true;
+        else if (arg == "--audit-drain")
+            o.audit_drain = value();
+        else if (arg == "--audit-file")
+            o.audit_file = value();
+        else if (arg == "--audit-file-max-bytes" || arg == "--audit-file-keep") {
+            const std::string v = value();
+            char* end = nullptr;
+            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || (arg == "--audit-file-keep" && n > 100) ||
+                (arg == "--audit-file-max-bytes" && n < 4096))
+                fail(exit_code::usage, "usage", std::string(arg) + ": bad value '" + v + "'");
+            if (arg == "--audit-file-keep")
+                o.audit_file_keep = static_cast<unsigned>(n);
+            else
+                o.audit_file_max_bytes = n;
+        }
         else if (arg == "--timeout")
             o.timeout_seconds = seconds(value());
         else if (arg == "--output-stall")
@@ -136,7 +165,7 @@ options parse_options(int argc, char** argv)
             fail(exit_code::usage, "usage", "unknown argument " + std::string(arg) + " (see --help)");
         }
     }
-    if (o.service.empty())
+    if (o.service.empty() && o.audit_drain.empty())
         fail(exit_code::usage, "usage", "no service: pass --service or set NEXTPRISM_SERVICE");
     return o;
 }
@@ -309,17 +338,70 @@ private:
     std::chrono::steady_clock::time_point progress_ = std::chrono::steady_clock::now();
 };
 
-/// The validator's own failure line, in the proxy's one-line format.
-std::string failure_line(std::string_view what, std::string_view detail = {})
+/** The proxy's audit drainer (root, beside sshd, started by the
+    entrypoint): reads the lines validators write into the audit FIFO and
+    writes each to stdout, which is the container's: `docker service logs`
+    and any logging driver get them. With --audit-file, also appends them
+    to that file, rotated by size. The validator's uid can write the FIFO
+    but not read it, nor touch the file.
+
+    The FIFO is held open for writing too, so that it never reads end of
+    file between validators. A line longer than max_audit_line (no
+    validator writes one) is cut. Any failure to write a sink ends the
+    drainer with 74: the entrypoint then stops the container, validators
+    find no reader (ENXIO) and refuse to run anything (fail closed). */
+int drain_audit(const options& opts)
 {
-    std::string line = "nextprism: ";
-    line += what;
-    if (!detail.empty()) {
-        line += ": ";
-        line += detail;
+    const int fd = ::open(opts.audit_drain.c_str(), O_RDWR | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+        fail(exit_code::audit_failed, "cannot open audit FIFO " + opts.audit_drain,
+             fd < 0 ? std::strerror(errno) : "not a FIFO");
+    nextprism::audit_log file;
+    nextprism::error_code ec;
+    if (!opts.audit_file.empty()) {
+        file.open(opts.audit_file, ec);
+        if (ec)
+            fail(exit_code::audit_failed, "cannot open audit file " + opts.audit_file, ec.message());
+        file.rotate_at(opts.audit_file_max_bytes, opts.audit_file_keep);
     }
-    line += '\n';
-    return line;
+    std::string pending;
+    char buffer[8192];
+    for (;;) {
+        const auto n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            fail(exit_code::audit_failed, "cannot read audit FIFO " + opts.audit_drain,
+                 n < 0 ? std::strerror(errno) : "end of file");
+        pending.append(buffer, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        for (;;) {
+            auto end = pending.find('\n', start);
+            if (end == std::string::npos && pending.size() - start < nextprism::max_audit_line)
+                break;
+            if (end == std::string::npos || end - start >= nextprism::max_audit_line)
+                end = start + nextprism::max_audit_line - 1; // cut: no validator writes this
+            std::string line = pending.substr(start, end - start);
+            line += '\n';
+            start = end + (pending[end] == '\n' ? 1 : 0);
+            std::size_t done = 0;
+            while (done < line.size()) {
+                const auto w = ::write(STDOUT_FILENO, line.data() + done, line.size() - done);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    fail(exit_code::audit_failed, "cannot write audit lines to stdout", std::strerror(errno));
+                done += static_cast<std::size_t>(w);
+            }
+            if (file.is_open()) {
+                file.write_line(line, ec);
+                if (ec)
+                    fail(exit_code::audit_failed, "cannot write audit file " + opts.audit_file, ec.message());
+            }
+        }
+        pending.erase(0, start);
+    }
 }
 
 /** Runs the accepted command in the target container and passes its
@@ -333,22 +415,38 @@ int execute(const options& opts, const nextprism::command_policy& policy,
     namespace net = boost::asio;
     using namespace std::chrono;
 
+    const auto started = steady_clock::now();
+    // An outcome without a run (busy, misconfigured) is on record too.
+    auto refuse = [&](std::string_view outcome, int status, std::string_view what, std::string detail) {
+        record.event = "finished";
+        record.decision = {};
+        record.input.reset();
+        record.time = system_clock::now();
+        record.outcome = outcome;
+        record.exit_code = status;
+        record.reason = detail;
+        record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
+        nextprism::error_code wec;
+        log.write(record, wec); // nothing ran: the failure below says why either way
+        fail(status, what, detail);
+    };
+
     int lock_fd = -1;
     if (d.command->single_flight) {
         const std::string path = opts.lock_dir + "/" + opts.service + ".lock";
         lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (lock_fd < 0)
-            fail(exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
+            refuse("internal", exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
         if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-            fail(exit_code::busy, "busy",
-                 "another " + d.command->name() + "-class command is running for " + opts.service +
-                     "; try again when it has finished");
+            refuse("busy", exit_code::busy, "busy",
+                   "another " + d.command->name() + "-class command is running for " + opts.service +
+                       "; try again when it has finished");
     }
 
     nextprism::error_code ec;
     const auto engine = nextprism::docker::engine_address_from_environment(ec);
     if (ec)
-        fail(exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
+        refuse("internal", exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
     net::io_context io;
     nextprism::direct_transport::options transport_options;
     if (auto v = env((upper(opts.service) + "_CONTAINER").c_str()))
@@ -413,7 +511,6 @@ int execute(const options& opts, const nextprism::command_policy& policy,
     };
 
     nextprism::command_request request{opts.service, d.argv, seconds(opts.timeout_seconds)};
-    const auto started = steady_clock::now();
     int status = 0;
     transport.async_run(
         request,
@@ -433,46 +530,53 @@ int execute(const options& opts, const nextprism::command_policy& policy,
 
             status = result.exit_code;
             std::string reason;
+            std::string_view outcome = "exited";
             if (run_ec) {
                 reason = run_ec.message();
-                if (run_ec == nextprism::error::target_not_found ||
-                    run_ec == nextprism::error::target_not_running)
-                    status = exit_code::target_missing;
-                else if (run_ec == nextprism::error::timeout)
-                    status = exit_code::timeout;
-                else if (run_ec == nextprism::condition::rejected)
-                    status = exit_code::refused;
-                else if (run_ec == nextprism::error::internal_error)
-                    status = exit_code::internal;
-                else
-                    status = exit_code::engine_error;
+                status = nextprism::to_exit_status(run_ec); // the contract's table
+                outcome = status == exit_code::target_missing ? "target_missing"
+                          : status == exit_code::timeout      ? "timeout"
+                          : status == exit_code::refused      ? "refused"
+                          : status == exit_code::internal     ? "internal"
+                                                              : "engine_error";
             }
             stopped = run_ec == nextprism::error::timeout || !stop_reason.empty();
             if (!stop_reason.empty()) {
                 reason = stop_reason + "; command stopped";
+                outcome = "stopped";
                 if (status != exit_code::timeout && run_ec == nextprism::error::cancelled)
                     status = exit_code::timeout;
+            }
+            if (result.still_running) {
+                // "Stopped" only when it is true (as deployed without the
+                // right to signal it, the stop does not work).
+                outcome = "could_not_stop";
+                reason = (stop_reason.empty() ? std::string("timed out") : stop_reason) +
+                         "; the command could not be stopped and may still run in the target";
             }
             record.event = "finished";
             record.decision = {};
             record.input.reset();
             record.time = system_clock::now();
+            record.outcome = outcome;
             record.exit_code = status;
             record.reason = reason;
             record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
             nextprism::error_code wec;
             log.write(record, wec); // the command ran: a failed write here changes nothing
 
-            if (run_ec && stop_reason.empty()) {
+            if (result.still_running) {
+                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", reason));
+            } else if (run_ec && stop_reason.empty()) {
                 std::string what = run_ec == nextprism::error::timeout
                                        ? "timed out after " + std::to_string(opts.timeout_seconds) +
                                              " s; the command was stopped"
                                        : run_ec.message();
                 if (status == exit_code::target_missing)
                     what += " (" + transport.container_for(opts.service) + ")";
-                pump.push(STDERR_FILENO, failure_line("error", what));
+                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", what));
             } else if (!stop_reason.empty()) {
-                pump.push(STDERR_FILENO, failure_line("error", reason));
+                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", reason));
             }
             if (pump.idle())
                 watch.cancel();
@@ -485,7 +589,12 @@ int execute(const options& opts, const nextprism::command_policy& policy,
 
 int main(int argc, char** argv)
 {
+    // A writer whose reader is gone (the audit FIFO's drainer, the SSH
+    // channel) gets EPIPE, handled where it happens, not a fatal signal.
+    ::signal(SIGPIPE, SIG_IGN);
     const options opts = parse_options(argc, argv);
+    if (!opts.audit_drain.empty())
+        return drain_audit(opts);
 
     nextprism::command_policy loaded;
     const nextprism::command_policy* policy = &nextprism::command_policy::default_policy();
@@ -506,7 +615,11 @@ int main(int argc, char** argv)
     const char* original = std::getenv("SSH_ORIGINAL_COMMAND");
     const std::string input = original ? original : "";
     const char* ssh_client = env("SSH_CLIENT");
-    const std::string key = nextprism::read_ssh_user_auth_key(env("SSH_USER_AUTH"));
+    // The key as sshd logs it ("SHA256:..."), with its authorized_keys comment.
+    const auto key = nextprism::detail::fingerprint_of(
+        nextprism::read_ssh_user_auth_key(env("SSH_USER_AUTH")));
+    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
+    const auto input_sha256 = nextprism::detail::sha256_hex(input);
 
     nextprism::decision d;
     if (!original) {
@@ -521,9 +634,16 @@ int main(int argc, char** argv)
     record.decision = d ? "allowed" : "refused";
     record.argv = d.exec_argv; // what runs in the container
     record.input = input;
+    record.input_sha256 = input_sha256;
     record.reason = d.reason;
+    if (!d) {
+        record.outcome = "refused";
+        record.exit_code = exit_code::refused;
+    }
     record.ssh_client = ssh_client ? ssh_client : "";
-    record.ssh_key = key;
+    record.key_type = key.type;
+    record.key_fingerprint = key.fingerprint;
+    record.key_comment = key_comment;
     log.write(record, ec);
     if (ec)
         fail(exit_code::audit_failed, "cannot write audit log " + opts.audit_log, ec.message());

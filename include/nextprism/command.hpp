@@ -38,6 +38,9 @@ struct command_result
     /// may be 0 (the policy's failure_lines; at most 8, each cut to 512
     /// bytes). The exit status stays the command's own.
     std::vector<std::string> failure_lines;
+    /// It was to be stopped (deadline, cancellation) and the engine still
+    /// reported it running afterwards: it may still be running.
+    bool still_running = false;
 
     /// Whether the command ran and succeeded: exit 0, no signal, no
     /// failure line.

@@ -136,3 +136,105 @@ TEST_CASE("a caller that stops reading cannot freeze the validator")
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(p.idle(p.photoprism));
 }
+
+TEST_CASE("audit records are bounded and every outcome is on record")
+{
+    proxy_env p;
+    SECTION("a 131,000-byte refused input: one line under 2 KiB, with its length and SHA-256")
+    {
+        // The most one environment string can carry (MAX_ARG_STRLEN is
+        // 128 KiB, so sshd cannot pass more); the worst bytes for escaping.
+        std::string input = "php occ files:scan ";
+        while (input.size() < 131000)
+            input += "\xff\x01\"";
+        input.resize(131000);
+        const auto r = p.run("nextcloud", input);
+        CHECK(r.exit_code == exit_code::refused);
+        std::ifstream in(p.dir / "audit.log");
+        std::string line;
+        REQUIRE(std::getline(in, line));
+        CHECK(line.size() + 1 <= 2048);
+        const auto j = nlohmann::json::parse(line);
+        CHECK(j["decision"] == "refused");
+        CHECK(j["outcome"] == "refused");
+        CHECK(j["exit_code"] == exit_code::refused);
+        CHECK(j["input_bytes"] == 131000);
+        CHECK(j["input_truncated"] == true);
+        CHECK(j["input_sha256"].get<std::string>().size() == 64);
+        CHECK_FALSE(std::getline(in, line)); // one line, nothing else
+    }
+    SECTION("a busy refusal has an outcome")
+    {
+        auto first = spawn_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"},
+                                   p.env("php occ files:scan -v slow6"));
+        std::string seen;
+        REQUIRE(first.read_until("photo-1.jpg", 30, seen));
+        const auto second = p.run("nextcloud", "php occ memories:index");
+        CHECK(second.exit_code == exit_code::busy);
+        CHECK(first.wait(60) == 0);
+        first.finish();
+        const auto audit = p.audit();
+        REQUIRE(audit.size() == 4); // first: decision; second: decision, busy; first: finished
+        CHECK(audit[1]["decision"] == "allowed");
+        CHECK(audit[2]["event"] == "finished");
+        CHECK(audit[2]["outcome"] == "busy");
+        CHECK(audit[2]["exit_code"] == exit_code::busy);
+        CHECK(audit[2]["pid"] == audit[1]["pid"]);
+        CHECK(audit[3]["outcome"] == "exited");
+        CHECK(audit[3]["exit_code"] == 0);
+    }
+    SECTION("the key is recorded as sshd logs it, with its authorized_keys comment")
+    {
+        const auto key = p.dir / "k";
+        REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -C caller -f " + key.string()).c_str()) == 0);
+        std::string pub;
+        std::getline(std::ifstream(key.string() + ".pub"), pub);
+        std::ofstream(p.dir / "authorized_keys") << "restrict " << pub.substr(0, pub.rfind(' ')) << " sync@nas\n";
+        std::ofstream(p.dir / "auth") << "publickey " << pub << "\n";
+        auto env = p.env("php occ status");
+        env.push_back("SSH_USER_AUTH=" + (p.dir / "auth").string());
+        env.push_back("NEXTPRISM_AUTHORIZED_KEYS=" + (p.dir / "authorized_keys").string());
+        const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"}, env);
+        CHECK(r.exit_code == 0);
+        const auto fp = run_process({"/usr/bin/ssh-keygen", "-l", "-f", key.string() + ".pub"}, {});
+        const auto audit = p.audit();
+        REQUIRE(audit.size() == 2);
+        CHECK(fp.out.find(audit[0]["key_fp"].get<std::string>()) != std::string::npos);
+        CHECK(audit[0]["key_fp"].get<std::string>().starts_with("SHA256:"));
+        CHECK(audit[0]["key_type"] == "ssh-ed25519");
+        CHECK(audit[0]["key_comment"] == "sync@nas");
+    }
+}
+
+TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it nothing runs")
+{
+    proxy_env p;
+    const auto fifo = p.dir / "audit.fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0620) == 0);
+    const auto file = p.dir / "audit-file.log";
+    auto drainer = spawn_process({NEXTPRISM_VALIDATE, "--audit-drain", fifo.string(), "--audit-file",
+                                  file.string(), "--audit-file-max-bytes", "4096", "--audit-file-keep", "2"},
+                                 {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // until it holds the FIFO
+    auto env = p.env("php occ status");
+    env[2] = "NEXTPRISM_AUDIT_LOG=" + fifo.string();
+    for (int i = 0; i < 10; ++i) {
+        const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"}, env);
+        CHECK(r.exit_code == 0);
+    }
+    std::string seen;
+    CHECK(drainer.read_until("\"outcome\":\"exited\"", 5, seen));
+    for (int i = 0; i < 5 && std::count(seen.begin(), seen.end(), '\n') < 20; ++i)
+        drainer.read_until("never", 1, seen);
+    CHECK(std::count(seen.begin(), seen.end(), '\n') == 20);
+    CHECK(fs::file_size(file) <= 4096);
+    CHECK(fs::exists(file.string() + ".1"));
+
+    ::kill(drainer.pid, SIGKILL);
+    drainer.wait(5);
+    drainer.finish();
+    const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"}, env);
+    CHECK(r.exit_code == exit_code::audit_failed);
+    CHECK(r.err.find("cannot open audit log") != std::string::npos);
+    CHECK(r.out.empty());
+}

@@ -94,6 +94,10 @@ struct exec_result
     int exit_code = -1;
     std::string exec_id;
     bool timed_out = false; ///< the deadline passed and the process was stopped
+    /// A stop was attempted and the engine still reported the exec running
+    /// when the stream ended: the stop did not work (e.g. no right to
+    /// signal it), the command may still be running.
+    bool still_running = false;
 };
 
 } // namespace nextprism::docker

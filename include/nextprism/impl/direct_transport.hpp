@@ -56,6 +56,7 @@ auto direct_transport::async_run(command_request request, output_handler on_outp
                 net::bind_cancellation_slot(signal->slot(), docker::detail::use_tuple));
             r.ec = eec;
             r.value.exit_code = result.exit_code;
+            r.value.still_running = result.still_running;
             co_return r;
         },
         [signal](net::cancellation_type type) { signal->emit(type); });

@@ -612,6 +612,7 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
     // The exit code: ready when the stream ends (300/300 measured), polled
     // briefly in case the engine is slower.
     net::steady_timer pause(ctx->ex);
+    bool running = false;
     for (int attempt = 0; attempt < 50; ++attempt) {
         auto inspect = co_await request_json(ctx, http::verb::get,
                                              "/exec/" + control->exec_id + "/json");
@@ -621,7 +622,8 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
             break;
         }
         const auto& code = at(inspect.value, "ExitCode");
-        if (at(inspect.value, "Running") != true && code.is_number_integer()) {
+        running = at(inspect.value, "Running") == true;
+        if (!running && code.is_number_integer()) {
             r.value.exit_code = code.get<int>();
             break;
         }
@@ -633,6 +635,7 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
         co_await pause.async_wait(use_tuple);
     }
     r.value.timed_out = control->timed_out;
+    r.value.still_running = control->stopping && running;
     if (control->timed_out)
         r.ec = error::timeout;
     else if (control->cancelled)
