@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# One command for every benchmark row, as root, in about 5-10 minutes:
+#
+#   benchmarks/run.sh [BUILD_DIR]          (default build-bench; configured if missing)
+#
+# Starts its own proxy (Debian's sshd, proxy/sshd_config via
+# tests/testbed/sshd.sh, the real nextprism-validate as ForceCommand in
+# dry-run mode) on 127.0.0.1:$NEXTPRISM_BENCH_PORT (22352), runs the rows in
+# interleaved rounds (round r starts r rows further down the list: A B C,
+# B C A, ...), one row per process, Google Benchmark JSON per row and round
+# under $NEXTPRISM_BENCH_DIR/raw, then benchmarks/report.py writes
+# docs/benchmarks.md, docs/benchmarks.json (the summary) and
+# docs/benchmarks.png. Everything it starts is stopped by PID on exit,
+# also on failure.
+#
+#   NEXTPRISM_BENCH_ROUNDS=5      rounds (at least 5 for the report's ratios)
+#   NEXTPRISM_BENCH_DIR=DIR       work dir (default /tmp/nextprism-bench)
+#   NEXTPRISM_BENCH_DOCKER=1      also the Docker row (own dockerd, no Swarm)
+#   NEXTPRISM_BENCH_HEAVY=0       skip the 128-in-flight and burst rows
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(realpath -m "${1:-$root/build-bench}")
+work=$(realpath -m "${NEXTPRISM_BENCH_DIR:-/tmp/nextprism-bench}")
+port=${NEXTPRISM_BENCH_PORT:-22352}
+rounds=${NEXTPRISM_BENCH_ROUNDS:-5}
+heavy=${NEXTPRISM_BENCH_HEAVY:-1}
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (it starts sshd)" >&2; exit 1; }
+
+[ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target bench_floor bench_ssh_transport bench_command_policy bench_docker_exec \
+  nextprism-validate -j1 >/dev/null
+bin=$build/benchmarks
+validator=$build/proxy/nextprism-validate
+
+sshd_dir=$work/sshd
+raw=$work/raw
+rm -rf "$raw"
+mkdir -p "$raw" "$sshd_dir"
+uptime >"$raw/load-start.txt"
+
+# ---- everything started here is stopped by PID, on any exit.
+variant_pid=""
+docker_started=0
+cleanup() {
+  set +e
+  ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1
+  if [ -n "$variant_pid" ] && kill -0 "$variant_pid" 2>/dev/null; then kill "$variant_pid"; fi
+  "$root/tests/testbed/sshd.sh" stop "$sshd_dir" >/dev/null 2>&1
+  [ -d "$work/sshd-docker" ] && "$root/tests/testbed/sshd.sh" stop "$work/sshd-docker" "$work/dockerd/docker.sock" >/dev/null 2>&1
+  [ "$docker_started" = 1 ] && "$root/tests/testbed/dockerd.sh" stop "$work/dockerd" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+export NEXTPRISM_SSHD_DIR=$sshd_dir NEXTPRISM_SSHD_PORT=$port
+
+# run_row LABEL ROUND BINARY FILTER [ENV=VALUE...]: one row, one process.
+run_row() {
+  local label=$1 round=$2 binary=$3 filter=$4
+  shift 4
+  env "$@" "$binary" --benchmark_filter="$filter" --benchmark_out="$raw/$label.r$round.json" \
+    --benchmark_out_format=json >"$raw/$label.r$round.txt" 2>&1 ||
+    { echo "run.sh: row $label failed (round $round):" >&2; tail -5 "$raw/$label.r$round.txt" >&2; return 1; }
+}
+
+# rows_in_rounds ARRAY: LABEL|BINARY|FILTER entries, rotated every round.
+rows_in_rounds() {
+  local -n rows=$1
+  local n=${#rows[@]} r i
+  for r in $(seq 0 $((rounds - 1))); do
+    for i in $(seq 0 $((n - 1))); do
+      IFS='|' read -r label binary filter <<<"${rows[$(((i + r) % n))]}"
+      run_row "$label" "$r" "$binary" "$filter"
+    done
+    echo "run.sh: $1 round $((r + 1))/$rounds done ($(cut -d, -f3- <<<"$(uptime)"))" >&2
+  done
+}
+
+# ---- 1. The clients against one proxy (validator, dry-run).
+"$root/tests/testbed/sshd.sh" start "$sshd_dir" "$port" "$validator" none dry-run
+T=$bin/bench_ssh_transport F=$bin/bench_floor
+ssh_rows=(
+  "floor.k1|$F|^blocking/k:1/n:300/"
+  "multiplexed.k1|$T|^pooled<nextprism::multiplexed>/k:1/n:300/"
+  "exclusive.k1|$T|^pooled<nextprism::exclusive>/k:1/n:300/"
+  "fresh_libssh2.k1|$T|^fresh_connection/k:1/n:20/"
+  "openssh_controlmaster.k1|$T|^openssh_row/controlmaster/k:1/n:100/"
+  "openssh_fresh.k1|$T|^openssh_row/fresh/k:1/n:20/"
+  "paramiko.k1|$T|^paramiko/reused_connection/k:1/n:200/"
+  "paramiko_fresh.k1|$T|^paramiko/fresh_connection/k:1/n:20/"
+  "floor.k8|$F|^multi/k:8/n:800/"
+  "multiplexed.k8|$T|^pooled<nextprism::multiplexed>/k:8/n:800/"
+  "exclusive.k8|$T|^pooled<nextprism::exclusive>/k:8/n:800/"
+  "floor.k32|$F|^multi/k:32/n:1000/"
+  "multiplexed.k32|$T|^pooled<nextprism::multiplexed>/k:32/n:1000/"
+  "exclusive.k32|$T|^pooled<nextprism::exclusive>/k:32/n:1000/"
+)
+if [ "$heavy" = 1 ]; then
+  ssh_rows+=(
+    "floor.k128|$F|^multi/k:128/n:1000/"
+    "multiplexed.k128|$T|^pooled<nextprism::multiplexed>/k:128/n:1000/"
+    "floor.burst|$F|^multi/k:35/n:1000/burst:1/"
+    "multiplexed.burst|$T|^pooled<nextprism::multiplexed>/k:35/n:1000/burst:1/"
+    "exclusive.burst|$T|^pooled<nextprism::exclusive>/k:35/n:1000/burst:1/"
+  )
+fi
+rows_in_rounds ssh_rows
+ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1 || true
+
+# ---- 2. The proxy side decomposed: the floor loop (1 in flight) against
+# sshd with ForceCommand = the validator, `exec` + the validator, /bin/true,
+# and none (the client's `true` through the login shell). Same port, one
+# sshd at a time, restarted per row (interleaved like the rest).
+"$root/tests/testbed/sshd.sh" stop "$sshd_dir"
+base=$sshd_dir/sshd_config
+sed -n 's/^ForceCommand //p' "$base" >"$raw/forcecommand.txt"
+cp "$base" "$work/sshd_config.validator"
+sed 's|^ForceCommand \(.*\)|ForceCommand exec \1|' "$base" >"$work/sshd_config.exec_validator"
+sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.true"
+sed '/^ForceCommand /d' "$base" >"$work/sshd_config.none"
+getent passwd nextprism | cut -d: -f7 >"$raw/login-shell.txt"
+
+start_variant() {
+  local v=$1
+  /usr/sbin/sshd -t -f "$work/sshd_config.$v"
+  rm -f "$sshd_dir/sshd.pid"
+  /usr/sbin/sshd -f "$work/sshd_config.$v" -E "$work/sshd.$v.log"
+  for _ in $(seq 1 50); do [ -s "$sshd_dir/sshd.pid" ] && break; sleep 0.1; done
+  variant_pid=$(cat "$sshd_dir/sshd.pid")
+}
+stop_variant() {
+  kill "$variant_pid"
+  for _ in $(seq 1 50); do kill -0 "$variant_pid" 2>/dev/null || break; sleep 0.05; done
+  variant_pid=""
+}
+variants=(validator exec_validator true none)
+for r in $(seq 0 $((rounds - 1))); do
+  for i in $(seq 0 $((${#variants[@]} - 1))); do
+    v=${variants[$(((i + r) % ${#variants[@]}))]}
+    start_variant "$v"
+    if [ "$v" = none ]; then
+      run_row "forcecommand_$v" "$r" "$F" "^blocking/k:1/n:300/" NEXTPRISM_BENCH_COMMAND=true
+    else
+      run_row "forcecommand_$v" "$r" "$F" "^blocking/k:1/n:300/"
+    fi
+    stop_variant
+  done
+done
+echo "run.sh: proxy side done" >&2
+
+# ---- 3. The validator alone: start-up + decision (hyperfine, against
+# /bin/true in the same run), and the decision in-process.
+vdir=$work/validator-state
+mkdir -p "$vdir"
+for r in $(seq 0 $((rounds - 1))); do
+  cmds=("$validator" /bin/true)
+  [ $((r % 2)) = 1 ] && cmds=(/bin/true "$validator")
+  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+    hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/validator_startup.r$r.json" \
+    "${cmds[@]}" >"$raw/validator_startup.r$r.txt" 2>&1
+  : >"$vdir/audit.log"
+  "$bin/bench_command_policy" --benchmark_min_time=0.2 --benchmark_out="$raw/command_policy.r$r.json" \
+    --benchmark_out_format=json >"$raw/command_policy.r$r.txt" 2>&1
+done
+echo "run.sh: validator done" >&2
+
+# ---- 4. Docker: `php occ status` through the direct transport vs through
+# the proxy (executing validator) on the same node, interleaved.
+if [ "${NEXTPRISM_BENCH_DOCKER:-0}" = 1 ]; then
+  mkdir -p "$work/cache"
+  # Reuse a bootstrapped rootfs if the lead's build has one (read only).
+  for t in "$root"/build/testbed/cache/php-base-*.tar; do
+    [ -f "$t" ] && [ ! -f "$work/cache/$(basename "$t")" ] && cp "$t" "$work/cache/"
+  done
+  docker_started=1
+  NEXTPRISM_NO_SWARM=1 NEXTPRISM_STANDINS=nextcloud NEXTPRISM_TESTBED_CACHE=$work/cache \
+    "$root/tests/testbed/dockerd.sh" start "$work/dockerd"
+  sock=$work/dockerd/docker.sock
+  "$root/tests/testbed/sshd.sh" start "$work/sshd-docker" "$port" "$validator" "$sock"
+  docker_rows=(
+    "docker_direct|$bin/bench_docker_exec|^direct/n:30/"
+    "docker_proxied|$bin/bench_docker_exec|^proxied/n:30/"
+  )
+  export DOCKER_HOST=unix://$sock NEXTPRISM_SSHD_DIR=$work/sshd-docker
+  rows_in_rounds docker_rows
+  "$root/tests/testbed/sshd.sh" stop "$work/sshd-docker" "$sock"
+fi
+
+uptime >"$raw/load-end.txt"
+/usr/bin/python3 "$root/benchmarks/report.py" --raw "$raw" --root "$root" --rounds "$rounds"
