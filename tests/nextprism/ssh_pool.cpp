@@ -3,11 +3,18 @@
 #include "support/ssh_fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <functional>
 #include <future>
+#include <map>
+#include <mutex>
 #include <dirent.h>
 
 using namespace nextprism;
@@ -370,4 +377,185 @@ TEST_CASE("ssh pool: a half-open connection is detected within the keepalive bou
         ::kill(pid, SIGCONT);
     CHECK(stats.connections == 0);
     CHECK_FALSE(run(pool, {"php", "occ", "status"}).first); // a fresh connection works
+}
+
+// ---- issue 10: bugs, each with a test ---------------------------------------
+
+namespace {
+
+/** This fixture's running ForceCommands: the direct child of an sshd
+    session first (sshd reports how its own child ended: exit-status or
+    exit-signal), then the rest. The login shell (/bin/sh -c, dash) forks
+    the validator rather than exec it, so the direct child is the shell. */
+std::vector<int> validator_processes()
+{
+    std::vector<int> pids;
+    const std::string port = env_or_fail("NEXTPRISM_SSHD_PORT");
+    if (DIR* d = ::opendir("/proc")) {
+        while (dirent* e = ::readdir(d)) {
+            const int pid = std::atoi(e->d_name);
+            if (pid <= 0)
+                continue;
+            const std::string proc = "/proc/" + std::to_string(pid);
+            const auto cmdline = read_file(proc + "/cmdline");
+            if (cmdline.find("/nextprism-validate") == std::string::npos)
+                continue;
+            // SSH_CONNECTION=client port server port: this fixture's port only.
+            const auto environ = read_file(proc + "/environ");
+            const auto at = environ.find("SSH_CONNECTION=");
+            if (at == std::string::npos)
+                continue;
+            const auto conn = environ.substr(at, environ.find('\0', at) - at);
+            if (!conn.ends_with(" " + port))
+                continue;
+            const auto stat = read_file(proc + "/stat");
+            const auto close = stat.rfind(')');
+            int ppid = 0;
+            if (close != std::string::npos)
+                std::sscanf(stat.c_str() + close + 2, "%*c %d", &ppid);
+            if (read_file("/proc/" + std::to_string(ppid) + "/cmdline").rfind("sshd: nextprism", 0) == 0)
+                pids.insert(pids.begin(), pid);
+            else
+                pids.push_back(pid);
+        }
+        ::closedir(d);
+    }
+    return pids;
+}
+
+} // namespace
+
+TEST_CASE("ssh pool: a proxy killed by a signal is outcome_unknown, never exit 0")
+{
+    io_thread io;
+    ssh_pool pool(io.io.get_executor(), pool_options());
+    auto seen = std::make_shared<std::atomic<std::size_t>>(0);
+    auto done = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
+    auto finished = done->get_future();
+    boost::asio::post(pool.get_executor(), [&] {
+        pool.async_run(proxy_address(), {"php", "occ", "files:scan", "slow3"},
+                       [seen](output_stream, std::string_view d) { *seen += d.size(); }, 0ms,
+                       [done](error_code ec, command_result r) { done->set_value({ec, r}); });
+    });
+    for (int i = 0; i < 250 && *seen == 0; ++i)
+        std::this_thread::sleep_for(20ms);
+    REQUIRE(*seen > 0); // the validator runs the scan
+    const auto validators = validator_processes();
+    REQUIRE_FALSE(validators.empty());
+    for (int pid : validators)
+        ::kill(pid, SIGKILL); // as the OOM killer would
+    REQUIRE(finished.wait_for(30s) == std::future_status::ready);
+    auto [ec, r] = finished.get();
+    CHECK(ec == error::outcome_unknown); // it may have run: never exit 0
+    CHECK(ec != condition::transient);
+    // The scan itself runs on in the target (no exec kill): let it end.
+    for (int i = 0; i < 100 && !target_idle(); ++i)
+        std::this_thread::sleep_for(100ms);
+    auto [ec2, r2] = run(pool, {"php", "occ", "status"});
+    CHECK_FALSE(ec2);
+    CHECK(r2.exit_code == 0);
+}
+
+TEST_CASE("ssh pool: bursts of short commands on the exclusive pool: none stalls (lost wake-up)")
+{
+    io_thread io;
+    auto options = pool_options();
+    options.max_connections_per_host = 8;
+    options.queue_timeout = 120s;
+    exclusive_ssh_pool pool(io.io.get_executor(), options);
+    constexpr int width = 8;   // a burst fits the pool: latency is the command's own
+    constexpr int bursts = 40; // 320 measured commands
+    std::vector<double> latencies;
+    std::map<std::string, int> failures;
+    for (int burst = -1; burst < bursts; ++burst) { // burst -1 opens the connections
+        std::mutex m;
+        std::promise<void> all;
+        int left = width;
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < width; ++i)
+            pool.async_run(proxy_address(), {"php", "occ", "status"}, nullptr, 0ms,
+                           [&, t0](error_code ec, command_result r) {
+                               std::lock_guard l(m);
+                               if (burst >= 0)
+                                   latencies.push_back(
+                                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                               if (ec || r.exit_code != 0)
+                                   ++failures[ec ? ec.message() : "exit " + std::to_string(r.exit_code)];
+                               if (--left == 0)
+                                   all.set_value();
+                           });
+        REQUIRE(all.get_future().wait_for(120s) == std::future_status::ready);
+    }
+    for (const auto& [what, n] : failures)
+        UNSCOPED_INFO(n << " x " << what);
+    CHECK(failures.empty());
+    std::sort(latencies.begin(), latencies.end());
+    const double median = latencies[latencies.size() / 2];
+    INFO("median " << median << " s, max " << latencies.back() << " s");
+    CHECK(latencies.back() <= median + 1.0);
+}
+
+TEST_CASE("ssh pool: a freed slot goes to the oldest waiter, never to a newcomer (32 in flight)")
+{
+    // Each completion issues its worker's next command at once, on the
+    // pool's strand: it arrives exactly when a slot frees.
+    auto closed_loop = [](std::size_t connections, int workers, int per_worker) {
+        io_thread io;
+        auto options = pool_options();
+        options.max_connections_per_host = connections;
+        options.queue_timeout = 120s;
+        exclusive_ssh_pool pool(io.io.get_executor(), options);
+        struct
+        {
+            int issued = 0;
+            int remaining = 0;
+            std::vector<int> completed; // issue numbers, in completion order
+            std::vector<double> latencies;
+            std::map<std::string, int> failures;
+            std::promise<void> done;
+        } sh;
+        sh.remaining = workers;
+        std::function<void(int)> issue = [&](int left) {
+            const int seq = sh.issued++;
+            const auto t0 = std::chrono::steady_clock::now();
+            pool.async_run(
+                proxy_address(), {"php", "occ", "status"}, nullptr, 0ms,
+                boost::asio::bind_executor(pool.get_executor(), [&, left, seq, t0](error_code ec, command_result r) {
+                    sh.completed.push_back(seq);
+                    sh.latencies.push_back(
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                    if (ec || r.exit_code != 0)
+                        ++sh.failures[ec ? ec.message() : "exit " + std::to_string(r.exit_code)];
+                    if (left > 1)
+                        issue(left - 1);
+                    else if (--sh.remaining == 0)
+                        sh.done.set_value();
+                }));
+        };
+        boost::asio::post(pool.get_executor(), [&] {
+            for (int w = 0; w < workers; ++w)
+                issue(per_worker);
+        });
+        REQUIRE(sh.done.get_future().wait_for(300s) == std::future_status::ready);
+        for (const auto& [what, n] : sh.failures)
+            UNSCOPED_INFO(n << " x " << what);
+        CHECK(sh.failures.empty());
+        return std::pair{sh.completed, sh.latencies};
+    };
+
+    SECTION("one connection: commands complete in the order they arrived")
+    {
+        auto [completed, latencies] = closed_loop(1, 16, 3);
+        REQUIRE(completed.size() == 48);
+        CHECK(std::is_sorted(completed.begin(), completed.end()));
+    }
+    SECTION("32 in flight on two connections: everyone waits about as long")
+    {
+        auto [completed, latencies] = closed_loop(2, 32, 5);
+        REQUIRE(completed.size() == 160);
+        std::sort(latencies.begin(), latencies.end());
+        const double median = latencies[latencies.size() / 2];
+        INFO("median " << median << " s, max " << latencies.back() << " s");
+        CHECK(latencies.back() <= 2 * median + 0.5);
+    }
 }

@@ -10,6 +10,8 @@
 
 #include <sys/socket.h>
 #include <cerrno>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace nextprism::ssh {
@@ -40,6 +42,25 @@ inline std::string base64(const unsigned char* data, std::size_t size)
         if (i + 2 < size) out += table[v & 63];
     }
     return out; // OpenSSH prints fingerprints without padding
+}
+
+/** How a command's channel ended, from what the server reported. Only an
+    exit status is a result. A signal (exit-signal: the proxy's validator
+    was killed, e.g. by the OOM killer or SIGKILL; the validator itself
+    passes a command's own death on as an exit status, 128+n) or no report
+    at all means the command did not finish on its own terms: it may have
+    run, and how it ended is unknown. Never 0.
+
+    libssh2 1.10 answers libssh2_channel_get_exit_status() with 0 both for
+    "exit 0" and for "no exit-status message came", and has no flag that
+    tells them apart: `status` is engaged unless the caller knows it is
+    missing (today: only a signal tells, since OpenSSH sends exit-signal
+    instead of exit-status). */
+inline error_code decode_exit(std::optional<int> status, const std::optional<std::string>& signal) noexcept
+{
+    if (signal || !status)
+        return error::outcome_unknown;
+    return {};
 }
 
 } // namespace detail
@@ -438,6 +459,13 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
             r.ec = error::outcome_unknown;
             co_return r;
         }
+        // Each read first drains the socket into libssh2, then hands out
+        // this channel's buffered data: the stderr read can pull in stdout
+        // (or the EOF) after the stdout read came back empty. Parking then
+        // would wait for bytes that already arrived (measured: 14 of 166
+        // bursts stalled 25-28 s, until the next keepalive probe). So this
+        // loop parks only when an iteration took nothing from the socket.
+        const auto received_before = received_;
         for (int stream : {0, SSH_EXTENDED_DATA_STDERR}) {
             while (true) {
                 // Reading may send a window adjustment: it takes the turn too.
@@ -474,7 +502,7 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
             r.ec = error::outcome_unknown;
             co_return r;
         }
-        if (!progress)
+        if (!progress && received_ == received_before)
             co_await wait_io();
     }
     deadline.cancel();
@@ -503,7 +531,10 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         r.value.exit_signal = std::string(signal, signal_length);
         libssh2_free(session_, signal);
     }
-    r.value.exit_code = libssh2_channel_get_exit_status(channel);
+    // 0 when no exit status came: only a signal is told apart (decode_exit).
+    const int status = libssh2_channel_get_exit_status(channel);
+    r.value.exit_code = r.value.exit_signal ? -1 : status;
+    r.ec = detail::decode_exit(status, r.value.exit_signal);
     co_return r;
 }
 
