@@ -160,6 +160,13 @@ int spawn_wait(const std::vector<std::string>& argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/// How long the ControlMaster outlives its last command (the smoke test: 2 s).
+std::string persist()
+{
+    const char* v = std::getenv("NEXTPRISM_BENCH_CONTROLPERSIST");
+    return v ? v : "120";
+}
+
 std::vector<std::string> openssh(bool master)
 {
     const auto dir = env("NEXTPRISM_SSHD_DIR");
@@ -168,7 +175,7 @@ std::vector<std::string> openssh(bool master)
                                   "-o", "IdentitiesOnly=yes"};
     if (master) {
         argv.insert(argv.end(), {"-o", "ControlMaster=auto", "-o", "ControlPath=" + dir + "/cm-%C",
-                                 "-o", "ControlPersist=120"});
+                                 "-o", "ControlPersist=" + persist()});
     } else {
         argv.insert(argv.end(), {"-o", "ControlPath=none"});
     }
