@@ -121,6 +121,72 @@ def policy_rounds(raw):
     return out
 
 
+def strace_counts(path):
+    """syscall -> (calls, errors) from `strace -c` output."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and not f[-1].startswith("total"):
+            calls = int(f[3])
+            errors = int(f[4]) if len(f) == 6 else 0
+            out[f[-1]] = (calls, errors)
+    return out
+
+
+def perfstat(path):
+    d = {}
+    if not os.path.exists(path):
+        return d
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 2 and f[0].replace(",", "").replace(".", "").isdigit():
+            d[f[2] if f[1] == "msec" else f[1]] = float(f[0].replace(",", ""))
+    return d
+
+
+def profile_section(w, raw, n=800):
+    st = {lbl: strace_counts(os.path.join(raw, "profile-strace.%s.txt" % lbl)) for lbl in ("floor.k8", "multiplexed.k8")}
+    if not any(st.values()):
+        return
+    w("## Profiles (8 in flight, untimed runs)")
+    w("")
+    w("System calls per command (`strace -f -c`, %d commands; connection set-up and warm-up included, "
+      "a few per cent):" % n)
+    w("")
+    names = sorted(set(st["floor.k8"]) | set(st["multiplexed.k8"]),
+                   key=lambda x: -(st["multiplexed.k8"].get(x, (0, 0))[0] + st["floor.k8"].get(x, (0, 0))[0]))[:10]
+    w("| system call | floor loop: calls (errors) | multiplexed pool: calls (errors) |")
+    w("|---|---|---|")
+    cell = lambda c: "%.1f (%.1f)" % (c[0] / n, c[1] / n) if c else "—"
+    for x in names:
+        w("| `%s` | %s | %s |" % (x, cell(st["floor.k8"].get(x)), cell(st["multiplexed.k8"].get(x))))
+    total = lambda d: sum(c for c, _ in d.values()) / n
+    w("| all | %.1f | %.1f |" % (total(st["floor.k8"]), total(st["multiplexed.k8"])))
+    w("")
+    for lbl in ("multiplexed.k8", "floor.k8"):
+        path = os.path.join(raw, "profile-perf.%s.txt" % lbl)
+        if os.path.exists(path):
+            w("Where the client's CPU goes, %s (`perf record`, by shared object; the pool is header-only, so "
+              "Asio and nextprism are in the benchmark binary itself):" % lbl)
+            w("")
+            w("```")
+            w(open(path).read().rstrip())
+            w("```")
+            w("")
+    v, t = perfstat(os.path.join(raw, "profile-perfstat.validator.txt")), perfstat(os.path.join(raw, "profile-perfstat.true.txt"))
+    if v and t:
+        w("The validator's start-up (`perf stat -r 200`): task-clock %.2f ms vs %.2f ms for /bin/true, %.0f vs "
+          "%.0f page faults. It loads these shared objects (`ldd`):" % (
+              v.get("task-clock", 0), t.get("task-clock", 0), v.get("page-faults", 0), t.get("page-faults", 0)))
+        w("")
+        w("```")
+        w(open(os.path.join(raw, "validator-ldd.txt")).read().rstrip())
+        w("```")
+        w("")
+
+
 CLIENTS_K1 = [
     ("floor.k1", "floor loop (bare libssh2, blocking, one session)"),
     ("multiplexed.k1", "nextprism pool, multiplexed"),
@@ -378,6 +444,8 @@ def main():
           "and the stand-in image).")
         w("")
 
+    profile_section(w, a.raw)
+
     # ---- targets
     w("## Issue 13's targets, as measured in this run")
     w("")
@@ -418,6 +486,11 @@ def main():
       "memory (client RSS per pooled connection, sshd + validator RSS per session, the proxy container's idle "
       "memory), an exec's own create/start/inspect cost.")
     w("")
+    # Hand-written reading of the run (why a target is missed), kept in benchmarks/.
+    analysis = os.path.join(a.root, "benchmarks", "analysis.md")
+    if os.path.exists(analysis):
+        w(open(analysis).read().rstrip())
+        w("")
     w("![latency and throughput vs commands in flight](benchmarks.png)")
     w("")
     with open(os.path.join(a.root, "docs", "benchmarks.md"), "w") as f:

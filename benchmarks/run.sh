@@ -104,6 +104,22 @@ if [ "$heavy" = 1 ]; then
   )
 fi
 rows_in_rounds ssh_rows
+
+# ---- 1b. Profiles of the 8-in-flight rows (not timed, not in the tables'
+# figures): system calls per command (strace -f -c) for the floor and the
+# multiplexed pool, and where the pool's client CPU goes (perf, by DSO).
+if [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
+  for row in "floor.k8|$F|^multi/k:8/n:800/" "multiplexed.k8|$T|^pooled<nextprism::multiplexed>/k:8/n:800/"; do
+    IFS='|' read -r label binary filter <<<"$row"
+    strace -f -c -o "$raw/profile-strace.$label.txt" "$binary" --benchmark_filter="$filter" >/dev/null 2>&1 || true
+    if command -v perf >/dev/null; then
+      perf record -F 1999 -o "$work/perf.$label.data" -- "$binary" --benchmark_filter="$filter" >/dev/null 2>&1 &&
+        perf report -i "$work/perf.$label.data" --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
+        head -15 >"$raw/profile-perf.$label.txt" || true
+    fi
+  done
+  echo "run.sh: profiles done" >&2
+fi
 ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1 || true
 
 # ---- 2. The proxy side decomposed: the floor loop (1 in flight) against
@@ -162,6 +178,14 @@ for r in $(seq 0 $((rounds - 1))); do
   "$bin/bench_command_policy" --benchmark_min_time=0.2 --benchmark_out="$raw/command_policy.r$r.json" \
     --benchmark_out_format=json >"$raw/command_policy.r$r.txt" 2>&1
 done
+if command -v perf >/dev/null; then
+  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+    perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.validator.txt" \
+    "$validator" >/dev/null 2>&1 || true
+  perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.true.txt" /bin/true || true
+fi
+ldd "$validator" >"$raw/validator-ldd.txt" 2>&1 || true
 echo "run.sh: validator done" >&2
 
 # ---- 4. Docker: `php occ status` through the direct transport vs through
