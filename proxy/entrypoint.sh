@@ -1,33 +1,121 @@
 #!/bin/sh
-# The proxy container's entrypoint: writes sshd's configuration from the
-# image's template and the service's environment, lets the proxy user use
-# the node's Docker socket, and runs sshd in the foreground.
+# The proxy container's entrypoint: checks what it is given, writes sshd's
+# configuration from the image's template and the service's environment,
+# starts the audit drainer and sshd, and stops the container when either
+# ends (Swarm then restarts the task).
 #
-#   NEXTPRISM_SERVICE      the target service key (nextcloud | photoprism)
-#   NEXTPRISM_PROXY_PORT   the SSH port on the node (host network)
-#   <SERVICE>_CONTAINER    the target's Swarm service name (optional)
+#   NEXTPRISM_SERVICE         the target service key (nextcloud | photoprism)
+#   NEXTPRISM_PROXY_PORT      the SSH port on the node (host network; 2222)
+#   NEXTPRISM_LISTEN_ADDRESS  the address sshd listens on (0.0.0.0; better the
+#                             node's own address), or
+#   NEXTPRISM_LISTEN_INTERFACE  the interface whose IPv4 address it listens on
+#   <SERVICE>_CONTAINER       the target's Swarm service name (optional)
+#   NEXTPRISM_AUDIT_FILE      also append audit lines to this file (optional,
+#                             on a volume), rotated at NEXTPRISM_AUDIT_FILE_MAX_BYTES
+#                             (10485760), NEXTPRISM_AUDIT_FILE_KEEP (5) files kept
+#   NEXTPRISM_MAX_RUNNING     commands running at once per service (8, see the validator)
+#
+# It never changes anything outside the container: the node's Docker
+# socket is used through a group inside the container (its GID, added to
+# the proxy user in /run/nextprism/group, which /etc/group links to), or
+# the proxy refuses to start. Every authorized_keys line must start with
+# `restrict`. The root file system may be read-only: everything written
+# lives under /run (a tmpfs).
 set -eu
+die() { echo "nextprism-proxy: $*" >&2; exit 64; }
+
+# The image's healthcheck: sshd and the audit drainer both alive.
+if [ "${1:-}" = health ]; then
+  for pidfile in /run/nextprism/sshd.pid /run/nextprism/drainer.pid; do
+    [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null || { echo "not running: $pidfile" >&2; exit 1; }
+  done
+  [ -p /run/nextprism/audit.fifo ] || { echo "no audit FIFO" >&2; exit 1; }
+  exit 0
+fi
 service=${NEXTPRISM_SERVICE:?NEXTPRISM_SERVICE is not set}
 port=${NEXTPRISM_PROXY_PORT:-2222}
-case $service in *[!a-z0-9_-]*) echo "nextprism-proxy: bad NEXTPRISM_SERVICE" >&2; exit 64 ;; esac
-case $port in ''|*[!0-9]*) echo "nextprism-proxy: bad NEXTPRISM_PROXY_PORT" >&2; exit 64 ;; esac
+listen=${NEXTPRISM_LISTEN_ADDRESS:-}
+if [ -z "$listen" ] && [ -n "${NEXTPRISM_LISTEN_INTERFACE:-}" ]; then
+  # A global service has one environment for every node: name the
+  # interface, each task listens on its own node's address.
+  case $NEXTPRISM_LISTEN_INTERFACE in *[!A-Za-z0-9_.-]*) die "bad NEXTPRISM_LISTEN_INTERFACE" ;; esac
+  listen=$(ip -4 -o addr show dev "$NEXTPRISM_LISTEN_INTERFACE" 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+  [ -n "$listen" ] || die "no IPv4 address on interface $NEXTPRISM_LISTEN_INTERFACE"
+fi
+listen=${listen:-0.0.0.0}
+max_running=${NEXTPRISM_MAX_RUNNING:-8}
+case $service in ''|*[!a-z0-9_-]*) die "bad NEXTPRISM_SERVICE" ;; esac
+case $port in ''|*[!0-9]*) die "bad NEXTPRISM_PROXY_PORT" ;; esac
+case $listen in ''|*[!0-9a-fA-F.:]*) die "bad NEXTPRISM_LISTEN_ADDRESS (an IPv4 or IPv6 address)" ;; esac
+case $max_running in ''|*[!0-9]*) die "bad NEXTPRISM_MAX_RUNNING" ;; esac
 upper=$(echo "$service" | sed 'y/abcdefghijklmnopqrstuvwxyz-/ABCDEFGHIJKLMNOPQRSTUVWXYZ_/')
 eval "target=\${${upper}_CONTAINER:-}"
-case $target in *[!A-Za-z0-9_.-]*) echo "nextprism-proxy: bad ${upper}_CONTAINER" >&2; exit 64 ;; esac
+case $target in *[!A-Za-z0-9_.-]*) die "bad ${upper}_CONTAINER" ;; esac
 
+# Every key line carries `restrict` (no forwarding, pty, agent, X11, rc),
+# first: an option list that does not start with it is refused, not fixed.
+keys=/etc/nextprism/authorized_keys
+[ -r "$keys" ] || die "$keys is missing (the nextprism_authorized_keys config)"
+bad=$(grep -n -v -E '^[[:space:]]*(#|$)' "$keys" | grep -v -E '^[0-9]+:restrict([,[:space:]])' | cut -d: -f1 | tr '\n' ' ' || true)
+[ -z "$bad" ] || die "$keys: line(s) ${bad}do not start with 'restrict' (write: restrict[,from=\"...\"] ssh-ed25519 AAAA... comment)"
+grep -q -E '^restrict' "$keys" || die "$keys has no key"
+[ -r /etc/nextprism/revoked_keys ] || die "/etc/nextprism/revoked_keys is missing (an empty file revokes nothing)"
+
+# The node's Docker socket, used as it is. Its group must grant rw; that
+# GID becomes a group of the proxy user inside this container only.
 socket=/var/run/docker.sock
-if [ -S "$socket" ]; then
-  gid=$(stat -c %g "$socket")
-  if [ "$gid" != 0 ] && ! grep -q ":x:$gid:" /etc/group; then
-    echo "docker-host:x:$gid:nextprism" >>/etc/group
-  elif [ "$gid" = 0 ]; then
-    # A root-only socket: the proxy user needs the group to use it.
-    chgrp 1000 "$socket" 2>/dev/null && chmod g+rw "$socket" 2>/dev/null || true
-  fi
-fi
+[ -S "$socket" ] || die "$socket is not a socket: bind the node's Docker socket"
+gid=$(stat -c %g "$socket")
+mode=$(stat -c %a "$socket")
+case $mode in ?6?|?7?) ;; *) die "$socket is mode $mode: its group needs rw (Debian's docker.io: root:docker 0660)" ;; esac
+[ "$gid" != 0 ] || die "$socket belongs to group root (gid 0): the proxy will not use or change it; give it a docker group (dockerd --group, the default of Debian's docker.io: root:docker 0660)"
+mkdir -p /run/nextprism /run/sshd
+chmod 0755 /run/nextprism /run/sshd
+{
+  grep -v -E "^[^:]*:[^:]*:$gid:" /etc/nextprism/group.in
+  echo "docker-host:x:$gid:nextprism"
+} >/run/nextprism/group
+chmod 0644 /run/nextprism/group
 
-env_line="SetEnv NEXTPRISM_SERVICE=$service DOCKER_HOST=unix://$socket NEXTPRISM_AUDIT_LOG=/var/lib/nextprism/audit.log NEXTPRISM_LOCK_DIR=/var/lib/nextprism"
+# State under /run: the locks (the proxy user's), the audit FIFO (it may
+# write, not read), sshd's configuration.
+# (chmod before chown: without CAP_FOWNER root cannot chmod what it gave away)
+mkdir -p /run/nextprism/locks
+chmod 0700 /run/nextprism/locks
+chown nextprism:nextprism /run/nextprism/locks
+fifo=/run/nextprism/audit.fifo
+rm -f "$fifo"
+mkfifo -m 0620 "$fifo"
+chown root:nextprism "$fifo"
+
+env_line="SetEnv NEXTPRISM_SERVICE=$service DOCKER_HOST=unix://$socket NEXTPRISM_AUDIT_LOG=$fifo NEXTPRISM_LOCK_DIR=/run/nextprism/locks NEXTPRISM_MAX_RUNNING=$max_running"
 [ -n "$target" ] && env_line="$env_line ${upper}_CONTAINER=$target"
-sed -e "s|^Port .*|Port $port|" -e "s|^SetEnv .*|$env_line|" \
+sed -e "s|^Port .*|Port $port|" -e "s|^ListenAddress .*|ListenAddress $listen|" -e "s|^SetEnv .*|$env_line|" \
   /etc/nextprism/sshd_config.in >/run/nextprism/sshd_config
-exec /usr/sbin/sshd -D -e -f /run/nextprism/sshd_config
+/usr/sbin/sshd -t -f /run/nextprism/sshd_config
+
+# The audit drainer (root): FIFO → this container's stdout (docker service
+# logs) and the optional file. It holds the FIFO before sshd takes callers.
+set -- --audit-drain "$fifo"
+if [ -n "${NEXTPRISM_AUDIT_FILE:-}" ]; then
+  set -- "$@" --audit-file "$NEXTPRISM_AUDIT_FILE" \
+    --audit-file-max-bytes "${NEXTPRISM_AUDIT_FILE_MAX_BYTES:-10485760}" \
+    --audit-file-keep "${NEXTPRISM_AUDIT_FILE_KEEP:-5}"
+fi
+/usr/local/bin/nextprism-validate "$@" &
+drainer=$!
+echo "$drainer" >/run/nextprism/drainer.pid
+/usr/sbin/sshd -D -e -f /run/nextprism/sshd_config &
+sshd=$!
+trap 'kill $sshd $drainer 2>/dev/null; exit 0' TERM INT
+# PID 1 stays this shell: whichever of the two ends first ends the
+# container, so that a dead drainer never leaves sshd serving without an
+# audit trail (validators would refuse anyway: no reader on the FIFO).
+while kill -0 "$drainer" 2>/dev/null && kill -0 "$sshd" 2>/dev/null; do
+  sleep 1
+done
+ended=sshd
+kill -0 "$sshd" 2>/dev/null && ended="the audit drainer"
+kill "$sshd" "$drainer" 2>/dev/null || true
+echo "nextprism-proxy: $ended ended; stopping" >&2
+exit 1

@@ -110,7 +110,10 @@ TEST_CASE("sshd -T: the hardened settings are what sshd enforces")
         "permittty no", "permituserrc no", "permituserenvironment no", "permitlisten none",
         "permitopen none", "exposeauthinfo yes", "maxsessions 8", "maxstartups 10:30:60",
         "persourcemaxstartups 8", "logingracetime 20", "clientaliveinterval 15",
-        "clientalivecountmax 3", "unusedconnectiontimeout 300", "maxauthtries 3",
+        "clientalivecountmax 3", "unusedconnectiontimeout 300", "maxauthtries 2",
+        "usepam no",
+        "ciphers aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes128-ctr",
+        "macs hmac-sha2-256,hmac-sha2-512",
         "hostkeyalgorithms ssh-ed25519", "pubkeyacceptedalgorithms ssh-ed25519",
         "kexalgorithms curve25519-sha256,curve25519-sha256@libssh.org", "allowusers nextprism",
     };
@@ -124,9 +127,11 @@ TEST_CASE("sshd -T: the hardened settings are what sshd enforces")
     CHECK(r.out.find("\nforcecommand " + validator) != std::string::npos);
     CHECK(r.out.find("\nsubsystem") == std::string::npos);
     CHECK(r.out.find("\nacceptenv") == std::string::npos);
+    CHECK(r.out.find("\nrevokedkeys /run/nextprism-tests/") != std::string::npos);
     // The shipped file carries the same settings (the test bed changes only paths).
     const auto shipped = read_file(NEXTPRISM_SOURCE_DIR "/proxy/sshd_config");
-    for (const char* must : {"DisableForwarding yes", "PermitTTY no", "MaxSessions 8",
+    for (const char* must : {"DisableForwarding yes", "PermitTTY no", "MaxSessions 8", "UsePAM no",
+                             "RevokedKeys /etc/nextprism/revoked_keys", "MaxAuthTries 2",
                              "ExposeAuthInfo yes", "ForceCommand /usr/local/bin/nextprism-validate"})
         CHECK(shipped.find(must) != std::string::npos);
     // authorized_keys lines carry `restrict`.
@@ -261,4 +266,37 @@ TEST_CASE("the OpenSSH client: every kind of forwarding is refused")
         const auto pid_at = agent.out.find("SSH_AGENT_PID=");
         ::kill(std::atoi(agent.out.c_str() + pid_at + 14), SIGTERM);
     }
+}
+
+TEST_CASE("a revoked key is refused; the version banner names no distribution")
+{
+    const auto revoked = sshd_dir() + "/revoked_keys";
+    struct restore
+    {
+        std::string path;
+        ~restore() { std::ofstream(path, std::ios::trunc); }
+    } guard{revoked};
+    {
+        std::ofstream out(revoked, std::ios::trunc);
+        out << read_file(sshd_dir() + "/client_ed25519.pub");
+    }
+    auto r = ssh({"nextprism@127.0.0.1", "php occ status"});
+    CHECK(r.exit_code == 255);
+    CHECK(r.err.find("Permission denied (publickey)") != std::string::npos);
+    std::ofstream(revoked, std::ios::trunc);
+    r = ssh({"nextprism@127.0.0.1", "php occ status"});
+    CHECK(r.exit_code == 0);
+
+    const int fd = connect_tcp(proxy_address().port);
+    REQUIRE(fd >= 0);
+    char banner[256] = {};
+    pollfd pfd{fd, POLLIN, 0};
+    REQUIRE(::poll(&pfd, 1, 5000) == 1);
+    const auto n = ::read(fd, banner, sizeof banner - 1);
+    ::close(fd);
+    REQUIRE(n > 0);
+    const std::string line(banner, static_cast<std::size_t>(n));
+    INFO(line);
+    CHECK(line.starts_with("SSH-2.0-OpenSSH_"));
+    CHECK(line.find("Debian") == std::string::npos);
 }

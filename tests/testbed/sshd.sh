@@ -96,6 +96,10 @@ start)
   chmod 755 /run/nextprism-tests "$keys_dir"
   echo "restrict $(cat "$dir/client_ed25519.pub")" >"$keys_dir/authorized_keys"
   chmod 644 "$keys_dir/authorized_keys"
+  # Revoked keys: one a line (tests append; a missing file refuses every key).
+  [ -f "$keys_dir/revoked_keys" ] || : >"$keys_dir/revoked_keys"
+  chmod 644 "$keys_dir/revoked_keys"
+  ln -sfn "$keys_dir/revoked_keys" "$dir/revoked_keys"
   cp "$keys_dir/authorized_keys" "$dir/authorized_keys" # for the tests to read
   echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519_key.pub")" >"$dir/known_hosts"
   sed -e "s|^Port .*|Port $port|" \
@@ -103,6 +107,7 @@ start)
       -e "s|^PidFile .*|PidFile $pidfile|" \
       -e "s|^HostKey .*|HostKey $dir/host_ed25519_key|" \
       -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $keys_dir/authorized_keys|" \
+      -e "s|^RevokedKeys .*|RevokedKeys $keys_dir/revoked_keys|" \
       -e "s|^ForceCommand .*|ForceCommand $rt/nextprism-validate|" \
       -e "s|^SetEnv .*|SetEnv NEXTPRISM_SERVICE=nextcloud DOCKER_HOST=unix://$proxy_sock NEXTPRISM_AUDIT_LOG=$rt/state/audit.log NEXTPRISM_LOCK_DIR=$rt/state NEXTCLOUD_CONTAINER=$target$extra_env|" \
       "$source_config" >"$dir/sshd_config"

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The proxy image as deployed: built by proxy/build-image.sh, run with the
+# stack file's containment (read-only root, tmpfs /run and /tmp, every
+# capability dropped but five, host network), against the test bed's
+# dockerd. Checks the sshd version gate, the entrypoint's refusals (a
+# root-group socket, a key line without `restrict`), that the node's socket
+# is left as it was, a command through sshd, the audit line on the
+# container's stdout, the healthcheck, and that the container ends when its
+# audit drainer does.
+#
+#   image.sh VALIDATOR PORT      (DOCKER_HOST: the test bed's engine)
+set -euo pipefail
+validator=${1:?validator} port=${2:?port}
+here=$(cd "$(dirname "$0")" && pwd)
+build=$here/../../proxy/build-image.sh
+tag=nextprism/proxy:image-test
+sock=${DOCKER_HOST#unix://}
+work=$(mktemp -d /run/nextprism-image-test.XXXXXX) # /run: StrictModes-clean, root-owned
+chmod 0755 "$work"
+fails=0
+check() { # check DESCRIPTION COMMAND...
+  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
+}
+cleanup() {
+  docker rm -f np-img-proxy np-img-refuse np-img-nc >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+[ -n "${KEEP:-}" ] || trap cleanup EXIT
+
+# ---- the sshd version gate (fake version strings) ----
+gate() { NEXTPRISM_SSHD_VERSION=$1 NEXTPRISM_SSHD_DEB_VERSION=$2 "$build" --check-sshd >/dev/null 2>&1; }
+check "gate refuses Debian 9.2p1 before deb12u3" \
+  sh -c "! out=\$(NEXTPRISM_SSHD_VERSION='OpenSSH_9.2, OpenSSL 3.0.11' NEXTPRISM_SSHD_DEB_VERSION='1:9.2p1-2+deb12u2' '$build' --check-sshd 2>&1) && echo \"\$out\" | grep -q CVE-2024-6387"
+check "gate refuses an upstream 9.7p1" sh -c "! NEXTPRISM_SSHD_VERSION='OpenSSH_9.7p1, OpenSSL 3.0.13' NEXTPRISM_SSHD_DEB_VERSION=none '$build' --check-sshd >/dev/null 2>&1"
+check "gate refuses 8.5p1" sh -c "! NEXTPRISM_SSHD_VERSION='OpenSSH_8.5p1' NEXTPRISM_SSHD_DEB_VERSION=none '$build' --check-sshd >/dev/null 2>&1"
+check "gate accepts Debian 1:9.2p1-2+deb12u3" gate 'OpenSSH_9.2, OpenSSL 3.0.11' '1:9.2p1-2+deb12u3'
+check "gate accepts 9.8p1" gate 'OpenSSH_9.8p1, OpenSSL 3.3.1' none
+check "gate accepts 8.4p1" gate 'OpenSSH_8.4p1' none
+check "gate refuses what it cannot read" sh -c "! NEXTPRISM_SSHD_VERSION='garbage' '$build' --check-sshd >/dev/null 2>&1"
+
+# ---- the image ----
+"$build" "$validator" "$tag" >/dev/null
+ssh-keygen -q -t ed25519 -N '' -C image-test-host -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -C image-test-client -f "$work/client"
+chmod 0600 "$work/host_key"
+echo "restrict $(cat "$work/client.pub")" >"$work/authorized_keys"
+echo "$(cut -d' ' -f1,2 "$work/client.pub") no-restrict" >"$work/bad_keys"
+chmod 0644 "$work/authorized_keys" "$work/bad_keys"
+echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
+docker run -d --name np-img-nc --network none nextprism/standin-nextcloud:test >/dev/null
+
+containment=(--network host --read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL
+  --cap-add CHOWN --cap-add SETUID --cap-add SETGID --cap-add SYS_CHROOT --cap-add KILL
+  -e NEXTPRISM_SERVICE=nextcloud -e NEXTPRISM_PROXY_PORT="$port" -e NEXTPRISM_LISTEN_ADDRESS=127.0.0.1
+  -e NEXTCLOUD_CONTAINER=np-img-nc
+  -v "$work/host_key:/run/secrets/nextprism_host_ed25519_key:ro")
+refused() { # refused REASON_PATTERN SOCKET KEYS
+  docker rm -f np-img-refuse >/dev/null 2>&1 || true
+  local out rc=0
+  out=$(docker run --name np-img-refuse "${containment[@]}" -v "$2:/var/run/docker.sock" \
+    -v "$3:/etc/nextprism/authorized_keys:ro" "$tag" 2>&1) || rc=$?
+  [ "$rc" = 64 ] && echo "$out" | grep -q -- "$1" || { echo "rc=$rc: $out" >&2; return 1; }
+}
+
+# A root:root socket is refused, and left as it was.
+python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$work/root.sock"
+chown 0:0 "$work/root.sock"; chmod 0660 "$work/root.sock"
+before=$(stat -c '%u:%g %a %i' "$work/root.sock")
+check "a root-group socket is refused" refused "belongs to group root" "$work/root.sock" "$work/authorized_keys"
+check "the root-group socket is unchanged" test "$(stat -c '%u:%g %a %i' "$work/root.sock")" = "$before"
+check "a key line without restrict is refused" refused "do not start with 'restrict'" "$sock" "$work/bad_keys"
+
+# The real run.
+before=$(stat -c '%u:%g %a %i' "$sock")
+docker run -d --name np-img-proxy "${containment[@]}" -v "$sock:/var/run/docker.sock" \
+  -v "$work/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
+for _ in $(seq 1 50); do
+  docker exec np-img-proxy /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && break
+  sleep 0.2
+done
+check "healthcheck passes" docker exec np-img-proxy /usr/local/bin/nextprism-proxy health
+check "the node's socket is unchanged" test "$(stat -c '%u:%g %a %i' "$sock")" = "$before"
+ssh_=(ssh -p "$port" -i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
+  -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none nextprism@127.0.0.1)
+out=$("${ssh_[@]}" "php occ status" 2>"$work/ssh.err") || true
+check "a command runs through the image's sshd" grep -q "installed: true" <<<"$out" || cat "$work/ssh.err" >&2
+check "the audit line is on the container's stdout" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"event\":\"finished\".*\"outcome\":\"exited\"'"
+check "the audit line names the key as sshd does" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"key_fp\":\"$(ssh-keygen -lf "$work/client.pub" | cut -d' ' -f2)\"'"
+caps=$(docker exec np-img-proxy sh -c 'grep CapEff /proc/1/status' | awk '{print $2}' || true)
+check "no NET_RAW (nor anything but the five) in PID 1's capabilities ($caps)" test "$caps" = "00000000000400e1"
+check "the root file system is read-only" sh -c "! docker exec np-img-proxy sh -c 'echo x >/etc/x' 2>/dev/null"
+check "the validator cannot read the audit FIFO" sh -c "docker exec np-img-proxy stat -c '%U:%G %a' /run/nextprism/audit.fifo | grep -qx 'root:nextprism 620'"
+# The drainer dies: the container ends (Swarm restarts the task).
+docker exec np-img-proxy sh -c 'kill -9 $(cat /run/nextprism/drainer.pid)'
+for _ in $(seq 1 30); do [ "$(docker inspect -f '{{.State.Running}}' np-img-proxy)" = false ] && break; sleep 0.2; done
+check "no drainer, no proxy" test "$(docker inspect -f '{{.State.Running}}' np-img-proxy)" = false
+docker rmi -f "$tag" >/dev/null 2>&1 || true
+[ "$fails" = 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+echo "all image checks passed"
