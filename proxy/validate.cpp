@@ -49,7 +49,7 @@ namespace exit_code = nextprism::proxy_exit_code;
 constexpr std::string_view usage_text =
     "usage: nextprism-validate [--service nextcloud|photoprism] [--policy FILE]\n"
     "                          [--audit-log FILE] [--timeout SECONDS]\n"
-    "                          [--output-stall SECONDS] [--dry-run]\n"
+    "                          [--output-stall SECONDS] [--max-running N] [--dry-run]\n"
     "       nextprism-validate --print-default-policy\n"
     "       nextprism-validate --audit-drain FIFO [--audit-file FILE]\n"
     "                          [--audit-file-max-bytes N] [--audit-file-keep K]\n"
@@ -57,7 +57,8 @@ constexpr std::string_view usage_text =
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
     "14400), NEXTPRISM_OUTPUT_STALL (seconds the caller may read nothing, default 300,\n"
-    "0: no limit), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
+    "0: no limit), NEXTPRISM_MAX_RUNNING (commands at once per service, default 8, 0: no\n"
+    "cap), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
     "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
@@ -68,6 +69,10 @@ struct options
     std::string lock_dir = "/run/nextprism";
     long timeout_seconds = 4 * 3600;
     long output_stall_seconds = 300; ///< the caller read nothing for this long: stop
+    /// Commands running at once for this service, every command counted
+    /// (status too); 0: no cap. 8 = sshd's MaxSessions = the client pool's
+    /// channels per connection.
+    long max_running = 8;
     bool dry_run = false;
     std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
     // The drainer (--audit-drain FIFO): the audit FIFO to the container's
@@ -119,6 +124,16 @@ options parse_options(int argc, char** argv)
         o.timeout_seconds = seconds(v);
     if (auto v = env("NEXTPRISM_OUTPUT_STALL"))
         o.output_stall_seconds = seconds(v);
+    auto slots = [](std::string_view text) {
+        char* end = nullptr;
+        const std::string s(text);
+        const long v = std::strtol(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0' || v < 0 || v > 1024)
+            fail(exit_code::usage, "usage", "max running must be 0 to 1024, got '" + s + "'");
+        return v;
+    };
+    if (auto v = env("NEXTPRISM_MAX_RUNNING"))
+        o.max_running = slots(v);
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -154,6 +169,8 @@ options parse_options(int argc, char** argv)
             o.timeout_seconds = seconds(value());
         else if (arg == "--output-stall")
             o.output_stall_seconds = seconds(value());
+        else if (arg == "--max-running")
+            o.max_running = slots(value());
         else if (arg == "--print-default-policy") {
             std::cout << nextprism::command_policy::default_policy_json() << '\n';
             std::exit(0);
@@ -431,6 +448,32 @@ int execute(const options& opts, const nextprism::command_policy& policy,
         fail(status, what, detail);
     };
 
+    // A running slot first, for every command: at most max_running run at
+    // once per service. Slots are flock'd files (SERVICE.slot.I in the lock
+    // directory): the kernel gives a slot back when its holder exits, however
+    // it exits. Held until this process ends, output flush included, so the
+    // cap bounds processes and memory too.
+    if (opts.max_running > 0) {
+        // Start at a PID-dependent slot: fewer failed tries when many arrive at once.
+        const long first = static_cast<long>(::getpid()) % opts.max_running;
+        int slot_fd = -1;
+        for (long i = 0; i < opts.max_running && slot_fd < 0; ++i) {
+            const long n = (first + i) % opts.max_running;
+            const std::string path = opts.lock_dir + "/" + opts.service + ".slot." + std::to_string(n);
+            const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0)
+                refuse("internal", exit_code::internal, "cannot open slot file " + path, std::strerror(errno));
+            if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+                slot_fd = fd; // kept open (and locked) until exit
+            else
+                ::close(fd);
+        }
+        if (slot_fd < 0)
+            refuse("busy", exit_code::busy, "busy",
+                   std::to_string(opts.max_running) + " commands running for " + opts.service +
+                       " (the proxy's cap); try again shortly");
+    }
+
     int lock_fd = -1;
     if (d.command->single_flight) {
         const std::string path = opts.lock_dir + "/" + opts.service + ".lock";
@@ -512,6 +555,8 @@ int execute(const options& opts, const nextprism::command_policy& policy,
 
     nextprism::command_request request{opts.service, d.argv, seconds(opts.timeout_seconds)};
     int status = 0;
+    // A finished line's duration: from holding the slot and lock to the end.
+    const auto run_started = steady_clock::now();
     transport.async_run(
         request,
         [&](nextprism::output_stream s, std::string_view data) {
@@ -561,7 +606,7 @@ int execute(const options& opts, const nextprism::command_policy& policy,
             record.outcome = outcome;
             record.exit_code = status;
             record.reason = reason;
-            record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
+            record.duration_ms = duration<double, std::milli>(steady_clock::now() - run_started).count();
             nextprism::error_code wec;
             log.write(record, wec); // the command ran: a failed write here changes nothing
 

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -237,4 +238,72 @@ TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it
     CHECK(r.exit_code == exit_code::audit_failed);
     CHECK(r.err.find("cannot open audit log") != std::string::npos);
     CHECK(r.out.empty());
+}
+
+TEST_CASE("200 concurrent status calls against a cap of 8: the rest refused busy, nothing lost")
+{
+    proxy_env p;
+    constexpr int calls = 200;
+    std::vector<spawned_process> procs;
+    procs.reserve(calls);
+    for (int i = 0; i < calls; ++i)
+        procs.push_back(spawn_process({NEXTPRISM_VALIDATE, "--service", "nextcloud", "--max-running", "8"},
+                                      p.env("php occ status")));
+    int ran = 0, busy = 0, other = 0;
+    for (auto& v : procs) {
+        const int status = v.wait(120);
+        std::string out;
+        char buffer[4096];
+        ssize_t n;
+        while ((n = ::read(v.out, buffer, sizeof buffer)) > 0)
+            out.append(buffer, static_cast<std::size_t>(n));
+        const auto err = v.finish();
+        if (status == 0 && out.starts_with("  - installed: true"))
+            ++ran;
+        else if (status == exit_code::busy && out.empty() &&
+                 err == "nextprism: busy: 8 commands running for nextcloud (the proxy's cap); try again shortly\n")
+            ++busy;
+        else {
+            ++other;
+            UNSCOPED_INFO("status " << status << " out " << out.substr(0, 80) << " err " << err);
+        }
+    }
+    INFO("ran " << ran << ", busy " << busy);
+    CHECK(other == 0);
+    CHECK(ran + busy == calls);
+    CHECK(ran >= 8);
+    CHECK(busy > 0);
+
+    // Every call is on record with its outcome, and never more than 8 ran
+    // at once (each finished line's interval lies inside its slot's hold;
+    // 1 ms for the timestamps' resolution).
+    const auto audit = p.audit();
+    CHECK(audit.size() == 2 * calls);
+    std::vector<std::pair<double, int>> edges;
+    int exited = 0, refused_busy = 0;
+    for (const auto& j : audit) {
+        if (j["event"] != "finished")
+            continue;
+        if (j["outcome"] == "busy")
+            ++refused_busy;
+        if (j["outcome"] != "exited")
+            continue;
+        ++exited;
+        const auto t = j["time"].get<std::string>(); // ...THH:MM:SS.mmmZ
+        const double end = std::stod(t.substr(11, 2)) * 3600e3 + std::stod(t.substr(14, 2)) * 60e3 +
+                           std::stod(t.substr(17, 6)) * 1e3;
+        edges.emplace_back(end - j["duration_ms"].get<double>() + 1.0, +1);
+        edges.emplace_back(end + 0.0, -1);
+    }
+    CHECK(exited == ran);
+    CHECK(refused_busy == busy);
+    std::sort(edges.begin(), edges.end(), [](auto a, auto b) {
+        return a.first != b.first ? a.first < b.first : a.second < b.second; // ends first
+    });
+    int running = 0, peak = 0;
+    for (const auto& [at, delta] : edges)
+        peak = std::max(peak, running += delta);
+    INFO("peak running " << peak);
+    CHECK(peak <= 8);
+    CHECK(p.idle(p.nextcloud)); // nothing left running
 }
