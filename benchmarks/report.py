@@ -83,8 +83,11 @@ def machine(raw, root):
     read = lambda n: open(os.path.join(raw, n)).read().strip() if os.path.exists(os.path.join(raw, n)) else "?"
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": sh("git -C %s rev-parse --short HEAD" % root),
-        "dirty": sh("git -C %s status --porcelain --untracked-files=no -- include proxy benchmarks | wc -l" % root),
+        # run.sh records these when it builds; the tree may have moved since.
+        "commit": read("commit.txt") if os.path.exists(os.path.join(raw, "commit.txt"))
+        else sh("git -C %s rev-parse --short HEAD" % root),
+        "dirty": read("dirty.txt") if os.path.exists(os.path.join(raw, "dirty.txt"))
+        else sh("git -C %s status --porcelain --untracked-files=no -- include proxy benchmarks | wc -l" % root),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "kernel": platform.release(),
@@ -105,8 +108,10 @@ def hyperfine_rounds(raw):
             res = json.load(f)["results"]
         d = {}
         for r in res:
-            d["true" if r["command"].endswith("/bin/true") else "validator"] = r["median"]
-        if len(d) == 2:
+            c = r["command"]
+            d["true" if c.endswith("/bin/true") else "static" if c.endswith("bench_validate_static")
+              else "validator"] = r["median"]
+        if "true" in d and "validator" in d:
             out.append(d)
     return out
 
@@ -175,14 +180,33 @@ def profile_section(w, raw, n=800):
             w(open(path).read().rstrip())
             w("```")
             w("")
+    path = os.path.join(raw, "profile-perfsym.multiplexed.k8.txt")
+    if os.path.exists(path):
+        w("The multiplexed pool at 8 in flight by symbol (top 25, self time):")
+        w("")
+        w("```")
+        w("\n".join(l[:150] for l in open(path).read().rstrip().splitlines()))
+        w("```")
+        w("")
     v, t = perfstat(os.path.join(raw, "profile-perfstat.validator.txt")), perfstat(os.path.join(raw, "profile-perfstat.true.txt"))
+    sv = perfstat(os.path.join(raw, "profile-perfstat.static.txt"))
     if v and t:
-        w("The validator's start-up (`perf stat -r 200`): task-clock %.2f ms vs %.2f ms for /bin/true, %.0f vs "
-          "%.0f page faults. It loads these shared objects (`ldd`):" % (
-              v.get("task-clock", 0), t.get("task-clock", 0), v.get("page-faults", 0), t.get("page-faults", 0)))
+        w("The validator's start-up (`perf stat -r 200`): task-clock %.2f ms (static: %s) vs %.2f ms for /bin/true, "
+          "%.0f page faults (static: %s) vs %.0f. The dynamic one loads these shared objects (`ldd`):" % (
+              v.get("task-clock", 0), "%.2f ms" % sv["task-clock"] if "task-clock" in sv else "n/a",
+              t.get("task-clock", 0), v.get("page-faults", 0),
+              "%.0f" % sv["page-faults"] if "page-faults" in sv else "n/a", t.get("page-faults", 0)))
         w("")
         w("```")
         w(open(os.path.join(raw, "validator-ldd.txt")).read().rstrip())
+        w("```")
+        w("")
+    path = os.path.join(raw, "profile-perfsym.validator_static.txt")
+    if os.path.exists(path):
+        w("Where the static validator's start-up + decision goes (`perf record`, 300 runs, by symbol, top 25):")
+        w("")
+        w("```")
+        w("\n".join(l[:150] for l in open(path).read().rstrip().splitlines()))
         w("```")
         w("")
 
@@ -202,6 +226,7 @@ KS = [8, 32, 128]
 VARIANTS = [
     ("forcecommand_validator", "ForceCommand = the validator (as shipped)"),
     ("forcecommand_exec_validator", "ForceCommand = `exec` the validator"),
+    ("forcecommand_exec_static_validator", "ForceCommand = `exec` the validator linked static (experiment)"),
     ("forcecommand_true", "ForceCommand = /bin/true"),
     ("forcecommand_none", "no ForceCommand (`true` through the login shell)"),
 ]
@@ -412,6 +437,18 @@ def main():
         w("|---|---|---|---|")
         w("| nextprism-validate | %.2f ms | %.2f× (%.2f–%.2f) | %.2f ms (%.2f–%.2f) |" % (
             med(v), med(rs), min(rs), max(rs), med(diff), min(diff), max(diff)))
+        st = [d for d in hf if "static" in d]
+        if st:
+            sv = [d["static"] * 1e3 for d in st]
+            srs = [d["static"] / d["true"] for d in st]
+            sdiff = [(d["static"] - d["true"]) * 1e3 for d in st]
+            svd = [d["static"] / d["validator"] for d in st]
+            summary["validator_startup"]["static_ms"] = med(sv)
+            summary["validator_startup"]["static_vs_validator"] = [med(svd), min(svd), max(svd)]
+            w("| the same source linked static (`bench_validate_static`, experiment) | %.2f ms | %.2f× (%.2f–%.2f) | "
+              "%.2f ms (%.2f–%.2f); %.2f× (%.2f–%.2f) the dynamic one |" % (
+                  med(sv), med(srs), min(srs), max(srs), med(sdiff), min(sdiff), max(sdiff),
+                  med(svd), min(svd), max(svd)))
         w("| /bin/true | %.2f ms | 1× | |" % med(t))
         w("")
     if pol:

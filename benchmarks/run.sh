@@ -29,14 +29,20 @@ heavy=${NEXTPRISM_BENCH_HEAVY:-1}
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_floor bench_ssh_transport bench_command_policy bench_docker_exec \
   nextprism-validate -j1 >/dev/null
+# The fully static validator (an experiment: what the dynamic loader costs).
+cmake --build "$build" --target bench_validate_static -j1 >/dev/null 2>&1 || true
 bin=$build/benchmarks
 validator=$build/proxy/nextprism-validate
+static_validator=$bin/bench_validate_static
 
 sshd_dir=$work/sshd
 raw=$work/raw
 rm -rf "$raw"
 mkdir -p "$raw" "$sshd_dir"
 uptime >"$raw/load-start.txt"
+# What was built: the tree may move while the rows run (others commit).
+git -C "$root" rev-parse --short HEAD >"$raw/commit.txt"
+git -C "$root" status --porcelain --untracked-files=no -- include proxy benchmarks | wc -l >"$raw/dirty.txt"
 
 # ---- everything started here is stopped by PID, on any exit.
 variant_pid=""
@@ -116,6 +122,8 @@ if [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
       perf record -F 1999 -o "$work/perf.$label.data" -- "$binary" --benchmark_filter="$filter" >/dev/null 2>&1 &&
         perf report -i "$work/perf.$label.data" --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
         head -15 >"$raw/profile-perf.$label.txt" || true
+      perf report -i "$work/perf.$label.data" --comm "$(basename "$binary" | cut -c1-15)" --no-children --sort sym \
+        --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 >"$raw/profile-perfsym.$label.txt" || true
     fi
   done
   echo "run.sh: profiles done" >&2
@@ -133,6 +141,14 @@ cp "$base" "$work/sshd_config.validator"
 sed 's|^ForceCommand \(.*\)|ForceCommand exec \1|' "$base" >"$work/sshd_config.exec_validator"
 sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.true"
 sed '/^ForceCommand /d' "$base" >"$work/sshd_config.none"
+variants=(validator exec_validator true none)
+if [ -x "$static_validator" ]; then
+  # Beside the shipped copy, where the proxy account can reach it.
+  rt=$(cat "$sshd_dir/runtime_dir")
+  install -m 0755 "$static_validator" "$rt/nextprism-validate-static"
+  sed "s|^ForceCommand .*|ForceCommand exec $rt/nextprism-validate-static|" "$base" >"$work/sshd_config.exec_static_validator"
+  variants=(validator exec_validator exec_static_validator true none)
+fi
 getent passwd nextprism | cut -d: -f7 >"$raw/login-shell.txt"
 
 start_variant() {
@@ -148,7 +164,6 @@ stop_variant() {
   for _ in $(seq 1 50); do kill -0 "$variant_pid" 2>/dev/null || break; sleep 0.05; done
   variant_pid=""
 }
-variants=(validator exec_validator true none)
 for r in $(seq 0 $((rounds - 1))); do
   for i in $(seq 0 $((${#variants[@]} - 1))); do
     v=${variants[$(((i + r) % ${#variants[@]}))]}
@@ -169,7 +184,9 @@ vdir=$work/validator-state
 mkdir -p "$vdir"
 for r in $(seq 0 $((rounds - 1))); do
   cmds=("$validator" /bin/true)
-  [ $((r % 2)) = 1 ] && cmds=(/bin/true "$validator")
+  [ -x "$static_validator" ] && cmds+=("$static_validator")
+  # Rotate the order every round.
+  for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
   SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
     NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
     hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/validator_startup.r$r.json" \
@@ -184,6 +201,19 @@ if command -v perf >/dev/null; then
     perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.validator.txt" \
     "$validator" >/dev/null 2>&1 || true
   perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.true.txt" /bin/true || true
+  if [ -x "$static_validator" ]; then
+    SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+      NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+      perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.static.txt" \
+      "$static_validator" >/dev/null 2>&1 || true
+    # Where a static validator's start-up goes (by symbol, 300 runs).
+    SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+      NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+      perf record -F 15000 -o "$work/perf.validator.data" -- \
+      sh -c "for i in \$(seq 300); do '$static_validator' >/dev/null; done" >/dev/null 2>&1 &&
+      perf report -i "$work/perf.validator.data" --comm bench_validate_ --no-children --sort sym --stdio \
+        2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 >"$raw/profile-perfsym.validator_static.txt" || true
+  fi
 fi
 ldd "$validator" >"$raw/validator-ldd.txt" 2>&1 || true
 echo "run.sh: validator done" >&2
