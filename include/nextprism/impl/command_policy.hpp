@@ -371,14 +371,24 @@ public:
     /// The optional "base" of a relative_path value.
     static std::optional<std::string> base(const json& j, value_type t, const std::string& path)
     {
-        if (!j.contains("base"))
-            return std::nullopt;
-        if (t != value_type::relative_path)
+        if (j.contains("base") && t != value_type::relative_path)
             throw policy_error{path + ".base: only allowed with \"value\": \"relative_path\""};
+        return checked_string(j, "base", path, check_absolute_dir);
+    }
+
+    /// The optional string at `key`, checked by `check(value, reason)`.
+    template<class Check>
+    static std::optional<std::string> checked_string(const json& j, std::string_view key,
+                                                     const std::string& path, Check check)
+    {
+        const auto it = j.find(key);
+        if (it == j.end())
+            return std::nullopt;
         std::string reason;
-        if (!j["base"].is_string() || !check_absolute_dir(j["base"].get<std::string>(), reason))
-            throw policy_error{path + ".base: " + (reason.empty() ? "expected a string" : reason)};
-        return j["base"].get<std::string>();
+        if (!it->is_string() || !check(it->get<std::string>(), reason))
+            throw policy_error{path + "." + std::string(key) + ": " +
+                               (reason.empty() ? "expected a string" : reason)};
+        return it->get<std::string>();
     }
 
     static failure_pattern failure(const json& j, const std::string& path)
@@ -515,22 +525,8 @@ public:
                       {"exec_user", "working_dir", "failure_lines", "common_options", "commands"});
             service_rule service;
             service.name = name;
-            if (s.contains("exec_user")) {
-                std::string reason;
-                const auto& u = s["exec_user"];
-                if (!u.is_string() || !check_exec_user(u.get<std::string>(), reason))
-                    throw policy_error{path + ".exec_user: " +
-                                       (reason.empty() ? "expected a user name" : reason)};
-                service.exec_user = u.get<std::string>();
-            }
-            if (s.contains("working_dir")) {
-                std::string reason;
-                const auto& w = s["working_dir"];
-                if (!w.is_string() || !check_absolute_dir(w.get<std::string>(), reason))
-                    throw policy_error{path + ".working_dir: " +
-                                       (reason.empty() ? "expected a string" : reason)};
-                service.working_dir = w.get<std::string>();
-            }
+            service.exec_user = checked_string(s, "exec_user", path, check_exec_user);
+            service.working_dir = checked_string(s, "working_dir", path, check_absolute_dir);
             if (s.contains("failure_lines")) {
                 std::size_t i = 0;
                 for (const auto& f : array_at(s["failure_lines"], path + ".failure_lines"))
