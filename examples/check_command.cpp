@@ -3,7 +3,7 @@
 //   nextprism-check nextcloud php occ files:scan '--path=/alice/files/My Photos'
 //
 // Prints the SSH command string the library sends for the argv, and the
-// proxy's decision: the canonical argv, or the reason for the refusal.
+// proxy's decision: the argv it would run in the container, or the reason for the refusal.
 #include <nextprism.hpp>
 
 #include <iostream>
@@ -28,7 +28,7 @@ int main(int argc, char** argv)
         return 1;
     }
     std::cout << "runs:   ";
-    for (const auto& a : d.argv)
+    for (const auto& a : d.exec_argv)
         std::cout << " [" << a << ']';
     std::cout << '\n';
 }
