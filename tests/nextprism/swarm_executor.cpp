@@ -307,6 +307,24 @@ TEST_CASE("executor: a proxy whose node lacks the target (exit 69) is passed ove
     CHECK(a.proxy.s->calls.size() == 1);
 }
 
+TEST_CASE("executor: a proxy that refused the connection goes last, and is tried again when nothing else serves")
+{
+    // A restarting proxy (the only one on the target's node) answers again
+    // a few seconds later: the run's retries must reach it.
+    assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a}, {}, {}, false);
+    a.proxy.s->steps = {{boost::asio::error::connection_refused}, {boost::asio::error::connection_refused}, {}};
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls.size() == 3);
+
+    // With another proxy at hand, that one is tried first.
+    assembly<fixed_retry> b(fixed_retry{0ms, 5}, {node_a, node_b}, {}, {}, false);
+    b.proxy.s->steps = {{boost::asio::error::connection_refused}, {}};
+    auto [ec2, r2] = b.run(occ_status);
+    REQUIRE_FALSE(ec2);
+    CHECK(b.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_b.to_string()});
+}
+
 TEST_CASE("executor: no proxy and no local engine is no_route")
 {
     assembly<no_retry> a(no_retry{}, {}, {}, {}, false);

@@ -251,6 +251,13 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
             net::steady_timer pause(st->ex);
             // Proxies that said "the target is not on my node" in this run.
             std::vector<proxy_endpoint> passed_over;
+            // Proxies that did not answer in this run (refused, unreachable):
+            // others go first, but they are tried again when nothing else
+            // can serve (a proxy restarting answers again in seconds).
+            std::vector<proxy_endpoint> unanswered;
+            const auto contains = [](const std::vector<proxy_endpoint>& v, const proxy_endpoint& ep) {
+                return std::find(v.begin(), v.end(), ep) != v.end();
+            };
             for (std::size_t attempt = 1;; ++attempt) {
                 st->count([attempt](auto& s) {
                     ++s.attempts;
@@ -263,13 +270,17 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     // Discovery failed: the local engine may still serve.
                     where = placement{};
                 }
-                const route chosen = choose_route(st->opts.mode, st->opts.prefer_local, where,
-                                                  st->local.has_value(),
-                                                  [&](const proxy_endpoint& ep) {
-                                                      return std::find(passed_over.begin(), passed_over.end(),
-                                                                       ep) == passed_over.end() &&
-                                                             st->allow(ep, admitted);
-                                                  });
+                const auto choose = [&](bool skip_unanswered) {
+                    return choose_route(st->opts.mode, st->opts.prefer_local, where, st->local.has_value(),
+                                        [&](const proxy_endpoint& ep) {
+                                            return !contains(passed_over, ep) &&
+                                                   !(skip_unanswered && contains(unanswered, ep)) &&
+                                                   st->allow(ep, admitted);
+                                        });
+                };
+                route chosen = choose(true);
+                if (chosen.how == route::kind::none && !unanswered.empty())
+                    chosen = choose(false);
                 error_code ec;
                 command_result result;
                 // Failure lines of this attempt only: a retried attempt starts afresh.
@@ -306,8 +317,10 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     if (!ec)
                         ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
                     st->record(request.service, chosen.endpoint, ec, admitted);
-                    if (means_moved(ec))
+                    if (ec == error::target_not_found || ec == error::target_not_running)
                         passed_over.push_back(chosen.endpoint);
+                    else if (means_moved(ec) && !contains(unanswered, chosen.endpoint))
+                        unanswered.push_back(chosen.endpoint);
                 }
                 if (!ec) {
                     failures.finish();
