@@ -42,8 +42,8 @@ namespace nextprism {
                         "port_label": "io.nextprism.proxy.port", "watch_events": true,
                         "dns_name": "tasks.{service}-proxy",
                         "static": {"nextcloud": ["10.0.0.5:22"]}, "local_services": []},
-          "retry": {"strategy": "exponential", "delay_ms": 1000, "base_ms": 200,
-                    "multiplier": 2.0, "cap_ms": 30000, "max_attempts": 5, "jitter": "full"},
+          "retry": {"strategy": "exponential", "delay_ms": 1000, "base_ms": 500,
+                    "multiplier": 2.0, "cap_ms": 10000, "max_attempts": 8, "jitter": "equal"},
           "breaker": {"failure_threshold": 3, "open_ms": 30000, "half_open_probes": 1}
         }
 

@@ -84,14 +84,20 @@ enum class jitter { none, full, equal, decorrelated };
 
 /** base * multiplier^(attempt-1), capped, with jitter; up to `max_attempts`.
     Each run's schedule draws from its own generator, seeded by `start`
-    (the same seed gives the same delays: tests). */
+    (the same seed gives the same delays: tests).
+
+    The defaults outlast a Swarm task restart and a move off a drained
+    node: 8 attempts, delays 0.5, 1, 2, 4, 8, 10, 10 s with equal jitter
+    (each at least half its step) wait 17.75-35.5 s in all; measured on a
+    3-node Swarm, a killed proxy task answered again after ~5-7 s and a
+    task moved off a drained node ran again after ~15 s. */
 struct exponential_backoff
 {
-    std::chrono::milliseconds base{200};
+    std::chrono::milliseconds base{500};
     double multiplier = 2.0;
-    std::chrono::milliseconds cap{30'000};
-    std::size_t max_attempts = 5;
-    jitter kind = jitter::full;
+    std::chrono::milliseconds cap{10'000};
+    std::size_t max_attempts = 8;
+    jitter kind = jitter::equal;
 
     class schedule;
     schedule start(std::uint64_t seed) const;
