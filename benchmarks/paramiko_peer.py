@@ -10,6 +10,7 @@ The benchmark times that round trip, so interpreter start-up is not in it.
 Host keys are checked against KNOWN_HOSTS (RejectPolicy), as our client does.
 The socket gets TCP_NODELAY, as ours does, so both pay the same network.
 """
+import logging
 import socket
 import sys
 
@@ -35,18 +36,27 @@ def run(client, command):
 
 
 def main():
+    # paramiko's transport thread logs why it gave up on a connection.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     host, port, user, key, known_hosts, mode, command = sys.argv[1:8]
     client = connect(host, port, user, key, known_hosts) if mode == "reused" else None
-    for _ in sys.stdin:
-        if mode == "fresh":
-            c = connect(host, port, user, key, known_hosts)
-            status = run(c, command)
-            c.close()
-        else:
-            status = run(client, command)
+    for i, _ in enumerate(sys.stdin):
+        try:
+            if mode == "fresh":
+                c = connect(host, port, user, key, known_hosts)
+                status = run(c, command)
+                c.close()
+            else:
+                status = run(client, command)
+        except Exception as e:  # noqa: BLE001 - reported to the benchmark, which stops the row
+            sys.stderr.write("paramiko_peer: command %d failed: %r\n" % (i, e))
+            sys.stdout.write("fail\n")
+            sys.stdout.flush()
+            return 1
         sys.stdout.write("ok %d\n" % status)
         sys.stdout.flush()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -483,6 +483,14 @@ def main():
 
     profile_section(w, a.raw)
 
+    failed = os.path.join(a.raw, "failed-rows.txt")
+    if os.path.exists(failed):
+        w("## Rows that stopped on an error (left out of the medians above)")
+        w("")
+        for line in open(failed):
+            w("- " + line.strip())
+        w("")
+
     # ---- targets
     w("## Issue 13's targets, as measured in this run")
     w("")

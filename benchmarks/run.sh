@@ -65,7 +65,13 @@ run_row() {
   shift 4
   env "$@" "$binary" --benchmark_filter="$filter" --benchmark_out="$raw/$label.r$round.json" \
     --benchmark_out_format=json >"$raw/$label.r$round.txt" 2>&1 ||
-    { echo "run.sh: row $label failed (round $round):" >&2; tail -5 "$raw/$label.r$round.txt" >&2; return 1; }
+    { echo "run.sh: row $label failed (round $round), continuing:" >&2; tail -3 "$raw/$label.r$round.txt" >&2
+      echo "$label round $round: the benchmark exited non-zero" >>"$raw/failed-rows.txt"; }
+  # A row that stopped on an error is reported, not fatal: the other rows stand.
+  grep -q '"error_occurred": true' "$raw/$label.r$round.json" 2>/dev/null &&
+    echo "$label round $round: $(grep -o '"error_message": "[^"]*"' "$raw/$label.r$round.json" | head -1)" \
+      >>"$raw/failed-rows.txt"
+  return 0
 }
 
 # rows_in_rounds ARRAY: LABEL|BINARY|FILTER entries, rotated every round.

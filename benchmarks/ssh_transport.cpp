@@ -279,7 +279,12 @@ void paramiko(benchmark::State& state, const char* mode)
         rec.start();
         for (int i = 0; i < n; ++i) {
             const auto t0 = clock_type::now();
-            rec.finish(t0, peer.run());
+            const bool ok = peer.run();
+            rec.finish(t0, ok);
+            if (!ok) { // the peer has exited (its stderr says why): stop the row
+                state.SkipWithError(("paramiko failed at command " + std::to_string(i)).c_str());
+                return;
+            }
         }
         rec.stop();
     }
