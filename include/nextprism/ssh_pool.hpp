@@ -67,6 +67,7 @@ struct host_statistics
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;
     std::string host_key;         ///< last host key fingerprint seen ("SHA256:...")
+    std::string host_key_message; ///< why the last host key was refused (known_hosts line, revoked)
     std::string last_error;       ///< message of the last connection failure
 };
 

@@ -199,6 +199,7 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
                 const error_code ec = co_await s->connect(ep, options.credentials);
                 if (!s->host_key_fingerprint().empty())
                     h.stats.host_key = s->host_key_fingerprint();
+                h.stats.host_key_message = s->host_key_message();
                 if (ec)
                     h.stats.last_error = ec.message();
                 --h.handshaking;

@@ -109,6 +109,9 @@ public:
     std::uint64_t bytes_sent() const noexcept { return sent_; }
     /// "SHA256:..." of the server's host key, after connect.
     const std::string& host_key_fingerprint() const noexcept { return fingerprint_; }
+    /// Why the host key was not accepted (known_hosts line, revoked key,
+    /// unreadable file), after a failed connect; "" otherwise.
+    const std::string& host_key_message() const noexcept { return host_key_message_; }
 
 private:
     template<class F>
@@ -143,6 +146,7 @@ private:
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;
     std::string fingerprint_;
+    std::string host_key_message_;
     std::function<void()> on_close_;
 };
 

@@ -1,6 +1,8 @@
 #ifndef NEXTPRISM_SSH_IMPL_SESSION_HPP
 #define NEXTPRISM_SSH_IMPL_SESSION_HPP
 
+#include <nextprism/ssh/detail/known_hosts.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -209,38 +211,76 @@ inline error_code session::verify_host_key(const endpoint& ep, const credentials
     if (const char* hash = libssh2_hostkey_hash(session_, LIBSSH2_HOSTKEY_HASH_SHA256))
         fingerprint_ = "SHA256:" + detail::base64(reinterpret_cast<const unsigned char*>(hash), 32);
 
-    LIBSSH2_KNOWNHOSTS* hosts = libssh2_knownhost_init(session_);
-    if (!hosts)
-        return error::ssh_failure;
-    struct guard { LIBSSH2_KNOWNHOSTS* h; ~guard() { libssh2_knownhost_free(h); } } g{hosts};
-    if (libssh2_knownhost_readfile(hosts, cred.known_hosts_file.c_str(),
-                                   LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0 &&
-        !cred.trust_on_first_use)
-        return error::host_key_unknown; // no readable known_hosts: nothing is trusted
+    // known_hosts is read and decided here (ssh/detail/known_hosts.hpp),
+    // not by libssh2 1.10: it skipped what it could not parse, ignored
+    // @revoked and @cert-authority and let `host` vouch for every port.
     int key_bits = 0;
+    const char* type_name = nullptr;
     switch (type) {
-    case LIBSSH2_HOSTKEY_TYPE_ED25519: key_bits = LIBSSH2_KNOWNHOST_KEY_ED25519; break;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_256; break;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_384; break;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_521; break;
-    case LIBSSH2_HOSTKEY_TYPE_RSA: key_bits = LIBSSH2_KNOWNHOST_KEY_SSHRSA; break;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: key_bits = LIBSSH2_KNOWNHOST_KEY_ED25519, type_name = "ssh-ed25519"; break;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_256, type_name = "ecdsa-sha2-nistp256"; break;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_384, type_name = "ecdsa-sha2-nistp384"; break;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_521, type_name = "ecdsa-sha2-nistp521"; break;
+    case LIBSSH2_HOSTKEY_TYPE_RSA: key_bits = LIBSSH2_KNOWNHOST_KEY_SSHRSA, type_name = "ssh-rsa"; break;
     default: return error::ssh_failure;
     }
-    const int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits;
-    libssh2_knownhost* found = nullptr;
-    const int check = libssh2_knownhost_checkp(hosts, ep.host.c_str(), ep.port, key, length, mask, &found);
-    if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-        return {};
-    if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-        return error::host_key_mismatch;
-    if (!cred.trust_on_first_use)
+    const std::string_view blob(key, length);
+    const std::string name = detail::known_host_name(ep.host, ep.port);
+    // Hashed names (|1|salt|hash): libssh2 computes the HMAC, one line at a
+    // time, asked for the exact name (no port fallback).
+    LIBSSH2_SESSION* raw = session_;
+    const detail::hashed_matcher hashed = [raw, key, length, key_bits, type_name](std::string_view pattern,
+                                                                                  const std::string& n) {
+        LIBSSH2_KNOWNHOSTS* one = libssh2_knownhost_init(raw);
+        if (!one)
+            return false;
+        struct guard { LIBSSH2_KNOWNHOSTS* h; ~guard() { libssh2_knownhost_free(h); } } g{one};
+        const std::string line = std::string(pattern) + " " + type_name + " " +
+                                 detail::base64(reinterpret_cast<const unsigned char*>(key), length) +
+                                 std::string((3 - length % 3) % 3, '=');
+        // Any valid key will do: only whether the name matches is asked.
+        if (libssh2_knownhost_readline(one, line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+            return false;
+        const int check = libssh2_knownhost_check(one, n.c_str(), key, length,
+                                                  LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits,
+                                                  nullptr);
+        return check == LIBSSH2_KNOWNHOST_CHECK_MATCH || check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+    };
+    auto decided = [this](const detail::known_hosts_result& r) -> error_code {
+        host_key_message_ = r.message;
+        switch (r.verdict) {
+        case detail::host_verdict::match: return {};
+        case detail::host_verdict::mismatch: return error::host_key_mismatch;
+        case detail::host_verdict::revoked:
+            host_key_message_ += " (" + fingerprint_ + ")";
+            return error::host_key_mismatch;
+        default: return error::host_key_unknown;
+        }
+    };
+    std::string text, why;
+    bool missing = false;
+    if (!detail::read_known_hosts(cred.known_hosts_file, text, missing, why)) {
+        host_key_message_ = why; // unreadable: nothing is trusted, first use or not
         return error::host_key_unknown;
-    const std::string name = ep.port == 22 ? ep.host : "[" + ep.host + "]:" + std::to_string(ep.port);
-    if (libssh2_knownhost_addc(hosts, name.c_str(), nullptr, key, length, nullptr, 0, mask, nullptr) != 0 ||
-        libssh2_knownhost_writefile(hosts, cred.known_hosts_file.c_str(),
-                                    LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+    }
+    if (missing && !cred.trust_on_first_use) {
+        host_key_message_ = why;
         return error::host_key_unknown;
-    return {};
+    }
+    const auto r = detail::check_known_hosts(text, name, type_name, blob, hashed);
+    if (r.verdict != detail::host_verdict::not_found || !cred.trust_on_first_use) {
+        if (r.verdict == detail::host_verdict::not_found)
+            host_key_message_ = name + " (" + fingerprint_ + ") is not in known_hosts " + cred.known_hosts_file;
+        return decided(r);
+    }
+    // First use, and only because the file says nothing about this host.
+    const std::string line =
+        name + " " + type_name + " " + detail::base64(reinterpret_cast<const unsigned char*>(key), length) +
+        std::string((3 - length % 3) % 3, '=');
+    const auto added = detail::trust_first_use(cred.known_hosts_file, name, type_name, blob, line, hashed);
+    if (added.verdict == detail::host_verdict::not_found)
+        return {}; // it said nothing about this host under the lock: the line was added
+    return decided(added);
 }
 
 inline boost::asio::awaitable<error_code> session::connect(endpoint ep, credentials cred)
