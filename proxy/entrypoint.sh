@@ -13,7 +13,7 @@
 #   NEXTPRISM_AUDIT_FILE      also append audit lines to this file (optional,
 #                             on a volume), rotated at NEXTPRISM_AUDIT_FILE_MAX_BYTES
 #                             (10485760), NEXTPRISM_AUDIT_FILE_KEEP (5) files kept
-#   NEXTPRISM_MAX_RUNNING     commands running at once per service (8, see the validator)
+#   NEXTPRISM_MAX_RUNNING     commands running at once per service (40, see the validator)
 #
 # It never changes anything outside the container: the node's Docker
 # socket is used through a group inside the container (its GID, added to
@@ -43,7 +43,7 @@ if [ -z "$listen" ] && [ -n "${NEXTPRISM_LISTEN_INTERFACE:-}" ]; then
   [ -n "$listen" ] || die "no IPv4 address on interface $NEXTPRISM_LISTEN_INTERFACE"
 fi
 listen=${listen:-0.0.0.0}
-max_running=${NEXTPRISM_MAX_RUNNING:-8}
+max_running=${NEXTPRISM_MAX_RUNNING:-40}
 case $service in ''|*[!a-z0-9_-]*) die "bad NEXTPRISM_SERVICE" ;; esac
 case $port in ''|*[!0-9]*) die "bad NEXTPRISM_PROXY_PORT" ;; esac
 case $listen in ''|*[!0-9a-fA-F.:]*) die "bad NEXTPRISM_LISTEN_ADDRESS (an IPv4 or IPv6 address)" ;; esac

@@ -57,7 +57,7 @@ constexpr std::string_view usage_text =
     "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
     "14400), NEXTPRISM_OUTPUT_STALL (seconds the caller may read nothing, default 300,\n"
-    "0: no limit), NEXTPRISM_MAX_RUNNING (commands at once per service, default 8, 0: no\n"
+    "0: no limit), NEXTPRISM_MAX_RUNNING (commands at once per service, default 40, 0: no\n"
     "cap), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
     "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
@@ -70,9 +70,10 @@ struct options
     long timeout_seconds = 4 * 3600;
     long output_stall_seconds = 300; ///< the caller read nothing for this long: stop
     /// Commands running at once for this service, every command counted
-    /// (status too); 0: no cap. 8 = sshd's MaxSessions = the client pool's
-    /// channels per connection.
-    long max_running = 8;
+    /// (status too); 0: no cap. 40 = what the client pool sends one proxy
+    /// at most by default (max_connections_per_host 5 x MaxSessions 8), so
+    /// that a caller's own pool is never refused busy; lower both together.
+    long max_running = 40;
     bool dry_run = false;
     std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
     // The drainer (--audit-drain FIFO): the audit FIFO to the container's
