@@ -249,6 +249,16 @@ running_on() {
       -f '{{if eq .Status.State "running"}}{{.NodeID}}{{end}}' 2>/dev/null | grep . || true
 }
 
+# proxies_current SERVICE: every node runs one task of it, running, of the
+# image just deployed (a redeploy first replaces the old ones, node by node).
+proxies_current() {
+  local states
+  states=$(on a docker service ps -q --filter desired-state=running "$1" 2>/dev/null |
+    xargs -r env DOCKER_HOST="unix://$(sock_of a)" docker inspect \
+      -f '{{.Status.State}} {{.Spec.ContainerSpec.Image}}' 2>/dev/null) || return 1
+  [ "$(grep -c "^running $proxy_tag" <<<"$states")" = 3 ] && [ "$(grep -c . <<<"$states")" = 3 ]
+}
+
 banner() { # banner NODE-FROM ADDRESS PORT: the first bytes the proxy sends
   in_ns "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3 && head -c 8 <&3" 2>/dev/null || true
 }
@@ -260,10 +270,11 @@ wait_ready() {
   if [ -n "$(running_on ${targets}_photoprism)" ] && [ "$(running_on ${targets}_photoprism)" != "$c" ]; then
     on a docker service update --detach --force ${targets}_photoprism >/dev/null
   fi
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 400); do
     ready=1
     [ "$(running_on ${targets}_nextcloud)" = "$b" ] || ready=0
     [ "$(running_on ${targets}_photoprism)" = "$c" ] || ready=0
+    proxies_current ${proxies}_nextcloud-proxy && proxies_current ${proxies}_photoprism-proxy || ready=0
     if [ $ready = 1 ]; then
       for n in $nodes; do
         for port in 2222 2223; do
@@ -274,7 +285,7 @@ wait_ready() {
     [ $ready = 1 ] && return 0
     sleep 0.3
   done
-  echo "swarm.sh: the stacks did not become ready in 90 s" >&2
+  echo "swarm.sh: the stacks did not become ready in 120 s" >&2
   on a docker service ls >&2
   on a docker service ps --no-trunc ${proxies}_nextcloud-proxy ${targets}_nextcloud ${targets}_photoprism >&2 || true
   exit 1
