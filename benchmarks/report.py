@@ -82,7 +82,10 @@ def machine(raw, root):
                 break
     read = lambda n: open(os.path.join(raw, n)).read().strip() if os.path.exists(os.path.join(raw, n)) else "?"
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # When run.sh started (its first file), not when this report ran.
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(os.path.join(raw, "load-start.txt"))
+                                                                 if os.path.exists(os.path.join(raw, "load-start.txt"))
+                                                                 else time.time())),
         # run.sh records these when it builds; the tree may have moved since.
         "commit": read("commit.txt") if os.path.exists(os.path.join(raw, "commit.txt"))
         else sh("git -C %s rev-parse --short HEAD" % root),
@@ -261,7 +264,7 @@ set logscale x 2
 set xrange [0.8:160]
 set xtics (1, 8, 32, 128)
 set grid
-set key top left
+set key top left opaque box
 set xlabel "commands in flight"
 set ylabel "latency per command (ms)"
 set logscale y
@@ -277,7 +280,7 @@ plot '%s' index 0 u 1:2 w lp lw 2 pt 7 lc rgb "#000000" t "floor p50", \\
 unset logscale y
 set yrange [0:*]
 set ylabel "commands per second"
-set key bottom right
+set key bottom right opaque box
 set title "throughput"
 plot '%s' index 0 u 1:4 w lp lw 2 pt 7 lc rgb "#000000" t "floor", \\
      '' index 1 u 1:4 w lp lw 2 pt 5 lc rgb "#1f77b4" t "multiplexed", \\
@@ -311,11 +314,16 @@ def main():
     w("| | |")
     w("|---|---|")
     w("| date | %s |" % m["date"])
-    w("| commit | `%s`%s |" % (m["commit"], " (+ %s uncommitted files under include/ proxy/ benchmarks/)" % m["dirty"]
+    w("| commit | `%s`%s |" % (m["commit"], " (+ %s files under include/ proxy/ benchmarks/ with uncommitted changes when it was built: "
+                                "the working tree is shared)" % m["dirty"]
                                 if m["dirty"] not in ("0", "?") else ""))
     w("| machine | %s CPUs, %s, Linux %s |" % (m["nproc"], m["cpu"], m["kernel"]))
     w("| load average (1, 5, 15 min) | start: %s; end: %s |" % (
         m["load_start"].split("load average:")[-1].strip(), m["load_end"].split("load average:")[-1].strip()))
+    if os.path.exists(os.path.join(a.raw, "load-rounds.txt")):
+        loads = [float(l.split()[2].rstrip(",")) for l in open(os.path.join(a.raw, "load-rounds.txt")) if len(l.split()) > 2]
+        if loads:
+            w("| 1-min load after each round | %.1f–%.1f |" % (min(loads), max(loads)))
     w("| software | %s; libssh2 %s; paramiko %s |" % (m["openssh"], m["libssh2"], m["paramiko"]))
     w("| proxy | Debian sshd with `proxy/sshd_config` on 127.0.0.1, ForceCommand `%s` (dry-run: decides, "
       "audits, does not execute), proxy account's login shell `%s` |" % (m["forcecommand"], m["login_shell"]))

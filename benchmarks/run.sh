@@ -43,6 +43,7 @@ uptime >"$raw/load-start.txt"
 # What was built: the tree may move while the rows run (others commit).
 git -C "$root" rev-parse --short HEAD >"$raw/commit.txt"
 git -C "$root" status --porcelain --untracked-files=no -- include proxy benchmarks | wc -l >"$raw/dirty.txt"
+git -C "$root" status --porcelain --untracked-files=no -- include proxy benchmarks >"$raw/dirty-files.txt"
 
 # ---- everything started here is stopped by PID, on any exit.
 variant_pid=""
@@ -84,6 +85,7 @@ rows_in_rounds() {
       run_row "$label" "$r" "$binary" "$filter"
     done
     echo "run.sh: $1 round $((r + 1))/$rounds done ($(cut -d, -f3- <<<"$(uptime)"))" >&2
+    echo "$1 $((r + 1)) $(uptime | sed "s/.*load average: //")" >>"$raw/load-rounds.txt"
   done
 }
 
