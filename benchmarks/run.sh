@@ -30,8 +30,12 @@ heavy=${NEXTPRISM_BENCH_HEAVY:-1}
 cmake --build "$build" --target bench_floor bench_ssh_transport bench_command_policy bench_docker_exec \
   nextprism-validate -j1 >/dev/null
 # The fully static validator (an experiment: what the dynamic loader costs).
-cmake --build "$build" --target bench_validate_static -j1 >/dev/null 2>&1 || true
+mkdir -p "$work"
 bin=$build/benchmarks
+cmake --build "$build" --target bench_validate_static -j1 >"$work/build-static.log" 2>&1 || {
+  echo "run.sh: bench_validate_static did not build ($work/build-static.log): its rows are left out" >&2
+  rm -f "$bin/bench_validate_static"
+}
 validator=$build/proxy/nextprism-validate
 static_validator=$bin/bench_validate_static
 
