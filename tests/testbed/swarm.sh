@@ -137,6 +137,8 @@ setup_swarm() {
   if [ "$state" != active ]; then
     on a docker swarm init --advertise-addr "$a" --listen-addr "$a:2377" >/dev/null
   fi
+  # One finished task kept per slot: each keeps a full vfs copy of its image.
+  on a docker swarm update --task-history-limit 1 >/dev/null
   token=$(on a docker swarm join-token -q worker)
   ids=$(on a docker node ls -q)
   for n in b c; do
@@ -212,6 +214,16 @@ proxy_image() {
   if [ -z "$(image_id "unix://$(sock_of a)" "$proxy_tag")" ]; then
     on a "$source_dir/proxy/build-image.sh" "$validator" "$proxy_tag" >/dev/null
   fi
+}
+
+# Earlier proxy images (those no container uses any more), on every node.
+prune_proxy_images() {
+  local n old
+  for n in $nodes; do
+    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism/proxy'); do
+      case $old in nextprism/proxy:swarm-*) [ "$old" = "$proxy_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
+    done
+  done
 }
 
 # --- keys and stacks --------------------------------------------------------
@@ -295,7 +307,14 @@ wait_ready() {
 
 stop_all() {
   local n p pids pidfile
-  # dockerd stops its containers on SIGTERM (--shutdown-timeout 3).
+  # A test bed keeps nothing worth a grace period: kill the containers
+  # (the stand-ins and proxies would otherwise take their 10 s each).
+  for n in $nodes; do
+    alive "$n" || continue
+    on "$n" timeout 10 sh -c 'docker ps -q | xargs -r docker kill' >/dev/null 2>&1 &
+  done
+  wait
+  # dockerd stops the rest on SIGTERM (--shutdown-timeout 3).
   for n in $nodes; do
     pidfile="$(node_dir "$n")/dockerd.pid"
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; fi
@@ -317,6 +336,7 @@ stop_all() {
       kill -9 "${p#/proc/}" 2>/dev/null || true
   done
   for n in $nodes; do rm -f "$(node_dir "$n")/dockerd.pid"; done
+  say "engines stopped"
   # Mounts a dockerd leaves (netns files, shm, secrets), deepest first.
   awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
     while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
@@ -355,6 +375,7 @@ start)
   make_keys
   deploy
   wait_ready
+  prune_proxy_images
   say "ready: nextcloud on B, photoprism on C, proxies on every node"
   ;;
 stop)
