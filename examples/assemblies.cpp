@@ -63,6 +63,8 @@ bool trust_exit_status = false;
 template<class Assembly, class Make>
 int run(Make make, const executor_config& c, const command_policy& p, command_request request)
 {
+    const std::string request_service = request.service;
+    const std::vector<std::string> request_argv = request.argv;
     blocking_executor<Assembly> executor([&](net::any_io_executor ex) { return make(ex, c, p); });
     const auto outcome = executor.run(std::move(request), [](output_stream s, std::string_view d) {
         const int fd = s == output_stream::out ? STDOUT_FILENO : STDERR_FILENO;
@@ -78,8 +80,13 @@ int run(Make make, const executor_config& c, const command_policy& p, command_re
         std::cerr << "nextprism-run: attempts " << st.attempts << ", through a proxy " << st.proxied
                   << ", local " << st.local << " (fallbacks " << st.fallbacks << ")\n";
     }
+    if (outcome.ec == condition::rejected) {
+        // The executor's own check refused it: give the rule, as the proxy would.
+        const auto d = p.check(request_service, request_argv);
+        fail("refused: " + (d.reason.empty() ? outcome.ec.message() : d.reason), 65);
+    }
     if (outcome.ec)
-        fail(outcome.ec.message(), outcome.ec == condition::rejected ? 65 : 70);
+        fail(outcome.ec.message(), 70);
     for (const auto& line : outcome.result.failure_lines)
         std::cerr << "nextprism-run: the command reported a failure: " << line << "\n";
     return caller_exit_status(outcome.result);

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, on this one machine (as root):
-#  1. a real dockerd as a single-node Swarm (own sockets under build/demo),
-#  2. the stand-in Nextcloud deployed as a Swarm service,
-#  3. the proxy: Debian's sshd with proxy/sshd_config and nextprism-validate
-#     as its ForceCommand, on 127.0.0.1:22522,
-#  4. whitelisted commands through the SSH transport (nextprism-exec), an
-#     attack refused, the same command through the direct transport, and
-#     the proxy's audit log,
-#  5. the Swarm-aware executor: targets and proxies deployed with
-#     `docker stack deploy` (proxy/stack.yml, image assembled locally),
-#     found by their labels, commands run through the proxy on the
-#     target's node (nextprism-run).
-# Everything it started is stopped at the end, by PID.
+# The main job on the embedded default: a 3-node Docker Swarm on this one
+# machine, and commands that cross nodes through the proxies (as root).
+#
+#  1. three dockerds A, B, C, each in its own network namespace
+#     (10.231.0.1-3 by default, NEXTPRISM_SWARM_NET), A the manager, B and C
+#     workers (tests/testbed/swarm.sh); stand-in images built locally,
+#     nothing pulled;
+#  2. the stand-in Nextcloud placed on B and PhotoPrism on C by node labels,
+#     and the proxies deployed with proxy/stack.yml (one per node);
+#  3. from node A, the Swarm-aware executor (nextprism-run) finds each
+#     target's node and the proxy there by their labels and runs
+#     whitelisted commands through it over SSH; refusals show the reason;
+#  4. C's proxy is killed: Swarm restarts it and the executor's retries
+#     carry the next call through;
+#  5. node A prints `occ status` from B and `photoprism status` from C.
+# Everything it started is stopped at the end (also on failure or Ctrl-C),
+# by PID; a second run reuses the build and the cached images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,74 +23,76 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-exec nextprism-direct-exec nextprism-run >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-run >/dev/null
 build=$(realpath "$build")
 demo=$build/demo
-port=22522
-export DOCKER_HOST=unix://$demo/docker/docker.sock
+swarm=$demo/swarm
+run_bin=$build/examples/nextprism-run
+export NEXTPRISM_VALIDATOR=$build/proxy/nextprism-validate
 
 cleanup() {
-  tests/testbed/stack.sh stop "$demo/stack" >/dev/null 2>&1 || true
-  docker service rm nextcloud >/dev/null 2>&1 || true
-  tests/testbed/sshd.sh stop "$demo/sshd" || true
-  tests/testbed/dockerd.sh stop "$demo/docker" || true
+  echo "== stopping the Swarm (dockerds by PID, namespaces removed)"
+  tests/testbed/swarm.sh stop "$swarm" || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-echo "== 1. dockerd, Swarm, stand-in images (built locally, nothing pulled)"
-tests/testbed/dockerd.sh start "$demo/docker"
-docker info --format 'swarm: {{.Swarm.LocalNodeState}}, node {{.Swarm.NodeID}}'
+echo "== 1. three dockerds in their own network namespaces, one Swarm"
+tests/testbed/swarm.sh start "$swarm"
+eval "$(tests/testbed/swarm.sh env "$swarm")"
+on_a() { DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_A "$@"; }
 
-echo "== 2. the stand-in Nextcloud as a Swarm service"
-docker service rm nextcloud >/dev/null 2>&1 || true
-docker service create --detach --name nextcloud --network host nextprism/standin-nextcloud:test >/dev/null
-for _ in $(seq 1 100); do
-  [ -n "$(docker ps -q --filter label=com.docker.swarm.service.name=nextcloud)" ] && break
-  sleep 0.2
+echo "== 2. which node runs what (the nodes share one hostname here: told apart by ID)"
+for n in A B C; do
+  eval "sock=\$NEXTPRISM_SWARM_SOCK_$n addr=\$NEXTPRISM_SWARM_ADDR_$n"
+  id=$(DOCKER_HOST=unix://$sock docker info --format '{{.Swarm.NodeID}}')
+  role=$(on_a docker node inspect "$id" --format '{{.Spec.Role}}')
+  labels=$(on_a docker node inspect "$id" --format '{{range $k, $v := .Spec.Labels}}{{$k}}={{$v}} {{end}}')
+  tasks=$(on_a docker node ps "$id" --filter desired-state=running --format '{{.Name}}' | sed 's/\..*//' | sort -u | tr '\n' ' ')
+  echo "node $n ($addr, $role) ${labels:+labels: $labels}"
+  echo "    runs: $tasks"
 done
-docker service ps nextcloud --format '{{.Name}} {{.CurrentState}}'
+echo "   (every node runs a proxy per target; the executor only uses the one on"
+echo "    the node where the target's task runs: B for Nextcloud, C for PhotoPrism)"
 
-echo "== 3. the proxy (sshd + nextprism-validate) on 127.0.0.1:$port"
-NEXTPRISM_TARGET=nextcloud tests/testbed/sshd.sh start "$demo/sshd" "$port" \
-  "$build/proxy/nextprism-validate" "$demo/docker/docker.sock"
-
-exec_ssh() {
-  "$build/examples/nextprism-exec" --proxy "127.0.0.1:$port" --user nextprism \
-    --key "$demo/sshd/client_ed25519" --known-hosts "$demo/sshd/known_hosts" nextcloud "$@"
-}
-run() {
-  echo "\$ nextprism-exec ... nextcloud $*"
-  local status=0
-  exec_ssh "$@" || status=$?
-  echo "(exit $status)"
-}
-
-echo "== 4. commands through the SSH transport"
-run php occ status
-run php occ files:scan '--path=/alice/files/My Photos'
-run php occ memories:index --user=alice --path=/Photos/
-run php occ files:scan alice';' id
-run php occ memories:index --clear
-echo "\$ nextprism-direct-exec nextcloud php occ status --output=json   (direct transport)"
-"$build/examples/nextprism-direct-exec" nextcloud php occ status --output=json
-
-echo "== the proxy's audit log"
-cat "$demo/sshd/state/audit.log"
-
-echo "== 5. the Swarm-aware executor: proxies as a stack, found by their labels"
-tests/testbed/stack.sh start "$demo/stack" "$build/proxy/nextprism-validate" 2>/dev/null
-docker service ls --format '{{.Name}} {{.Mode}} {{.Replicas}}' --filter label=io.nextprism.proxy.target
 cat >"$demo/nextprism.json" <<JSON
-{"docker_host": "$DOCKER_HOST", "prefer_local": false,
+{"docker_host": "unix://$NEXTPRISM_SWARM_SOCK_A",
  "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
- "ssh": {"private_key": "$demo/stack/client_ed25519", "known_hosts": "$demo/stack/known_hosts"}}
+ "ssh": {"private_key": "$NEXTPRISM_SWARM_KEYS/client_ed25519", "known_hosts": "$NEXTPRISM_SWARM_KEYS/known_hosts"}}
 JSON
-swarm_run() {
-  echo "\$ nextprism-run -v nextprism.json swarm $*"
+
+# A caller on node A: its network namespace, its engine.
+from_a() {
+  echo "\$ (on node A) nextprism-run -v nextprism.json swarm $*"
   local status=0
-  "$build/examples/nextprism-run" -v "$demo/nextprism.json" swarm "$@" || status=$?
+  nsenter --net="/run/netns/$NEXTPRISM_SWARM_NETNS_A" "$run_bin" -v "$demo/nextprism.json" swarm "$@" ||
+    status=$?
   echo "(exit $status)"
 }
-swarm_run nextcloud php occ status
-swarm_run photoprism photoprism status
-swarm_run nextcloud php occ files:scan --all
+
+echo "== 3. commands from node A, through the proxy on the target's node"
+echo "   (-v: the route; discovery asks A's manager API which node runs the"
+echo "    target and which proxy task runs there, then SSH to that proxy)"
+from_a nextcloud php occ status
+from_a nextcloud php occ files:scan '--path=/alice/files/My Photos'
+from_a photoprism photoprism index phone
+from_a photoprism photoprism index no-such-folder
+echo "   (PhotoPrism logged an error and exited 0: reported as a failure, exit 1)"
+from_a nextcloud php occ files:scan alice';' id
+from_a photoprism photoprism import originals/2024
+from_a nextcloud php occ memories:index --clear
+
+echo "== the audit records on node B's proxy (docker logs of its task)"
+DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_B docker ps -q --filter label=com.docker.swarm.service.name=npproxy_nextcloud-proxy |
+  head -1 | xargs -r -I{} env DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_B docker logs {} 2>&1 | grep '"decision"' | tail -3
+
+echo "== 4. C's proxy killed: Swarm restarts it, the executor retries"
+c_proxy=$(DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_C docker ps -q --filter label=com.docker.swarm.service.name=npproxy_photoprism-proxy | head -1)
+DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_C docker kill "$c_proxy" >/dev/null
+start=$(date +%s.%N)
+from_a photoprism photoprism status
+echo "   answered $(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}') s after the kill"
+
+echo "== 5. node A: occ status from B, photoprism status from C"
+from_a nextcloud php occ status --output=json
+from_a photoprism photoprism status

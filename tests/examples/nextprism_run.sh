@@ -39,8 +39,9 @@ if [ -n "$exec_bin" ]; then
         --known-hosts "$stack/known_hosts" photoprism photoprism status 2>&1)
   [ $? = 0 ] && grep -q "^operational" <<<"$out" || { echo "nextprism-exec: status: $out" >&2; exit 1; }
 fi
-"$bin" "$config" swarm nextcloud php occ 'status;id' 2>/dev/null
-[ $? = 65 ] || { echo "a refused command must exit 65" >&2; exit 1; }
+msg=$("$bin" "$config" swarm photoprism photoprism import originals/2024 2>&1)
+[ $? = 65 ] && grep -q "refused: argument: 'originals/2024' starts with 'originals'" <<<"$msg" ||
+  { echo "a refused command must exit 65 naming the rule: $msg" >&2; exit 1; }
 echo '{"ssh": {"prot": 22}}' >"$config"
 msg=$("$bin" "$config" swarm nextcloud php occ status 2>&1)
 [ $? = 78 ] && grep -q "ssh.prot: unknown key" <<<"$msg" || { echo "bad config: $msg" >&2; exit 1; }
