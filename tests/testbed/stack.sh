@@ -47,9 +47,15 @@ start)
   DOCKER_SOCKET=$sock NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
   NEXTCLOUD_PROXY_PORT=22622 PHOTOPRISM_PROXY_PORT=22623 \
     docker stack deploy -c "$here/../../proxy/stack.yml" "$proxies" >/dev/null
-  # Ready when both proxies greet and both targets run.
+  # Ready when both proxies greet, their tasks are running as the engine
+  # reports them (with a healthcheck: after the first healthy check, which is
+  # when discovery lists them) and both targets run.
   for _ in $(seq 1 300); do
     ready=1
+    for s in nextcloud-proxy photoprism-proxy; do
+      [ -n "$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' \
+              "${proxies}_$s" 2>/dev/null | grep '^Running')" ] || ready=0
+    done
     for port in 22622 22623; do
       banner=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && head -c 8 <&3" 2>/dev/null || true)
       [ "$banner" = "SSH-2.0-" ] || ready=0
