@@ -234,7 +234,8 @@ TEST_CASE("the audit file rotates by size; a FIFO without a reader fails closed"
     REQUIRE_FALSE(ec);
     nextprism::audit_record r;
     r.service = "nextcloud";
-    r.reason = std::string(1500, 'r');
+    const std::string reason(1500, 'r'); // the record only views its strings
+    r.reason = reason;
     int written = 0;
     for (; written < 1000; ++written) {
         log.write(r, ec);

@@ -264,7 +264,11 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     if (attempt > 1)
                         ++s.retries;
                 });
-                auto [lec, where] = co_await st->discovery.async_locate(request.service, use_tuple);
+                // Not a structured binding: the lambdas below capture `where`
+                // (clang 14 refuses to capture a binding).
+                error_code lec;
+                placement where;
+                std::tie(lec, where) = co_await st->discovery.async_locate(request.service, use_tuple);
                 typename state::ticket admitted; // this attempt's breaker admission
                 if (lec && st->opts.mode != swarm_mode::off) {
                     // Discovery failed: the local engine may still serve.
