@@ -3,7 +3,7 @@
 
 #include <nextprism/proxy_exit_code.hpp>
 
-#include "support/docker_fixture.hpp"
+#include "support/validator_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -17,58 +17,6 @@ namespace fs = std::filesystem;
 namespace exit_code = nextprism::proxy_exit_code;
 using namespace nextprism::test;
 
-namespace {
-
-struct proxy_env
-{
-    scoped_container nextcloud{"nextprism/standin-nextcloud:test", "np-v-nc"};
-    scoped_container photoprism{"nextprism/standin-photoprism:test", "np-v-pp"};
-    fs::path dir = fs::temp_directory_path() / unique_name("nextprism-exec");
-
-    proxy_env() { fs::create_directories(dir); }
-    ~proxy_env() { fs::remove_all(dir); }
-
-    std::vector<std::string> env(const std::string& command) const
-    {
-        return {"SSH_ORIGINAL_COMMAND=" + command,
-                "DOCKER_HOST=" + docker_host(),
-                "NEXTPRISM_AUDIT_LOG=" + (dir / "audit.log").string(),
-                "NEXTPRISM_LOCK_DIR=" + dir.string(),
-                "NEXTCLOUD_CONTAINER=" + nextcloud.name,
-                "PHOTOPRISM_CONTAINER=" + photoprism.name};
-    }
-
-    process_result run(const std::string& service, const std::string& command,
-                       std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> argv{NEXTPRISM_VALIDATE, "--service", service};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return run_process(argv, env(command));
-    }
-
-    spawned_process spawn(const std::string& service, const std::string& command) const
-    {
-        return spawn_process({NEXTPRISM_VALIDATE, "--service", service}, env(command));
-    }
-
-    std::vector<nlohmann::json> audit() const
-    {
-        std::vector<nlohmann::json> lines;
-        std::ifstream in(dir / "audit.log");
-        std::string line;
-        while (std::getline(in, line))
-            lines.push_back(nlohmann::json::parse(line));
-        return lines;
-    }
-
-    bool idle(const scoped_container& c) const
-    {
-        const auto p = c.processes();
-        return p.size() == 1 && p[0].find("sleep 2147483647") != std::string::npos;
-    }
-};
-
-} // namespace
 
 TEST_CASE("every whitelisted command runs in its container with its exit code")
 {

@@ -5,7 +5,7 @@
 
 #include <nextprism/proxy_exit_code.hpp>
 
-#include "support/docker_fixture.hpp"
+#include "support/validator_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -20,53 +20,6 @@ namespace fs = std::filesystem;
 namespace exit_code = nextprism::proxy_exit_code;
 using namespace nextprism::test;
 
-namespace {
-
-struct proxy_env
-{
-    scoped_container nextcloud{"nextprism/standin-nextcloud:test", "np-h-nc"};
-    scoped_container photoprism{"nextprism/standin-photoprism:test", "np-h-pp"};
-    fs::path dir = fs::temp_directory_path() / unique_name("nextprism-harden");
-
-    proxy_env() { fs::create_directories(dir); }
-    ~proxy_env() { fs::remove_all(dir); }
-
-    std::vector<std::string> env(const std::string& command) const
-    {
-        return {"SSH_ORIGINAL_COMMAND=" + command,
-                "DOCKER_HOST=" + docker_host(),
-                "NEXTPRISM_AUDIT_LOG=" + (dir / "audit.log").string(),
-                "NEXTPRISM_LOCK_DIR=" + dir.string(),
-                "NEXTCLOUD_CONTAINER=" + nextcloud.name,
-                "PHOTOPRISM_CONTAINER=" + photoprism.name};
-    }
-
-    process_result run(const std::string& service, const std::string& command,
-                       std::vector<std::string> extra = {}) const
-    {
-        std::vector<std::string> argv{NEXTPRISM_VALIDATE, "--service", service};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        return run_process(argv, env(command));
-    }
-
-    std::vector<nlohmann::json> audit() const
-    {
-        std::vector<nlohmann::json> lines;
-        std::ifstream in(dir / "audit.log");
-        std::string line;
-        while (std::getline(in, line))
-            lines.push_back(nlohmann::json::parse(line));
-        return lines;
-    }
-
-    bool idle(const scoped_container& c) const
-    {
-        const auto p = c.processes();
-        return p.size() == 1 && p[0].find("sleep 2147483647") != std::string::npos;
-    }
-};
-
-} // namespace
 
 namespace {
 
@@ -85,7 +38,7 @@ long resident_kib(pid_t pid)
 
 TEST_CASE("a caller that stops reading cannot freeze the validator")
 {
-    proxy_env p;
+    proxy_env p("np-h");
     // 100 MiB of output, nobody reading: back-pressure holds the rest in
     // the engine and the target, the deadline still fires.
     SECTION("the deadline fires, memory stays bounded, the lock is released")
@@ -140,7 +93,7 @@ TEST_CASE("a caller that stops reading cannot freeze the validator")
 
 TEST_CASE("audit records are bounded and every outcome is on record")
 {
-    proxy_env p;
+    proxy_env p("np-h");
     SECTION("a 131,000-byte refused input: one line under 2 KiB, with its length and SHA-256")
     {
         // The most one environment string can carry (MAX_ARG_STRLEN is
@@ -209,7 +162,7 @@ TEST_CASE("audit records are bounded and every outcome is on record")
 
 TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it nothing runs")
 {
-    proxy_env p;
+    proxy_env p("np-h");
     const auto fifo = p.dir / "audit.fifo";
     REQUIRE(::mkfifo(fifo.c_str(), 0620) == 0);
     const auto file = p.dir / "audit-file.log";
@@ -242,7 +195,7 @@ TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it
 
 TEST_CASE("200 concurrent status calls against a cap of 8: the rest refused busy, nothing lost")
 {
-    proxy_env p;
+    proxy_env p("np-h");
     constexpr int calls = 200;
     std::vector<spawned_process> procs;
     procs.reserve(calls);
