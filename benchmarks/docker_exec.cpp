@@ -8,8 +8,8 @@
 // NEXTPRISM_SSHD_PORT.
 #include "latency.hpp"
 
-#include <nextprism/direct_transport.hpp>
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/transport/direct.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>
@@ -70,7 +70,7 @@ void direct(benchmark::State& state)
     nextprism::direct_transport::options o;
     o.containers["nextcloud"] = "np-ssh-nextcloud"; // tests/testbed/sshd.sh's stand-in
     nextprism::direct_transport transport(r.io.get_executor(), nextprism::docker::engine_address_from_environment(ec),
-                                          nextprism::command_policy::default_policy(), o);
+                                          nextprism::whitelist::default_policy(), o);
     rows(state, [&] {
         std::promise<bool> ok;
         transport.async_run({"nextcloud", command}, nullptr,

@@ -6,7 +6,7 @@ from the raw results of benchmarks/run.sh (python3 stdlib + gnuplot).
 
 Raw files: LABEL.rROUND.json, Google Benchmark JSON with the counters of
 benchmarks/latency.hpp (one row per file); validator_startup.rN.json from
-hyperfine; command_policy.rN.json; load-start.txt / load-end.txt.
+hyperfine; whitelist.rN.json; load-start.txt / load-end.txt.
 Every ratio is computed within one round (the rows of a round ran back to
 back) and reported as the median of the rounds with their min-max; an
 absolute figure is the median over rounds of that row's own median.
@@ -27,7 +27,7 @@ def load_rows(raw):
     for path in glob.glob(os.path.join(raw, "*.r*.json")):
         m = re.match(r"(.+)\.r(\d+)\.json$", os.path.basename(path))
         label, rnd = m.group(1), int(m.group(2))
-        if label in ("validator_startup", "command_policy"):
+        if label in ("validator_startup", "whitelist"):
             continue
         with open(path) as f:
             data = json.load(f)
@@ -121,7 +121,7 @@ def hyperfine_rounds(raw):
 
 def policy_rounds(raw):
     out = {}  # name -> [ns per round]
-    for path in sorted(glob.glob(os.path.join(raw, "command_policy.r*.json"))):
+    for path in sorted(glob.glob(os.path.join(raw, "whitelist.r*.json"))):
         with open(path) as f:
             for b in json.load(f)["benchmarks"]:
                 scale = {"ns": 1, "us": 1e3, "ms": 1e6}[b.get("time_unit", "ns")]
@@ -460,12 +460,12 @@ def main():
         w("| /bin/true | %.2f ms | 1× | |" % med(t))
         w("")
     if pol:
-        w("The decision in-process (`bench_command_policy`, median of the rounds' means):")
+        w("The decision in-process (`bench_whitelist`, median of the rounds' means):")
         w("")
         w("| operation | time | min–max over rounds |")
         w("|---|---|---|")
         for name, ns in pol.items():
-            summary["rows"]["command_policy/" + name] = {"ns": med(ns)}
+            summary["rows"]["whitelist/" + name] = {"ns": med(ns)}
             w("| `%s` | %.2f µs | %.2f–%.2f |" % (name, med(ns) / 1e3, min(ns) / 1e3, max(ns) / 1e3))
         w("")
 

@@ -27,7 +27,7 @@ heavy=${NEXTPRISM_BENCH_HEAVY:-1}
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (it starts sshd)" >&2; exit 1; }
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target bench_floor bench_ssh_transport bench_command_policy bench_docker_exec \
+cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec \
   nextprism-validate -j1 >/dev/null
 # The fully static validator (an experiment: what the dynamic loader costs).
 mkdir -p "$work"
@@ -204,8 +204,8 @@ for r in $(seq 0 $((rounds - 1))); do
     hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/validator_startup.r$r.json" \
     "${cmds[@]}" >"$raw/validator_startup.r$r.txt" 2>&1
   : >"$vdir/audit.log"
-  "$bin/bench_command_policy" --benchmark_min_time=0.2 --benchmark_out="$raw/command_policy.r$r.json" \
-    --benchmark_out_format=json >"$raw/command_policy.r$r.txt" 2>&1
+  "$bin/bench_whitelist" --benchmark_min_time=0.2 --benchmark_out="$raw/whitelist.r$r.json" \
+    --benchmark_out_format=json >"$raw/whitelist.r$r.txt" 2>&1
 done
 if command -v perf >/dev/null; then
   SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \

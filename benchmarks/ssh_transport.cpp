@@ -10,7 +10,7 @@
 // publishes per-command latency counters (latency.hpp).
 #include "latency.hpp"
 
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>

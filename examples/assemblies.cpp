@@ -11,7 +11,7 @@
 // static: SSH pool + static proxy list + the configured retry (retry.strategy)
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
-#include <nextprism/executor_config.hpp>
+#include <nextprism/executor/config.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -22,7 +22,7 @@ using namespace nextprism;
 
 // --- the three assemblies: each a few lines -------------------------------
 
-swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, const whitelist& p)
 {
     return {ex,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
@@ -32,7 +32,7 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, con
             c.executor_options(p)};
 }
 
-static_executor make_static(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+static_executor make_static(net::any_io_executor ex, const executor_config& c, const whitelist& p)
 {
     std::optional<direct_transport> local;
     if (c.engine)
@@ -41,7 +41,7 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c, c
             c.retry(), std::move(local), c.executor_options(p)};
 }
 
-direct_executor make_direct(net::any_io_executor ex, const executor_config& c, const command_policy& p)
+direct_executor make_direct(net::any_io_executor ex, const executor_config& c, const whitelist& p)
 {
     return {ex, no_proxy(ex), local_only_discovery(ex), no_retry{},
             direct_transport(ex, *c.engine, p, {c.containers}), c.executor_options(p)};
@@ -61,7 +61,7 @@ bool verbose = false;
 bool trust_exit_status = false;
 
 template<class Assembly, class Make>
-int run(Make make, const executor_config& c, const command_policy& p, command_request request)
+int run(Make make, const executor_config& c, const whitelist& p, command_request request)
 {
     const std::string request_service = request.service;
     const std::vector<std::string> request_argv = request.argv;
@@ -112,11 +112,11 @@ int main(int argc, char** argv)
     const auto config = executor_config::from_file(argv[1], ec, reason);
     if (ec)
         fail(reason, 78);
-    command_policy policy = command_policy::default_policy();
+    whitelist policy = whitelist::default_policy();
     if (!config.policy_file.empty()) {
         std::ifstream in(config.policy_file);
         std::string text((std::istreambuf_iterator<char>(in)), {});
-        policy = command_policy::from_json(text, ec, reason);
+        policy = whitelist::from_json(text, ec, reason);
         if (!in || ec)
             fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
     }

@@ -1,6 +1,6 @@
 // Run a whitelisted command in a container on this node's Docker engine.
 //   nextprism-direct-exec nextcloud php occ files:scan --all
-#include <nextprism/direct_transport.hpp>
+#include <nextprism/transport/direct.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
 

@@ -12,7 +12,7 @@
 // decides. Exit 255 for connection, host key and authentication problems,
 // with a message naming the host key.
 #include <nextprism/failure_lines.hpp>
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -89,7 +89,7 @@ int main(int argc, char** argv)
         usage("service must be nextcloud or photoprism");
     std::vector<std::string> command(argv + i, argv + argc);
 
-    const auto* rules = nextprism::command_policy::default_policy().find_service(service);
+    const auto* rules = nextprism::whitelist::default_policy().find_service(service);
     nextprism::failure_scanner failures;
     if (rules && !trust_exit_status)
         failures = nextprism::failure_scanner(rules->failures);

@@ -8,12 +8,12 @@
 // code (nextprism/proxy_exit_code.hpp). Its start-up path stays lean: it
 // runs once per command.
 
-#include <nextprism/audit_log.hpp>
+#include <nextprism/proxy/audit_log.hpp>
 #include <nextprism/detail/sha256.hpp>
-#include <nextprism/command_policy.hpp>
-#include <nextprism/direct_transport.hpp>
+#include <nextprism/whitelist.hpp>
+#include <nextprism/transport/direct.hpp>
 #include <nextprism/docker/output_gate.hpp>
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -173,7 +173,7 @@ options parse_options(int argc, char** argv)
         else if (arg == "--max-running")
             o.max_running = slots(value());
         else if (arg == "--print-default-policy") {
-            std::cout << nextprism::command_policy::default_policy_json() << '\n';
+            std::cout << nextprism::whitelist::default_policy_json() << '\n';
             std::exit(0);
         } else if (arg == "--help" || arg == "-h") {
             std::cout << usage_text;
@@ -188,7 +188,7 @@ options parse_options(int argc, char** argv)
     return o;
 }
 
-nextprism::command_policy load_policy(const std::string& path)
+nextprism::whitelist load_policy(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in)
@@ -197,7 +197,7 @@ nextprism::command_policy load_policy(const std::string& path)
     text << in.rdbuf();
     nextprism::error_code ec;
     std::string reason;
-    auto policy = nextprism::command_policy::from_json(text.str(), ec, reason);
+    auto policy = nextprism::whitelist::from_json(text.str(), ec, reason);
     if (ec)
         fail(exit_code::usage, "invalid policy file " + path, reason);
     return policy;
@@ -427,7 +427,7 @@ int drain_audit(const options& opts)
     service's lock first. A client that goes away (closed pipe, SIGHUP,
     SIGTERM) or stops reading for longer than the output-stall limit
     cancels the command, which stops it in the container. */
-int execute(const options& opts, const nextprism::command_policy& policy,
+int execute(const options& opts, const nextprism::whitelist& policy,
             const nextprism::decision& d, nextprism::audit_record record, nextprism::audit_log& log)
 {
     namespace net = boost::asio;
@@ -642,8 +642,8 @@ int main(int argc, char** argv)
     if (!opts.audit_drain.empty())
         return drain_audit(opts);
 
-    nextprism::command_policy loaded;
-    const nextprism::command_policy* policy = &nextprism::command_policy::default_policy();
+    nextprism::whitelist loaded;
+    const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
     if (!opts.policy_file.empty()) {
         loaded = load_policy(opts.policy_file);
         policy = &loaded;

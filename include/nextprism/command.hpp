@@ -2,17 +2,15 @@
 #define NEXTPRISM_COMMAND_HPP
 
 #include <nextprism/detail/config.hpp>
-#include <nextprism/docker/types.hpp>
+#include <nextprism/output.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace nextprism {
-
-using docker::output_handler;
-using docker::output_stream;
 
 /// One maintenance command to run in a service's container.
 struct command_request

@@ -3,7 +3,7 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command.hpp>
-#include <nextprism/command_policy.hpp>
+#include <nextprism/whitelist.hpp>
 
 #include <array>
 #include <span>

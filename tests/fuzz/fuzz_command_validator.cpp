@@ -14,7 +14,7 @@
 //     paths (TrimSpace, Abs against /photoprism, Join with originals), works
 //     outside the import folder (import) or the originals folder (index,
 //     import --dest).
-#include <nextprism/command_policy.hpp>
+#include <nextprism/whitelist.hpp>
 
 #include "support/photoprism_paths.hpp"
 
@@ -82,7 +82,7 @@ void check_canonical(const nextprism::decision& d)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    const auto& policy = nextprism::command_policy::default_policy();
+    const auto& policy = nextprism::whitelist::default_policy();
 
     nextprism::error_code ec;
     const auto argv = nextprism::parse_command(input, ec);

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-using nextprism::command_policy;
+using nextprism::whitelist;
 using nextprism::failure_scanner;
 using nextprism::output_stream;
 
@@ -10,7 +10,7 @@ namespace {
 
 const nextprism::service_rule& service(std::string_view name)
 {
-    return *command_policy::default_policy().find_service(name);
+    return *whitelist::default_policy().find_service(name);
 }
 
 } // namespace

@@ -1,6 +1,6 @@
 #include <nextprism/swarm_executor.hpp> // first: the header is self-contained
 
-#include <nextprism/command_string.hpp>
+#include <nextprism/wire/command_string.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -63,7 +63,7 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
     breaker_over_retry retry{{}, backoff};
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
                           swarm_labels(ex, discovery_options{}, label_options()), retry,
-                          direct_transport(ex, engine(), command_policy::default_policy(), {stack_targets}),
+                          direct_transport(ex, engine(), whitelist::default_policy(), {stack_targets}),
                           opts);
 }
 
@@ -252,7 +252,7 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     static_ssh_executor executor(
         ex, ssh_proxy_transport(ex, pool_options()),
         static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
-        retry, direct_transport(ex, engine(), command_policy::default_policy(), {stack_targets}), opts);
+        retry, direct_transport(ex, engine(), whitelist::default_policy(), {stack_targets}), opts);
     using state = circuit_breaker<>::state;
     const std::vector<std::string> status{"php", "occ", "status"};
 

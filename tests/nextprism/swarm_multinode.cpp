@@ -1,8 +1,8 @@
-#include <nextprism/executor_config.hpp> // first: the header is self-contained
+#include <nextprism/executor/config.hpp> // first: the header is self-contained
 
-#include <nextprism/command_policy.hpp>
-#include <nextprism/command_string.hpp>
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/whitelist.hpp>
+#include <nextprism/wire/command_string.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -83,8 +83,8 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c)
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
             c.breaker_over_retry_policy(),
-            direct_transport(ex, *c.engine, command_policy::default_policy(), with_containers(c.containers)),
-            c.executor_options(command_policy::default_policy())};
+            direct_transport(ex, *c.engine, whitelist::default_policy(), with_containers(c.containers)),
+            c.executor_options(whitelist::default_policy())};
 }
 
 struct captured
@@ -115,7 +115,7 @@ captured reference(char node, const std::string& service, std::vector<std::strin
     REQUIRE_FALSE(ec);
     direct_executor direct(io.io.get_executor(), no_proxy(io.io.get_executor()),
                            local_only_discovery(io.io.get_executor()), no_retry{},
-                           direct_transport(io.io.get_executor(), b, command_policy::default_policy(), with_containers(containers)),
+                           direct_transport(io.io.get_executor(), b, whitelist::default_policy(), with_containers(containers)),
                            swarm_executor_options{});
     return run(direct, service, std::move(argv));
 }
@@ -244,7 +244,7 @@ TEST_CASE("3 nodes: occ status runs on B through B's proxy, photoprism status on
 TEST_CASE("3 nodes: a refused command is refused by the executor and by B's validator, with the reason")
 {
     const std::vector<std::string> bad{"php", "occ", "config:list"};
-    const auto expected = command_policy::default_policy().check("nextcloud", bad);
+    const auto expected = whitelist::default_policy().check("nextcloud", bad);
     REQUIRE_FALSE(expected);
     REQUIRE_FALSE(expected.reason.empty());
 

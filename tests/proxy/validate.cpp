@@ -1,7 +1,7 @@
 // Tests of nextprism-validate, the proxy's ForceCommand, run as a process
 // exactly as sshd runs it: the command in SSH_ORIGINAL_COMMAND, no shell.
 
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include "support/corpus.hpp"
 #include "support/process.hpp"

@@ -1,7 +1,7 @@
 // nextprism-validate executing what it accepts, against the real dockerd
 // and the stand-in images, run as sshd runs it (environment, no shell).
 
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include "support/validator_fixture.hpp"
 
@@ -196,7 +196,7 @@ TEST_CASE("the default target is found by its Swarm service label")
 #include "support/corpus.hpp"
 #include "support/photoprism_paths.hpp"
 
-#include <nextprism/command_policy.hpp>
+#include <nextprism/whitelist.hpp>
 
 namespace {
 
@@ -250,7 +250,7 @@ std::vector<nlohmann::json> standin_calls(const scoped_container& c)
 TEST_CASE("every command the corpus allows is parsed by the real CLI parser as intended")
 {
     proxy_env p;
-    const auto& policy = nextprism::command_policy::default_policy();
+    const auto& policy = nextprism::whitelist::default_policy();
     std::vector<nextprism::test::corpus_case> allowed;
     for (auto& c : nextprism::test::load_corpus())
         if (c.expectation == "ok")

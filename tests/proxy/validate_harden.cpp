@@ -3,7 +3,7 @@
 // audit records, the concurrency cap. Run as sshd runs it (environment,
 // no shell).
 
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include "support/validator_fixture.hpp"
 

@@ -10,7 +10,7 @@
 // the import folder (import) or the originals folder (index). The stand-in
 // PhotoPrism (Go, the real path functions) checks the same on the real thing.
 
-#include <nextprism/command_policy.hpp>
+#include <nextprism/whitelist.hpp>
 
 #include <optional>
 #include <string>

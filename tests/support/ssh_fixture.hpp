@@ -7,7 +7,7 @@
 
 #include "support/docker_fixture.hpp"
 
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include <fstream>
 #include <sstream>

@@ -90,6 +90,17 @@ auto async_spawn(Executor ex, Token&& token, MakeAwaitable make)
                           [](net::cancellation_type) {});
 }
 
+/// Completes `token` with `value` (and no error) from a coroutine, for
+/// sources whose answer needs no I/O.
+template<class T, class Executor, class Token>
+auto async_ready(Executor ex, T value, Token&& token)
+{
+    return async_spawn<T>(ex, std::forward<Token>(token),
+                          [value = std::move(value)]() mutable -> net::awaitable<op_result<T>> {
+                              co_return op_result<T>{{}, std::move(value)};
+                          });
+}
+
 } // namespace nextprism::detail
 
 #endif

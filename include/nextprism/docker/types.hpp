@@ -2,6 +2,7 @@
 #define NEXTPRISM_DOCKER_TYPES_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/output.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -71,11 +72,8 @@ struct task_info
 /// Filters as the Engine API takes them: {"label": ["a=b"], "name": ["x"]}.
 using filters = std::map<std::string, std::vector<std::string>>;
 
-/// Which stream a chunk of exec output belongs to.
-enum class output_stream : std::uint8_t { out = 1, err = 2 };
-
-/// Receives output as it arrives; called on the operation's executor.
-using output_handler = std::function<void(output_stream, std::string_view)>;
+using nextprism::output_handler;
+using nextprism::output_stream;
 
 /// What to run: Cmd as an array, never a shell string.
 struct exec_spec

@@ -1,4 +1,4 @@
-#include <nextprism/ssh/detail/known_hosts.hpp> // first: the header is self-contained
+#include <nextprism/ssh/known_hosts.hpp> // first: the header is self-contained
 
 #include <catch2/catch.hpp>
 

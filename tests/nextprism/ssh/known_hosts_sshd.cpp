@@ -3,7 +3,7 @@
 // was; a @revoked host key is refused and named; a bare host entry does not
 // vouch for the proxy's port; hashed names are understood.
 
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include "support/ssh_fixture.hpp"
 

@@ -1,7 +1,7 @@
 #ifndef NEXTPRISM_SSH_IMPL_SESSION_HPP
 #define NEXTPRISM_SSH_IMPL_SESSION_HPP
 
-#include <nextprism/ssh/detail/known_hosts.hpp>
+#include <nextprism/ssh/known_hosts.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

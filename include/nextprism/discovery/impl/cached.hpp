@@ -1,0 +1,266 @@
+#ifndef NEXTPRISM_DISCOVERY_IMPL_CACHED_HPP
+#define NEXTPRISM_DISCOVERY_IMPL_CACHED_HPP
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <charconv>
+
+namespace nextprism {
+
+inline bool means_moved(const error_code& ec) noexcept
+{
+    namespace net = boost::asio;
+    return ec == error::target_not_found || ec == error::target_not_running ||
+           ec == net::error::connection_refused || ec == net::error::host_unreachable ||
+           ec == net::error::network_unreachable;
+}
+
+inline bool means_unreachable(const error_code& ec) noexcept
+{
+    namespace net = boost::asio;
+    return ec == net::error::connection_refused || ec == net::error::host_unreachable ||
+           ec == net::error::network_unreachable;
+}
+
+namespace detail {
+
+/** Checks one candidate: a TCP connect, and for `banner` the server's
+    identification line. Any failure or the deadline: false. */
+inline net::awaitable<bool> probe_endpoint(proxy_endpoint ep, health_check mode,
+                                           std::chrono::milliseconds timeout)
+{
+    using namespace boost::asio::experimental::awaitable_operators;
+    using net::ip::tcp;
+    if (mode == health_check::none)
+        co_return true;
+    auto ex = co_await net::this_coro::executor;
+    using detail::use_tuple;
+    net::steady_timer deadline(ex);
+    deadline.expires_after(timeout);
+
+    tcp::resolver resolver(ex);
+    auto resolved = co_await (resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple) ||
+                              deadline.async_wait(use_tuple));
+    if (resolved.index() != 0 || std::get<0>(std::get<0>(resolved)))
+        co_return false;
+    const auto endpoints = std::get<1>(std::get<0>(resolved));
+
+    tcp::socket socket(ex);
+    auto connected = co_await (net::async_connect(socket, endpoints, use_tuple) ||
+                               deadline.async_wait(use_tuple));
+    if (connected.index() != 0 || std::get<0>(std::get<0>(connected)))
+        co_return false;
+    if (mode == health_check::tcp)
+        co_return true;
+
+    // RFC 4253 4.2: the server may send other lines before "SSH-"; 255
+    // bytes per line at most. Read up to a few lines.
+    std::string buffer;
+    for (int line = 0; line < 4; ++line) {
+        auto read = co_await (net::async_read_until(socket, net::dynamic_buffer(buffer, 1024), "\n", use_tuple) ||
+                              deadline.async_wait(use_tuple));
+        if (read.index() != 0 || std::get<0>(std::get<0>(read)))
+            co_return false;
+        const auto n = std::get<1>(std::get<0>(read));
+        const std::string_view text(buffer.data(), n);
+        if (text.starts_with("SSH-2.0-") || text.starts_with("SSH-1.99-"))
+            co_return true;
+        buffer.erase(0, n);
+    }
+    co_return false;
+}
+
+} // namespace detail
+
+// ---- basic_cached_discovery ------------------------------------------------
+
+template<discovery_source Source, class Clock>
+struct basic_cached_discovery<Source, Clock>::state
+{
+    template<class... A>
+    state(executor_type e, discovery_options o, A&&... a)
+        : ex(e), opts(o), source(e, std::forward<A>(a)...)
+    {
+        cache.ttl = std::chrono::duration_cast<typename Clock::duration>(opts.ttl);
+        tracker.failure_threshold = opts.failure_threshold;
+        tracker.cool_down = std::chrono::duration_cast<typename Clock::duration>(opts.cool_down);
+    }
+
+    executor_type ex;
+    discovery_options opts;
+    Source source;
+    mutable std::mutex mutex;
+    basic_placement_cache<Clock> cache;
+    basic_endpoint_tracker<Clock> tracker;
+    std::size_t lookups = 0;
+    bool watching = false;
+};
+
+template<discovery_source Source, class Clock>
+template<class... SourceArgs>
+basic_cached_discovery<Source, Clock>::basic_cached_discovery(executor_type ex, discovery_options opts,
+                                                              SourceArgs&&... source_args)
+    : state_(std::make_shared<state>(ex, opts, std::forward<SourceArgs>(source_args)...))
+{
+}
+
+template<discovery_source Source, class Clock>
+template<class Token>
+auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, Token&& token)
+{
+    auto st = state_;
+    return detail::async_spawn<placement>(
+        st->ex, std::forward<Token>(token),
+        [st, service = std::move(service)]() -> net::awaitable<detail::op_result<placement>> {
+            detail::op_result<placement> r;
+            if constexpr (requires(Source& s, std::function<void()> f) { s.watch(f); }) {
+                bool start = false;
+                {
+                    std::lock_guard lock(st->mutex);
+                    start = !std::exchange(st->watching, true);
+                }
+                if (start) {
+                    std::weak_ptr<state> weak = st;
+                    st->source.watch([weak] {
+                        if (auto s = weak.lock()) {
+                            std::lock_guard lock(s->mutex);
+                            s->cache.invalidate_all();
+                        }
+                    });
+                }
+            }
+            {
+                std::lock_guard lock(st->mutex);
+                if (auto p = st->cache.fresh(service, Clock::now())) {
+                    r.value = st->tracker.filter(std::move(*p), Clock::now());
+                    co_return r;
+                }
+            }
+            auto [ec, found] = co_await st->source.async_lookup(service, detail::use_tuple);
+            if (ec) {
+                std::lock_guard lock(st->mutex);
+                ++st->lookups;
+                if (auto stale = st->cache.stale(service)) {
+                    // A failed refresh: what we knew a minute ago beats nothing.
+                    r.value = st->tracker.filter(std::move(*stale), Clock::now());
+                } else {
+                    r.ec = ec;
+                }
+                co_return r;
+            }
+            // Probe the candidates that are not cooling down, all at once (a
+            // dead node costs one health_timeout, not one each); those cooling
+            // down stay in the cached placement so that they return after it.
+            // One that cools down only for having been unreachable is probed
+            // too: if it answers again, it is back.
+            std::vector<std::size_t> probed;
+            {
+                std::lock_guard lock(st->mutex);
+                for (std::size_t i = 0; i < found.proxies.size(); ++i)
+                    if (st->tracker.worth_probing(found.proxies[i], Clock::now()))
+                        probed.push_back(i);
+            }
+            using probe_op = decltype(net::co_spawn(st->ex, detail::probe_endpoint({}, {}, {}), net::deferred));
+            std::vector<probe_op> probes;
+            for (const auto i : probed)
+                probes.push_back(net::co_spawn(
+                    st->ex, detail::probe_endpoint(found.proxies[i], st->opts.health, st->opts.health_timeout),
+                    net::deferred));
+            std::vector<bool> healthy(found.proxies.size(), true);
+            if (!probes.empty()) {
+                auto [order, errors, answers] =
+                    co_await net::experimental::make_parallel_group(std::move(probes))
+                        .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
+                for (std::size_t k = 0; k < probed.size(); ++k)
+                    healthy[probed[k]] = !errors[k] && answers[k];
+            }
+            std::vector<proxy_endpoint> kept;
+            bool left_out = false;
+            {
+                std::lock_guard lock(st->mutex);
+                for (const auto i : probed)
+                    if (healthy[i] && st->opts.health != health_check::none)
+                        st->tracker.record_reachable(found.proxies[i]);
+                for (std::size_t i = 0; i < found.proxies.size(); ++i) {
+                    if (healthy[i])
+                        kept.push_back(found.proxies[i]);
+                    else
+                        st->tracker.record_failure(found.proxies[i], Clock::now(), endpoint_failure::unreachable);
+                }
+                left_out = kept.size() < found.proxies.size();
+            }
+            found.proxies = std::move(kept);
+            std::lock_guard lock(st->mutex);
+            ++st->lookups;
+            // Left a candidate out, or no route at all: look again soon.
+            const bool no_route = st->tracker.filter(found, Clock::now()).proxies.empty() && found.target_local != true;
+            std::optional<typename Clock::duration> keep_for;
+            if (left_out || no_route)
+                keep_for = std::chrono::duration_cast<typename Clock::duration>(st->opts.negative_ttl);
+            st->cache.store(service, found, Clock::now(), keep_for);
+            r.value = st->tracker.filter(std::move(found), Clock::now());
+            co_return r;
+        });
+}
+
+template<discovery_source Source, class Clock>
+void basic_cached_discovery<Source, Clock>::report(const std::string& service, const proxy_endpoint& ep,
+                                                   const error_code& ec)
+{
+    std::lock_guard lock(state_->mutex);
+    if (!ec) {
+        state_->tracker.record_success(ep);
+        return;
+    }
+    // A refused command or a cancellation says nothing about the endpoint.
+    if (ec == condition::rejected || ec == error::cancelled)
+        return;
+    state_->tracker.record_failure(ep, Clock::now(),
+                                   means_unreachable(ec) ? endpoint_failure::unreachable : endpoint_failure::other);
+    if (means_moved(ec))
+        state_->cache.invalidate(service);
+}
+
+template<discovery_source Source, class Clock>
+void basic_cached_discovery<Source, Clock>::invalidate(const std::string& service)
+{
+    std::lock_guard lock(state_->mutex);
+    state_->cache.invalidate(service);
+}
+
+template<discovery_source Source, class Clock>
+void basic_cached_discovery<Source, Clock>::invalidate_all()
+{
+    std::lock_guard lock(state_->mutex);
+    state_->cache.invalidate_all();
+}
+
+template<discovery_source Source, class Clock>
+std::size_t basic_cached_discovery<Source, Clock>::source_lookups() const
+{
+    std::lock_guard lock(state_->mutex);
+    return state_->lookups;
+}
+
+template<discovery_source Source, class Clock>
+std::size_t basic_cached_discovery<Source, Clock>::consecutive_failures(const proxy_endpoint& ep) const
+{
+    std::lock_guard lock(state_->mutex);
+    return state_->tracker.consecutive_failures(ep);
+}
+
+} // namespace nextprism
+
+#endif

@@ -1,0 +1,44 @@
+#ifndef NEXTPRISM_DISCOVERY_LOCAL_ONLY_HPP
+#define NEXTPRISM_DISCOVERY_LOCAL_ONLY_HPP
+
+#include <nextprism/detail/async_spawn.hpp>
+#include <nextprism/detail/config.hpp>
+#include <nextprism/discovery/concept.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <string>
+
+namespace nextprism {
+
+/// Discovery for executors that never leave the node: "not in Swarm".
+class local_only_discovery
+{
+public:
+    using executor_type = boost::asio::any_io_executor;
+    explicit local_only_discovery(executor_type ex) : ex_(std::move(ex)) {}
+    executor_type get_executor() const noexcept { return ex_; }
+
+    template<class Token>
+    auto async_locate(std::string, Token&& token);
+    void report(const std::string&, const proxy_endpoint&, const error_code&) {}
+    void invalidate(const std::string&) {}
+
+private:
+    executor_type ex_;
+};
+
+template<class Token>
+auto local_only_discovery::async_locate(std::string, Token&& token)
+{
+    placement p;
+    p.swarm_active = false;
+    p.target_local = true;
+    return detail::async_ready(ex_, std::move(p), std::forward<Token>(token));
+}
+
+static_assert(discovery_policy<local_only_discovery>);
+
+} // namespace nextprism
+
+#endif

@@ -1,0 +1,106 @@
+#ifndef NEXTPRISM_EXECUTOR_CONFIG_HPP
+#define NEXTPRISM_EXECUTOR_CONFIG_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/discovery.hpp>
+#include <nextprism/docker/engine_address.hpp>
+#include <nextprism/error.hpp>
+#include <nextprism/retry.hpp>
+#include <nextprism/ssh/pool.hpp>
+#include <nextprism/swarm_executor.hpp>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nextprism {
+
+/** Everything an executor assembly is built from, read from one JSON file.
+
+    Every key is optional; an unknown key, a wrong type or a value out of
+    range is an error that names the key's path ("retry.jitter: expected
+    one of none, full, equal, decorrelated"). The schema, with defaults:
+
+        {
+          "swarm": "auto",               // auto | on | off
+          "prefer_local": true,
+          "docker_host": "unix:///var/run/docker.sock",  // or null: no local engine
+          "policy_file": "",             // empty: the compiled-in whitelist
+          "command_timeout_ms": 0,
+          "containers": {"nextcloud": "cloud_app"},      // target → Swarm service/container
+          "ssh": {"user": "nextprism", "private_key": "", "passphrase_file": "",
+                  "known_hosts": "", "trust_on_first_use": false, "port": 22,
+                  "connect_timeout_ms": 10000, "keepalive_interval_ms": 15000},
+          "pool": {"max_connections_per_host": 5, "max_sessions": 8,
+                   "max_concurrent_handshakes": 4, "idle_timeout_ms": 300000,
+                   "queue_timeout_ms": 30000},
+          "discovery": {"ttl_ms": 60000, "failure_threshold": 3, "cool_down_ms": 60000,
+                        "health_check": "tcp", "health_timeout_ms": 2000, "negative_ttl_ms": 2000,
+                        "label": "io.nextprism.proxy.target",
+                        "port_label": "io.nextprism.proxy.port", "watch_events": true,
+                        "dns_name": "tasks.{service}-proxy",
+                        "static": {"nextcloud": ["10.0.0.5:22"]}, "local_services": []},
+          "retry": {"strategy": "exponential", "delay_ms": 1000, "base_ms": 500,
+                    "multiplier": 2.0, "cap_ms": 10000, "max_attempts": 8, "jitter": "equal"},
+          "breaker": {"failure_threshold": 3, "open_ms": 30000, "half_open_probes": 1}
+        }
+
+    The passphrase is read from `passphrase_file` (a Docker secret), never
+    written in the configuration itself.
+*/
+struct executor_config
+{
+    swarm_mode mode = swarm_mode::automatic;
+    bool prefer_local = true;
+    std::optional<docker::engine_address> engine = docker::engine_address{};
+    std::string policy_file;
+    std::chrono::milliseconds command_timeout{0};
+    std::map<std::string, std::string> containers;
+
+    std::string ssh_user = "nextprism";
+    ssh_pool_options pool;
+    discovery_options discovery;
+    swarm_label_source::options swarm;
+    dns_source::options dns;
+    static_list_source::options static_list;
+
+    enum class retry_strategy { none, fixed, exponential };
+    retry_strategy strategy = retry_strategy::exponential;
+    fixed_retry fixed;
+    exponential_backoff backoff;
+    circuit_breaker<> breaker;
+
+    /** Parses and validates. On failure `ec` is
+        `error::invalid_configuration` and `reason` names the key (or the
+        line and column of a JSON syntax error). */
+    static executor_config from_json(std::string_view text, error_code& ec, std::string& reason);
+    static executor_config from_file(const std::string& path, error_code& ec, std::string& reason);
+
+    /// The strategy `retry.strategy` chose, as a value (the settings of
+    /// the others are kept but unused).
+    any_retry retry() const
+    {
+        switch (strategy) {
+        case retry_strategy::none: return no_retry{};
+        case retry_strategy::fixed: return fixed;
+        case retry_strategy::exponential: return backoff;
+        }
+        return backoff;
+    }
+
+    /// The configured strategy with the configured breaker in front of it.
+    breaker_over_retry breaker_over_retry_policy() const { return {breaker, retry()}; }
+
+    swarm_executor_options executor_options(const whitelist& policy) const
+    {
+        return {mode, prefer_local, command_timeout, &policy};
+    }
+};
+
+} // namespace nextprism
+
+#include <nextprism/executor/impl/config.hpp>
+
+#endif

@@ -1,0 +1,107 @@
+#ifndef NEXTPRISM_EXECUTOR_EXECUTOR_HPP
+#define NEXTPRISM_EXECUTOR_EXECUTOR_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/command.hpp>
+#include <nextprism/discovery/concept.hpp>
+#include <nextprism/error.hpp>
+#include <nextprism/executor/route.hpp>
+#include <nextprism/failure_lines.hpp>
+#include <nextprism/retry.hpp>
+#include <nextprism/transport/concept.hpp>
+#include <nextprism/transport/direct.hpp>
+#include <nextprism/whitelist.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+namespace nextprism {
+
+struct swarm_executor_options
+{
+    swarm_mode mode = swarm_mode::automatic;
+    /// Run on the local engine when the target is here, even if a proxy is too.
+    bool prefer_local = true;
+    /// Used when a request has no timeout of its own (0: none).
+    std::chrono::milliseconds default_timeout{0};
+    /// Checked before anything leaves this process (the proxy checks again).
+    const whitelist* policy = &whitelist::default_policy();
+};
+
+/// Counters for the admin view.
+struct executor_statistics
+{
+    std::uint64_t runs = 0;       ///< calls of async_run
+    std::uint64_t attempts = 0;   ///< attempts, first ones included
+    std::uint64_t local = 0;      ///< attempts on the local engine
+    std::uint64_t proxied = 0;    ///< attempts through a proxy
+    std::uint64_t fallbacks = 0;  ///< local attempts made because no proxy was usable
+    std::uint64_t retries = 0;    ///< attempts after the first
+    std::uint64_t failures = 0;   ///< runs that ended with an error
+};
+
+/** Runs whitelisted commands wherever the target runs, assembled at
+    compile time from policies:
+
+    - `Transport` (proxy_transport_policy): how to reach a proxy;
+    - `Discovery` (discovery_policy): where the target and its proxies are;
+    - `Retry` (retry_policy): how long to wait between attempts, and, when
+      it has one (`circuit_breaker_over`), a breaker per proxy endpoint;
+    - `Local` (transport_policy): the local engine, for targets on this
+      node and as the fallback when no proxy is usable.
+
+    Each attempt asks discovery, chooses a route (`choose_route`), runs,
+    and tells discovery and the endpoint's breaker how it went. Only
+    transient failures are retried, and a non-idempotent command never
+    once it may have started (`is_retryable`). The command is checked
+    against the policy first: a refusal never leaves the process.
+
+    Cancellation through the token's slot stops the wait or is passed to
+    the transport that runs the command. Thread-safe.
+*/
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local = direct_transport, class Clock = std::chrono::steady_clock>
+class basic_swarm_executor
+{
+public:
+    using executor_type = boost::asio::any_io_executor;
+    using transport_type = Transport;
+    using discovery_type = Discovery;
+    using retry_type = Retry;
+    using local_type = Local;
+
+    /// `local`: none when this process has no engine to run on.
+    basic_swarm_executor(executor_type ex, Transport transport, Discovery discovery, Retry retry,
+                         std::optional<Local> local, swarm_executor_options opts = {});
+
+    executor_type get_executor() const noexcept;
+    Transport& transport() noexcept;
+    Discovery& discovery() noexcept;
+
+    /** Runs `request`: `void(error_code, command_result)`. A non-zero exit
+        status is data; errors: a refusal (`condition::rejected`),
+        `error::no_route`, or the last attempt's error. */
+    template<class Token>
+    auto async_run(command_request request, output_handler on_output, Token&& token);
+
+    executor_statistics statistics() const;
+
+    /// The breaker state of a proxy endpoint (closed when it has none).
+    typename circuit_breaker<Clock>::state breaker_state(const proxy_endpoint& ep) const;
+
+    struct state; // detail
+
+private:
+    std::shared_ptr<state> state_;
+};
+
+} // namespace nextprism
+
+#include <nextprism/executor/impl/executor.hpp>
+
+#endif

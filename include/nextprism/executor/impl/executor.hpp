@@ -1,0 +1,367 @@
+#ifndef NEXTPRISM_EXECUTOR_IMPL_EXECUTOR_HPP
+#define NEXTPRISM_EXECUTOR_IMPL_EXECUTOR_HPP
+
+#include <nextprism/wire/exit_status.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <random>
+
+namespace nextprism {
+
+namespace detail {
+
+/** Whether a failed attempt may have started the command. Only errors that
+    are known to come before the start say no; anything else may have run. */
+inline bool may_have_started(const error_code& ec) noexcept
+{
+    return !(ec == error::target_not_found || ec == error::target_not_running || ec == error::busy ||
+             ec == error::no_route || ec == error::pool_timeout || ec == error::host_key_unknown ||
+             ec == error::host_key_mismatch || ec == error::authentication_failed ||
+             ec == condition::rejected || ec == net::error::connection_refused ||
+             ec == net::error::host_unreachable || ec == net::error::network_unreachable ||
+             ec == net::error::host_not_found);
+}
+
+} // namespace detail
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
+{
+    state(executor_type e, Transport t, Discovery d, Retry r, std::optional<Local> l,
+          swarm_executor_options o)
+        : ex(std::move(e)), transport(std::move(t)), discovery(std::move(d)), retry(std::move(r)),
+          local(std::move(l)), opts(o)
+    {
+    }
+
+    executor_type ex;
+    Transport transport;
+    Discovery discovery;
+    const Retry retry; // configuration only: each run starts its own schedule
+    std::optional<Local> local;
+    swarm_executor_options opts;
+
+    mutable std::mutex mutex;
+    executor_statistics stats;
+    std::map<proxy_endpoint, circuit_breaker<Clock>> breakers;
+    std::mt19937_64 seeds{std::random_device{}()}; // one seed per run's retry schedule
+
+    /// The retry schedule of a new run, with a seed of its own.
+    typename Retry::schedule start_schedule()
+    {
+        std::uint64_t seed = 0;
+        {
+            std::lock_guard lock(mutex);
+            seed = seeds();
+        }
+        return retry.start(seed);
+    }
+
+    using admission = typename circuit_breaker<Clock>::admission;
+
+    /** What one attempt took from an endpoint's breaker. Unless a success
+        or a failure is recorded through it, its destructor gives a
+        half-open probe slot back (a cancelled or refused probe). */
+    class ticket
+    {
+    public:
+        ticket() = default;
+        ticket(const ticket&) = delete;
+        ticket& operator=(const ticket&) = delete;
+        ~ticket() { release(); }
+
+        void take(state* st, const proxy_endpoint& ep, admission a)
+        {
+            release();
+            st_ = st;
+            ep_ = ep;
+            taken_ = a;
+        }
+        void resolved() noexcept { st_ = nullptr; }
+        void release() noexcept
+        {
+            if (st_ && taken_.probe) {
+                std::lock_guard lock(st_->mutex);
+                st_->breaker_for(ep_).release(taken_);
+            }
+            st_ = nullptr;
+        }
+
+    private:
+        state* st_ = nullptr; // the run holds the state alive
+        proxy_endpoint ep_;
+        admission taken_;
+    };
+
+    circuit_breaker<Clock>& breaker_for(const proxy_endpoint& ep)
+    {
+        auto it = breakers.find(ep);
+        if (it == breakers.end()) {
+            circuit_breaker<Clock> b;
+            if constexpr (has_circuit_breaker<Retry>) {
+                b = retry.breaker;
+            }
+            it = breakers.emplace(ep, b).first;
+        }
+        return it->second;
+    }
+
+    bool allow(const proxy_endpoint& ep, ticket& t)
+    {
+        if constexpr (has_circuit_breaker<Retry>) {
+            admission a;
+            {
+                std::lock_guard lock(mutex);
+                a = breaker_for(ep).admit(Clock::now());
+            }
+            if (a)
+                t.take(this, ep, a);
+            return a.allowed;
+        } else {
+            return true;
+        }
+    }
+
+    /// A cancelled or refused attempt is neither: its ticket gives a probe slot back.
+    void record(const std::string& service, const proxy_endpoint& ep, const error_code& ec, ticket& t)
+    {
+        discovery.report(service, ep, ec);
+        if constexpr (has_circuit_breaker<Retry>) {
+            std::lock_guard lock(mutex);
+            if (!ec) {
+                breaker_for(ep).record_success(Clock::now());
+                t.resolved();
+            } else if (ec != condition::rejected && ec != error::cancelled) {
+                breaker_for(ep).record_failure(Clock::now());
+                t.resolved();
+            }
+        }
+        t.release();
+    }
+
+    template<class F>
+    void count(F f)
+    {
+        std::lock_guard lock(mutex);
+        f(stats);
+    }
+};
+
+namespace detail {
+
+/// One run's cancellation: what the caller's slot reaches.
+struct run_cancellation
+{
+    net::cancellation_signal signal;
+    bool cancelled = false;
+};
+
+} // namespace detail
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::basic_swarm_executor(
+    executor_type ex, Transport transport, Discovery discovery, Retry retry, std::optional<Local> local,
+    swarm_executor_options opts)
+    : state_(std::make_shared<state>(std::move(ex), std::move(transport), std::move(discovery),
+                                     std::move(retry), std::move(local), opts))
+{
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::get_executor() const noexcept
+    -> executor_type
+{
+    return state_->ex;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+Transport& basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::transport() noexcept
+{
+    return state_->transport;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+Discovery& basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::discovery() noexcept
+{
+    return state_->discovery;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+executor_statistics basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::statistics() const
+{
+    std::lock_guard lock(state_->mutex);
+    return state_->stats;
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+typename circuit_breaker<Clock>::state
+basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::breaker_state(const proxy_endpoint& ep) const
+{
+    std::lock_guard lock(state_->mutex);
+    const auto it = state_->breakers.find(ep);
+    return it == state_->breakers.end() ? circuit_breaker<Clock>::state::closed
+                                        : it->second.current(Clock::now());
+}
+
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+template<class Token>
+auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(command_request request,
+                                                                               output_handler on_output,
+                                                                               Token&& token)
+{
+    auto cancel = std::make_shared<detail::run_cancellation>();
+    auto st = state_;
+    return detail::async_spawn<command_result>(
+        st->ex, std::forward<Token>(token),
+        [st, cancel, request = std::move(request),
+         on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+            using detail::use_tuple;
+            detail::op_result<command_result> r;
+            st->count([](auto& s) { ++s.runs; });
+            auto fail = [&](error_code ec) {
+                r.ec = ec;
+                st->count([](auto& s) { ++s.failures; });
+            };
+
+            const auto decision = st->opts.policy->check(request.service, request.argv);
+            if (!decision) {
+                fail(decision.ec);
+                co_return r;
+            }
+            const bool idempotent = decision.idempotent;
+            const std::span<const failure_pattern> failure_patterns =
+                request.detect_failures ? std::span<const failure_pattern>(decision.service->failures)
+                                        : std::span<const failure_pattern>();
+            request.argv = decision.argv;
+            if (request.timeout.count() == 0)
+                request.timeout = st->opts.default_timeout;
+
+            auto schedule = st->start_schedule();
+            net::steady_timer pause(st->ex);
+            // Proxies that said "the target is not on my node" in this run.
+            std::vector<proxy_endpoint> passed_over;
+            // Proxies that did not answer in this run (refused, unreachable):
+            // others go first, but they are tried again when nothing else
+            // can serve (a proxy restarting answers again in seconds).
+            std::vector<proxy_endpoint> unanswered;
+            const auto contains = [](const std::vector<proxy_endpoint>& v, const proxy_endpoint& ep) {
+                return std::find(v.begin(), v.end(), ep) != v.end();
+            };
+            for (std::size_t attempt = 1;; ++attempt) {
+                st->count([attempt](auto& s) {
+                    ++s.attempts;
+                    if (attempt > 1)
+                        ++s.retries;
+                });
+                // Not a structured binding: the lambdas below capture `where`
+                // (clang 14 refuses to capture a binding).
+                error_code lec;
+                placement where;
+                std::tie(lec, where) = co_await st->discovery.async_locate(request.service, use_tuple);
+                typename state::ticket admitted; // this attempt's breaker admission
+                if (lec && st->opts.mode != swarm_mode::off) {
+                    // Discovery failed: the local engine may still serve.
+                    where = placement{};
+                }
+                const auto choose = [&](bool skip_unanswered) {
+                    return choose_route(st->opts.mode, st->opts.prefer_local, where, st->local.has_value(),
+                                        [&](const proxy_endpoint& ep) {
+                                            return !contains(passed_over, ep) &&
+                                                   !(skip_unanswered && contains(unanswered, ep)) &&
+                                                   st->allow(ep, admitted);
+                                        });
+                };
+                route chosen = choose(true);
+                if (chosen.how == route::kind::none && !unanswered.empty())
+                    chosen = choose(false);
+                error_code ec;
+                command_result result;
+                // Failure lines of this attempt only: a retried attempt starts afresh.
+                failure_scanner failures(failure_patterns);
+                output_handler attempt_output = [&failures, &on_output](output_stream s,
+                                                                        std::string_view data) {
+                    failures.feed(s, data);
+                    if (on_output)
+                        on_output(s, data);
+                };
+                if (chosen.how == route::kind::none) {
+                    ec = lec ? lec : error_code(error::no_route);
+                } else if (chosen.how == route::kind::local) {
+                    st->count([&](auto& s) {
+                        ++s.local;
+                        s.fallbacks += chosen.fallback ? 1 : 0;
+                    });
+                    std::tie(ec, result) = co_await st->local->async_run(
+                        request, attempt_output,
+                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                } else {
+                    st->count([](auto& s) { ++s.proxied; });
+                    // The proxy's own exits come with its one stderr line (proxy_exit_code.hpp).
+                    proxy_stderr proxy_line;
+                    output_handler proxy_output = [&proxy_line, &attempt_output](output_stream s, std::string_view data) {
+                        if (s == output_stream::err)
+                            proxy_line.feed(data);
+                        if (attempt_output)
+                            attempt_output(s, data);
+                    };
+                    std::tie(ec, result) = co_await st->transport.async_run(
+                        chosen.endpoint, request, proxy_output,
+                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                    if (!ec)
+                        ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
+                    st->record(request.service, chosen.endpoint, ec, admitted);
+                    if (ec == error::target_not_found || ec == error::target_not_running)
+                        passed_over.push_back(chosen.endpoint);
+                    else if (means_moved(ec) && !contains(unanswered, chosen.endpoint))
+                        unanswered.push_back(chosen.endpoint);
+                }
+                if (!ec) {
+                    failures.finish();
+                    result.failure_lines = failures.lines();
+                    r.value = std::move(result);
+                    co_return r;
+                }
+                if (cancel->cancelled) {
+                    fail(error::cancelled);
+                    co_return r;
+                }
+                if (means_moved(ec))
+                    st->discovery.invalidate(request.service);
+                if (!is_retryable(ec, detail::may_have_started(ec), idempotent)) {
+                    fail(ec);
+                    co_return r;
+                }
+                const auto delay = schedule.next_delay(attempt);
+                if (!delay) {
+                    fail(ec);
+                    co_return r;
+                }
+                pause.expires_after(*delay);
+                co_await pause.async_wait(net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                if (cancel->cancelled) {
+                    fail(error::cancelled);
+                    co_return r;
+                }
+            }
+        },
+        [cancel](net::cancellation_type type) {
+            cancel->cancelled = true;
+            cancel->signal.emit(type);
+        });
+}
+
+} // namespace nextprism
+
+#endif

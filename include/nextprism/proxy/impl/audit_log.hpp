@@ -1,0 +1,300 @@
+#ifndef NEXTPRISM_PROXY_IMPL_AUDIT_LOG_HPP
+#define NEXTPRISM_PROXY_IMPL_AUDIT_LOG_HPP
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <ctime>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace nextprism {
+namespace detail {
+
+inline std::string utc_timestamp(std::chrono::system_clock::time_point t)
+{
+    const auto since = t.time_since_epoch();
+    const auto seconds = std::chrono::floor<std::chrono::seconds>(since);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(since - seconds).count();
+    const std::time_t tt = seconds.count();
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(millis));
+    return buffer;
+}
+
+/// An upper bound of what `c` becomes in ASCII-only JSON: non-ASCII bytes
+/// and control characters count as a \uXXXX escape each (a multi-byte
+/// character becomes at most 6 bytes per 2 input bytes; an invalid byte
+/// becomes \ufffd).
+constexpr std::size_t json_escaped_bound(unsigned char c) noexcept
+{
+    if (c >= 0x80 || c < 0x20 || c == 0x7f)
+        return 6;
+    return c == '"' || c == '\\' ? 2 : 1;
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes whose JSON
+/// form takes at most `max_escaped` bytes.
+constexpr std::string_view audit_prefix(std::string_view text, std::size_t max_bytes,
+                                        std::size_t max_escaped) noexcept
+{
+    std::size_t n = 0, escaped = 0;
+    while (n < text.size() && n < max_bytes) {
+        const auto e = json_escaped_bound(static_cast<unsigned char>(text[n]));
+        if (escaped + e > max_escaped)
+            break;
+        escaped += e;
+        ++n;
+    }
+    return text.substr(0, n);
+}
+
+inline std::string format_audit_line(const audit_record& r, std::size_t argv_budget)
+{
+    nlohmann::ordered_json j;
+    auto put = [&j](const char* key, std::string_view value, std::size_t max_bytes,
+                    std::size_t max_escaped) {
+        const auto kept = audit_prefix(value, max_bytes, max_escaped);
+        j[key] = kept;
+        if (kept.size() < value.size())
+            j[std::string(key) + "_truncated"] = true;
+    };
+    j["time"] = utc_timestamp(r.time);
+    j["event"] = r.event;
+    put("service", r.service, 64, 64);
+    if (!r.decision.empty())
+        j["decision"] = r.decision;
+    if (!r.outcome.empty())
+        j["outcome"] = r.outcome;
+    if (!r.argv.empty()) {
+        auto argv = nlohmann::ordered_json::array();
+        std::size_t used = 0;
+        bool cut = false;
+        for (const auto& a : r.argv) {
+            const auto kept = audit_prefix(a, 256, std::min<std::size_t>(192, argv_budget - used));
+            if (kept.empty() && !a.empty()) {
+                cut = true;
+                break;
+            }
+            cut = cut || kept.size() < a.size();
+            argv.push_back(kept);
+            for (const char c : kept)
+                used += json_escaped_bound(static_cast<unsigned char>(c));
+            used += 3; // quotes and comma
+            if (used >= argv_budget)
+                break;
+        }
+        cut = cut || argv.size() < r.argv.size();
+        j["argv"] = std::move(argv);
+        if (cut)
+            j["argv_truncated"] = true;
+    }
+    if (r.input) {
+        put("input", *r.input, 512, 512);
+        j["input_bytes"] = r.input->size();
+        if (!r.input_sha256.empty())
+            j["input_sha256"] = audit_prefix(r.input_sha256, 64, 64);
+    }
+    if (!r.reason.empty())
+        put("reason", r.reason, 320, 320);
+    if (r.exit_code)
+        j["exit_code"] = *r.exit_code;
+    if (r.duration_ms)
+        j["duration_ms"] = *r.duration_ms;
+    put("ssh_client", r.ssh_client, 64, 64);
+    if (!r.key_fingerprint.empty()) {
+        put("key_type", r.key_type, 48, 48);
+        put("key_fp", r.key_fingerprint, 64, 64);
+        if (!r.key_comment.empty())
+            put("key_comment", r.key_comment, 100, 100);
+    }
+    j["pid"] = static_cast<long>(::getpid());
+    // ensure_ascii: every non-ASCII character becomes \uXXXX; invalid UTF-8
+    // is replaced with U+FFFD instead of throwing.
+    auto line = j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace);
+    line.push_back('\n');
+    return line;
+}
+
+} // namespace detail
+
+inline std::string format_audit_line(const audit_record& r)
+{
+    // The budgets above add up to about 1,900 bytes; a line that still
+    // comes out longer (many argv elements) is written again with less argv.
+    for (std::size_t argv_budget = 640;; argv_budget /= 2) {
+        auto line = detail::format_audit_line(r, argv_budget);
+        if (line.size() <= max_audit_line || argv_budget < 16)
+            return line;
+    }
+}
+
+inline std::string authorized_key_comment(const std::string& path, std::string_view blob)
+{
+    if (blob.empty())
+        return {};
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        for (std::size_t pos = line.find(blob); pos != std::string::npos; pos = line.find(blob, pos + 1)) {
+            const auto end = pos + blob.size();
+            const bool starts = pos > 0 && (line[pos - 1] == ' ' || line[pos - 1] == '\t');
+            const bool ends = end == line.size() || line[end] == ' ' || line[end] == '\t';
+            if (!starts || !ends)
+                continue;
+            auto comment = line.substr(std::min(end, line.size()));
+            const auto first = comment.find_first_not_of(" \t");
+            if (first == std::string::npos)
+                return {};
+            comment.erase(0, first);
+            while (!comment.empty() && (comment.back() == ' ' || comment.back() == '\r'))
+                comment.pop_back();
+            return comment;
+        }
+    }
+    return {};
+}
+
+inline std::string read_ssh_user_auth_key(const char* path)
+{
+    if (!path || !*path)
+        return {};
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        constexpr std::string_view prefix = "publickey ";
+        if (line.starts_with(prefix)) {
+            line.erase(0, prefix.size());
+            constexpr std::size_t max = 600; // an ed25519 key line is ~80 bytes
+            if (line.size() > max)
+                line.resize(max);
+            return line;
+        }
+    }
+    return {};
+}
+
+inline audit_log& audit_log::operator=(audit_log&& other) noexcept
+{
+    if (this != &other) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+        fifo_ = other.fifo_;
+        path_ = std::move(other.path_);
+        size_ = other.size_;
+        rotate_at_ = other.rotate_at_;
+        keep_ = other.keep_;
+    }
+    return *this;
+}
+
+inline audit_log::~audit_log()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+inline void audit_log::open(const std::string& path, error_code& ec)
+{
+    ec = {};
+    // O_NONBLOCK: a FIFO without a reader fails now (ENXIO) instead of
+    // blocking until one comes; on a regular file it changes nothing.
+    const int fd = ::open(path.c_str(),
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+    if (fd < 0) {
+        ec.assign(errno, boost::system::system_category());
+        return;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+        ::close(fd);
+        ec.assign(EINVAL, boost::system::system_category());
+        return;
+    }
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = fd;
+    fifo_ = S_ISFIFO(st.st_mode);
+    path_ = path;
+    size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+inline void audit_log::rotate(error_code& ec)
+{
+    // PATH.(keep-1) → PATH.keep, ..., PATH → PATH.1, then a fresh PATH.
+    for (unsigned i = keep_; i > 1; --i) {
+        const auto from = path_ + "." + std::to_string(i - 1);
+        const auto to = path_ + "." + std::to_string(i);
+        if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+            ec.assign(errno, boost::system::system_category());
+            return;
+        }
+    }
+    if (keep_ > 0 && ::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) {
+        ec.assign(errno, boost::system::system_category());
+        return;
+    }
+    if (keep_ == 0 && ::unlink(path_.c_str()) != 0) {
+        ec.assign(errno, boost::system::system_category());
+        return;
+    }
+    audit_log fresh;
+    fresh.open(path_, ec);
+    if (ec)
+        return;
+    fresh.rotate_at(rotate_at_, keep_);
+    *this = std::move(fresh);
+}
+
+inline void audit_log::write(const audit_record& record, error_code& ec)
+{
+    write_line(format_audit_line(record), ec);
+}
+
+inline void audit_log::write_line(std::string_view line, error_code& ec)
+{
+    ec = {};
+    if (fd_ < 0) {
+        ec.assign(EBADF, boost::system::system_category());
+        return;
+    }
+    if (rotate_at_ > 0 && !fifo_ && size_ > 0 && size_ + line.size() > rotate_at_) {
+        rotate(ec);
+        if (ec)
+            return;
+    }
+    std::size_t done = 0;
+    while (done < line.size()) {
+        const auto n = ::write(fd_, line.data() + done, line.size() - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN && fifo_) {
+                // The drainer is behind: wait a bounded time for room.
+                pollfd p{fd_, POLLOUT, 0};
+                const int ready = ::poll(&p, 1, fifo_wait_ms);
+                if (ready == 1 && !(p.revents & (POLLERR | POLLHUP)))
+                    continue;
+                ec.assign(ready == 0 ? ETIMEDOUT : EPIPE, boost::system::system_category());
+                return;
+            }
+            ec.assign(errno, boost::system::system_category());
+            return;
+        }
+        done += static_cast<std::size_t>(n);
+        size_ += static_cast<std::uint64_t>(n);
+    }
+}
+
+} // namespace nextprism
+
+#endif

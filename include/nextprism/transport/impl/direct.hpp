@@ -1,0 +1,70 @@
+#ifndef NEXTPRISM_TRANSPORT_IMPL_DIRECT_HPP
+#define NEXTPRISM_TRANSPORT_IMPL_DIRECT_HPP
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+namespace nextprism {
+
+inline direct_transport::direct_transport(executor_type ex, docker::engine_address engine,
+                                          const whitelist& policy, options opts)
+    : client_(std::move(ex), std::move(engine)), policy_(&policy), options_(std::move(opts))
+{
+}
+
+inline std::string direct_transport::container_for(const std::string& service) const
+{
+    const auto it = options_.containers.find(service);
+    return it == options_.containers.end() ? service : it->second;
+}
+
+template<class Token>
+auto direct_transport::async_run(command_request request, output_handler on_output, Token&& token)
+{
+    namespace net = boost::asio;
+    auto signal = std::make_shared<net::cancellation_signal>();
+    return detail::async_spawn<command_result>(
+        get_executor(), std::forward<Token>(token),
+        [this, signal, request = std::move(request),
+         on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+            detail::op_result<command_result> r;
+            const auto d = policy_->check(request.service, request.argv);
+            if (!d) {
+                r.ec = d.ec;
+                co_return r;
+            }
+            auto [fec, container] = co_await client_.async_find_container(
+                container_for(request.service), docker::detail::use_tuple);
+            if (fec) {
+                r.ec = fec;
+                co_return r;
+            }
+            docker::exec_spec spec;
+            spec.argv = d.exec_argv;
+            spec.user = d.service->exec_user;
+            spec.gate = options_.output_gate;
+            // Never the image's WORKDIR: PhotoPrism resolves paths against it.
+            if (d.service->working_dir)
+                spec.working_dir = *d.service->working_dir;
+            auto counting = [&r, &on_output](output_stream s, std::string_view data) {
+                (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
+                if (on_output)
+                    on_output(s, data);
+            };
+            auto [eec, result] = co_await client_.async_exec(
+                container.id, std::move(spec), counting, request.timeout,
+                net::bind_cancellation_slot(signal->slot(), docker::detail::use_tuple));
+            r.ec = eec;
+            r.value.exit_code = result.exit_code;
+            r.value.still_running = result.still_running;
+            co_return r;
+        },
+        [signal](net::cancellation_type type) { signal->emit(type); });
+}
+
+// Checked here, after the definitions: async_run's return type is deduced.
+static_assert(transport_policy<direct_transport>);
+
+} // namespace nextprism
+
+#endif

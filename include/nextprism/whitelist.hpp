@@ -1,0 +1,177 @@
+#ifndef NEXTPRISM_WHITELIST_HPP
+#define NEXTPRISM_WHITELIST_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/wire/command_string.hpp>
+#include <nextprism/docker/types.hpp>
+#include <nextprism/error.hpp>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nextprism {
+
+/** The whitelist: which commands may run in which service, and every
+    option and value they may carry.
+
+    A policy is data: the compiled-in default (`default_policy()`, the table
+    in README.md) or a JSON file of the same schema (`from_json`). Value
+    types are a closed set implemented here, never patterns from the file,
+    so a policy file can narrow or widen the whitelist but cannot introduce
+    a new way to parse a value.
+
+    `check` never trusts the caller's spelling: it rebuilds the argv from
+    the rule (canonical option names, `--name=value`, `--` before the
+    positional arguments), so that an option taking an optional value can
+    never swallow a positional argument.
+
+    Paths are built, not passed through: a segment with leading or trailing
+    white space (ASCII or Unicode, which Go's `strings.TrimSpace` in
+    PhotoPrism removes) is refused, so no segment can become `.` or `..`
+    in the target; a value with a `base` reaches the CLI as the absolute
+    path `base/value`, so it cannot be resolved against the process's
+    working directory.
+*/
+enum class value_type {
+    none,            ///< a flag
+    user_id,         ///< a Nextcloud user id: [A-Za-z0-9_.@-], 1..64, not starting with - or .
+    group_id,        ///< a Nextcloud group id, same characters as user_id
+    user_files_path, ///< /<user_id>/files[/relative path]
+    user_folder,     ///< a folder under the user's root: [/]relative path[/], or /
+    relative_path,   ///< relative path: no leading /, no . or .. segments
+    choice,          ///< one of a fixed list of words
+};
+
+/// The name used for a value type in policy files ("user_id", ...).
+std::string_view to_string(value_type t) noexcept;
+std::optional<value_type> value_type_from_string(std::string_view name) noexcept;
+
+struct option_rule
+{
+    std::string name;                  ///< canonical spelling, e.g. "--path"
+    std::vector<std::string> aliases;  ///< accepted spellings, e.g. "-p"
+    value_type value = value_type::none;
+    std::vector<std::string> choices;  ///< for value_type::choice
+    std::optional<std::string> base;   ///< relative_path only: emitted as base/value
+    bool idempotent = true;            ///< false: a command carrying it is never re-run
+};
+
+/** Where the positional arguments of a command come from. */
+struct argument_rule
+{
+    value_type value = value_type::none; ///< none: the command takes no arguments
+    std::size_t max = 0;
+    /// relative_path only: each argument is emitted as base/argument, and
+    /// no argument at all is emitted as base itself.
+    std::optional<std::string> base;
+    /// First segments refused because a caller would mean another folder
+    /// by them (PhotoPrism's "originals", "storage", "import").
+    std::vector<std::string> reserved;
+};
+
+/** How a service's CLI shows a failure when its exit status does not
+    (PhotoPrism exits 0 on almost every error; occ's files:scan exits 0 for
+    an unknown user). A line of output matches when every given part does. */
+struct failure_pattern
+{
+    enum class stream_kind { any, out, err };
+    stream_kind stream = stream_kind::any;
+    std::string starts_with;
+    std::string contains;
+    std::string ends_with;
+
+    bool matches(docker::output_stream s, std::string_view line) const noexcept;
+};
+
+struct forbidden_option
+{
+    std::string name;
+    std::vector<std::string> aliases;
+    std::string reason;                ///< shown to the caller
+};
+
+struct command_rule
+{
+    std::vector<std::string> argv;     ///< fixed words, e.g. {"php", "occ", "files:scan"}
+    std::vector<option_rule> options;
+    std::vector<forbidden_option> forbidden;
+    argument_rule arguments;           ///< the positional arguments
+    bool single_flight = false;        ///< at most one run per service at a time
+    bool idempotent = true;            ///< safe to run again after an unknown outcome
+
+    /// "php occ files:scan"
+    std::string name() const;
+};
+
+struct service_rule
+{
+    std::string name;                     ///< "nextcloud"
+    std::optional<std::string> exec_user; ///< user[:group] or uid[:gid] to run as
+    std::optional<std::string> working_dir; ///< absolute; the exec's WorkingDir
+    std::vector<failure_pattern> failures; ///< output lines that mean "it failed"
+    std::vector<command_rule> commands;
+};
+
+/// The outcome of `whitelist::check`.
+struct decision
+{
+    error_code ec;                      ///< empty when the command is allowed
+    std::string reason;                 ///< one line, when refused
+    /// Canonical argv, when allowed: what a caller sends (check(argv) ==
+    /// argv, so the executor's check and the proxy's agree).
+    std::vector<std::string> argv;
+    /// What runs in the container: argv with each path that has a `base`
+    /// made absolute under it (PhotoPrism's import source).
+    std::vector<std::string> exec_argv;
+    const service_rule* service = nullptr;
+    const command_rule* command = nullptr;
+    /// The command and every option given are safe to run again after an
+    /// unknown outcome (an option such as photoprism's --cleanup is not).
+    bool idempotent = false;
+
+    bool allowed() const noexcept { return !ec; }
+    explicit operator bool() const noexcept { return allowed(); }
+};
+
+class whitelist
+{
+public:
+    whitelist() = default;
+    explicit whitelist(std::vector<service_rule> services);
+
+    /** Loads a policy from JSON text.
+
+        @param ec     set to `error::invalid_policy` on failure
+        @param reason names the line and column (syntax) or the key path
+                      (schema) of the first problem
+    */
+    static whitelist from_json(std::string_view text, error_code& ec, std::string& reason);
+
+    /// The compiled-in default: the whitelist table of README.md.
+    static const whitelist& default_policy();
+
+    /// The JSON text of the compiled-in default.
+    static std::string_view default_policy_json() noexcept;
+
+    const std::vector<service_rule>& services() const noexcept { return services_; }
+    const service_rule* find_service(std::string_view name) const noexcept;
+
+    /// Checks an argv against the rules of `service`.
+    decision check(std::string_view service, std::span<const std::string> argv) const;
+
+    /// Parses an SSH command string, then checks it.
+    decision check_command(std::string_view service, std::string_view command_string,
+                           const command_limits& limits = {}) const;
+
+private:
+    std::vector<service_rule> services_;
+};
+
+} // namespace nextprism
+
+#include <nextprism/impl/whitelist.hpp>
+
+#endif

@@ -1,0 +1,172 @@
+#ifndef NEXTPRISM_WIRE_EXIT_STATUS_HPP
+#define NEXTPRISM_WIRE_EXIT_STATUS_HPP
+
+#include <nextprism/detail/config.hpp>
+#include <nextprism/error.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace nextprism {
+
+/** The proxy's wire contract with its callers, both directions in one
+    table: `nextprism-validate` encodes its own failures with
+    `to_exit_status` and `proxy_exit_line`, the client decodes them with
+    `from_exit_status`.
+
+    A command that ran exits with its own status, which the proxy passes on
+    unchanged; the codes below are those of the proxy itself. They sit in a
+    range the whitelisted CLIs do not use (occ and photoprism exit 0, 1 or
+    2), but a status alone cannot tell them apart from a command that
+    happens to exit 66 or 69, and PhotoPrism writes only to stderr, so an
+    empty stdout does not either. The proxy's own exit therefore always
+    comes with exactly one stderr line, "nextprism: <what>[: <detail>]\n",
+    and nothing else on stdout or stderr; the client decodes a status only
+    when what it received is exactly that (`proxy_stderr` keeps a bounded
+    prefix of stderr to check it). Anything else is the command's own
+    status: data.
+
+    | status | meaning                         | error                  | condition |
+    |--------|---------------------------------|------------------------|-----------|
+    | 64     | usage: proxy misconfigured      | proxy_misconfigured    | permanent |
+    | 65     | refused by the proxy's whitelist| proxy_refused          | rejected  |
+    | 66     | busy: a single-flight run       | busy                   | transient |
+    | 69     | target missing on this node     | target_not_found       | transient (moved) |
+    | 70     | internal error in the proxy     | proxy_internal         | permanent |
+    | 74     | audit log unwritable, nothing ran | audit_log_failed     | permanent |
+    | 75     | Docker engine error             | engine_error           | transient, may have started |
+    | 124    | the command timed out, stopped  | timeout                | transient, may have started |
+
+    "May have started": the retry rule never repeats a non-idempotent
+    command after such an error (retry.hpp, `is_retryable`).
+*/
+namespace proxy_exit_code {
+
+inline constexpr int usage = 64;          ///< the proxy is misconfigured (service, policy file)
+inline constexpr int refused = 65;        ///< the command is not on the whitelist
+inline constexpr int busy = 66;           ///< a single-flight command already runs
+inline constexpr int target_missing = 69; ///< no running target container
+inline constexpr int internal = 70;       ///< a bug or an unexpected failure
+inline constexpr int audit_failed = 74;   ///< the audit log cannot be written: nothing ran
+inline constexpr int engine_error = 75;   ///< the Docker engine failed or is unreachable
+inline constexpr int timeout = 124;       ///< the command exceeded its deadline and was stopped
+
+/// The prefix of the proxy's one stderr line.
+inline constexpr std::string_view line_prefix = "nextprism: ";
+
+} // namespace proxy_exit_code
+
+/// One row of the contract: a status and the error it stands for.
+struct proxy_exit_row
+{
+    int status;
+    error code;
+};
+
+/// The table (both directions read it).
+inline constexpr proxy_exit_row proxy_exit_table[] = {
+    {proxy_exit_code::usage, error::proxy_misconfigured},
+    {proxy_exit_code::refused, error::proxy_refused},
+    {proxy_exit_code::busy, error::busy},
+    {proxy_exit_code::target_missing, error::target_not_found},
+    {proxy_exit_code::internal, error::proxy_internal},
+    {proxy_exit_code::audit_failed, error::audit_log_failed},
+    {proxy_exit_code::engine_error, error::engine_error},
+    {proxy_exit_code::timeout, error::timeout},
+};
+
+/** The validator's side: the exit status for a failure of its own. Errors
+    without a row of their own take the row of their kind: a missing or
+    stopped container is 69, any refusal (the whitelist's reasons) 65, a
+    bad policy or configuration 64, an unexpected library failure 70;
+    anything else from running the command counts as an engine error (75). */
+inline int to_exit_status(const error_code& ec) noexcept
+{
+    for (const auto& row : proxy_exit_table)
+        if (ec == row.code)
+            return row.status;
+    if (ec == error::target_not_running)
+        return proxy_exit_code::target_missing;
+    if (ec == condition::rejected)
+        return proxy_exit_code::refused;
+    if (ec == error::invalid_policy || ec == error::invalid_configuration)
+        return proxy_exit_code::usage;
+    if (ec == error::internal_error)
+        return proxy_exit_code::internal;
+    return proxy_exit_code::engine_error;
+}
+
+/** The validator's side: its one stderr line. Line breaks and other
+    control characters in `what` and `detail` become spaces, so that it
+    stays one line whatever a reason quotes. */
+inline std::string proxy_exit_line(std::string_view what, std::string_view detail = {})
+{
+    std::string line(proxy_exit_code::line_prefix);
+    auto append = [&line](std::string_view text) {
+        for (const char c : text)
+            line += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+    };
+    append(what);
+    if (!detail.empty()) {
+        line += ": ";
+        append(detail);
+    }
+    line += '\n';
+    return line;
+}
+
+/** The client's side: what a run wrote on stderr, enough to tell whether
+    it was exactly the proxy's one line. Memory stays bounded: the first
+    `max_prefix` bytes are kept, the rest only counted. */
+class proxy_stderr
+{
+public:
+    static constexpr std::size_t max_prefix = 512;
+
+    void feed(std::string_view data)
+    {
+        if (data.empty())
+            return;
+        const auto keep = std::min(data.size(), max_prefix - std::min(max_prefix, prefix_.size()));
+        prefix_.append(data.substr(0, keep));
+        lines_ += static_cast<std::size_t>(std::count(data.begin(), data.end(), '\n'));
+        last_ = data.back();
+        bytes_ += data.size();
+    }
+
+    /// Exactly one line, ending with a line break, that starts with "nextprism: ".
+    bool is_proxy_line() const noexcept
+    {
+        return lines_ == 1 && last_ == '\n' && std::string_view(prefix_).starts_with(proxy_exit_code::line_prefix);
+    }
+
+    /// Up to `max_prefix` bytes of what came.
+    std::string_view prefix() const noexcept { return prefix_; }
+    std::uint64_t bytes() const noexcept { return bytes_; }
+
+private:
+    std::string prefix_;
+    std::size_t lines_ = 0;
+    char last_ = 0;
+    std::uint64_t bytes_ = 0;
+};
+
+/** The client's side: the proxy's error for a run that ended with `status`
+    after writing `stdout_bytes` to stdout and `err` to stderr; none (the
+    status is the command's own) unless stdout is empty, stderr is exactly
+    the proxy's one line and the status has a row. */
+inline error_code from_exit_status(int status, std::uint64_t stdout_bytes, const proxy_stderr& err) noexcept
+{
+    if (stdout_bytes != 0 || !err.is_proxy_line())
+        return {};
+    for (const auto& row : proxy_exit_table)
+        if (row.status == status)
+            return row.code;
+    return {};
+}
+
+} // namespace nextprism
+
+#endif

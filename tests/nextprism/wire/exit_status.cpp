@@ -1,0 +1,88 @@
+#include <nextprism/wire/exit_status.hpp> // first: the header is self-contained
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace nextprism;
+namespace exit_code = nextprism::proxy_exit_code;
+
+namespace {
+
+proxy_stderr received(std::initializer_list<std::string_view> chunks)
+{
+    proxy_stderr err;
+    for (auto c : chunks)
+        err.feed(c);
+    return err;
+}
+
+} // namespace
+
+TEST_CASE("proxy exit table: every status has its own error, and encoding undoes decoding")
+{
+    std::set<int> statuses;
+    std::set<int> errors;
+    const auto line = received({"nextprism: error: something\n"});
+    for (const auto& row : proxy_exit_table) {
+        INFO("exit " << row.status);
+        CHECK(statuses.insert(row.status).second);
+        CHECK(errors.insert(static_cast<int>(row.code)).second);
+        CHECK(from_exit_status(row.status, 0, line) == row.code);
+        CHECK(to_exit_status(row.code) == row.status);
+    }
+    CHECK(statuses == std::set<int>{64, 65, 66, 69, 70, 74, 75, 124});
+    CHECK_FALSE(from_exit_status(0, 0, line));
+    CHECK_FALSE(from_exit_status(1, 0, line));
+}
+
+TEST_CASE("proxy exit table: how the client reacts to each")
+{
+    const auto line = received({"nextprism: x\n"});
+    auto decoded = [&](int status) { return from_exit_status(status, 0, line); };
+    CHECK(decoded(exit_code::refused) == condition::rejected); // never retried
+    CHECK(decoded(exit_code::usage) == condition::permanent);
+    CHECK(decoded(exit_code::busy) == condition::transient);
+    CHECK(decoded(exit_code::target_missing) == condition::transient);
+    CHECK(decoded(exit_code::internal) == condition::permanent);
+    CHECK(decoded(exit_code::audit_failed) == condition::permanent);
+    CHECK(decoded(exit_code::engine_error) == condition::transient);
+    CHECK(decoded(exit_code::timeout) == error::timeout);
+}
+
+TEST_CASE("proxy exit table: the validator's own failures map onto the table")
+{
+    CHECK(to_exit_status(error::target_not_running) == exit_code::target_missing);
+    CHECK(to_exit_status(error::command_not_allowed) == exit_code::refused);
+    CHECK(to_exit_status(error::invalid_value) == exit_code::refused);
+    CHECK(to_exit_status(error::invalid_policy) == exit_code::usage);
+    CHECK(to_exit_status(error::internal_error) == exit_code::internal);
+    CHECK(to_exit_status(error::protocol_error) == exit_code::engine_error);
+    CHECK(to_exit_status(error::outcome_unknown) == exit_code::engine_error);
+}
+
+TEST_CASE("proxy exit line: one line whatever the reason quotes")
+{
+    CHECK(proxy_exit_line("refused", "bad\nvalue\r") == "nextprism: refused: bad value \n");
+    CHECK(proxy_exit_line("busy") == "nextprism: busy\n");
+    proxy_stderr err;
+    err.feed(proxy_exit_line("refused", std::string(2000, 'x'))); // longer than the kept prefix
+    CHECK(err.is_proxy_line());
+    CHECK(err.prefix().size() == proxy_stderr::max_prefix);
+    CHECK(err.bytes() == 2000 + 21);
+}
+
+TEST_CASE("proxy exit: only exactly the proxy's one stderr line and an empty stdout decode")
+{
+    const auto one = received({"nextprism: ", "busy: another run\n"}); // in pieces
+    CHECK(from_exit_status(exit_code::busy, 0, one) == error::busy);
+    CHECK_FALSE(from_exit_status(exit_code::busy, 1, one)); // stdout was written
+    CHECK_FALSE(from_exit_status(exit_code::busy, 0, proxy_stderr{})); // nothing on stderr
+    // PhotoPrism logs on stderr only: its stdout is empty too.
+    CHECK_FALSE(from_exit_status(
+        exit_code::busy, 0, received({"time=\"2026-12-01T10:00:00Z\" level=error msg=\"locked\"\n"})));
+    CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"nextprism: x\n", "level=error\n"})));
+    CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"level=error\n", "nextprism: x\n"})));
+    CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"nextprism: no line break"})));
+    CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"nextprism:x\n"})));
+}
