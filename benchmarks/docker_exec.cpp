@@ -69,11 +69,11 @@ void direct(benchmark::State& state)
     nextprism::error_code ec;
     nextprism::direct_transport::options o;
     o.containers["nextcloud"] = "np-ssh-nextcloud"; // tests/testbed/sshd.sh's stand-in
-    nextprism::direct_transport transport(r.io.get_executor(), nextprism::docker::engine_address_from_environment(ec),
-                                          nextprism::whitelist::default_policy(), o);
+    nextprism::direct_transport transport(r.io.get_executor(), nextprism::docker::engine_address_from_environment(ec), o);
+    const auto allowed = nextprism::whitelist::default_policy().check("nextcloud", command).command;
     rows(state, [&] {
         std::promise<bool> ok;
-        transport.async_run({"nextcloud", command}, nullptr,
+        transport.async_run(allowed, nullptr,
                             [&](nextprism::error_code e, nextprism::command_result res) {
                                 ok.set_value(!e && res.exit_code == 0);
                             });

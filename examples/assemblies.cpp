@@ -7,7 +7,8 @@
 // A command that exits 0 but prints one of its service's failure lines
 // (PhotoPrism's level=error, occ's "Unknown user") exits 1, the lines
 // repeated on stderr; --trust-exit-status passes the exit status as is.
-// swarm:  SSH pool + Swarm labels + circuit breaker over the configured retry
+// swarm:  SSH pool + Swarm labels + the configured retry (every assembly has a
+//         breaker per proxy endpoint, the breaker keys)
 // static: SSH pool + static proxy list + the configured retry (retry.strategy)
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
@@ -22,29 +23,32 @@ using namespace nextprism;
 
 // --- the three assemblies: each a few lines -------------------------------
 
-swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c, const whitelist& p)
+swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c,
+                          std::shared_ptr<const whitelist> p)
 {
     return {ex,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
-            c.breaker_over_retry_policy(),
-            direct_transport(ex, *c.engine, p, {c.containers}),
-            c.executor_options(p)};
+            c.retry(),
+            direct_transport(ex, *c.engine, {c.containers}),
+            c.executor_options(std::move(p))};
 }
 
-static_executor make_static(net::any_io_executor ex, const executor_config& c, const whitelist& p)
+static_executor make_static(net::any_io_executor ex, const executor_config& c,
+                          std::shared_ptr<const whitelist> p)
 {
     std::optional<direct_transport> local;
     if (c.engine)
-        local.emplace(ex, *c.engine, p, direct_transport::options{c.containers});
+        local.emplace(ex, *c.engine, direct_transport::options{c.containers});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
-            c.retry(), std::move(local), c.executor_options(p)};
+            c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
 
-direct_executor make_direct(net::any_io_executor ex, const executor_config& c, const whitelist& p)
+direct_executor make_direct(net::any_io_executor ex, const executor_config& c,
+                          std::shared_ptr<const whitelist> p)
 {
     return {ex, no_proxy(ex), local_only_discovery(ex), no_retry{},
-            direct_transport(ex, *c.engine, p, {c.containers}), c.executor_options(p)};
+            direct_transport(ex, *c.engine, {c.containers}), c.executor_options(std::move(p))};
 }
 
 // --- the program ----------------------------------------------------------
@@ -61,10 +65,8 @@ bool verbose = false;
 bool trust_exit_status = false;
 
 template<class Assembly, class Make>
-int run(Make make, const executor_config& c, const whitelist& p, command_request request)
+int run(Make make, const executor_config& c, std::shared_ptr<const whitelist> p, command_request request)
 {
-    const std::string request_service = request.service;
-    const std::vector<std::string> request_argv = request.argv;
     blocking_executor<Assembly> executor([&](net::any_io_executor ex) { return make(ex, c, p); });
     const auto outcome = executor.run(std::move(request), [](output_stream s, std::string_view d) {
         const int fd = s == output_stream::out ? STDOUT_FILENO : STDERR_FILENO;
@@ -80,11 +82,8 @@ int run(Make make, const executor_config& c, const whitelist& p, command_request
         std::cerr << "nextprism-run: attempts " << st.attempts << ", through a proxy " << st.proxied
                   << ", local " << st.local << " (fallbacks " << st.fallbacks << ")\n";
     }
-    if (outcome.ec == condition::rejected) {
-        // The executor's own check refused it: give the rule, as the proxy would.
-        const auto d = p.check(request_service, request_argv);
-        fail("refused: " + (d.reason.empty() ? outcome.ec.message() : d.reason), 65);
-    }
+    if (outcome.ec == condition::rejected) // with the rule, as the proxy gives it
+        fail("refused: " + (outcome.result.reason.empty() ? outcome.ec.message() : outcome.result.reason), 65);
     if (outcome.ec)
         fail(outcome.ec.message(), 70);
     for (const auto& line : outcome.result.failure_lines)
@@ -112,11 +111,11 @@ int main(int argc, char** argv)
     const auto config = executor_config::from_file(argv[1], ec, reason);
     if (ec)
         fail(reason, 78);
-    whitelist policy = whitelist::default_policy();
+    std::shared_ptr<const whitelist> policy = default_whitelist();
     if (!config.policy_file.empty()) {
         std::ifstream in(config.policy_file);
         std::string text((std::istreambuf_iterator<char>(in)), {});
-        policy = whitelist::from_json(text, ec, reason);
+        policy = std::make_shared<const whitelist>(whitelist::from_json(text, ec, reason));
         if (!in || ec)
             fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
     }

@@ -28,7 +28,7 @@ int main(int argc, char** argv)
         return 1;
     }
     std::cout << "runs:   ";
-    for (const auto& a : d.exec_argv)
+    for (const auto& a : d.command.exec_argv)
         std::cout << " [" << a << ']';
     std::cout << '\n';
 }

@@ -476,14 +476,14 @@ int execute(const options& opts, const nextprism::whitelist& policy,
     }
 
     int lock_fd = -1;
-    if (d.command->single_flight) {
+    if (d.command.single_flight) {
         const std::string path = opts.lock_dir + "/" + opts.service + ".lock";
         lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (lock_fd < 0)
             refuse("internal", exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
         if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
             refuse("busy", exit_code::busy, "busy",
-                   "another " + d.command->name() + "-class command is running for " + opts.service +
+                   "another " + d.command.rule + "-class command is running for " + opts.service +
                        "; try again when it has finished");
     }
 
@@ -499,7 +499,7 @@ int execute(const options& opts, const nextprism::whitelist& policy,
 
     ::signal(SIGPIPE, SIG_IGN);
     output_pump pump(io, transport_options.output_gate);
-    nextprism::direct_transport transport(io.get_executor(), engine, policy, transport_options);
+    nextprism::direct_transport transport(io.get_executor(), engine, transport_options);
     net::cancellation_signal cancel;
     std::string stop_reason; // why the validator stopped the command, if it did
     bool finished = false;   // the command has ended (the engine said so)
@@ -554,12 +554,14 @@ int execute(const options& opts, const nextprism::whitelist& policy,
             watch.cancel(); // nothing left to watch: let io.run() return
     };
 
-    nextprism::command_request request{opts.service, d.argv, seconds(opts.timeout_seconds)};
+    // Checked once, above: the transport runs the whitelist's value as it is.
+    nextprism::authorized_command command = d.command;
+    command.timeout = seconds(opts.timeout_seconds);
     int status = 0;
     // A finished line's duration: from holding the slot and lock to the end.
     const auto run_started = steady_clock::now();
     transport.async_run(
-        request,
+        std::move(command),
         [&](nextprism::output_stream s, std::string_view data) {
             pump.push(s == nextprism::output_stream::out ? STDOUT_FILENO : STDERR_FILENO, data);
         },
@@ -678,7 +680,7 @@ int main(int argc, char** argv)
     nextprism::audit_record record;
     record.service = opts.service;
     record.decision = d ? "allowed" : "refused";
-    record.argv = d.exec_argv; // what runs in the container
+    record.argv = d.command.exec_argv; // what runs in the container
     record.input = input;
     record.input_sha256 = input_sha256;
     record.reason = d.reason;
@@ -698,7 +700,7 @@ int main(int argc, char** argv)
         fail(exit_code::refused, "refused", d.reason);
 
     if (opts.dry_run) {
-        std::cout << nlohmann::json(d.exec_argv).dump() << '\n';
+        std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
         return 0;
     }
     return execute(opts, *policy, d, record, log);

@@ -39,6 +39,9 @@ struct command_result
     /// It was to be stopped (deadline, cancellation) and the engine still
     /// reported it running afterwards: it may still be running.
     bool still_running = false;
+    /// When the run ended with a refusal (`condition::rejected`): the rule
+    /// that refused it, in one line, as the whitelist gave it.
+    std::string reason;
 
     /// Whether the command ran and succeeded: exit 0, no signal, no
     /// failure line.

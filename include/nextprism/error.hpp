@@ -60,7 +60,7 @@ enum class error {
     // -- routing (the Swarm-aware executor) --
     no_route,               ///< no usable proxy for the target, and it is not on this node
 
-    // -- the proxy's own exits (proxy_exit_code.hpp) --
+    // -- the proxy's own exits (wire/exit_status.hpp) --
     proxy_refused,          ///< the proxy refused the command (its whitelist differs)
     proxy_misconfigured,    ///< the proxy's service, policy file or DOCKER_HOST is wrong
     proxy_internal,         ///< the proxy failed unexpectedly
@@ -69,11 +69,18 @@ enum class error {
     last_ = audit_log_failed, ///< the last enumerator (tests iterate up to it): keep it last
 };
 
-/** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with these. */
+/** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with
+    these. Every error has one kind (transient, rejected, permanent or
+    cancelled) and may answer to the others too; one table in
+    impl/error.hpp says which, for every error. */
 enum class condition {
     transient = 1, ///< may succeed when tried again (nothing ran, or it is safe)
     rejected,      ///< refused by policy: trying again cannot help
     permanent,     ///< configuration or environment is wrong
+    cancelled,     ///< the caller cancelled
+    moved,         ///< the target or its proxy is not where discovery said: look it up again
+    not_started,   ///< known to come before the command could start
+    unreachable,   ///< nothing answered at the endpoint (refused, no route)
 };
 
 const boost::system::error_category& error_category() noexcept;

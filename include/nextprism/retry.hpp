@@ -31,6 +31,20 @@ inline bool is_retryable(const error_code& ec, bool may_have_started, bool idemp
     return ec == condition::transient;
 }
 
+/** Whether a failed attempt may have started the command: every error
+    except those the error table marks `not_started` (they are known to
+    come before the start: a refusal, no route, a connection refused, …). */
+inline bool may_have_started(const error_code& ec) noexcept
+{
+    return ec && ec != condition::not_started;
+}
+
+/// The rule above, with `may_have_started` read from the error table.
+inline bool is_retryable(const error_code& ec, bool idempotent) noexcept
+{
+    return is_retryable(ec, may_have_started(ec), idempotent);
+}
+
 /** A retry strategy is immutable configuration. `start(seed)` begins one
     run's schedule, which owns everything that changes during the run (the
     previous delay, its own random generator seeded from `seed`); the
@@ -193,131 +207,10 @@ private:
     std::variant<no_retry, fixed_retry, exponential_backoff> strategy_{exponential_backoff{}};
 };
 
-/** A circuit breaker for one endpoint: closed → open after
-    `failure_threshold` consecutive failures; open for `open_for`, then
-    half-open, letting `half_open_probes` attempts through; a success there
-    closes it, a failure opens it again. Counting consecutive failures suits
-    a few calls an hour (nextprism's load), where failure rates over a window
-    mean nothing. Pure: the caller passes the time. */
-template<class Clock = std::chrono::steady_clock>
-class circuit_breaker
-{
-public:
-    enum class state { closed, open, half_open };
-    using time_point = typename Clock::time_point;
-
-    std::size_t failure_threshold = 3;
-    typename Clock::duration open_for = std::chrono::seconds(30);
-    std::size_t half_open_probes = 1;
-
-    /** What `admit` let through. A half-open probe holds a slot until its
-        outcome is recorded; an attempt that ends with neither a success nor
-        a failure (cancelled, refused) must give it back with `release`,
-        else the breaker stays half-open with no slot left, for good. The
-        executor holds it in an RAII ticket that does so. */
-    struct admission
-    {
-        bool allowed = false;
-        bool probe = false;      ///< holds a half-open probe slot
-        std::uint64_t epoch = 0; ///< the half-open period the slot belongs to
-        explicit operator bool() const noexcept { return allowed; }
-    };
-
-    /// Whether an attempt may go ahead now (takes a probe slot when half-open).
-    admission admit(time_point now)
-    {
-        if (state_ == state::open && now - opened_at_ >= open_for) {
-            state_ = state::half_open;
-            probes_in_flight_ = 0;
-            ++epoch_;
-        }
-        if (state_ == state::closed)
-            return {true, false, epoch_};
-        if (state_ == state::half_open && probes_in_flight_ < half_open_probes) {
-            ++probes_in_flight_;
-            return {true, true, epoch_};
-        }
-        return {};
-    }
-
-    bool allow(time_point now) { return admit(now).allowed; }
-
-    /// Gives back a probe slot whose attempt had no outcome (no-op otherwise,
-    /// or when the breaker has left that half-open period since).
-    void release(const admission& a) noexcept
-    {
-        if (a.probe && a.epoch == epoch_ && state_ == state::half_open && probes_in_flight_ > 0)
-            --probes_in_flight_;
-    }
-
-    void record_success(time_point)
-    {
-        state_ = state::closed;
-        failures_ = 0;
-        probes_in_flight_ = 0;
-        ++epoch_;
-    }
-
-    void record_failure(time_point now)
-    {
-        ++failures_;
-        if (state_ == state::half_open || failures_ >= failure_threshold) {
-            state_ = state::open;
-            opened_at_ = now;
-            probes_in_flight_ = 0;
-            ++epoch_;
-        }
-    }
-
-    state current(time_point now) const
-    {
-        if (state_ == state::open && now - opened_at_ >= open_for)
-            return state::half_open;
-        return state_;
-    }
-
-private:
-    state state_ = state::closed;
-    std::size_t failures_ = 0;
-    std::size_t probes_in_flight_ = 0;
-    std::uint64_t epoch_ = 0;
-    time_point opened_at_{};
-};
-
-/** A retry strategy with a circuit breaker per endpoint in front of it
-    (outermost first: the breaker decides whether an endpoint is tried at
-    all, the strategy how long to wait between attempts). `breaker` holds
-    the settings each endpoint's breaker starts from; the executor keeps
-    one per endpoint. */
-template<retry_policy Inner, class Clock = std::chrono::steady_clock>
-struct circuit_breaker_over
-{
-    using breaker_type = circuit_breaker<Clock>;
-    breaker_type breaker;
-    Inner retry;
-
-    using schedule = typename Inner::schedule;
-    schedule start(std::uint64_t seed) const { return retry.start(seed); }
-};
-
-/// Whether a retry policy carries a per-endpoint circuit breaker.
-template<class R>
-concept has_circuit_breaker = retry_policy<R> && requires(R& r) {
-    typename R::breaker_type;
-    { r.breaker } -> std::convertible_to<typename R::breaker_type>;
-};
-
-using breaker_over_backoff = circuit_breaker_over<exponential_backoff>;
-/// A breaker over the strategy the configuration chose (executor_config).
-using breaker_over_retry = circuit_breaker_over<any_retry>;
-
 static_assert(retry_policy<no_retry>);
 static_assert(retry_policy<fixed_retry>);
 static_assert(retry_policy<exponential_backoff>);
 static_assert(retry_policy<any_retry>);
-static_assert(retry_policy<breaker_over_backoff>);
-static_assert(has_circuit_breaker<breaker_over_backoff>);
-static_assert(has_circuit_breaker<breaker_over_retry>);
 
 } // namespace nextprism
 

@@ -16,8 +16,9 @@
 
 namespace nextprism {
 
-/// SSH pool + Swarm-label discovery + a breaker per proxy over the configured retry.
-using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, breaker_over_retry>;
+/// SSH pool + Swarm-label discovery + the configured retry (and, like every
+/// assembly, a breaker per proxy endpoint: swarm_executor_options::breaker).
+using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, any_retry>;
 /// SSH pool + a configured list of proxies + the configured retry.
 using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, any_retry>;
 /// The local engine only, no retry.

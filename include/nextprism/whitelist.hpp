@@ -3,9 +3,10 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/wire/command_string.hpp>
-#include <nextprism/docker/types.hpp>
+#include <nextprism/output.hpp>
 #include <nextprism/error.hpp>
 
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -83,7 +84,7 @@ struct failure_pattern
     std::string contains;
     std::string ends_with;
 
-    bool matches(docker::output_stream s, std::string_view line) const noexcept;
+    bool matches(output_stream s, std::string_view line) const noexcept;
 };
 
 struct forbidden_option
@@ -115,22 +116,38 @@ struct service_rule
     std::vector<command_rule> commands;
 };
 
-/// The outcome of `whitelist::check`.
-struct decision
+/** A command the whitelist allowed, as a value that owns everything the
+    rest of the way needs: it is made once (`whitelist::check`) and
+    travels, so transports run it without checking it again and nothing
+    points back into the policy. */
+struct authorized_command
 {
-    error_code ec;                      ///< empty when the command is allowed
-    std::string reason;                 ///< one line, when refused
-    /// Canonical argv, when allowed: what a caller sends (check(argv) ==
-    /// argv, so the executor's check and the proxy's agree).
+    std::string service;                    ///< "nextcloud"
+    /// The matched rule's name ("php occ files:scan"): the single-flight group.
+    std::string rule;
+    /// Canonical argv: what a caller sends (check(argv) == argv, so the
+    /// executor's check and the proxy's agree).
     std::vector<std::string> argv;
     /// What runs in the container: argv with each path that has a `base`
     /// made absolute under it (PhotoPrism's import source).
     std::vector<std::string> exec_argv;
-    const service_rule* service = nullptr;
-    const command_rule* command = nullptr;
+    std::optional<std::string> exec_user;   ///< the exec's User
+    std::optional<std::string> working_dir; ///< the exec's WorkingDir
     /// The command and every option given are safe to run again after an
     /// unknown outcome (an option such as photoprism's --cleanup is not).
     bool idempotent = false;
+    bool single_flight = false;             ///< at most one run per service at a time
+    /// Output lines that mean "it failed" although it exits 0 (empty: not scanned).
+    std::vector<failure_pattern> failure_patterns;
+    std::chrono::milliseconds timeout{0};   ///< 0: none
+};
+
+/// The outcome of `whitelist::check`: an authorized command, or why not.
+struct decision
+{
+    error_code ec;              ///< empty when the command is allowed
+    std::string reason;         ///< one line, when refused
+    authorized_command command; ///< when allowed
 
     bool allowed() const noexcept { return !ec; }
     explicit operator bool() const noexcept { return allowed(); }

@@ -8,5 +8,5 @@ int main()
     const auto wire = nextprism::format_command(argv);
     const auto d = nextprism::whitelist::default_policy().check_command("nextcloud", wire);
     std::cout << wire << " -> " << (d ? "allowed" : d.reason) << '\n';
-    return d && d.argv == argv ? 0 : 1;
+    return d && d.command.argv == argv ? 0 : 1;
 }

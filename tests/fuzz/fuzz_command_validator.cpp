@@ -48,11 +48,11 @@ bool has_dot_segment(std::string_view v)
 void check_canonical(const nextprism::decision& d)
 {
     const auto& rule = *d.command;
-    require(d.argv.size() >= rule.argv.size(), "canonical argv shorter than the rule");
-    require(std::equal(rule.argv.begin(), rule.argv.end(), d.argv.begin()), "prefix mismatch");
+    require(d.command.argv.size() >= rule.argv.size(), "canonical argv shorter than the rule");
+    require(std::equal(rule.argv.begin(), rule.argv.end(), d.command.argv.begin()), "prefix mismatch");
     bool positional = false;
-    for (std::size_t i = rule.argv.size(); i < d.argv.size(); ++i) {
-        const std::string& w = d.argv[i];
+    for (std::size_t i = rule.argv.size(); i < d.command.argv.size(); ++i) {
+        const std::string& w = d.command.argv[i];
         if (positional) {
             require(!w.empty() && w.front() != '-', "positional starts with '-'");
             require(!has_dot_segment(w), "positional has a dot segment");
@@ -95,17 +95,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& service : policy.services()) {
             const auto d = policy.check(service.name, argv);
             if (!d) {
-                require(!d.reason.empty() && d.argv.empty(), "refusal without reason");
+                require(!d.reason.empty() && d.command.argv.empty(), "refusal without reason");
                 continue;
             }
             check_canonical(d);
-            require(nextprism::test::photoprism_stays_inside(d.exec_argv),
+            require(nextprism::test::photoprism_stays_inside(d.command.exec_argv),
                     "an allowed photoprism command resolves outside its folder");
-            const auto again = policy.check(service.name, d.argv);
-            require(again.allowed() && again.argv == d.argv, "canonical form is not a fixed point");
-            const auto wire = nextprism::format_command(d.argv, ec);
+            const auto again = policy.check(service.name, d.command.argv);
+            require(again.allowed() && again.command.argv == d.command.argv, "canonical form is not a fixed point");
+            const auto wire = nextprism::format_command(d.command.argv, ec);
             require(!ec, "canonical argv cannot be formatted");
-            require(policy.check_command(service.name, wire).argv == d.argv, "wire round trip");
+            require(policy.check_command(service.name, wire).command.argv == d.command.argv, "wire round trip");
         }
     }
 

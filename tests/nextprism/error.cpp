@@ -22,9 +22,14 @@ TEST_CASE("every error has its own message and a condition")
         CHECK(ec.category().name() == std::string("nextprism"));
         CHECK(ec.message().find("nextprism error") == std::string::npos);
         CHECK(messages.insert(ec.message()).second);
-        const int conditions = (ec == condition::transient) + (ec == condition::rejected) +
-                               (ec == condition::permanent);
-        CHECK(conditions == 1);
+        // One kind each, and default_error_condition names it.
+        const int kinds = (ec == condition::transient) + (ec == condition::rejected) +
+                          (ec == condition::permanent) + (ec == condition::cancelled);
+        CHECK(kinds == 1);
+        CHECK(ec == ec.default_error_condition());
+        // A refusal is always known to come before the start.
+        if (ec == condition::rejected)
+            CHECK(ec == condition::not_started);
     }
     CHECK(messages.size() == static_cast<std::size_t>(error::last_));
 }
@@ -50,4 +55,32 @@ TEST_CASE("the transient condition spans categories")
     // An outcome that may have happened must never look retryable.
     CHECK(error_code(error::outcome_unknown) != condition::transient);
     CHECK(error_code(error::invalid_policy) == condition::permanent);
+}
+
+TEST_CASE("one table answers moved, not started, unreachable and cancelled, for Asio's errors too")
+{
+    namespace ae = boost::asio::error;
+    CHECK(error_code(error::target_not_found) == condition::moved);
+    CHECK(error_code(error::target_not_running) == condition::moved);
+    CHECK(error_code(ae::connection_refused) == condition::moved);
+    CHECK(error_code(error::connection_lost) != condition::moved);
+
+    CHECK(error_code(ae::connection_refused) == condition::unreachable);
+    CHECK(error_code(ae::host_unreachable) == condition::unreachable);
+    CHECK(error_code(error::target_not_found) != condition::unreachable);
+
+    for (auto e : {error::no_route, error::busy, error::pool_timeout, error::host_key_mismatch,
+                   error::authentication_failed, error::audit_log_failed})
+        CHECK(error_code(e) == condition::not_started);
+    CHECK(error_code(ae::host_not_found) == condition::not_started);
+    // May have run: never marked "not started".
+    for (auto e : {error::timeout, error::connection_lost, error::outcome_unknown, error::engine_error,
+                   error::proxy_internal})
+        CHECK(error_code(e) != condition::not_started);
+    CHECK(error_code(ae::eof) != condition::not_started);
+
+    CHECK(error_code(error::cancelled) == condition::cancelled);
+    CHECK(error_code(ae::operation_aborted) == condition::cancelled);
+    CHECK(error_code(error::cancelled) != condition::permanent);
+    CHECK(error_code(ae::access_denied) != condition::moved);
 }

@@ -12,6 +12,23 @@ using namespace nextprism;
 using namespace std::chrono_literals;
 using nextprism::test::fake_clock;
 
+TEST_CASE("may it have started? the error table says; is_retryable reads it")
+{
+    // Known to come before the start: even a non-idempotent command may be retried.
+    CHECK_FALSE(may_have_started(boost::asio::error::connection_refused));
+    CHECK_FALSE(may_have_started(error::no_route));
+    CHECK_FALSE(may_have_started(error::busy));
+    CHECK_FALSE(may_have_started(error::target_not_running));
+    CHECK(is_retryable(error::no_route, false));
+    // Anything else may have run: only an idempotent command is repeated.
+    CHECK(may_have_started(error::connection_lost));
+    CHECK(may_have_started(error::timeout));
+    CHECK(may_have_started(boost::asio::error::eof));
+    CHECK_FALSE(is_retryable(error::connection_lost, false));
+    CHECK(is_retryable(error::connection_lost, true));
+    CHECK_FALSE(may_have_started({}));
+}
+
 TEST_CASE("only transient failures of commands that did not run are retried")
 {
     CHECK(is_retryable(boost::asio::error::connection_refused, false, true));
@@ -81,43 +98,6 @@ TEST_CASE("jitter stays within its bounds and is reproducible with a seed")
     }
 }
 
-TEST_CASE("circuit breaker: closed, open, half-open, closed again (fake clock)")
-{
-    circuit_breaker<fake_clock> breaker;
-    breaker.failure_threshold = 3;
-    breaker.open_for = 30s;
-    breaker.half_open_probes = 1;
-    using state = circuit_breaker<fake_clock>::state;
-    auto& now = fake_clock::current;
-    now = fake_clock::time_point{};
-
-    CHECK(breaker.allow(now));
-    breaker.record_failure(now);
-    breaker.record_failure(now);
-    CHECK(breaker.current(now) == state::closed);
-    breaker.record_failure(now);
-    CHECK(breaker.current(now) == state::open);
-    CHECK_FALSE(breaker.allow(now));
-
-    now += 29s;
-    CHECK_FALSE(breaker.allow(now));
-    now += 1s;
-    CHECK(breaker.current(now) == state::half_open);
-    CHECK(breaker.allow(now));        // the one probe
-    CHECK_FALSE(breaker.allow(now));  // no second one while it runs
-    breaker.record_failure(now);      // the probe failed: open again
-    CHECK(breaker.current(now) == state::open);
-    CHECK_FALSE(breaker.allow(now + 10s));
-
-    now += 30s;
-    CHECK(breaker.allow(now));
-    breaker.record_success(now);      // the probe succeeded: closed
-    CHECK(breaker.current(now) == state::closed);
-    CHECK(breaker.allow(now));
-    breaker.record_failure(now);      // failures count again from zero
-    CHECK(breaker.current(now) == state::closed);
-}
-
 TEST_CASE("a strategy is configuration: each run's schedule has its own state and generator")
 {
     exponential_backoff config;
@@ -142,34 +122,3 @@ TEST_CASE("a strategy is configuration: each run's schedule has its own state an
     CHECK_FALSE(any_retry(no_retry{}).start(0).next_delay(1));
 }
 
-TEST_CASE("circuit breaker: a probe given back without an outcome frees its slot, once (fake clock)")
-{
-    circuit_breaker<fake_clock> breaker;
-    breaker.failure_threshold = 1;
-    breaker.open_for = 30s;
-    breaker.half_open_probes = 1;
-    using state = circuit_breaker<fake_clock>::state;
-    auto now = fake_clock::time_point{};
-    breaker.record_failure(now);
-    now += 30s;
-    const auto probe = breaker.admit(now);
-    REQUIRE(probe);
-    CHECK(probe.probe);
-    CHECK_FALSE(breaker.admit(now));
-    breaker.release(probe); // cancelled: no outcome
-    CHECK(breaker.current(now) == state::half_open);
-    const auto second = breaker.admit(now);
-    REQUIRE(second);
-    CHECK_FALSE(breaker.admit(now));
-    breaker.record_failure(now); // the second probe failed: open, a new period
-    now += 30s;
-    const auto third = breaker.admit(now);
-    REQUIRE(third);
-    breaker.release(second); // a probe of an earlier period cannot free this one's slot
-    CHECK_FALSE(breaker.admit(now));
-    CHECK_FALSE(breaker.admit(now).probe);
-    breaker.record_success(now);
-    const auto closed_pass = breaker.admit(now);
-    CHECK(closed_pass);
-    CHECK_FALSE(closed_pass.probe); // closed: nothing to give back
-}

@@ -60,11 +60,9 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
     exponential_backoff backoff;
     backoff.base = 100ms;
     backoff.max_attempts = 3;
-    breaker_over_retry retry{{}, backoff};
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
-                          swarm_labels(ex, discovery_options{}, label_options()), retry,
-                          direct_transport(ex, engine(), whitelist::default_policy(), {stack_targets}),
-                          opts);
+                          swarm_labels(ex, discovery_options{}, label_options()), any_retry(backoff),
+                          direct_transport(ex, engine(), {stack_targets}), opts);
 }
 
 /// Output with PhotoPrism's log timestamps (time="...") and durations
@@ -238,22 +236,18 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
 {
     io_thread io;
     auto ex = io.io.get_executor();
-    using breaker_over_fixed = circuit_breaker_over<fixed_retry>;
-    using static_ssh_executor = basic_swarm_executor<ssh_proxy_transport, static_list, breaker_over_fixed>;
-    breaker_over_fixed retry;
-    retry.retry = fixed_retry{100ms, 3};
-    retry.breaker.failure_threshold = 3;
-    retry.breaker.open_for = 3s;
+    using static_ssh_executor = basic_swarm_executor<ssh_proxy_transport, static_list, fixed_retry>;
+    fixed_retry retry{100ms, 3};
     discovery_options d;
     d.health = health_check::none; // keep offering the endpoint: the breaker decides
-    d.cool_down = 0ms;
     swarm_executor_options opts;
     opts.prefer_local = false;
+    opts.breaker = {3, 3s, 1};
     static_ssh_executor executor(
         ex, ssh_proxy_transport(ex, pool_options()),
         static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
-        retry, direct_transport(ex, engine(), whitelist::default_policy(), {stack_targets}), opts);
-    using state = circuit_breaker<>::state;
+        retry, direct_transport(ex, engine(), {stack_targets}), opts);
+    using state = endpoint_health::state;
     const std::vector<std::string> status{"php", "occ", "status"};
 
     REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
@@ -273,9 +267,9 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     CHECK(executor.statistics().fallbacks >= 1);
 
     // Down: runs keep working locally until the breaker has seen enough.
-    for (int i = 0; i < 5 && executor.breaker_state(nextcloud_proxy) != state::open; ++i)
+    for (int i = 0; i < 5 && executor.health().current(nextcloud_proxy) != state::open; ++i)
         REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
-    REQUIRE(executor.breaker_state(nextcloud_proxy) == state::open);
+    REQUIRE(executor.health().current(nextcloud_proxy) == state::open);
     const auto proxied_while_open = executor.statistics().proxied;
     REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
     CHECK(executor.statistics().proxied == proxied_while_open); // not even tried
@@ -289,10 +283,10 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     // Back: after open_for the breaker lets one probe through, which closes it.
     set_proxy_running(true);
     wait_proxy(true);
-    for (int i = 0; i < 100 && executor.breaker_state(nextcloud_proxy) == state::open; ++i)
+    for (int i = 0; i < 100 && executor.health().current(nextcloud_proxy) == state::open; ++i)
         std::this_thread::sleep_for(100ms);
-    CHECK(executor.breaker_state(nextcloud_proxy) == state::half_open);
+    CHECK(executor.health().current(nextcloud_proxy) == state::half_open);
     REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
     CHECK(executor.statistics().proxied == proxied_while_open + 1);
-    CHECK(executor.breaker_state(nextcloud_proxy) == state::closed);
+    CHECK(executor.health().current(nextcloud_proxy) == state::closed);
 }

@@ -82,9 +82,9 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c)
     return {ex,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
-            c.breaker_over_retry_policy(),
-            direct_transport(ex, *c.engine, whitelist::default_policy(), with_containers(c.containers)),
-            c.executor_options(whitelist::default_policy())};
+            c.retry(),
+            direct_transport(ex, *c.engine, with_containers(c.containers)),
+            c.executor_options(default_whitelist())};
 }
 
 struct captured
@@ -115,7 +115,7 @@ captured reference(char node, const std::string& service, std::vector<std::strin
     REQUIRE_FALSE(ec);
     direct_executor direct(io.io.get_executor(), no_proxy(io.io.get_executor()),
                            local_only_discovery(io.io.get_executor()), no_retry{},
-                           direct_transport(io.io.get_executor(), b, whitelist::default_policy(), with_containers(containers)),
+                           direct_transport(io.io.get_executor(), b, with_containers(containers)),
                            swarm_executor_options{});
     return run(direct, service, std::move(argv));
 }

@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/async_spawn.hpp>
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/discovery/cache.hpp>
 #include <nextprism/discovery/concept.hpp>
 #include <nextprism/error.hpp>
@@ -28,8 +29,6 @@ enum class health_check {
 struct discovery_options
 {
     std::chrono::milliseconds ttl{60'000};          ///< placements are looked up again after this
-    std::size_t failure_threshold = 3;             ///< consecutive failures that drop an endpoint
-    std::chrono::milliseconds cool_down{60'000};    ///< how long a dropped endpoint stays out
     nextprism::health_check health = health_check::tcp;
     std::chrono::milliseconds health_timeout{2'000}; ///< per candidate
     /// A placement that left out a candidate whose health check failed, or
@@ -39,18 +38,13 @@ struct discovery_options
     std::chrono::milliseconds negative_ttl{2'000};
 };
 
-/** Whether `ec`, met at an endpoint, means the target or the proxy is no
-    longer where discovery said (the placement must be looked up again). */
-bool means_moved(const error_code& ec) noexcept;
-
-/** Whether `ec` means nothing answered at the endpoint (connection
-    refused, no route): a proxy restarting or a node away, not a broken one. */
-bool means_unreachable(const error_code& ec) noexcept;
-
 /** Any source, with what every backend shares: a TTL cache of placements
     (stale ones served when a refresh fails), health checks of new
-    candidates, per-endpoint failure tracking with a cool-down, and
-    invalidation on "moved" errors and on the source's change events.
+    candidates (one that fails is left out, and the placement is looked up
+    again after `negative_ttl`), and invalidation by the executor on
+    "moved" errors and by the source's change events. It keeps no record
+    of how runs went: endpoint health is the executor's
+    (executor/endpoint_health.hpp).
 
     Thread-safe; the source's lookups run on `get_executor()`.
 */
@@ -67,18 +61,16 @@ public:
     executor_type get_executor() const noexcept { return state_->ex; }
     Source& source() noexcept { return state_->source; }
 
-    /// `void(error_code, placement)`; the placement leaves out endpoints
-    /// that are cooling down.
-    template<class Token>
-    auto async_locate(std::string service, Token&& token);
+    /// `void(error_code, placement)`; the placement leaves out candidates
+    /// whose health check failed.
+    template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_locate(std::string service, Token&& token = Token{});
 
-    void report(const std::string& service, const proxy_endpoint& ep, const error_code& ec);
     void invalidate(const std::string& service);
     void invalidate_all();
 
     /// Lookups the source has answered (the cache's misses), for tests and the admin view.
     std::size_t source_lookups() const;
-    std::size_t consecutive_failures(const proxy_endpoint& ep) const;
 
     struct state; // detail
 

@@ -21,22 +21,20 @@ struct locate_handler_archetype
 } // namespace detail
 
 /** A discovery policy tells the executor where a target service runs and
-    which proxies reach it, and learns from what happened there.
+    which proxies reach it. It only discovers: how runs through an endpoint
+    went is the executor's (executor/endpoint_health.hpp).
 
     Requirements:
     - `executor_type` and `get_executor()`;
     - `async_locate(service, token)`: `void(error_code, placement)`;
-    - `report(service, endpoint, ec)`: the outcome of a run through a proxy
-      (`ec` empty: it worked);
-    - `invalidate(service)`: forget what is cached about `service`.
+    - `invalidate(service)`: forget what is known of `service` (the
+      executor calls it when an attempt says the target or proxy moved).
 */
 template<class D>
-concept discovery_policy = requires(D& d, std::string service, const proxy_endpoint& ep,
-                                    const error_code& ec) {
+concept discovery_policy = requires(D& d, std::string service) {
     typename D::executor_type;
     { d.get_executor() } -> std::convertible_to<typename D::executor_type>;
     d.async_locate(service, detail::locate_handler_archetype{});
-    d.report(service, ep, ec);
     d.invalidate(service);
 };
 

@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/async_spawn.hpp>
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/discovery/concept.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -19,16 +20,15 @@ public:
     explicit local_only_discovery(executor_type ex) : ex_(std::move(ex)) {}
     executor_type get_executor() const noexcept { return ex_; }
 
-    template<class Token>
-    auto async_locate(std::string, Token&& token);
-    void report(const std::string&, const proxy_endpoint&, const error_code&) {}
+    template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_locate(std::string, Token&& token = Token{});
     void invalidate(const std::string&) {}
 
 private:
     executor_type ex_;
 };
 
-template<class Token>
+template<completion_token_for<placement> Token>
 auto local_only_discovery::async_locate(std::string, Token&& token)
 {
     placement p;

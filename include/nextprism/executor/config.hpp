@@ -36,8 +36,7 @@ namespace nextprism {
           "pool": {"max_connections_per_host": 5, "max_sessions": 8,
                    "max_concurrent_handshakes": 4, "idle_timeout_ms": 300000,
                    "queue_timeout_ms": 30000},
-          "discovery": {"ttl_ms": 60000, "failure_threshold": 3, "cool_down_ms": 60000,
-                        "health_check": "tcp", "health_timeout_ms": 2000, "negative_ttl_ms": 2000,
+          "discovery": {"ttl_ms": 60000, "health_check": "tcp", "health_timeout_ms": 2000, "negative_ttl_ms": 2000,
                         "label": "io.nextprism.proxy.target",
                         "port_label": "io.nextprism.proxy.port", "watch_events": true,
                         "dns_name": "tasks.{service}-proxy",
@@ -70,7 +69,7 @@ struct executor_config
     retry_strategy strategy = retry_strategy::exponential;
     fixed_retry fixed;
     exponential_backoff backoff;
-    circuit_breaker<> breaker;
+    breaker_options breaker;
 
     /** Parses and validates. On failure `ec` is
         `error::invalid_configuration` and `reason` names the key (or the
@@ -90,12 +89,9 @@ struct executor_config
         return backoff;
     }
 
-    /// The configured strategy with the configured breaker in front of it.
-    breaker_over_retry breaker_over_retry_policy() const { return {breaker, retry()}; }
-
-    swarm_executor_options executor_options(const whitelist& policy) const
+    swarm_executor_options executor_options(std::shared_ptr<const whitelist> policy) const
     {
-        return {mode, prefer_local, command_timeout, &policy};
+        return {mode, prefer_local, command_timeout, std::move(policy), breaker};
     }
 };
 

@@ -2,9 +2,11 @@
 #define NEXTPRISM_EXECUTOR_EXECUTOR_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/discovery/concept.hpp>
 #include <nextprism/error.hpp>
+#include <nextprism/executor/endpoint_health.hpp>
 #include <nextprism/executor/route.hpp>
 #include <nextprism/failure_lines.hpp>
 #include <nextprism/retry.hpp>
@@ -22,6 +24,12 @@
 
 namespace nextprism {
 
+/// The compiled-in whitelist, shared without ownership (it is static).
+inline std::shared_ptr<const whitelist> default_whitelist()
+{
+    return {std::shared_ptr<const whitelist>(), &whitelist::default_policy()};
+}
+
 struct swarm_executor_options
 {
     swarm_mode mode = swarm_mode::automatic;
@@ -30,7 +38,9 @@ struct swarm_executor_options
     /// Used when a request has no timeout of its own (0: none).
     std::chrono::milliseconds default_timeout{0};
     /// Checked before anything leaves this process (the proxy checks again).
-    const whitelist* policy = &whitelist::default_policy();
+    std::shared_ptr<const whitelist> policy = default_whitelist();
+    /// One breaker per proxy endpoint, all with these settings.
+    breaker_options breaker;
 };
 
 /// Counters for the admin view.
@@ -50,16 +60,18 @@ struct executor_statistics
 
     - `Transport` (proxy_transport_policy): how to reach a proxy;
     - `Discovery` (discovery_policy): where the target and its proxies are;
-    - `Retry` (retry_policy): how long to wait between attempts, and, when
-      it has one (`circuit_breaker_over`), a breaker per proxy endpoint;
+    - `Retry` (retry_policy): how long to wait between attempts;
     - `Local` (transport_policy): the local engine, for targets on this
       node and as the fallback when no proxy is usable.
 
-    Each attempt asks discovery, chooses a route (`choose_route`), runs,
-    and tells discovery and the endpoint's breaker how it went. Only
-    transient failures are retried, and a non-idempotent command never
-    once it may have started (`is_retryable`). The command is checked
-    against the policy first: a refusal never leaves the process.
+    The command is checked against the whitelist once, first: a refusal
+    never leaves the process, and what travels on is the resulting
+    `authorized_command`. Each attempt asks discovery, chooses a route
+    (`choose_route`) among the endpoints their health lets through
+    (`endpoint_health`, owned here: a breaker per proxy endpoint), runs,
+    and resolves the endpoint's ticket with how it went. Only transient
+    failures are retried, and a non-idempotent command never once it may
+    have started (`is_retryable`, read from the error table).
 
     Cancellation through the token's slot stops the wait or is passed to
     the transport that runs the command. Thread-safe.
@@ -86,13 +98,13 @@ public:
     /** Runs `request`: `void(error_code, command_result)`. A non-zero exit
         status is data; errors: a refusal (`condition::rejected`),
         `error::no_route`, or the last attempt's error. */
-    template<class Token>
-    auto async_run(command_request request, output_handler on_output, Token&& token);
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(command_request request, output_handler on_output, Token&& token = Token{});
 
     executor_statistics statistics() const;
 
-    /// The breaker state of a proxy endpoint (closed when it has none).
-    typename circuit_breaker<Clock>::state breaker_state(const proxy_endpoint& ep) const;
+    /// The health of every proxy endpoint used so far (shares the executor's).
+    basic_endpoint_health<Clock> health() const;
 
     struct state; // detail
 

@@ -602,10 +602,10 @@ inline std::string command_rule::name() const
     return detail::join(argv);
 }
 
-inline bool failure_pattern::matches(docker::output_stream s, std::string_view line) const noexcept
+inline bool failure_pattern::matches(output_stream s, std::string_view line) const noexcept
 {
-    if ((stream == stream_kind::out && s != docker::output_stream::out) ||
-        (stream == stream_kind::err && s != docker::output_stream::err))
+    if ((stream == stream_kind::out && s != output_stream::out) ||
+        (stream == stream_kind::err && s != output_stream::err))
         return false;
     return line.starts_with(starts_with) && line.ends_with(ends_with) &&
            line.find(contains) != std::string_view::npos;
@@ -674,14 +674,12 @@ inline decision whitelist::check(std::string_view service_name,
     auto refuse = [&](error e, std::string reason) {
         d.ec = e;
         d.reason = std::move(reason);
-        d.argv.clear();
-        d.exec_argv.clear();
-        d.command = nullptr;
+        d.command = {};
         return d;
     };
 
-    d.service = find_service(service_name);
-    if (!d.service)
+    const service_rule* service = find_service(service_name);
+    if (!service)
         return refuse(error::unknown_service,
                       "unknown service " + detail::show(service_name));
     if (argv.empty())
@@ -689,21 +687,22 @@ inline decision whitelist::check(std::string_view service_name,
 
     // The longest fixed prefix wins; command words are matched exactly:
     // no abbreviations, no case folding, no paths to the binary.
-    for (const auto& c : d.service->commands)
+    const command_rule* matched = nullptr;
+    for (const auto& c : service->commands)
         if (argv.size() >= c.argv.size() && std::equal(c.argv.begin(), c.argv.end(), argv.begin()))
-            if (!d.command || c.argv.size() > d.command->argv.size())
-                d.command = &c;
-    if (!d.command) {
+            if (!matched || c.argv.size() > matched->argv.size())
+                matched = &c;
+    if (!matched) {
         std::string allowed;
-        for (const auto& c : d.service->commands)
+        for (const auto& c : service->commands)
             allowed += (allowed.empty() ? "" : ", ") + c.name();
         std::size_t shown = std::min<std::size_t>(argv.size(), 3);
         return refuse(error::command_not_allowed,
                       "command " + detail::show(detail::join(argv.first(shown))) +
-                          " is not allowed for " + d.service->name + " (allowed: " + allowed +
+                          " is not allowed for " + service->name + " (allowed: " + allowed +
                           ")");
     }
-    const command_rule& rule = *d.command;
+    const command_rule& rule = *matched;
     const std::string command_name = rule.name();
 
     std::vector<std::pair<const option_rule*, std::string>> given;
@@ -780,7 +779,7 @@ inline decision whitelist::check(std::string_view service_name,
             if (first_segment == r)
                 return refuse(error::invalid_value,
                               "argument: " + detail::show(token) + " starts with '" + r +
-                                  "', which names another folder of " + d.service->name +
+                                  "', which names another folder of " + service->name +
                                   (rule.arguments.base ? "; give a folder inside " + *rule.arguments.base
                                                        : std::string()));
         positionals.push_back(token);
@@ -789,35 +788,42 @@ inline decision whitelist::check(std::string_view service_name,
     // Canonical form: fixed words, options in policy order (common ones
     // first), `--`, arguments. The exec form is the same with every value
     // that has a base made absolute (and the base itself for no argument).
-    d.argv = rule.argv;
-    d.exec_argv = rule.argv;
-    d.idempotent = rule.idempotent;
+    authorized_command& a = d.command;
+    a.service = service->name;
+    a.rule = command_name;
+    a.exec_user = service->exec_user;
+    a.working_dir = service->working_dir;
+    a.single_flight = rule.single_flight;
+    a.failure_patterns = service->failures;
+    a.argv = rule.argv;
+    a.exec_argv = rule.argv;
+    a.idempotent = rule.idempotent;
     for (const auto& o : rule.options)
         for (const auto& g : given)
             if (g.first == &o) {
-                d.idempotent = d.idempotent && o.idempotent;
+                a.idempotent = a.idempotent && o.idempotent;
                 if (o.value == value_type::none) {
-                    d.argv.push_back(o.name);
-                    d.exec_argv.push_back(o.name);
+                    a.argv.push_back(o.name);
+                    a.exec_argv.push_back(o.name);
                 } else {
-                    d.argv.push_back(o.name + "=" + g.second);
-                    d.exec_argv.push_back(
+                    a.argv.push_back(o.name + "=" + g.second);
+                    a.exec_argv.push_back(
                         o.name + "=" + (o.base ? detail::join_base(*o.base, g.second) : g.second));
                 }
             }
     if (!positionals.empty()) {
-        d.argv.emplace_back("--");
-        d.argv.insert(d.argv.end(), positionals.begin(), positionals.end());
+        a.argv.emplace_back("--");
+        a.argv.insert(a.argv.end(), positionals.begin(), positionals.end());
     }
     if (const auto& base = rule.arguments.base) {
-        d.exec_argv.emplace_back("--");
+        a.exec_argv.emplace_back("--");
         if (positionals.empty())
-            d.exec_argv.push_back(*base);
+            a.exec_argv.push_back(*base);
         for (const auto& p : positionals)
-            d.exec_argv.push_back(detail::join_base(*base, p));
+            a.exec_argv.push_back(detail::join_base(*base, p));
     } else if (!positionals.empty()) {
-        d.exec_argv.emplace_back("--");
-        d.exec_argv.insert(d.exec_argv.end(), positionals.begin(), positionals.end());
+        a.exec_argv.emplace_back("--");
+        a.exec_argv.insert(a.exec_argv.end(), positionals.begin(), positionals.end());
     }
     return d;
 }

@@ -2,6 +2,7 @@
 #define NEXTPRISM_SSH_POOL_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/wire/command_string.hpp>
 #include <nextprism/ssh/session.hpp>
@@ -94,9 +95,9 @@ public:
 
     /** Runs `argv` (sent as the wire-format command string) on the proxy at
         `ep`: `void(error_code, command_result)`. */
-    template<class Token>
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(ssh::endpoint ep, std::vector<std::string> argv, output_handler on_output,
-                   std::chrono::milliseconds timeout, Token&& token);
+                   std::chrono::milliseconds timeout, Token&& token = Token{});
 
     host_statistics statistics(const ssh::endpoint& ep) const;
 

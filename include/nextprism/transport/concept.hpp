@@ -4,6 +4,7 @@
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/discovery/placement.hpp>
+#include <nextprism/whitelist.hpp>
 
 #include <concepts>
 
@@ -18,31 +19,34 @@ struct run_handler_archetype
 
 } // namespace detail
 
-/** A transport runs one command somewhere and streams its output.
+/** A transport runs one authorized command somewhere and streams its
+    output. It takes the whitelist's value (`authorized_command`) and never
+    checks it again: the check happened once, before.
 
     Requirements (checked by the concept, so that a wrong policy fails with
     a message naming the missing member):
     - `executor_type` and `get_executor()`;
-    - `async_run(command_request, output_handler, token)` completing with
+    - `async_run(authorized_command, output_handler, token)` completing with
       `void(error_code, command_result)`; output goes to the handler as it
-      arrives; cancellation through the token's slot stops the command.
+      arrives; cancellation through the token's slot stops the command; the
+      command's `timeout` (0: none) bounds it.
 */
 template<class T>
-concept transport_policy = requires(T& t, command_request request, output_handler out) {
+concept transport_policy = requires(T& t, authorized_command command, output_handler out) {
     typename T::executor_type;
     { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
-    t.async_run(std::move(request), std::move(out), detail::run_handler_archetype{});
+    t.async_run(std::move(command), std::move(out), detail::run_handler_archetype{});
 };
 
 /** A proxy transport runs a command through the proxy at an endpoint that
     discovery chose: the same as `transport_policy`, with the endpoint as
     the first argument of `async_run`. */
 template<class T>
-concept proxy_transport_policy = requires(T& t, const proxy_endpoint& ep, command_request request,
+concept proxy_transport_policy = requires(T& t, const proxy_endpoint& ep, authorized_command command,
                                           output_handler out) {
     typename T::executor_type;
     { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
-    t.async_run(ep, std::move(request), std::move(out), detail::run_handler_archetype{});
+    t.async_run(ep, std::move(command), std::move(out), detail::run_handler_archetype{});
 };
 
 } // namespace nextprism

@@ -2,6 +2,7 @@
 #define NEXTPRISM_TRANSPORT_DIRECT_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/whitelist.hpp>
 #include <nextprism/docker/client.hpp>
@@ -11,13 +12,13 @@
 
 namespace nextprism {
 
-/** Runs commands in containers on the local Docker engine.
+/** Runs authorized commands in containers on the local Docker engine.
 
     The transport the executor uses when the target runs on this node, and
-    the one the proxy's validator uses for what it accepted. Each request is
-    checked against the policy first (no proxy stands in front of this
-    path) and the canonical argv runs as the service's `exec_user`
-    (`www-data` for occ). The container is the running task of the Swarm
+    the one the proxy's validator uses for what it accepted. It runs what
+    the whitelist authorized (`exec_argv`, as `exec_user` in `working_dir`)
+    and checks nothing itself: an `authorized_command` only comes from
+    `whitelist::check`. The container is the running task of the Swarm
     service named by `containers[service]` (default: the service name), or
     the container of that name.
 */
@@ -35,9 +36,7 @@ public:
         std::shared_ptr<docker::output_gate> output_gate;
     };
 
-    direct_transport(executor_type ex, docker::engine_address engine,
-                     const whitelist& policy = whitelist::default_policy(),
-                     options opts = {});
+    direct_transport(executor_type ex, docker::engine_address engine, options opts = {});
 
     executor_type get_executor() const noexcept { return client_.get_executor(); }
     docker::client& engine() noexcept { return client_; }
@@ -45,16 +44,15 @@ public:
     /// The container name or Swarm service looked up for `service`.
     std::string container_for(const std::string& service) const;
 
-    /** Checks and runs `request`. `void(error_code, command_result)`:
-        a refusal is `condition::rejected`; `error::target_not_found` /
-        `target_not_running` when no container runs; `error::timeout` when
-        the deadline passed (the process was stopped). */
-    template<class Token>
-    auto async_run(command_request request, output_handler on_output, Token&& token);
+    /** Runs `command`. `void(error_code, command_result)`:
+        `error::target_not_found` / `target_not_running` when no container
+        runs; `error::timeout` when the deadline passed (the process was
+        stopped, or `still_running` says it could not be). */
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(authorized_command command, output_handler on_output, Token&& token = Token{});
 
 private:
     docker::client client_;
-    const whitelist* policy_;
     options options_;
 };
 

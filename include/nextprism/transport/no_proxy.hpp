@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/async_spawn.hpp>
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/transport/concept.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -19,15 +20,15 @@ public:
     explicit no_proxy(executor_type ex) : ex_(std::move(ex)) {}
     executor_type get_executor() const noexcept { return ex_; }
 
-    template<class Token>
-    auto async_run(const proxy_endpoint&, command_request, output_handler, Token&& token);
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(const proxy_endpoint&, authorized_command, output_handler, Token&& token = Token{});
 
 private:
     executor_type ex_;
 };
 
-template<class Token>
-auto no_proxy::async_run(const proxy_endpoint&, command_request, output_handler, Token&& token)
+template<completion_token_for<command_result> Token>
+auto no_proxy::async_run(const proxy_endpoint&, authorized_command, output_handler, Token&& token)
 {
     return detail::async_spawn<command_result>(
         ex_, std::forward<Token>(token), []() -> net::awaitable<detail::op_result<command_result>> {

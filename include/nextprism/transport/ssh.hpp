@@ -2,6 +2,7 @@
 #define NEXTPRISM_TRANSPORT_SSH_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/ssh/pool.hpp>
 #include <nextprism/transport/concept.hpp>
@@ -34,12 +35,14 @@ public:
     /// The SSH endpoint (user@host:port) used for a proxy endpoint.
     ssh::endpoint ssh_endpoint(const proxy_endpoint& ep) const { return {ep.host, ep.port, user_}; }
 
-    template<class Token>
-    auto async_run(const proxy_endpoint& ep, command_request request, output_handler on_output,
-                   Token&& token)
+    /// Sends the canonical argv; the pool formats the wire string at the
+    /// SSH edge (wire/command_string.hpp) and the proxy checks it again.
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler on_output,
+                   Token&& token = Token{})
     {
-        return pool_->async_run(ssh_endpoint(ep), std::move(request.argv), std::move(on_output),
-                                request.timeout, std::forward<Token>(token));
+        return pool_->async_run(ssh_endpoint(ep), std::move(command.argv), std::move(on_output),
+                                command.timeout, std::forward<Token>(token));
     }
 
 private:

@@ -34,7 +34,7 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
                 "keepalive_interval_ms": 1000},
         "pool": {"max_connections_per_host": 2, "max_sessions": 4, "max_concurrent_handshakes": 1,
                  "idle_timeout_ms": 1000, "queue_timeout_ms": 2000},
-        "discovery": {"ttl_ms": 10000, "failure_threshold": 5, "cool_down_ms": 1000,
+        "discovery": {"ttl_ms": 10000, "negative_ttl_ms": 750,
                       "health_check": "banner", "health_timeout_ms": 500, "label": "x.target",
                       "port_label": "x.port", "watch_events": false, "dns_name": "tasks.{service}-p",
                       "static": {"nextcloud": ["10.0.0.1:2222", "[fd00::1]:22"]},
@@ -61,6 +61,7 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
     CHECK(c.pool.session.connect_timeout == 5000ms);
     CHECK(c.pool.max_sessions == 4);
     CHECK(c.discovery.ttl == 10s);
+    CHECK(c.discovery.negative_ttl == 750ms);
     CHECK(c.discovery.health == health_check::banner);
     CHECK(c.swarm.target_label == "x.target");
     CHECK_FALSE(c.swarm.watch_events);
@@ -81,8 +82,11 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
     REQUIRE_FALSE(ec);
     CHECK(d.mode == swarm_mode::automatic);
     CHECK(d.discovery.ttl == 60s);
-    CHECK(d.discovery.failure_threshold == 3);
+    CHECK(d.discovery.negative_ttl == 2s);
     CHECK(d.breaker.failure_threshold == 3);
+    CHECK(d.breaker.open_for == 30s);
+    // The executor gets the breaker keys: one place for every assembly.
+    CHECK(c.executor_options(default_whitelist()).breaker.half_open_probes == 2);
     CHECK(executor_config::from_json(R"({"docker_host": null})", ec, reason).engine == std::nullopt);
 }
 
@@ -106,6 +110,9 @@ TEST_CASE("executor config: errors name the key")
     CHECK(refusal(R"({"discovery": {"health_check": true}})") ==
           "discovery.health_check: expected one of none, tcp, banner");
     CHECK(refusal(R"({"docker_host": "http://x"})") == "docker_host: expected unix:///path or tcp://host:port");
+    CHECK(refusal(R"({"discovery": {"failure_threshold": 3}})") ==
+          "discovery.failure_threshold: moved to breaker.failure_threshold");
+    CHECK(refusal(R"({"discovery": {"negative_ttl_ms": -5}})") == "discovery.negative_ttl_ms: out of range [0, 2592000000]");
     CHECK(refusal(R"({"breaker": {"open_ms": -1}})") == "breaker.open_ms: out of range [0, 2592000000]");
     CHECK(refusal(R"({"containers": {"nextcloud": 1}})") == "containers.nextcloud: expected a string");
     CHECK(refusal(R"({"ssh": {"passphrase_file": "/nonexistent/pass"}})") ==
@@ -140,14 +147,14 @@ TEST_CASE("executor config: retry.strategy selects the strategy the executor use
     std::string reason;
     auto none = executor_config::from_json(R"({"retry": {"strategy": "none"}})", ec, reason);
     REQUIRE_FALSE(ec);
-    auto p = none.breaker_over_retry_policy().start(1);
+    auto p = none.retry().start(1);
     CHECK_FALSE(p.next_delay(1)); // "none" never waits and never tries again
     CHECK(std::holds_alternative<no_retry>(none.retry().strategy()));
 
     auto fixed = executor_config::from_json(
         R"({"retry": {"strategy": "fixed", "delay_ms": 70, "max_attempts": 3, "jitter": "full"}})", ec, reason);
     REQUIRE_FALSE(ec);
-    auto f = fixed.breaker_over_retry_policy().start(1);
+    auto f = fixed.retry().start(1);
     CHECK(f.next_delay(1) == 70ms);
     CHECK(f.next_delay(2) == 70ms);
     CHECK_FALSE(f.next_delay(3));
@@ -156,7 +163,7 @@ TEST_CASE("executor config: retry.strategy selects the strategy the executor use
         R"({"retry": {"strategy": "exponential", "base_ms": 100, "jitter": "none", "max_attempts": 3}})", ec,
         reason);
     REQUIRE_FALSE(ec);
-    auto e = exponential.breaker_over_retry_policy().start(1);
+    auto e = exponential.retry().start(1);
     CHECK(e.next_delay(1) == 100ms);
     CHECK(e.next_delay(2) == 200ms);
     CHECK_FALSE(e.next_delay(3));

@@ -83,7 +83,7 @@ struct scripted_proxy
     executor_type get_executor() const { return ex; }
 
     template<class Token>
-    auto async_run(const proxy_endpoint& ep, command_request, output_handler out, Token&& token)
+    auto async_run(const proxy_endpoint& ep, authorized_command, output_handler out, Token&& token)
     {
         return answer(ex, s, ep.to_string(), std::move(out), std::forward<Token>(token));
     }
@@ -97,7 +97,7 @@ struct scripted_local
     executor_type get_executor() const { return ex; }
 
     template<class Token>
-    auto async_run(command_request, output_handler out, Token&& token)
+    auto async_run(authorized_command, output_handler out, Token&& token)
     {
         return answer(ex, s, "local", std::move(out), std::forward<Token>(token));
     }
@@ -127,7 +127,6 @@ struct assembly
         fake_clock::current = fake_clock::time_point{};
         discovery_options d;
         d.health = health_check::none;
-        d.cool_down = 0ms; // the breaker is under test, not the tracker
         static_list_source::options s;
         s.endpoints["nextcloud"] = std::move(proxies);
         s.endpoints["photoprism"] = s.endpoints["nextcloud"];
@@ -353,16 +352,13 @@ TEST_CASE("executor: swarm off never uses a proxy; a local target is run locally
 
 TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-open probe closes it")
 {
-    using retry = circuit_breaker_over<fixed_retry, fake_clock>;
-    retry policy;
-    policy.retry = fixed_retry{0ms, 3};
-    policy.breaker.failure_threshold = 3;
-    policy.breaker.open_for = 30s;
-    policy.breaker.half_open_probes = 1;
+    using retry = fixed_retry;
+    retry policy{0ms, 3};
     swarm_executor_options opts;
+    opts.breaker = {3, 30s, 1};
     opts.prefer_local = false; // the proxy first, although the target is here
     assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
-    using state = circuit_breaker<fake_clock>::state;
+    using state = basic_endpoint_health<fake_clock>::state;
 
     // The proxy is down: each run tries it once (refused: passed over),
     // then falls back to the local engine.
@@ -373,7 +369,7 @@ TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-o
         CHECK(a.proxy.s->calls.size() == std::size_t(run));
         CHECK(a.local.s->calls.size() == std::size_t(run));
     }
-    CHECK(a.executor->breaker_state(node_a) == state::open);
+    CHECK(a.executor->health().current(node_a) == state::open);
     CHECK(a.executor->statistics().fallbacks == 3);
 
     // Open: the proxy is not even tried.
@@ -384,24 +380,24 @@ TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-o
 
     // After open_for: half-open, one probe goes to the proxy, which is back.
     fake_clock::current += 29s;
-    CHECK(a.executor->breaker_state(node_a) == state::open);
+    CHECK(a.executor->health().current(node_a) == state::open);
     fake_clock::current += 1s;
-    CHECK(a.executor->breaker_state(node_a) == state::half_open);
+    CHECK(a.executor->health().current(node_a) == state::half_open);
     auto [ec2, r2] = a.run(occ_status);
     REQUIRE_FALSE(ec2);
     CHECK(a.proxy.s->calls.size() == 4);
-    CHECK(a.executor->breaker_state(node_a) == state::closed);
+    CHECK(a.executor->health().current(node_a) == state::closed);
 
     // A failed probe opens it again at once.
     for (int run = 0; run < 3; ++run) {
         a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
         (void)a.run(occ_status);
     }
-    REQUIRE(a.executor->breaker_state(node_a) == state::open);
+    REQUIRE(a.executor->health().current(node_a) == state::open);
     fake_clock::current += 30s;
     a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
     (void)a.run(occ_status);
-    CHECK(a.executor->breaker_state(node_a) == state::open);
+    CHECK(a.executor->health().current(node_a) == state::open);
 }
 
 TEST_CASE("executor: cancellation stops the wait between attempts")
@@ -509,16 +505,13 @@ TEST_CASE("executor: two runs in one process draw different jitter")
 
 TEST_CASE("executor: a half-open probe that is cancelled or refused gives its slot back (fake clock)")
 {
-    using retry = circuit_breaker_over<fixed_retry, fake_clock>;
-    retry policy;
-    policy.retry = fixed_retry{0ms, 3};
-    policy.breaker.failure_threshold = 1;
-    policy.breaker.open_for = 30s;
-    policy.breaker.half_open_probes = 1;
+    using retry = fixed_retry;
+    retry policy{0ms, 3};
     swarm_executor_options opts;
+    opts.breaker = {1, 30s, 1};
     opts.prefer_local = false;
     assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
-    using state = circuit_breaker<fake_clock>::state;
+    using state = basic_endpoint_health<fake_clock>::state;
 
     for (const error_code outcome : {error_code(error::cancelled), error_code(error::command_not_allowed)}) {
         INFO(outcome.message());
@@ -527,7 +520,7 @@ TEST_CASE("executor: a half-open probe that is cancelled or refused gives its sl
         a.proxy.s->steps = {{boost::asio::error::connection_refused}};
         auto [ec, r] = a.run(occ_status);
         REQUIRE_FALSE(ec);
-        REQUIRE(a.executor->breaker_state(node_a) == state::open);
+        REQUIRE(a.executor->health().current(node_a) == state::open);
 
         // Half-open: the probe ends neither in success nor in failure.
         fake_clock::current += 30s;
@@ -535,13 +528,13 @@ TEST_CASE("executor: a half-open probe that is cancelled or refused gives its sl
         auto [ec2, r2] = a.run(occ_status);
         CHECK(ec2 == outcome);
         CHECK(a.proxy.s->calls.size() == 2);
-        CHECK(a.executor->breaker_state(node_a) == state::half_open);
+        CHECK(a.executor->health().current(node_a) == state::half_open);
 
         // The slot came back: the next run probes again, and closes it.
         auto [ec3, r3] = a.run(occ_status);
         REQUIRE_FALSE(ec3);
         CHECK(a.proxy.s->calls.size() == 3);
-        CHECK(a.executor->breaker_state(node_a) == state::closed);
+        CHECK(a.executor->health().current(node_a) == state::closed);
     }
 }
 

@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 
 static_assert(pooling_policy<exclusive>);
 static_assert(pooling_policy<multiplexed>);
-static_assert(proxy_transport_policy<ssh_proxy_transport>);
 
 namespace {
 

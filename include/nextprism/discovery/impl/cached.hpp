@@ -19,21 +19,6 @@
 
 namespace nextprism {
 
-inline bool means_moved(const error_code& ec) noexcept
-{
-    namespace net = boost::asio;
-    return ec == error::target_not_found || ec == error::target_not_running ||
-           ec == net::error::connection_refused || ec == net::error::host_unreachable ||
-           ec == net::error::network_unreachable;
-}
-
-inline bool means_unreachable(const error_code& ec) noexcept
-{
-    namespace net = boost::asio;
-    return ec == net::error::connection_refused || ec == net::error::host_unreachable ||
-           ec == net::error::network_unreachable;
-}
-
 namespace detail {
 
 /** Checks one candidate: a TCP connect, and for `banner` the server's
@@ -94,8 +79,6 @@ struct basic_cached_discovery<Source, Clock>::state
         : ex(e), opts(o), source(e, std::forward<A>(a)...)
     {
         cache.ttl = std::chrono::duration_cast<typename Clock::duration>(opts.ttl);
-        tracker.failure_threshold = opts.failure_threshold;
-        tracker.cool_down = std::chrono::duration_cast<typename Clock::duration>(opts.cool_down);
     }
 
     executor_type ex;
@@ -103,7 +86,6 @@ struct basic_cached_discovery<Source, Clock>::state
     Source source;
     mutable std::mutex mutex;
     basic_placement_cache<Clock> cache;
-    basic_endpoint_tracker<Clock> tracker;
     std::size_t lookups = 0;
     bool watching = false;
 };
@@ -117,7 +99,7 @@ basic_cached_discovery<Source, Clock>::basic_cached_discovery(executor_type ex, 
 }
 
 template<discovery_source Source, class Clock>
-template<class Token>
+template<completion_token_for<placement> Token>
 auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, Token&& token)
 {
     auto st = state_;
@@ -144,7 +126,7 @@ auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, To
             {
                 std::lock_guard lock(st->mutex);
                 if (auto p = st->cache.fresh(service, Clock::now())) {
-                    r.value = st->tracker.filter(std::move(*p), Clock::now());
+                    r.value = std::move(*p);
                     co_return r;
                 }
             }
@@ -154,83 +136,47 @@ auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, To
                 ++st->lookups;
                 if (auto stale = st->cache.stale(service)) {
                     // A failed refresh: what we knew a minute ago beats nothing.
-                    r.value = st->tracker.filter(std::move(*stale), Clock::now());
+                    r.value = std::move(*stale);
                 } else {
                     r.ec = ec;
                 }
                 co_return r;
             }
-            // Probe the candidates that are not cooling down, all at once (a
-            // dead node costs one health_timeout, not one each); those cooling
-            // down stay in the cached placement so that they return after it.
-            // One that cools down only for having been unreachable is probed
-            // too: if it answers again, it is back.
-            std::vector<std::size_t> probed;
-            {
-                std::lock_guard lock(st->mutex);
-                for (std::size_t i = 0; i < found.proxies.size(); ++i)
-                    if (st->tracker.worth_probing(found.proxies[i], Clock::now()))
-                        probed.push_back(i);
-            }
+            // Probe every candidate at once (a dead node costs one
+            // health_timeout, not one each). Nothing is remembered of an
+            // endpoint here: how its runs went is the executor's business
+            // (executor/endpoint_health.hpp).
             using probe_op = decltype(net::co_spawn(st->ex, detail::probe_endpoint({}, {}, {}), net::deferred));
             std::vector<probe_op> probes;
-            for (const auto i : probed)
+            for (const auto& ep : found.proxies)
                 probes.push_back(net::co_spawn(
-                    st->ex, detail::probe_endpoint(found.proxies[i], st->opts.health, st->opts.health_timeout),
+                    st->ex, detail::probe_endpoint(ep, st->opts.health, st->opts.health_timeout),
                     net::deferred));
             std::vector<bool> healthy(found.proxies.size(), true);
             if (!probes.empty()) {
                 auto [order, errors, answers] =
                     co_await net::experimental::make_parallel_group(std::move(probes))
                         .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
-                for (std::size_t k = 0; k < probed.size(); ++k)
-                    healthy[probed[k]] = !errors[k] && answers[k];
+                for (std::size_t k = 0; k < answers.size(); ++k)
+                    healthy[k] = !errors[k] && answers[k];
             }
             std::vector<proxy_endpoint> kept;
-            bool left_out = false;
-            {
-                std::lock_guard lock(st->mutex);
-                for (const auto i : probed)
-                    if (healthy[i] && st->opts.health != health_check::none)
-                        st->tracker.record_reachable(found.proxies[i]);
-                for (std::size_t i = 0; i < found.proxies.size(); ++i) {
-                    if (healthy[i])
-                        kept.push_back(found.proxies[i]);
-                    else
-                        st->tracker.record_failure(found.proxies[i], Clock::now(), endpoint_failure::unreachable);
-                }
-                left_out = kept.size() < found.proxies.size();
-            }
+            for (std::size_t i = 0; i < found.proxies.size(); ++i)
+                if (healthy[i])
+                    kept.push_back(found.proxies[i]);
+            const bool left_out = kept.size() < found.proxies.size();
             found.proxies = std::move(kept);
             std::lock_guard lock(st->mutex);
             ++st->lookups;
             // Left a candidate out, or no route at all: look again soon.
-            const bool no_route = st->tracker.filter(found, Clock::now()).proxies.empty() && found.target_local != true;
+            const bool no_route = found.proxies.empty() && found.target_local != true;
             std::optional<typename Clock::duration> keep_for;
             if (left_out || no_route)
                 keep_for = std::chrono::duration_cast<typename Clock::duration>(st->opts.negative_ttl);
             st->cache.store(service, found, Clock::now(), keep_for);
-            r.value = st->tracker.filter(std::move(found), Clock::now());
+            r.value = std::move(found);
             co_return r;
         });
-}
-
-template<discovery_source Source, class Clock>
-void basic_cached_discovery<Source, Clock>::report(const std::string& service, const proxy_endpoint& ep,
-                                                   const error_code& ec)
-{
-    std::lock_guard lock(state_->mutex);
-    if (!ec) {
-        state_->tracker.record_success(ep);
-        return;
-    }
-    // A refused command or a cancellation says nothing about the endpoint.
-    if (ec == condition::rejected || ec == error::cancelled)
-        return;
-    state_->tracker.record_failure(ep, Clock::now(),
-                                   means_unreachable(ec) ? endpoint_failure::unreachable : endpoint_failure::other);
-    if (means_moved(ec))
-        state_->cache.invalidate(service);
 }
 
 template<discovery_source Source, class Clock>
@@ -252,13 +198,6 @@ std::size_t basic_cached_discovery<Source, Clock>::source_lookups() const
 {
     std::lock_guard lock(state_->mutex);
     return state_->lookups;
-}
-
-template<discovery_source Source, class Clock>
-std::size_t basic_cached_discovery<Source, Clock>::consecutive_failures(const proxy_endpoint& ep) const
-{
-    std::lock_guard lock(state_->mutex);
-    return state_->tracker.consecutive_failures(ep);
 }
 
 } // namespace nextprism

@@ -142,6 +142,13 @@ public:
 
     const nlohmann::json& json() const noexcept { return json_; }
 
+    /// A key that used to live here: refused with where it went.
+    void moved(std::string_view key, std::string_view to)
+    {
+        if (find(key))
+            fail_at(key_path(key), "moved to " + std::string(to));
+    }
+
     void finish() const
     {
         for (const auto& [key, value] : json_.items())
@@ -239,9 +246,10 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
         c.dns.port = port;
         c.swarm.default_port = port;
         top.nested("discovery", [&](config_object& o) {
+            // Endpoint health is the executor's now: one set of breaker keys.
+            o.moved("failure_threshold", "breaker.failure_threshold");
+            o.moved("cool_down_ms", "breaker.open_ms");
             o.read("ttl_ms", c.discovery.ttl);
-            o.read<std::size_t>("failure_threshold", c.discovery.failure_threshold, 1, 1000);
-            o.read("cool_down_ms", c.discovery.cool_down);
             o.read_enum("health_check", c.discovery.health,
                         {{"none", health_check::none}, {"tcp", health_check::tcp}, {"banner", health_check::banner}});
             o.read("health_timeout_ms", c.discovery.health_timeout);
@@ -294,9 +302,7 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
         });
         top.nested("breaker", [&](config_object& o) {
             o.read<std::size_t>("failure_threshold", c.breaker.failure_threshold, 1, 1000);
-            std::chrono::milliseconds open = std::chrono::duration_cast<std::chrono::milliseconds>(c.breaker.open_for);
-            o.read("open_ms", open);
-            c.breaker.open_for = open;
+            o.read("open_ms", c.breaker.open_for);
             o.read<std::size_t>("half_open_probes", c.breaker.half_open_probes, 1, 1000);
         });
         top.finish();

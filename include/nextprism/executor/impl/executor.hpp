@@ -12,22 +12,6 @@
 
 namespace nextprism {
 
-namespace detail {
-
-/** Whether a failed attempt may have started the command. Only errors that
-    are known to come before the start say no; anything else may have run. */
-inline bool may_have_started(const error_code& ec) noexcept
-{
-    return !(ec == error::target_not_found || ec == error::target_not_running || ec == error::busy ||
-             ec == error::no_route || ec == error::pool_timeout || ec == error::host_key_unknown ||
-             ec == error::host_key_mismatch || ec == error::authentication_failed ||
-             ec == condition::rejected || ec == net::error::connection_refused ||
-             ec == net::error::host_unreachable || ec == net::error::network_unreachable ||
-             ec == net::error::host_not_found);
-}
-
-} // namespace detail
-
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
          transport_policy Local, class Clock>
 struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
@@ -48,7 +32,7 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
 
     mutable std::mutex mutex;
     executor_statistics stats;
-    std::map<proxy_endpoint, circuit_breaker<Clock>> breakers;
+    basic_endpoint_health<Clock> health{opts.breaker};
     std::mt19937_64 seeds{std::random_device{}()}; // one seed per run's retry schedule
 
     /// The retry schedule of a new run, with a seed of its own.
@@ -60,88 +44,6 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::state
             seed = seeds();
         }
         return retry.start(seed);
-    }
-
-    using admission = typename circuit_breaker<Clock>::admission;
-
-    /** What one attempt took from an endpoint's breaker. Unless a success
-        or a failure is recorded through it, its destructor gives a
-        half-open probe slot back (a cancelled or refused probe). */
-    class ticket
-    {
-    public:
-        ticket() = default;
-        ticket(const ticket&) = delete;
-        ticket& operator=(const ticket&) = delete;
-        ~ticket() { release(); }
-
-        void take(state* st, const proxy_endpoint& ep, admission a)
-        {
-            release();
-            st_ = st;
-            ep_ = ep;
-            taken_ = a;
-        }
-        void resolved() noexcept { st_ = nullptr; }
-        void release() noexcept
-        {
-            if (st_ && taken_.probe) {
-                std::lock_guard lock(st_->mutex);
-                st_->breaker_for(ep_).release(taken_);
-            }
-            st_ = nullptr;
-        }
-
-    private:
-        state* st_ = nullptr; // the run holds the state alive
-        proxy_endpoint ep_;
-        admission taken_;
-    };
-
-    circuit_breaker<Clock>& breaker_for(const proxy_endpoint& ep)
-    {
-        auto it = breakers.find(ep);
-        if (it == breakers.end()) {
-            circuit_breaker<Clock> b;
-            if constexpr (has_circuit_breaker<Retry>) {
-                b = retry.breaker;
-            }
-            it = breakers.emplace(ep, b).first;
-        }
-        return it->second;
-    }
-
-    bool allow(const proxy_endpoint& ep, ticket& t)
-    {
-        if constexpr (has_circuit_breaker<Retry>) {
-            admission a;
-            {
-                std::lock_guard lock(mutex);
-                a = breaker_for(ep).admit(Clock::now());
-            }
-            if (a)
-                t.take(this, ep, a);
-            return a.allowed;
-        } else {
-            return true;
-        }
-    }
-
-    /// A cancelled or refused attempt is neither: its ticket gives a probe slot back.
-    void record(const std::string& service, const proxy_endpoint& ep, const error_code& ec, ticket& t)
-    {
-        discovery.report(service, ep, ec);
-        if constexpr (has_circuit_breaker<Retry>) {
-            std::lock_guard lock(mutex);
-            if (!ec) {
-                breaker_for(ep).record_success(Clock::now());
-                t.resolved();
-            } else if (ec != condition::rejected && ec != error::cancelled) {
-                breaker_for(ep).record_failure(Clock::now());
-                t.resolved();
-            }
-        }
-        t.release();
     }
 
     template<class F>
@@ -205,18 +107,14 @@ executor_statistics basic_swarm_executor<Transport, Discovery, Retry, Local, Clo
 
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
          transport_policy Local, class Clock>
-typename circuit_breaker<Clock>::state
-basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::breaker_state(const proxy_endpoint& ep) const
+basic_endpoint_health<Clock> basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::health() const
 {
-    std::lock_guard lock(state_->mutex);
-    const auto it = state_->breakers.find(ep);
-    return it == state_->breakers.end() ? circuit_breaker<Clock>::state::closed
-                                        : it->second.current(Clock::now());
+    return state_->health;
 }
 
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
          transport_policy Local, class Clock>
-template<class Token>
+template<completion_token_for<command_result> Token>
 auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(command_request request,
                                                                                output_handler on_output,
                                                                                Token&& token)
@@ -235,18 +133,17 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 st->count([](auto& s) { ++s.failures; });
             };
 
-            const auto decision = st->opts.policy->check(request.service, request.argv);
+            // The one check: what travels on is its value.
+            auto decision = st->opts.policy->check(request.service, request.argv);
             if (!decision) {
+                r.value.reason = std::move(decision.reason);
                 fail(decision.ec);
                 co_return r;
             }
-            const bool idempotent = decision.idempotent;
-            const std::span<const failure_pattern> failure_patterns =
-                request.detect_failures ? std::span<const failure_pattern>(decision.service->failures)
-                                        : std::span<const failure_pattern>();
-            request.argv = decision.argv;
-            if (request.timeout.count() == 0)
-                request.timeout = st->opts.default_timeout;
+            authorized_command command = std::move(decision.command);
+            command.timeout = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
+            if (!request.detect_failures)
+                command.failure_patterns.clear();
 
             auto schedule = st->start_schedule();
             net::steady_timer pause(st->ex);
@@ -270,7 +167,9 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 error_code lec;
                 placement where;
                 std::tie(lec, where) = co_await st->discovery.async_locate(request.service, use_tuple);
-                typename state::ticket admitted; // this attempt's breaker admission
+                // This attempt's admission at the chosen endpoint; resolved below,
+                // or given back when it goes out of scope unresolved.
+                typename basic_endpoint_health<Clock>::ticket admitted;
                 if (lec && st->opts.mode != swarm_mode::off) {
                     // Discovery failed: the local engine may still serve.
                     where = placement{};
@@ -280,7 +179,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                                         [&](const proxy_endpoint& ep) {
                                             return !contains(passed_over, ep) &&
                                                    !(skip_unanswered && contains(unanswered, ep)) &&
-                                                   st->allow(ep, admitted);
+                                                   (admitted = st->health.admit(ep)).allowed();
                                         });
                 };
                 route chosen = choose(true);
@@ -289,7 +188,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 error_code ec;
                 command_result result;
                 // Failure lines of this attempt only: a retried attempt starts afresh.
-                failure_scanner failures(failure_patterns);
+                failure_scanner failures(command.failure_patterns);
                 output_handler attempt_output = [&failures, &on_output](output_stream s,
                                                                         std::string_view data) {
                     failures.feed(s, data);
@@ -304,7 +203,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         s.fallbacks += chosen.fallback ? 1 : 0;
                     });
                     std::tie(ec, result) = co_await st->local->async_run(
-                        request, attempt_output,
+                        command, attempt_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                 } else {
                     st->count([](auto& s) { ++s.proxied; });
@@ -317,14 +216,14 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                             attempt_output(s, data);
                     };
                     std::tie(ec, result) = co_await st->transport.async_run(
-                        chosen.endpoint, request, proxy_output,
+                        chosen.endpoint, command, proxy_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                     if (!ec)
                         ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
-                    st->record(request.service, chosen.endpoint, ec, admitted);
+                    admitted.resolve(ec);
                     if (ec == error::target_not_found || ec == error::target_not_running)
                         passed_over.push_back(chosen.endpoint);
-                    else if (means_moved(ec) && !contains(unanswered, chosen.endpoint))
+                    else if (ec == condition::unreachable && !contains(unanswered, chosen.endpoint))
                         unanswered.push_back(chosen.endpoint);
                 }
                 if (!ec) {
@@ -337,9 +236,9 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     fail(error::cancelled);
                     co_return r;
                 }
-                if (means_moved(ec))
-                    st->discovery.invalidate(request.service);
-                if (!is_retryable(ec, detail::may_have_started(ec), idempotent)) {
+                if (ec == condition::moved)
+                    st->discovery.invalidate(command.service);
+                if (!is_retryable(ec, command.idempotent)) {
                     fail(ec);
                     co_return r;
                 }

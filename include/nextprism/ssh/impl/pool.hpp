@@ -341,7 +341,7 @@ basic_ssh_pool<Strategy>::~basic_ssh_pool()
 }
 
 template<pooling_policy Strategy>
-template<class Token>
+template<completion_token_for<command_result> Token>
 auto basic_ssh_pool<Strategy>::async_run(ssh::endpoint ep, std::vector<std::string> argv,
                                          output_handler on_output,
                                          std::chrono::milliseconds timeout, Token&& token)

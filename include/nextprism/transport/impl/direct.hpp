@@ -6,9 +6,8 @@
 
 namespace nextprism {
 
-inline direct_transport::direct_transport(executor_type ex, docker::engine_address engine,
-                                          const whitelist& policy, options opts)
-    : client_(std::move(ex), std::move(engine)), policy_(&policy), options_(std::move(opts))
+inline direct_transport::direct_transport(executor_type ex, docker::engine_address engine, options opts)
+    : client_(std::move(ex), std::move(engine)), options_(std::move(opts))
 {
 }
 
@@ -18,41 +17,36 @@ inline std::string direct_transport::container_for(const std::string& service) c
     return it == options_.containers.end() ? service : it->second;
 }
 
-template<class Token>
-auto direct_transport::async_run(command_request request, output_handler on_output, Token&& token)
+template<completion_token_for<command_result> Token>
+auto direct_transport::async_run(authorized_command command, output_handler on_output, Token&& token)
 {
     namespace net = boost::asio;
     auto signal = std::make_shared<net::cancellation_signal>();
     return detail::async_spawn<command_result>(
         get_executor(), std::forward<Token>(token),
-        [this, signal, request = std::move(request),
+        [this, signal, command = std::move(command),
          on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
             detail::op_result<command_result> r;
-            const auto d = policy_->check(request.service, request.argv);
-            if (!d) {
-                r.ec = d.ec;
-                co_return r;
-            }
             auto [fec, container] = co_await client_.async_find_container(
-                container_for(request.service), docker::detail::use_tuple);
+                container_for(command.service), docker::detail::use_tuple);
             if (fec) {
                 r.ec = fec;
                 co_return r;
             }
             docker::exec_spec spec;
-            spec.argv = d.exec_argv;
-            spec.user = d.service->exec_user;
+            spec.argv = std::move(command.exec_argv);
+            spec.user = command.exec_user;
             spec.gate = options_.output_gate;
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
-            if (d.service->working_dir)
-                spec.working_dir = *d.service->working_dir;
+            if (command.working_dir)
+                spec.working_dir = *command.working_dir;
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
                 if (on_output)
                     on_output(s, data);
             };
             auto [eec, result] = co_await client_.async_exec(
-                container.id, std::move(spec), counting, request.timeout,
+                container.id, std::move(spec), counting, command.timeout,
                 net::bind_cancellation_slot(signal->slot(), docker::detail::use_tuple));
             r.ec = eec;
             r.value.exit_code = result.exit_code;

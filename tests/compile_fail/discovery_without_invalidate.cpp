@@ -1,7 +1,8 @@
-// Must not compile: a discovery policy that cannot be told how a run went.
+// Must not compile: a discovery policy the executor cannot tell that the
+// target moved (it would keep offering a stale placement).
 #include <nextprism/swarm_executor.hpp>
 
-struct deaf_discovery
+struct forgetful_discovery
 {
     using executor_type = boost::asio::any_io_executor;
     executor_type get_executor() const { return ex; }
@@ -10,9 +11,8 @@ struct deaf_discovery
     {
         return nextprism::detail::async_ready(ex, nextprism::placement{}, std::forward<Token>(token));
     }
-    void invalidate(const std::string&) {}
     executor_type ex;
 };
 
-using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, deaf_discovery, nextprism::no_retry>;
+using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, forgetful_discovery, nextprism::no_retry>;
 int main() { return sizeof(broken); }
