@@ -255,15 +255,16 @@ TEST_CASE("3 nodes: a refused command is refused by the executor and by B's vali
     CHECK(refused.ec == condition::rejected);
     CHECK(executor.statistics().proxied == 0); // nothing left this process
 
-    // The same words sent to B's proxy as they are: its validator refuses them.
+    // The same words sent to B's proxy as they are, below the transport
+    // (which only takes what a whitelist authorized): its validator refuses them.
     ssh_proxy_transport transport(io.io.get_executor(), c.pool, c.ssh_user);
     auto out = std::make_shared<std::string>(), err = std::make_shared<std::string>();
     auto [ec, result] = wait_for<command_result>([&](auto h) {
-        transport.async_run(proxy_endpoint{address('b'), 2222, {}}, {"nextcloud", bad, 30s},
-                            [out, err](output_stream s, std::string_view d) {
-                                (s == output_stream::out ? out : err)->append(d);
-                            },
-                            std::move(h));
+        transport.pool().async_run(transport.ssh_endpoint(proxy_endpoint{address('b'), 2222, {}}), bad,
+                                   [out, err](output_stream s, std::string_view d) {
+                                       (s == output_stream::out ? out : err)->append(d);
+                                   },
+                                   30s, std::move(h));
     });
     REQUIRE_FALSE(ec);
     CHECK(result.exit_code == 65);

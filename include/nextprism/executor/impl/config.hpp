@@ -1,6 +1,8 @@
 #ifndef NEXTPRISM_EXECUTOR_IMPL_CONFIG_HPP
 #define NEXTPRISM_EXECUTOR_IMPL_CONFIG_HPP
 
+#include <nextprism/detail/json.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>

@@ -1,0 +1,40 @@
+#ifndef NEXTPRISM_DETAIL_JSON_HPP
+#define NEXTPRISM_DETAIL_JSON_HPP
+
+// What the policy files and the configuration share of JSON: one way to
+// say where a syntax error is.
+
+#include <nextprism/detail/config.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace nextprism::detail {
+
+inline std::string line_and_column(std::string_view text, std::size_t byte)
+{
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+    }
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+/// The one-line reason for a JSON syntax error in `text`: where it is, in
+/// lines and columns a person can find (policy and configuration files).
+inline std::string json_syntax_error(std::string_view text, const nlohmann::json::parse_error& e)
+{
+    // e.byte is 1-based and points just past the offending character.
+    return "JSON syntax error at " + line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
+}
+
+} // namespace nextprism::detail
+
+#endif
