@@ -128,7 +128,7 @@ check "a killed client's command is gone from the target within 10 s" test "$sto
 check "its audit record says stopped" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"outcome\":\"stopped\".*client went away'"
 out=$("${ssh_[@]}" "php occ files:scan alice" 2>&1) || true
 check "the next single-flight command runs" grep -q "Starting scan for user 1 out of 1 (alice)" <<<"$out"
-helpers=$(timeout 5 docker events --since "$since" --until "$(date +%s)" --filter label=io.nextprism.stop-helper \
+helpers=$(timeout 30 docker events --since "$since" --until "$(date +%s)" --filter label=io.nextprism.stop-helper \
   --filter event=start --format '{{.Action}}' | grep -c start || true)
 check "the stop went through one helper container ($helpers started)" test "$helpers" = 1
 check "no stop helper container is left" test -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)"

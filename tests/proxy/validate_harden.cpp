@@ -191,7 +191,7 @@ TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it
 
 TEST_CASE("200 concurrent status calls against a cap of 8: the rest refused busy, nothing lost")
 {
-    proxy_env p("np-h", {"--max-running", "8"});
+    proxy_env p("np-h", {"--max-running", "8", "--max-per-key", "0"}); // the service's cap alone
     constexpr int calls = 200;
     std::vector<spawned_process> procs;
     procs.reserve(calls);

@@ -3,15 +3,16 @@
 // fixture "stack"), reached over real SSH. The proxy is a Swarm task: it
 // cannot join the host PID namespace, its validator has no Docker socket;
 // the broker stops commands through a helper container. For a caller's
-// timeout (its channel closes) and a killed client: the caller gets its
+// timeout (its channel closes), a killed client and a validator hung up
+// (SIGHUP): the caller gets its
 // error, `docker top` of the target shows nothing of the command within
 // 10 s, a second single-flight command is refused busy only while the
 // first still ran and runs once it has ended (the proxy's own audit
 // records, read from the container's stdout, give the order).
 
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/transport/ssh.hpp>
 
-#include <nextprism/proxy_exit_code.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include "support/docker_fixture.hpp"
 
@@ -115,6 +116,13 @@ outcome run(ssh_proxy_transport& t, std::vector<std::string> argv, std::chrono::
 void check_stopped_and_next_runs(ssh_proxy_transport& t, const std::string& marker, const std::string& first)
 {
     const auto abandoned = std::chrono::steady_clock::now();
+    // The audit's clock: milliseconds of the UTC day, a second of slack.
+    const double abandoned_ms =
+        static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count() %
+                            86'400'000) -
+        1000;
     std::vector<outcome> tries;
     bool ran = false;
     while (!ran && std::chrono::steady_clock::now() - abandoned < 20s) {
@@ -158,7 +166,7 @@ void check_stopped_and_next_runs(ssh_proxy_transport& t, const std::string& mark
     int busy = 0, after = 0;
     for (const auto& j : proxy_audit()) {
         if (j["event"] != "finished" || !j.contains("argv") || j["argv"].dump().find("alice") == std::string::npos ||
-            ms_of(j) < first_end - 60e3)
+            ms_of(j) < abandoned_ms)
             continue;
         if (j["outcome"] == "busy") {
             ++busy;
@@ -203,6 +211,32 @@ TEST_CASE("deployed proxy: a killed ssh client's command is stopped in the targe
     io_thread io;
     ssh_proxy_transport t(io.io.get_executor(), pool_options());
     check_stopped_and_next_runs(t, "slow302", "killed client");
+}
+
+TEST_CASE("deployed proxy: a validator hung up (SIGHUP) has its command stopped in the target")
+{
+    const auto dir = stack_dir();
+    auto client = spawn_process({"/usr/bin/ssh", "-p", "22622", "-i", dir + "/client_ed25519", "-o",
+                                 "UserKnownHostsFile=" + dir + "/known_hosts", "-o", "StrictHostKeyChecking=yes",
+                                 "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ControlPath=none",
+                                 "nextprism@127.0.0.1", "php occ files:scan -v slow303"},
+                                {"PATH=/usr/bin:/bin"});
+    std::string seen;
+    REQUIRE(client.read_until("photo-1.jpg", 30, seen));
+    // The session's validator in the proxy container (not the audit drainer).
+    const auto proxy = container_of(proxy_service);
+    const auto pids = docker_cli({"exec", proxy, "sh", "-c",
+                                  "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = nextprism-valid ] && "
+                                  "! grep -q audit-drain $d/cmdline && echo ${d#/proc/}; done; true"});
+    const auto pid = trimmed(pids.out);
+    REQUIRE_FALSE(pid.empty());
+    REQUIRE(pid.find('\n') == std::string::npos); // one session, one validator
+    REQUIRE(docker_cli({"exec", proxy, "kill", "-HUP", pid}).exit_code == 0);
+    CHECK(client.wait(15) != -2); // the session ends
+    client.finish();
+    io_thread io;
+    ssh_proxy_transport t(io.io.get_executor(), pool_options());
+    check_stopped_and_next_runs(t, "slow303", "SIGHUP");
 }
 
 TEST_CASE("deployed proxy: the validator cannot reach the Docker socket, the broker can")
