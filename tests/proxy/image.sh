@@ -117,7 +117,11 @@ check "a live session's validator runs as 1000 without the socket's group ($stat
   echo '$status' | grep -q '^Uid: 1000 1000 1000 1000' && ! echo '$status' | grep '^Groups:' | grep -qw '$sock_gid'"
 # ---- commands that really stop: the client is killed, the helper
 # container stops the command in the target, the lock goes with it.
-since=$(date +%s)
+# The engine keeps only its last 256 events: watch the helpers live.
+timeout 60 docker events --filter label=io.nextprism.stop-helper --filter event=start --format '{{.Action}}' \
+  >"$work/helpers" 2>/dev/null &
+watcher=$!
+sleep 0.5
 kill -9 "$client"
 stopped=no
 for _ in $(seq 1 50); do
@@ -128,8 +132,9 @@ check "a killed client's command is gone from the target within 10 s" test "$sto
 check "its audit record says stopped" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"outcome\":\"stopped\".*client went away'"
 out=$("${ssh_[@]}" "php occ files:scan alice" 2>&1) || true
 check "the next single-flight command runs" grep -q "Starting scan for user 1 out of 1 (alice)" <<<"$out"
-helpers=$(timeout 30 docker events --since "$since" --until "$(date +%s)" --filter label=io.nextprism.stop-helper \
-  --filter event=start --format '{{.Action}}' | grep -c start || true)
+kill "$watcher" 2>/dev/null || true
+wait "$watcher" 2>/dev/null || true
+helpers=$(grep -c start "$work/helpers" || true)
 check "the stop went through one helper container ($helpers started)" test "$helpers" = 1
 check "no stop helper container is left" test -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)"
 # The drainer dies: the container ends (Swarm restarts the task).

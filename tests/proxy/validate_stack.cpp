@@ -110,6 +110,26 @@ outcome run(ssh_proxy_transport& t, std::vector<std::string> argv, std::chrono::
     return {ec, result};
 }
 
+/// Watches the engine for stop helper containers starting (the engine
+/// keeps only its last 256 events: watch live, do not ask afterwards).
+spawned_process watch_helpers()
+{
+    auto w = spawn_process({"/usr/bin/docker", "events", "--filter", "label=io.nextprism.stop-helper", "--filter",
+                            "event=start", "--format", "helper {{.Action}}"},
+                           {"DOCKER_HOST=" + docker_host(), "PATH=/usr/bin:/bin"});
+    std::this_thread::sleep_for(500ms); // subscribed before anything happens
+    return w;
+}
+
+void check_helper_ran(spawned_process& watcher)
+{
+    std::string seen;
+    CHECK(watcher.read_until("helper start", 10, seen));
+    ::kill(watcher.pid, SIGTERM);
+    watcher.wait(5);
+    watcher.finish();
+}
+
 /** After the first command (input `first`) was abandoned by its caller:
     it is gone from the target within 10 s, and a single-flight command
     tried meanwhile is busy only while the first ran and runs after it. */
@@ -187,11 +207,13 @@ TEST_CASE("deployed proxy: a caller's 3 s timeout stops the command in the targe
     io_thread io;
     ssh_proxy_transport t(io.io.get_executor(), pool_options());
     REQUIRE(run(t, {"php", "occ", "status"}).result.exit_code == 0);
+    auto helpers = watch_helpers();
     const auto start = std::chrono::steady_clock::now();
     auto r = run(t, {"php", "occ", "files:scan", "--verbose", "--", "slow301"}, 3s);
     CHECK(r.ec == error::timeout);
     CHECK(std::chrono::steady_clock::now() - start < 10s);
     check_stopped_and_next_runs(t, "slow301", "timeout");
+    check_helper_ran(helpers); // the stop went through the helper container
 }
 
 TEST_CASE("deployed proxy: a killed ssh client's command is stopped in the target")
@@ -205,12 +227,14 @@ TEST_CASE("deployed proxy: a killed ssh client's command is stopped in the targe
     std::string seen;
     REQUIRE(client.read_until("photo-1.jpg", 30, seen));
     REQUIRE(target_runs("slow302"));
+    auto helpers = watch_helpers();
     ::kill(client.pid, SIGKILL);
     client.wait(5);
     client.finish();
     io_thread io;
     ssh_proxy_transport t(io.io.get_executor(), pool_options());
     check_stopped_and_next_runs(t, "slow302", "killed client");
+    check_helper_ran(helpers);
 }
 
 TEST_CASE("deployed proxy: a validator hung up (SIGHUP) has its command stopped in the target")
@@ -231,12 +255,14 @@ TEST_CASE("deployed proxy: a validator hung up (SIGHUP) has its command stopped 
     const auto pid = trimmed(pids.out);
     REQUIRE_FALSE(pid.empty());
     REQUIRE(pid.find('\n') == std::string::npos); // one session, one validator
+    auto helpers = watch_helpers();
     REQUIRE(docker_cli({"exec", proxy, "kill", "-HUP", pid}).exit_code == 0);
     CHECK(client.wait(15) != -2); // the session ends
     client.finish();
     io_thread io;
     ssh_proxy_transport t(io.io.get_executor(), pool_options());
     check_stopped_and_next_runs(t, "slow303", "SIGHUP");
+    check_helper_ran(helpers);
 }
 
 TEST_CASE("deployed proxy: the validator cannot reach the Docker socket, the broker can")
