@@ -193,3 +193,78 @@ TEST_CASE("a stop that does not work: could_not_stop, its own status, the lock h
     CHECK(audit[1]["outcome"] == "could_not_stop");
     CHECK(audit[1]["exit_code"] == exit_code::not_stopped);
 }
+
+namespace {
+
+/// Host PIDs of the container's processes whose command line has `marker`.
+std::vector<int> pids_of(const scoped_container& c, const std::string& marker)
+{
+    std::vector<int> pids;
+    for (const auto& line : c.processes())
+        if (line.find(marker) != std::string::npos)
+            pids.push_back(std::atoi(line.c_str() + line.find_first_not_of(' ')));
+    return pids;
+}
+
+long long now_seconds()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+TEST_CASE("the stop helper's job: the exec's tree stopped through pidfds, after the cgroup and start-time checks")
+{
+    // What the helper container runs (--stop-tree), here in the host PID
+    // namespace as root: an exec whose shell has two children.
+    scoped_container c("nextprism/standin-nextcloud:test", "np-tree");
+    const auto not_before = now_seconds();
+    REQUIRE(docker_cli({"exec", "-d", c.name, "sh", "-c", "sleep 1001 & sleep 1002 & wait"}).exit_code == 0);
+    std::vector<int> shell;
+    for (int i = 0; i < 50 && (shell.empty() || pids_of(c, "sleep 100").size() < 2); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        shell = pids_of(c, "sh -c sleep 1001");
+    }
+    REQUIRE(shell.size() == 1);
+    REQUIRE(pids_of(c, "sleep 100").size() == 3); // the shell's line has it too
+
+    auto stop_tree = [&](int pid, const std::string& container, long long since) {
+        return run_process({NEXTPRISM_BROKER, "--stop-tree", std::to_string(pid), "--container", container,
+                            "--not-before", std::to_string(since), "--grace", "1000"},
+                           {});
+    };
+    SECTION("a process of another container is not touched")
+    {
+        scoped_container other("nextprism/standin-nextcloud:test", "np-tree-other");
+        const auto r = stop_tree(shell[0], other.id, not_before);
+        CHECK(r.exit_code == 3);
+        CHECK(pids_of(c, "sleep 100").size() == 3);
+    }
+    SECTION("a process that started before the request is not the exec's")
+    {
+        const auto r = stop_tree(shell[0], c.id, now_seconds() + 60);
+        CHECK(r.exit_code == 3);
+        CHECK(pids_of(c, "sleep 100").size() == 3);
+    }
+    SECTION("a process outside any container is not touched")
+    {
+        auto outside = spawn_process({"/bin/sleep", "1003"}, {});
+        const auto r = stop_tree(outside.pid, c.id, not_before);
+        CHECK(r.exit_code == 3);
+        CHECK(::kill(outside.pid, 0) == 0);
+        ::kill(outside.pid, SIGKILL);
+        outside.wait(5);
+        outside.finish();
+    }
+    SECTION("the exec's shell and both children stop")
+    {
+        const auto r = stop_tree(shell[0], c.id, not_before);
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.find("3 process(es)") != std::string::npos);
+        CHECK(pids_of(c, "sleep 100").empty());
+        const auto left = c.processes();
+        CHECK(left.size() == 1); // the container's own init
+    }
+}
