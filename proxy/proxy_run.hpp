@@ -32,6 +32,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <functional>
+#include <optional>
 #include <poll.h>
 #include <string>
 #include <string_view>
@@ -240,6 +241,23 @@ struct run_io
     int peer = -1; ///< the validator's connection (broker): its end stops the command
 };
 
+/// What run() needs of an allowed decision: the one place that reads the
+/// decision's shape (the whitelist's authorized_command will carry it).
+struct accepted_command
+{
+    std::vector<std::string> exec_argv;
+    std::optional<std::string> exec_user;
+    std::optional<std::string> working_dir;
+    bool single_flight = false;
+    std::string rule; ///< "php occ files:scan": the single-flight group's name
+};
+
+inline accepted_command accepted_from(const decision& d)
+{
+    return {d.exec_argv, d.service->exec_user, d.service->working_dir, d.command->single_flight,
+            d.command->name()};
+}
+
 namespace detail {
 
 /// A flock'd slot among `count` files PREFIX.I; the fd (kept open: the lock
@@ -281,6 +299,7 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     using namespace std::chrono;
 
     const auto started = steady_clock::now();
+    const accepted_command cmd = accepted_from(d);
     auto finish_record = [&](std::string_view outcome, int status, std::string_view reason, double ms) {
         record.event = "finished";
         record.decision = {};
@@ -329,14 +348,14 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
                               " (the proxy's cap); try again shortly");
     }
     int lock_fd = -1;
-    if (d.command->single_flight) {
+    if (cmd.single_flight) {
         const std::string path = cfg.lock_dir + "/" + cfg.service + ".lock";
         lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (lock_fd < 0)
             return refuse("internal", exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
         if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
             return refuse("busy", exit_code::busy, "busy",
-                          "another " + d.command->name() + "-class command is running for " + cfg.service +
+                          "another " + cmd.rule + "-class command is running for " + cfg.service +
                               "; try again when it has finished");
     }
 
@@ -490,11 +509,11 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
         if (!stop_reason.empty())
             return complete(error::cancelled, -1, false);
         docker::exec_spec spec;
-        spec.argv = d.exec_argv;
-        spec.user = d.service->exec_user;
+        spec.argv = cmd.exec_argv;
+        spec.user = cmd.exec_user;
         spec.gate = gate;
-        if (d.service->working_dir)
-            spec.working_dir = *d.service->working_dir;
+        if (cmd.working_dir)
+            spec.working_dir = *cmd.working_dir;
         engine.async_exec(container.id, std::move(spec), on_output, seconds(cfg.timeout_seconds),
                           net::bind_cancellation_slot(cancel.slot(),
                                                       [&](error_code eec, docker::exec_result result) {
