@@ -296,7 +296,7 @@ void become(const std::string& user)
         answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
     }
     record.decision = d ? "allowed" : "refused";
-    record.argv = d.exec_argv;
+    record.argv = d.command.exec_argv;
     record.reason = d.reason;
     if (!d) {
         record.outcome = "refused";

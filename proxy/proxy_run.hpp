@@ -254,8 +254,8 @@ struct accepted_command
 
 inline accepted_command accepted_from(const decision& d)
 {
-    return {d.exec_argv, d.service->exec_user, d.service->working_dir, d.command->single_flight,
-            d.command->name()};
+    return {d.command.exec_argv, d.command.exec_user, d.command.working_dir, d.command.single_flight,
+            d.command.rule};
 }
 
 namespace detail {

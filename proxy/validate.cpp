@@ -352,7 +352,7 @@ int main(int argc, char** argv)
         nextprism::broker_protocol::request req;
         req.op = !d ? "refused" : opts.dry_run ? "dry_run" : "run";
         req.service = opts.service;
-        req.argv = d.argv;
+        req.argv = d.command.argv;
         if (original)
             req.input = input;
         req.reason = d.reason;
@@ -362,7 +362,7 @@ int main(int argc, char** argv)
         if (!d && status == exit_code::refused)
             fail(exit_code::refused, "refused", d.reason);
         if (d && opts.dry_run && status == 0)
-            std::cout << nlohmann::json(d.exec_argv).dump() << '\n';
+            std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
         return status;
     }
 
@@ -380,7 +380,7 @@ int main(int argc, char** argv)
     nextprism::audit_record record;
     record.service = opts.service;
     record.decision = d ? "allowed" : "refused";
-    record.argv = d.exec_argv; // what runs in the container
+    record.argv = d.command.exec_argv; // what runs in the container
     if (original)
         record.input = input;
     record.input_sha256 = input_sha256;
@@ -401,7 +401,7 @@ int main(int argc, char** argv)
         fail(exit_code::refused, "refused", d.reason);
 
     if (opts.dry_run) {
-        std::cout << nlohmann::json(d.exec_argv).dump() << '\n';
+        std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
         return 0;
     }
     // Direct mode: this process reaches the engine itself.
