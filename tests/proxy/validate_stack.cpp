@@ -104,8 +104,13 @@ struct outcome
 outcome run(ssh_proxy_transport& t, std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s)
 {
     auto [ec, result] = wait_for<command_result>([&](auto h) {
-        t.async_run(proxy_endpoint{"127.0.0.1", 22622, {}}, command_request{"nextcloud", std::move(argv), timeout},
-                    [](output_stream, std::string_view) {}, std::move(h));
+        // The proxy checks it; here the argv goes out as given (the executor would check first).
+        authorized_command command;
+        command.service = "nextcloud";
+        command.argv = std::move(argv);
+        command.timeout = timeout;
+        t.async_run(proxy_endpoint{"127.0.0.1", 22622, {}}, std::move(command), [](output_stream, std::string_view) {},
+                    std::move(h));
     });
     return {ec, result};
 }
