@@ -4,7 +4,9 @@
 # entrypoint's shell, proxy/sshd_config, and a built nextprism-validate.
 # Nothing is pulled: the root file system is assembled here and imported.
 #
-#   proxy/build-image.sh VALIDATOR [TAG]     (TAG default: nextprism/proxy:local)
+#   proxy/build-image.sh VALIDATOR [TAG]     (TAG default: nextprism/proxy:local;
+#                                           nextprism-broker is taken from VALIDATOR's
+#                                           directory, or NEXTPRISM_BROKER_BIN)
 #   proxy/build-image.sh --check-sshd        only the sshd version gate
 #
 # Needs a docker CLI that reaches the engine (DOCKER_HOST) and busybox-static.
@@ -75,6 +77,11 @@ for helper in /usr/lib/openssh/sshd-session /usr/lib/openssh/sshd-auth /usr/libe
 done
 install -D -s -m 0755 "$validator" "$root/usr/local/bin/nextprism-validate"
 copy_libraries "$validator"
+# The broker (the proxy's privileged half), built beside the validator.
+broker=${NEXTPRISM_BROKER_BIN:-$(dirname "$validator")/nextprism-broker}
+[ -x "$broker" ] || { echo "build-image.sh: no broker at $broker (build nextprism-broker)" >&2; exit 1; }
+install -D -s -m 0755 "$broker" "$root/usr/local/bin/nextprism-broker"
+copy_libraries "$broker"
 install -D -m 0755 /bin/busybox "$root/bin/busybox"
 for applet in sh cat sed stat id mkdir chmod chown grep cut tr rm mkfifo sleep kill ip head; do
   ln -s busybox "$root/bin/$applet"
@@ -93,6 +100,7 @@ chmod 1777 "$root/tmp"
 cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
 sshd:x:100:65534:privsep:/run/sshd:/bin/false
+nextprism-broker:x:101:101:nextprism broker:/nonexistent:/bin/false
 nextprism:x:1000:1000:nextprism proxy:/var/lib/nextprism:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 PASSWD
@@ -100,6 +108,7 @@ PASSWD
 # where the entrypoint adds the Docker socket's group for the proxy user.
 cat >"$root/etc/nextprism/group.in" <<'GROUP'
 root:x:0:
+nextprism-broker:x:101:
 nextprism:x:1000:
 nogroup:x:65534:
 GROUP
@@ -107,6 +116,7 @@ ln -s /run/nextprism/group "$root/etc/group"
 cat >"$root/etc/shadow" <<'SHADOW'
 root:*:19000:0:99999:7:::
 sshd:*:19000:0:99999:7:::
+nextprism-broker:*:19000:0:99999:7:::
 nextprism:*:19000:0:99999:7:::
 nobody:*:19000:0:99999:7:::
 SHADOW

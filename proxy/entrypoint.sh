@@ -1,8 +1,14 @@
 #!/bin/sh
 # The proxy container's entrypoint: checks what it is given, writes sshd's
 # configuration from the image's template and the service's environment,
-# starts the audit drainer and sshd, and stops the container when either
-# ends (Swarm then restarts the task).
+# starts the audit drainer, the broker and sshd, and stops the container
+# when any of them ends (Swarm then restarts the task).
+#
+# Privilege separation: sshd runs nextprism-validate as the account
+# `nextprism` (uid 1000), which reaches nothing but the broker's socket.
+# The broker (nextprism-broker, uid 101 `nextprism-broker`) is the only
+# process in a group of the node's Docker socket and the only writer of the
+# audit FIFO; it re-checks, records and runs what validators hand it.
 #
 #   NEXTPRISM_SERVICE         the target service key (nextcloud | photoprism)
 #   NEXTPRISM_PROXY_PORT      the SSH port on the node (host network; 2222)
@@ -13,12 +19,15 @@
 #   NEXTPRISM_AUDIT_FILE      also append audit lines to this file (optional,
 #                             on a volume), rotated at NEXTPRISM_AUDIT_FILE_MAX_BYTES
 #                             (10485760), NEXTPRISM_AUDIT_FILE_KEEP (5) files kept
-#   NEXTPRISM_MAX_RUNNING     commands running at once per service (40, see the validator)
+#   NEXTPRISM_MAX_RUNNING     commands running at once per service (40, see the broker)
+#   NEXTPRISM_MAX_PER_KEY     commands running at once per caller key (32)
+#   NEXTPRISM_TIMEOUT, NEXTPRISM_OUTPUT_STALL  the broker's deadline (14400 s) and
+#                             output-stall limit (300 s)
 #
 # It never changes anything outside the container: the node's Docker
-# socket is used through a group inside the container (its GID, added to
-# the proxy user in /run/nextprism/group, which /etc/group links to), or
-# the proxy refuses to start. Every authorized_keys line must start with
+# socket is used through a group inside the container (its GID, given to
+# the broker's account only in /run/nextprism/group, which /etc/group
+# links to), or the proxy refuses to start. Every authorized_keys line must start with
 # `restrict`. The root file system may be read-only: everything written
 # lives under /run (a tmpfs).
 set -eu
@@ -26,10 +35,11 @@ die() { echo "nextprism-proxy: $*" >&2; exit 64; }
 
 # The image's healthcheck: sshd and the audit drainer both alive.
 if [ "${1:-}" = health ]; then
-  for pidfile in /run/nextprism/sshd.pid /run/nextprism/drainer.pid; do
+  for pidfile in /run/nextprism/sshd.pid /run/nextprism/drainer.pid /run/nextprism/broker.pid; do
     [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null || { echo "not running: $pidfile" >&2; exit 1; }
   done
   [ -p /run/nextprism/audit.fifo ] || { echo "no audit FIFO" >&2; exit 1; }
+  [ -S /run/nextprism/broker.sock ] || { echo "no broker socket" >&2; exit 1; }
   exit 0
 fi
 service=${NEXTPRISM_SERVICE:?NEXTPRISM_SERVICE is not set}
@@ -44,10 +54,16 @@ if [ -z "$listen" ] && [ -n "${NEXTPRISM_LISTEN_INTERFACE:-}" ]; then
 fi
 listen=${listen:-0.0.0.0}
 max_running=${NEXTPRISM_MAX_RUNNING:-40}
+max_per_key=${NEXTPRISM_MAX_PER_KEY:-32}
+timeout=${NEXTPRISM_TIMEOUT:-14400}
+output_stall=${NEXTPRISM_OUTPUT_STALL:-300}
 case $service in ''|*[!a-z0-9_-]*) die "bad NEXTPRISM_SERVICE" ;; esac
 case $port in ''|*[!0-9]*) die "bad NEXTPRISM_PROXY_PORT" ;; esac
 case $listen in ''|*[!0-9a-fA-F.:]*) die "bad NEXTPRISM_LISTEN_ADDRESS (an IPv4 or IPv6 address)" ;; esac
 case $max_running in ''|*[!0-9]*) die "bad NEXTPRISM_MAX_RUNNING" ;; esac
+case $max_per_key in ''|*[!0-9]*) die "bad NEXTPRISM_MAX_PER_KEY" ;; esac
+case $timeout in ''|*[!0-9]*) die "bad NEXTPRISM_TIMEOUT" ;; esac
+case $output_stall in ''|*[!0-9]*) die "bad NEXTPRISM_OUTPUT_STALL" ;; esac
 upper=$(echo "$service" | sed 'y/abcdefghijklmnopqrstuvwxyz-/ABCDEFGHIJKLMNOPQRSTUVWXYZ_/')
 eval "target=\${${upper}_CONTAINER:-}"
 case $target in *[!A-Za-z0-9_.-]*) die "bad ${upper}_CONTAINER" ;; esac
@@ -62,34 +78,38 @@ grep -q -E '^restrict' "$keys" || die "$keys has no key"
 [ -r /etc/nextprism/revoked_keys ] || die "/etc/nextprism/revoked_keys is missing (an empty file revokes nothing)"
 
 # The node's Docker socket, used as it is. Its group must grant rw; that
-# GID becomes a group of the proxy user inside this container only.
+# GID becomes a group of the broker's account inside this container only
+# (never of the validator's: it cannot open the socket).
 socket=/var/run/docker.sock
 [ -S "$socket" ] || die "$socket is not a socket: bind the node's Docker socket"
 gid=$(stat -c %g "$socket")
 mode=$(stat -c %a "$socket")
 case $mode in ?6?|?7?) ;; *) die "$socket is mode $mode: its group needs rw (Debian's docker.io: root:docker 0660)" ;; esac
 [ "$gid" != 0 ] || die "$socket belongs to group root (gid 0): the proxy will not use or change it; give it a docker group (dockerd --group, the default of Debian's docker.io: root:docker 0660)"
+[ "$gid" != "$(id -g nextprism)" ] || die "$socket belongs to group $gid, the validator account's own group: the validator would reach the engine; give the socket another group"
 mkdir -p /run/nextprism /run/sshd
 chmod 0755 /run/nextprism /run/sshd
 {
   grep -v -E "^[^:]*:[^:]*:$gid:" /etc/nextprism/group.in
-  echo "docker-host:x:$gid:nextprism"
+  echo "docker-host:x:$gid:nextprism-broker"
 } >/run/nextprism/group
 chmod 0644 /run/nextprism/group
 
-# State under /run: the locks (the proxy user's), the audit FIFO (it may
-# write, not read), sshd's configuration.
+# State under /run: the locks and slots (the broker's alone: a validator
+# cannot hold one), the audit FIFO (the broker may write it, not read it;
+# the validator neither), sshd's configuration.
 # (chmod before chown: without CAP_FOWNER root cannot chmod what it gave away)
 mkdir -p /run/nextprism/locks
 chmod 0700 /run/nextprism/locks
-chown nextprism:nextprism /run/nextprism/locks
+chown nextprism-broker:nextprism-broker /run/nextprism/locks
 fifo=/run/nextprism/audit.fifo
 rm -f "$fifo"
 mkfifo -m 0620 "$fifo"
-chown root:nextprism "$fifo"
+chown root:nextprism-broker "$fifo"
+broker_socket=/run/nextprism/broker.sock
 
-env_line="SetEnv NEXTPRISM_SERVICE=$service DOCKER_HOST=unix://$socket NEXTPRISM_AUDIT_LOG=$fifo NEXTPRISM_LOCK_DIR=/run/nextprism/locks NEXTPRISM_MAX_RUNNING=$max_running"
-[ -n "$target" ] && env_line="$env_line ${upper}_CONTAINER=$target"
+# The validator gets the service and the broker's socket, nothing of the engine.
+env_line="SetEnv NEXTPRISM_SERVICE=$service NEXTPRISM_BROKER=$broker_socket"
 sed -e "s|^Port .*|Port $port|" -e "s|^ListenAddress .*|ListenAddress $listen|" -e "s|^SetEnv .*|$env_line|" \
   /etc/nextprism/sshd_config.in >/run/nextprism/sshd_config
 /usr/sbin/sshd -t -f /run/nextprism/sshd_config
@@ -105,17 +125,37 @@ fi
 /usr/local/bin/nextprism-validate "$@" &
 drainer=$!
 echo "$drainer" >/run/nextprism/drainer.pid
+
+# The broker: binds its socket as root (group nextprism, 0660: only the
+# validator's account reaches it), then becomes nextprism-broker. It alone
+# gets the engine's address and the target's name. Its stop helper is a
+# container of this container's own image.
+rm -f "$broker_socket"
+(
+  export DOCKER_HOST="unix://$socket" "${upper}_CONTAINER=${target:-$service}"
+  exec /usr/local/bin/nextprism-broker --socket "$broker_socket" --service "$service" \
+    --user nextprism-broker --peer-uid "$(id -u nextprism)" --socket-group "$(id -g nextprism)" \
+    --audit-log "$fifo" --lock-dir /run/nextprism/locks --max-running "$max_running" \
+    --max-per-key "$max_per_key" --timeout "$timeout" --output-stall "$output_stall"
+) &
+broker=$!
+echo "$broker" >/run/nextprism/broker.pid
+i=0
+while [ ! -S "$broker_socket" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$broker_socket" ] || { kill "$drainer" "$broker" 2>/dev/null; die "the broker did not start"; }
+
 /usr/sbin/sshd -D -e -f /run/nextprism/sshd_config &
 sshd=$!
-trap 'kill $sshd $drainer 2>/dev/null; exit 0' TERM INT
-# PID 1 stays this shell: whichever of the two ends first ends the
-# container, so that a dead drainer never leaves sshd serving without an
-# audit trail (validators would refuse anyway: no reader on the FIFO).
-while kill -0 "$drainer" 2>/dev/null && kill -0 "$sshd" 2>/dev/null; do
+trap 'kill $sshd $broker $drainer 2>/dev/null; exit 0' TERM INT
+# PID 1 stays this shell: whichever of the three ends first ends the
+# container, so that a dead drainer or broker never leaves sshd serving
+# without an audit trail (the broker would refuse anyway: no reader on
+# the FIFO; the validator cannot run anything without the broker).
+while kill -0 "$drainer" 2>/dev/null && kill -0 "$sshd" 2>/dev/null && kill -0 "$broker" 2>/dev/null; do
   sleep 1
 done
 ended=sshd
-kill -0 "$sshd" 2>/dev/null && ended="the audit drainer"
-kill "$sshd" "$drainer" 2>/dev/null || true
+kill -0 "$sshd" 2>/dev/null && ended="the audit drainer or the broker"
+kill "$sshd" "$broker" "$drainer" 2>/dev/null || true
 echo "nextprism-proxy: $ended ended; stopping" >&2
 exit 1

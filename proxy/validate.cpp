@@ -2,45 +2,36 @@
 //
 // sshd runs it for every session, with the client's command line in
 // SSH_ORIGINAL_COMMAND. It splits that string by the wire grammar (no
-// shell), checks it against the whitelist, writes one audit line, and then
-// either prints the canonical argv (--dry-run) or runs it in the target
-// container. Everything it refuses gets one stderr line and a distinct exit
-// code (nextprism/proxy_exit_code.hpp). Its start-up path stays lean: it
-// runs once per command.
+// shell) and checks it against the whitelist. Then, as deployed, it hands
+// the decision to the proxy's broker (proxy/broker.cpp) over its unix
+// socket: the broker writes the audit record, runs what was allowed in the
+// target container with the session's own stdout/stderr (passed to it),
+// and answers the exit status, which the validator exits with. The
+// validator itself never reaches the Docker socket nor the audit log.
+//
+// Without a broker (NEXTPRISM_BROKER unset: the host test bed, benchmarks)
+// it writes the audit line itself and either prints the canonical argv
+// (--dry-run) or runs the command through the Docker socket it is given
+// (proxy_run.hpp, the same code the broker runs).
+//
+// Everything it refuses gets one stderr line and a distinct exit code
+// (nextprism/wire/exit_status.hpp). Its start-up path stays lean: it runs
+// once per command.
 
-#include <nextprism/proxy/audit_log.hpp>
-#include <nextprism/detail/sha256.hpp>
-#include <nextprism/whitelist.hpp>
-#include <nextprism/transport/direct.hpp>
-#include <nextprism/docker/output_gate.hpp>
-#include <nextprism/wire/exit_status.hpp>
+#include "proxy_run.hpp" // first: it includes nextprism's config first
+#include "broker_protocol.hpp"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <csignal>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <sys/un.h>
 
 #include <cstdio>
-#include <cstring>
-#include <cstdlib>
-#include <deque>
 #include <fstream>
 #include <iostream>
+#include <span>
 #include <sstream>
-#include <string>
-#include <string_view>
 
 namespace {
 
@@ -49,7 +40,8 @@ namespace exit_code = nextprism::proxy_exit_code;
 constexpr std::string_view usage_text =
     "usage: nextprism-validate [--service nextcloud|photoprism] [--policy FILE]\n"
     "                          [--audit-log FILE] [--timeout SECONDS]\n"
-    "                          [--output-stall SECONDS] [--max-running N] [--dry-run]\n"
+    "                          [--output-stall SECONDS] [--max-running N] [--max-per-key N]\n"
+    "                          [--broker SOCKET] [--dry-run]\n"
     "       nextprism-validate --print-default-policy\n"
     "       nextprism-validate --audit-drain FIFO [--audit-file FILE]\n"
     "                          [--audit-file-max-bytes N] [--audit-file-keep K]\n"
@@ -58,7 +50,10 @@ constexpr std::string_view usage_text =
     "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
     "14400), NEXTPRISM_OUTPUT_STALL (seconds the caller may read nothing, default 300,\n"
     "0: no limit), NEXTPRISM_MAX_RUNNING (commands at once per service, default 40, 0: no\n"
-    "cap), NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
+    "cap), NEXTPRISM_MAX_PER_KEY (commands at once per key, default 32, 0: no cap),\n"
+    "NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
+    "NEXTPRISM_BROKER (the broker's socket: it audits and runs; then the options above but\n"
+    "the service, policy and dry run are the broker's own),\n"
     "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
@@ -74,7 +69,9 @@ struct options
     /// at most by default (max_connections_per_host 5 x MaxSessions 8), so
     /// that a caller's own pool is never refused busy; lower both together.
     long max_running = 40;
+    long max_per_key = 32; ///< see proxy_run::run_config
     bool dry_run = false;
+    std::string broker; ///< the broker's socket: it audits and runs (as deployed)
     std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
     // The drainer (--audit-drain FIFO): the audit FIFO to the container's
     // stdout and an optional rotated file.
@@ -84,7 +81,7 @@ struct options
     unsigned audit_file_keep = 5;
 };
 
-/// The proxy's own exit: its one stderr line and status (proxy_exit_code.hpp).
+/// The proxy's own exit: its one stderr line and status (wire/exit_status.hpp).
 [[noreturn]] void fail(int code, std::string_view what, std::string_view detail = {})
 {
     const std::string line = nextprism::proxy_exit_line(what, detail);
@@ -135,6 +132,10 @@ options parse_options(int argc, char** argv)
     };
     if (auto v = env("NEXTPRISM_MAX_RUNNING"))
         o.max_running = slots(v);
+    if (auto v = env("NEXTPRISM_MAX_PER_KEY"))
+        o.max_per_key = slots(v);
+    if (auto v = env("NEXTPRISM_BROKER"))
+        o.broker = v;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::string {
@@ -172,6 +173,10 @@ options parse_options(int argc, char** argv)
             o.output_stall_seconds = seconds(value());
         else if (arg == "--max-running")
             o.max_running = slots(value());
+        else if (arg == "--max-per-key")
+            o.max_per_key = slots(value());
+        else if (arg == "--broker")
+            o.broker = value();
         else if (arg == "--print-default-policy") {
             std::cout << nextprism::whitelist::default_policy_json() << '\n';
             std::exit(0);
@@ -204,157 +209,12 @@ nextprism::whitelist load_policy(const std::string& path)
 }
 
 
-/// Whether the reader of `fd` went away (sshd closed the channel).
-bool reader_gone(int fd)
-{
-    pollfd p{fd, 0, 0};
-    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
-}
-
 std::string upper(std::string s)
 {
     for (auto& c : s)
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
 }
-
-/** The validator's stdout and stderr, written through Asio so that a caller
-    who stops reading can never block the event loop (the deadline, the
-    signals and the engine's stream all live on it).
-
-    Output waits in one bounded queue per stream. Above `high_water` bytes
-    in all, the exec's gate closes: the client stops reading from the engine
-    (back-pressure: the process in the target blocks on its own stdout, the
-    validator's memory stays at the queue plus one 64 KiB read). Below
-    `low_water` it opens again. Once the command is being stopped the gate
-    is latched open and output beyond `hard_limit` is dropped (counted).
-    A write that fails (the reader is gone) drops everything queued and
-    calls `on_reader_gone`. */
-class output_pump
-{
-public:
-    static constexpr std::size_t high_water = 256 * 1024;
-    static constexpr std::size_t low_water = 64 * 1024;
-    static constexpr std::size_t hard_limit = 1024 * 1024;
-
-    output_pump(boost::asio::io_context& io, std::shared_ptr<nextprism::docker::output_gate> gate)
-        : gate_(std::move(gate)), streams_{stream(io, STDOUT_FILENO), stream(io, STDERR_FILENO)}
-    {
-    }
-
-    ~output_pump()
-    {
-        for (auto& s : streams_) {
-            boost::system::error_code ignored;
-            s.descriptor.cancel(ignored);
-            ::fcntl(s.descriptor.release(), F_SETFL, s.flags); // back to what we were given
-        }
-    }
-
-    std::function<void()> on_reader_gone;
-    std::function<void()> on_drained; ///< the queue became empty
-
-    void push(int fd, std::string_view data)
-    {
-        if (failed_ || data.empty())
-            return;
-        if (queued_ + data.size() > hard_limit && gate_->latched()) {
-            dropped_ += data.size();
-            return;
-        }
-        auto& s = streams_[fd == STDOUT_FILENO ? 0 : 1];
-        if (queued_ == 0)
-            progress_ = std::chrono::steady_clock::now();
-        // Small pieces are coalesced: one write(2) per 64 KiB, not per frame.
-        if (!s.queue.empty() && (s.queue.size() > 1 || !s.writing) && s.queue.back().size() < 64 * 1024)
-            s.queue.back().append(data);
-        else
-            s.queue.emplace_back(data);
-        queued_ += data.size();
-        if (queued_ >= high_water)
-            gate_->close();
-        start(s);
-    }
-
-    bool idle() const noexcept { return queued_ == 0; }
-    bool failed() const noexcept { return failed_; }
-    std::size_t queued() const noexcept { return queued_; }
-    std::uint64_t dropped() const noexcept { return dropped_; }
-
-    /// How long output has waited without a byte getting out; zero when idle.
-    std::chrono::steady_clock::duration stalled() const
-    {
-        return idle() ? std::chrono::steady_clock::duration::zero()
-                      : std::chrono::steady_clock::now() - progress_;
-    }
-
-    /// Gives up on whatever is queued (the caller will not read it).
-    void abandon()
-    {
-        dropped_ += queued_;
-        queued_ = 0;
-        failed_ = true;
-        for (auto& s : streams_) {
-            s.queue.clear();
-            boost::system::error_code ignored;
-            s.descriptor.cancel(ignored);
-        }
-        gate_->latch_open();
-    }
-
-private:
-    struct stream_state
-    {
-        boost::asio::posix::stream_descriptor descriptor;
-        int flags;
-        std::deque<std::string> queue;
-        bool writing = false;
-    };
-
-    static stream_state stream(boost::asio::io_context& io, int fd)
-    {
-        const int flags = ::fcntl(fd, F_GETFL);
-        // Non-blocking, so that Asio never blocks in write(2). The flag is
-        // on the open file description: restored in the destructor.
-        ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-        return stream_state{boost::asio::posix::stream_descriptor(io, fd), flags, {}, false};
-    }
-
-    void start(stream_state& s)
-    {
-        if (s.writing || s.queue.empty() || failed_)
-            return;
-        s.writing = true;
-        boost::asio::async_write(
-            s.descriptor, boost::asio::buffer(s.queue.front()),
-            [this, &s](boost::system::error_code ec, std::size_t n) {
-                s.writing = false;
-                if (ec) {
-                    if (ec == boost::asio::error::operation_aborted || failed_)
-                        return;
-                    abandon();
-                    if (on_reader_gone)
-                        on_reader_gone();
-                    return;
-                }
-                queued_ -= n;
-                s.queue.pop_front();
-                progress_ = std::chrono::steady_clock::now();
-                if (queued_ <= low_water)
-                    gate_->open();
-                start(s);
-                if (queued_ == 0 && on_drained)
-                    on_drained();
-            });
-    }
-
-    std::shared_ptr<nextprism::docker::output_gate> gate_;
-    stream_state streams_[2];
-    std::size_t queued_ = 0;
-    std::uint64_t dropped_ = 0;
-    bool failed_ = false;
-    std::chrono::steady_clock::time_point progress_ = std::chrono::steady_clock::now();
-};
 
 /** The proxy's audit drainer (root, beside sshd, started by the
     entrypoint): reads the lines validators write into the audit FIFO and
@@ -422,215 +282,36 @@ int drain_audit(const options& opts)
     }
 }
 
-/** Runs the accepted command in the target container and passes its
-    output and exit status through. Single-flight commands take the
-    service's lock first. A client that goes away (closed pipe, SIGHUP,
-    SIGTERM) or stops reading for longer than the output-stall limit
-    cancels the command, which stops it in the container. */
-int execute(const options& opts, const nextprism::whitelist& policy,
-            const nextprism::decision& d, nextprism::audit_record record, nextprism::audit_log& log)
+/** Hands the session to the broker: every decision goes on record
+    there, an allowed command runs there with this session's stdout and
+    stderr. Waits for its answer and returns the exit status (having
+    printed the line the broker asks for). The validator's own end of the
+    connection going away (it is killed, sshd hangs it up) tells the
+    broker to stop the command. */
+int through_broker(const options& opts, nextprism::broker_protocol::request req, bool pass_output)
 {
-    namespace net = boost::asio;
-    using namespace std::chrono;
-
-    const auto started = steady_clock::now();
-    // An outcome without a run (busy, misconfigured) is on record too.
-    auto refuse = [&](std::string_view outcome, int status, std::string_view what, std::string detail) {
-        record.event = "finished";
-        record.decision = {};
-        record.input.reset();
-        record.time = system_clock::now();
-        record.outcome = outcome;
-        record.exit_code = status;
-        record.reason = detail;
-        record.duration_ms = duration<double, std::milli>(steady_clock::now() - started).count();
-        nextprism::error_code wec;
-        log.write(record, wec); // nothing ran: the failure below says why either way
-        fail(status, what, detail);
-    };
-
-    // A running slot first, for every command: at most max_running run at
-    // once per service. Slots are flock'd files (SERVICE.slot.I in the lock
-    // directory): the kernel gives a slot back when its holder exits, however
-    // it exits. Held until this process ends, output flush included, so the
-    // cap bounds processes and memory too.
-    if (opts.max_running > 0) {
-        // Start at a PID-dependent slot: fewer failed tries when many arrive at once.
-        const long first = static_cast<long>(::getpid()) % opts.max_running;
-        int slot_fd = -1;
-        for (long i = 0; i < opts.max_running && slot_fd < 0; ++i) {
-            const long n = (first + i) % opts.max_running;
-            const std::string path = opts.lock_dir + "/" + opts.service + ".slot." + std::to_string(n);
-            const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-            if (fd < 0)
-                refuse("internal", exit_code::internal, "cannot open slot file " + path, std::strerror(errno));
-            if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
-                slot_fd = fd; // kept open (and locked) until exit
-            else
-                ::close(fd);
-        }
-        if (slot_fd < 0)
-            refuse("busy", exit_code::busy, "busy",
-                   std::to_string(opts.max_running) + " commands running for " + opts.service +
-                       " (the proxy's cap); try again shortly");
-    }
-
-    int lock_fd = -1;
-    if (d.command.single_flight) {
-        const std::string path = opts.lock_dir + "/" + opts.service + ".lock";
-        lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (lock_fd < 0)
-            refuse("internal", exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
-        if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-            refuse("busy", exit_code::busy, "busy",
-                   "another " + d.command.rule + "-class command is running for " + opts.service +
-                       "; try again when it has finished");
-    }
-
-    nextprism::error_code ec;
-    const auto engine = nextprism::docker::engine_address_from_environment(ec);
-    if (ec)
-        refuse("internal", exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
-    net::io_context io;
-    nextprism::direct_transport::options transport_options;
-    if (auto v = env((upper(opts.service) + "_CONTAINER").c_str()))
-        transport_options.containers[opts.service] = v;
-    transport_options.output_gate = std::make_shared<nextprism::docker::output_gate>(io.get_executor());
-
-    ::signal(SIGPIPE, SIG_IGN);
-    output_pump pump(io, transport_options.output_gate);
-    nextprism::direct_transport transport(io.get_executor(), engine, transport_options);
-    net::cancellation_signal cancel;
-    std::string stop_reason; // why the validator stopped the command, if it did
-    bool finished = false;   // the command has ended (the engine said so)
-    bool stopped = false;    // ... because it was stopped (deadline, caller)
-    auto stop = [&](std::string why) {
-        if (stop_reason.empty() && !finished) {
-            stop_reason = std::move(why);
-            cancel.emit(net::cancellation_type::terminal);
-        }
-    };
-    pump.on_reader_gone = [&] { stop("client went away"); };
-
-    net::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
-    signals.async_wait([&](nextprism::error_code e, int) {
-        if (e)
-            return;
-        stop("client went away");
-        pump.abandon(); // nobody is left to read it
-    });
-
-    // Once a second: the reader's end (sshd closed the channel while no
-    // output flows), the output stall, and after the end the flush.
-    const auto stall_limit = seconds(opts.output_stall_seconds);
-    // After a stop, what is queued gets this long to get out.
-    constexpr auto flush_after_stop = seconds(2);
-    steady_clock::time_point ended;
-    net::steady_timer watch(io);
-    std::function<void()> watch_tick = [&] {
-        watch.expires_after(milliseconds(500));
-        watch.async_wait([&](nextprism::error_code e) {
-            if (e)
-                return;
-            if (finished && pump.idle())
-                return; // all written: io.run() may return
-            if (!pump.failed() && reader_gone(STDOUT_FILENO)) {
-                stop("client went away");
-                pump.abandon();
-            } else if (stall_limit.count() > 0 && pump.stalled() > stall_limit) {
-                stop("client stopped reading for " + std::to_string(opts.output_stall_seconds) + " s");
-                pump.abandon();
-            } else if (finished && stopped && steady_clock::now() - ended > flush_after_stop) {
-                pump.abandon();
-            }
-            if (finished && pump.idle())
-                return;
-            watch_tick();
-        });
-    };
-    watch_tick();
-    pump.on_drained = [&] {
-        if (finished)
-            watch.cancel(); // nothing left to watch: let io.run() return
-    };
-
-    // Checked once, above: the transport runs the whitelist's value as it is.
-    nextprism::authorized_command command = d.command;
-    command.timeout = seconds(opts.timeout_seconds);
-    int status = 0;
-    // A finished line's duration: from holding the slot and lock to the end.
-    const auto run_started = steady_clock::now();
-    transport.async_run(
-        std::move(command),
-        [&](nextprism::output_stream s, std::string_view data) {
-            pump.push(s == nextprism::output_stream::out ? STDOUT_FILENO : STDERR_FILENO, data);
-        },
-        net::bind_cancellation_slot(cancel.slot(), [&](nextprism::error_code run_ec,
-                                                       nextprism::command_result result) {
-            finished = true;
-            ended = steady_clock::now();
-            signals.cancel();
-            // The command has ended: the next single-flight run may start
-            // while what is queued still goes out.
-            if (lock_fd >= 0)
-                ::close(lock_fd);
-            lock_fd = -1;
-
-            status = result.exit_code;
-            std::string reason;
-            std::string_view outcome = "exited";
-            if (run_ec) {
-                reason = run_ec.message();
-                status = nextprism::to_exit_status(run_ec); // the contract's table
-                outcome = status == exit_code::target_missing ? "target_missing"
-                          : status == exit_code::timeout      ? "timeout"
-                          : status == exit_code::refused      ? "refused"
-                          : status == exit_code::internal     ? "internal"
-                                                              : "engine_error";
-            }
-            stopped = run_ec == nextprism::error::timeout || !stop_reason.empty();
-            if (!stop_reason.empty()) {
-                reason = stop_reason + "; command stopped";
-                outcome = "stopped";
-                if (status != exit_code::timeout && run_ec == nextprism::error::cancelled)
-                    status = exit_code::timeout;
-            }
-            if (result.still_running) {
-                // "Stopped" only when it is true (as deployed without the
-                // right to signal it, the stop does not work).
-                outcome = "could_not_stop";
-                reason = (stop_reason.empty() ? std::string("timed out") : stop_reason) +
-                         "; the command could not be stopped and may still run in the target";
-            }
-            record.event = "finished";
-            record.decision = {};
-            record.input.reset();
-            record.time = system_clock::now();
-            record.outcome = outcome;
-            record.exit_code = status;
-            record.reason = reason;
-            record.duration_ms = duration<double, std::milli>(steady_clock::now() - run_started).count();
-            nextprism::error_code wec;
-            log.write(record, wec); // the command ran: a failed write here changes nothing
-
-            if (result.still_running) {
-                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", reason));
-            } else if (run_ec && stop_reason.empty()) {
-                std::string what = run_ec == nextprism::error::timeout
-                                       ? "timed out after " + std::to_string(opts.timeout_seconds) +
-                                             " s; the command was stopped"
-                                       : run_ec.message();
-                if (status == exit_code::target_missing)
-                    what += " (" + transport.container_for(opts.service) + ")";
-                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", what));
-            } else if (!stop_reason.empty()) {
-                pump.push(STDERR_FILENO, nextprism::proxy_exit_line("error", reason));
-            }
-            if (pump.idle())
-                watch.cancel();
-        }));
-    io.run();
-    return status;
+    namespace protocol = nextprism::broker_protocol;
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (sock < 0 || opts.broker.size() >= sizeof addr.sun_path)
+        fail(exit_code::internal, "cannot reach the proxy's broker", opts.broker);
+    std::memcpy(addr.sun_path, opts.broker.c_str(), opts.broker.size() + 1);
+    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        fail(exit_code::internal, "cannot reach the proxy's broker " + opts.broker, std::strerror(errno));
+    const int fds[] = {STDOUT_FILENO, STDERR_FILENO};
+    if (!protocol::send_message(sock, protocol::encode(req),
+                                pass_output ? std::span<const int>(fds) : std::span<const int>()))
+        fail(exit_code::internal, "cannot send the request to the proxy's broker", std::strerror(errno));
+    std::string payload;
+    std::vector<int> ignored;
+    protocol::reply reply;
+    if (!protocol::receive_message(sock, payload, ignored, std::chrono::milliseconds(-1)) ||
+        !protocol::decode(payload, reply))
+        fail(exit_code::internal, "the proxy's broker ended without an answer");
+    if (!reply.line.empty())
+        std::fwrite(reply.line.data(), 1, reply.line.size(), stderr);
+    return reply.status;
 }
 
 } // namespace
@@ -653,21 +334,10 @@ int main(int argc, char** argv)
     if (!policy->find_service(opts.service))
         fail(exit_code::usage, "usage", "service '" + opts.service + "' is not in the policy");
 
-    // Nothing runs unless its decision is on record.
-    nextprism::audit_log log;
-    nextprism::error_code ec;
-    log.open(opts.audit_log, ec);
-    if (ec)
-        fail(exit_code::audit_failed, "cannot open audit log " + opts.audit_log, ec.message());
-
     const char* original = std::getenv("SSH_ORIGINAL_COMMAND");
     const std::string input = original ? original : "";
     const char* ssh_client = env("SSH_CLIENT");
-    // The key as sshd logs it ("SHA256:..."), with its authorized_keys comment.
-    const auto key = nextprism::detail::fingerprint_of(
-        nextprism::read_ssh_user_auth_key(env("SSH_USER_AUTH")));
-    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
-    const auto input_sha256 = nextprism::detail::sha256_hex(input);
+    const std::string key_line = nextprism::read_ssh_user_auth_key(env("SSH_USER_AUTH"));
 
     nextprism::decision d;
     if (!original) {
@@ -677,11 +347,42 @@ int main(int argc, char** argv)
         d = policy->check_command(opts.service, input);
     }
 
+    if (!opts.broker.empty()) {
+        // As deployed: the broker records and runs; this process only decided.
+        nextprism::broker_protocol::request req;
+        req.op = !d ? "refused" : opts.dry_run ? "dry_run" : "run";
+        req.service = opts.service;
+        req.argv = d.command.argv;
+        if (original)
+            req.input = input;
+        req.reason = d.reason;
+        req.ssh_client = ssh_client ? ssh_client : "";
+        req.key = key_line;
+        const int status = through_broker(opts, std::move(req), d && !opts.dry_run);
+        if (!d && status == exit_code::refused)
+            fail(exit_code::refused, "refused", d.reason);
+        if (d && opts.dry_run && status == 0)
+            std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
+        return status;
+    }
+
+    // Nothing runs unless its decision is on record.
+    nextprism::audit_log log;
+    nextprism::error_code ec;
+    log.open(opts.audit_log, ec);
+    if (ec)
+        fail(exit_code::audit_failed, "cannot open audit log " + opts.audit_log, ec.message());
+    // The key as sshd logs it ("SHA256:..."), with its authorized_keys comment.
+    const auto key = nextprism::detail::fingerprint_of(key_line);
+    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
+    const auto input_sha256 = nextprism::detail::sha256_hex(input);
+
     nextprism::audit_record record;
     record.service = opts.service;
     record.decision = d ? "allowed" : "refused";
     record.argv = d.command.exec_argv; // what runs in the container
-    record.input = input;
+    if (original)
+        record.input = input;
     record.input_sha256 = input_sha256;
     record.reason = d.reason;
     if (!d) {
@@ -703,5 +404,19 @@ int main(int argc, char** argv)
         std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
         return 0;
     }
-    return execute(opts, *policy, d, record, log);
+    // Direct mode: this process reaches the engine itself.
+    nextprism::proxy_run::run_config cfg;
+    cfg.service = opts.service;
+    const auto engine = nextprism::docker::engine_address_from_environment(ec);
+    if (ec)
+        fail(exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
+    cfg.engine = engine;
+    const char* target = env((upper(opts.service) + "_CONTAINER").c_str());
+    cfg.container = target ? target : opts.service;
+    cfg.lock_dir = opts.lock_dir;
+    cfg.timeout_seconds = opts.timeout_seconds;
+    cfg.output_stall_seconds = opts.output_stall_seconds;
+    cfg.max_running = opts.max_running;
+    cfg.max_per_key = opts.max_per_key;
+    return nextprism::proxy_run::run(cfg, d, record, log, {});
 }

@@ -65,8 +65,9 @@ enum class error {
     proxy_misconfigured,    ///< the proxy's service, policy file or DOCKER_HOST is wrong
     proxy_internal,         ///< the proxy failed unexpectedly
     audit_log_failed,       ///< the proxy cannot write its audit log: nothing ran
+    command_not_stopped,    ///< the proxy tried to stop the command and it still runs
 
-    last_ = audit_log_failed, ///< the last enumerator (tests iterate up to it): keep it last
+    last_ = command_not_stopped, ///< the last enumerator (tests iterate up to it): keep it last
 };
 
 /** How to react: compare any error_code (Asio, HTTP, Docker, SSH) with

@@ -89,7 +89,54 @@ check "the audit line names the key as sshd does" sh -c "docker logs np-img-prox
 caps=$(docker exec np-img-proxy sh -c 'grep CapEff /proc/1/status' | awk '{print $2}' || true)
 check "no NET_RAW (nor anything but the five) in PID 1's capabilities ($caps)" test "$caps" = "00000000000400e1"
 check "the root file system is read-only" sh -c "! docker exec np-img-proxy sh -c 'echo x >/etc/x' 2>/dev/null"
-check "the validator cannot read the audit FIFO" sh -c "docker exec np-img-proxy stat -c '%U:%G %a' /run/nextprism/audit.fifo | grep -qx 'root:nextprism 620'"
+check "only the broker may write the audit FIFO, nobody but root read it" sh -c "docker exec np-img-proxy stat -c '%U:%G %a' /run/nextprism/audit.fifo | grep -qx 'root:nextprism-broker 620'"
+# ---- privilege separation: the validator's account reaches neither the
+# engine nor the audit log; the broker alone does.
+sock_gid=$(docker exec np-img-proxy stat -c %g /var/run/docker.sock)
+check "the broker runs as nextprism-broker, in the socket's group" sh -c "
+  pid=\$(docker exec np-img-proxy cat /run/nextprism/broker.pid) &&
+  docker exec np-img-proxy grep -E '^(Uid|Groups):' /proc/\$pid/status | tr -s '\t ' ' ' | grep -q '^Uid: 101 ' &&
+  docker exec np-img-proxy grep '^Groups:' /proc/\$pid/status | grep -qw '$sock_gid'"
+check "the validator's account is not in the socket's group" sh -c "! docker exec -u nextprism np-img-proxy id -G | grep -qw '$sock_gid'"
+# The validator itself, as the account sshd runs it as, told to reach the engine directly: refused by the kernel.
+out=$(docker exec -u nextprism -e SSH_ORIGINAL_COMMAND='php occ status' -e DOCKER_HOST=unix:///var/run/docker.sock \
+  -e NEXTPRISM_AUDIT_LOG=/dev/null -e NEXTPRISM_LOCK_DIR=/tmp -e NEXTCLOUD_CONTAINER=np-img-nc \
+  np-img-proxy /usr/local/bin/nextprism-validate --service nextcloud 2>&1) && rc=0 || rc=$?
+check "the validator cannot open docker.sock (rc $rc: $out)" sh -c "[ $rc = 75 ] && echo '$out' | grep -q 'ermission denied'"
+check "the proxy account cannot write the audit FIFO" sh -c "! docker exec -u nextprism np-img-proxy sh -c 'echo forged >/run/nextprism/audit.fifo' 2>/dev/null"
+check "the proxy account cannot touch the locks" sh -c "! docker exec -u nextprism np-img-proxy sh -c 'ls /run/nextprism/locks' >/dev/null 2>&1"
+check "the broker's socket: root:nextprism 660" sh -c "docker exec np-img-proxy stat -c '%U:%G %a' /run/nextprism/broker.sock | grep -qx 'root:nextprism 660'"
+# A live session's validator: uid 1000, no group of the socket.
+"${ssh_[@]}" "php occ files:scan -v slow300" >/dev/null 2>&1 &
+client=$!
+for _ in $(seq 1 50); do
+  [ "$(docker top np-img-nc -o pid,args 2>/dev/null | grep -c 'slow300' || true)" -gt 0 ] && break; sleep 0.2
+done
+status=$(docker exec np-img-proxy sh -c 'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = nextprism-valid ] && ! grep -q audit-drain $d/cmdline && grep -E "^(Uid|Gid|Groups):" $d/status; done; true' | tr -s '\t ' ' ' || true)
+check "a live session's validator runs as 1000 without the socket's group ($status)" sh -c "
+  echo '$status' | grep -q '^Uid: 1000 1000 1000 1000' && ! echo '$status' | grep '^Groups:' | grep -qw '$sock_gid'"
+# ---- commands that really stop: the client is killed, the helper
+# container stops the command in the target, the lock goes with it.
+# The engine keeps only its last 256 events: watch the helpers live.
+timeout 60 docker events --filter label=io.nextprism.stop-helper --filter event=start --format '{{.Action}}' \
+  >"$work/helpers" 2>/dev/null &
+watcher=$!
+sleep 0.5
+kill -9 "$client"
+stopped=no
+for _ in $(seq 1 50); do
+  if [ "$(docker top np-img-nc -o pid,args | grep -c 'slow300' || true)" = 0 ]; then stopped=yes; break; fi
+  sleep 0.2
+done
+check "a killed client's command is gone from the target within 10 s" test "$stopped" = yes
+check "its audit record says stopped" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"outcome\":\"stopped\".*client went away'"
+out=$("${ssh_[@]}" "php occ files:scan alice" 2>&1) || true
+check "the next single-flight command runs" grep -q "Starting scan for user 1 out of 1 (alice)" <<<"$out"
+kill "$watcher" 2>/dev/null || true
+wait "$watcher" 2>/dev/null || true
+helpers=$(grep -c start "$work/helpers" || true)
+check "the stop went through one helper container ($helpers started)" test "$helpers" = 1
+check "no stop helper container is left" test -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)"
 # The drainer dies: the container ends (Swarm restarts the task).
 docker exec np-img-proxy sh -c 'kill -9 $(cat /run/nextprism/drainer.pid)'
 for _ in $(seq 1 30); do [ "$(docker inspect -f '{{.State.Running}}' np-img-proxy)" = false ] && break; sleep 0.2; done

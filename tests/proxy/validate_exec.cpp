@@ -85,11 +85,11 @@ TEST_CASE("100 MiB of output through the validator, byte for byte")
 TEST_CASE("a missing or stopped target has its own exit code")
 {
     proxy_env p;
-    auto env = p.env("photoprism status");
-    env.back() = "PHOTOPRISM_CONTAINER=np-no-such-container";
-    auto r = run_process({NEXTPRISM_VALIDATE, "--service", "photoprism"}, env);
+    p.start_brokers({}, {"PHOTOPRISM_CONTAINER=np-no-such-container"});
+    auto r = p.run("photoprism", "photoprism status");
     CHECK(r.exit_code == exit_code::target_missing);
     CHECK(r.err == "nextprism: error: target container not found (np-no-such-container)\n");
+    p.start_brokers();
 
     docker_cli({"stop", "-t", "0", p.photoprism.name});
     r = p.run("photoprism", "photoprism status");
@@ -99,12 +99,15 @@ TEST_CASE("a missing or stopped target has its own exit code")
 
 TEST_CASE("a timed-out command is stopped: nothing is left in the container")
 {
-    proxy_env p;
-    const auto r = p.run("nextcloud", "php occ files:scan -v slow300", {"--timeout", "2"});
+    proxy_env p("np-v", {"--timeout", "2"});
+    const auto r = p.run("nextcloud", "php occ files:scan -v slow300");
     CHECK(r.exit_code == exit_code::timeout);
     CHECK(r.out.find("\tFile\t/slow300/files/photo-1.jpg\n") != std::string::npos);
     CHECK(r.err == "nextprism: error: timed out after 2 s; the command was stopped\n");
     CHECK(p.idle(p.nextcloud));
+    const auto audit = p.audit();
+    REQUIRE(audit.size() == 2);
+    CHECK(audit[1]["outcome"] == "timeout");
 }
 
 TEST_CASE("single flight: a second scan is refused while one runs; status still runs")

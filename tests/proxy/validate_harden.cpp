@@ -43,8 +43,8 @@ TEST_CASE("a caller that stops reading cannot freeze the validator")
     // the engine and the target, the deadline still fires.
     SECTION("the deadline fires, memory stays bounded, the lock is released")
     {
-        auto v = spawn_process({NEXTPRISM_VALIDATE, "--service", "photoprism", "--timeout", "3"},
-                               p.env("photoprism index big-output"));
+        p.start_brokers({"--timeout", "3"});
+        auto v = p.spawn("photoprism", "photoprism index big-output");
         long peak = 0;
         int status = -2;
         const auto start = std::chrono::steady_clock::now();
@@ -75,9 +75,8 @@ TEST_CASE("a caller that stops reading cannot freeze the validator")
     }
     SECTION("the output-stall limit stops a command whose caller reads nothing")
     {
-        auto v = spawn_process(
-            {NEXTPRISM_VALIDATE, "--service", "photoprism", "--timeout", "0", "--output-stall", "2"},
-            p.env("photoprism index big-output"));
+        p.start_brokers({"--timeout", "0", "--output-stall", "2"});
+        auto v = p.spawn("photoprism", "photoprism index big-output");
         const int status = v.wait(30);
         CHECK(status == exit_code::timeout);
         ::close(v.out);
@@ -119,8 +118,7 @@ TEST_CASE("audit records are bounded and every outcome is on record")
     }
     SECTION("a busy refusal has an outcome")
     {
-        auto first = spawn_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"},
-                                   p.env("php occ files:scan -v slow6"));
+        auto first = p.spawn("nextcloud", "php occ files:scan -v slow6");
         std::string seen;
         REQUIRE(first.read_until("photo-1.jpg", 30, seen));
         const auto second = p.run("nextcloud", "php occ memories:index");
@@ -145,10 +143,8 @@ TEST_CASE("audit records are bounded and every outcome is on record")
         std::getline(std::ifstream(key.string() + ".pub"), pub);
         std::ofstream(p.dir / "authorized_keys") << "restrict " << pub.substr(0, pub.rfind(' ')) << " sync@nas\n";
         std::ofstream(p.dir / "auth") << "publickey " << pub << "\n";
-        auto env = p.env("php occ status");
-        env.push_back("SSH_USER_AUTH=" + (p.dir / "auth").string());
-        env.push_back("NEXTPRISM_AUTHORIZED_KEYS=" + (p.dir / "authorized_keys").string());
-        const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"}, env);
+        // The broker reads the comment from its own authorized_keys (the fixture's).
+        const auto r = p.run("nextcloud", "php occ status", {"SSH_USER_AUTH=" + (p.dir / "auth").string()});
         CHECK(r.exit_code == 0);
         const auto fp = run_process({"/usr/bin/ssh-keygen", "-l", "-f", key.string() + ".pub"}, {});
         const auto audit = p.audit();
@@ -170,8 +166,8 @@ TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it
                                   file.string(), "--audit-file-max-bytes", "4096", "--audit-file-keep", "2"},
                                  {});
     std::this_thread::sleep_for(std::chrono::milliseconds(300)); // until it holds the FIFO
-    auto env = p.env("php occ status");
-    env[2] = "NEXTPRISM_AUDIT_LOG=" + fifo.string();
+    p.start_brokers({"--audit-log", fifo.string()}); // the broker writes the FIFO, as in the image
+    const auto env = p.env("php occ status");
     for (int i = 0; i < 10; ++i) {
         const auto r = run_process({NEXTPRISM_VALIDATE, "--service", "nextcloud"}, env);
         CHECK(r.exit_code == 0);
@@ -195,13 +191,12 @@ TEST_CASE("the audit drainer: lines to its stdout and a rotated file; without it
 
 TEST_CASE("200 concurrent status calls against a cap of 8: the rest refused busy, nothing lost")
 {
-    proxy_env p("np-h");
+    proxy_env p("np-h", {"--max-running", "8", "--max-per-key", "0"}); // the service's cap alone
     constexpr int calls = 200;
     std::vector<spawned_process> procs;
     procs.reserve(calls);
     for (int i = 0; i < calls; ++i)
-        procs.push_back(spawn_process({NEXTPRISM_VALIDATE, "--service", "nextcloud", "--max-running", "8"},
-                                      p.env("php occ status")));
+        procs.push_back(p.spawn("nextcloud", "php occ status"));
     int ran = 0, busy = 0, other = 0;
     for (auto& v : procs) {
         const int status = v.wait(120);

@@ -12,6 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,13 @@ public:
         std::chrono::milliseconds request_timeout{10'000}; ///< each plain request
         std::chrono::milliseconds stop_grace{3'000};       ///< SIGTERM → SIGKILL
         std::size_t max_response_bytes = 64 << 20;         ///< for JSON answers
+        /** How a stop reaches the exec's processes when this process cannot
+            signal them itself (the proxy's broker: not in the host PID
+            namespace). Called with the exec's host PID and its container's
+            id; must call `done` later (never inline) once they are gone or
+            it gave up. Empty: signal them from here (process_tree.hpp). */
+        std::function<void(int host_pid, const std::string& container_id, std::function<void()> done)>
+            stop_processes;
     };
 
     client(executor_type ex, engine_address address);
@@ -124,7 +132,8 @@ public:
         (SIGTERM, then SIGKILL after `stop_grace`), after checking in
         /proc/PID/cgroup that each belongs to the container. This needs
         the caller in the host PID namespace with the right to signal them
-        (root on the node, or `pid: host` + CAP_KILL for the proxy).
+        (root on the node); elsewhere `options::stop_processes` does it
+        (the proxy's broker starts a helper container for it).
 
         `void(error_code, exec_result)`; a non-zero exit status is data
         (`exit_code`), not an error. `timeout` 0 means none.

@@ -72,6 +72,8 @@ inline constexpr error_row error_table[] = {
     {error::proxy_misconfigured, "the proxy is misconfigured", is_permanent | is_not_started},
     {error::proxy_internal, "internal error in the proxy", is_permanent},
     {error::audit_log_failed, "the proxy cannot write its audit log; nothing ran", is_permanent | is_not_started},
+    // Never retried: the first run may still be going.
+    {error::command_not_stopped, "the proxy could not stop the command; it may still run", is_permanent},
 };
 
 /// Row i is error i + 1, and every error has one (checked at compile time).

@@ -37,6 +37,7 @@ namespace nextprism {
     | 70     | internal error in the proxy     | proxy_internal         | permanent |
     | 74     | audit log unwritable, nothing ran | audit_log_failed     | permanent |
     | 75     | Docker engine error             | engine_error           | transient, may have started |
+    | 76     | stop failed: it may still run   | command_not_stopped    | permanent (never retried) |
     | 124    | the command timed out, stopped  | timeout                | transient, may have started |
 
     "May have started": the retry rule never repeats a non-idempotent
@@ -51,6 +52,7 @@ inline constexpr int target_missing = 69; ///< no running target container
 inline constexpr int internal = 70;       ///< a bug or an unexpected failure
 inline constexpr int audit_failed = 74;   ///< the audit log cannot be written: nothing ran
 inline constexpr int engine_error = 75;   ///< the Docker engine failed or is unreachable
+inline constexpr int not_stopped = 76;    ///< a stop was tried and the engine says it still runs
 inline constexpr int timeout = 124;       ///< the command exceeded its deadline and was stopped
 
 /// The prefix of the proxy's one stderr line.
@@ -74,6 +76,7 @@ inline constexpr proxy_exit_row proxy_exit_table[] = {
     {proxy_exit_code::internal, error::proxy_internal},
     {proxy_exit_code::audit_failed, error::audit_log_failed},
     {proxy_exit_code::engine_error, error::engine_error},
+    {proxy_exit_code::not_stopped, error::command_not_stopped},
     {proxy_exit_code::timeout, error::timeout},
 };
 

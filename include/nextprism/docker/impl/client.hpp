@@ -482,7 +482,14 @@ inline net::awaitable<void> stop_exec(context_ptr ctx, std::shared_ptr<exec_cont
             co_await wait.async_wait(use_tuple);
         }
     }
-    if (pid > 0 && !control->finished) {
+    if (pid > 0 && !control->finished && ctx->opts.stop_processes) {
+        // Someone else signals them; wait until it is done or the exec ended
+        // (the exec's end cancels stop_timer too).
+        wait.expires_at(net::steady_timer::time_point::max());
+        ctx->opts.stop_processes(pid, control->container_id,
+                                 [control] { control->stop_timer.cancel(); });
+        co_await wait.async_wait(use_tuple);
+    } else if (pid > 0 && !control->finished) {
         process_tree::signal(pid, control->container_id, SIGTERM);
         wait.expires_after(ctx->opts.stop_grace);
         co_await wait.async_wait(use_tuple);

@@ -1,0 +1,414 @@
+// nextprism-broker: the privileged half of the proxy.
+//
+// The validator (the SSH session's process, the proxy account's uid) never
+// reaches the Docker socket nor the audit log. This broker, started by the
+// entrypoint beside sshd, does both for it, and nothing else: it listens on
+// a unix socket that only the validator's group can reach, accepts only the
+// uids it was told to (SO_PEERCRED), and forks one child per request. The
+// child checks the request against the whitelist again (the library's
+// check of the argv, not a second parser), writes the audit records, takes
+// the slots and the single-flight lock, runs the command through the
+// library's Docker client and writes its output straight into the
+// session's pipes (passed with SCM_RIGHTS), then answers the exit status.
+// A timeout, the caller going away or the validator's end closing stops
+// the command through a helper container (broker_stop.hpp); the lock is
+// held until the engine says the exec ended.
+//
+// The parent does nothing but accept and fork: a child's failure (or a
+// bug reached by a hostile request) ends that child only. Each child
+// builds its own io_context.
+//
+// Also `--stop-tree PID ...`: the stop helper's command, in its own
+// container (broker_stop.hpp).
+
+#include "proxy_run.hpp" // first: it includes nextprism's config first
+#include "broker_protocol.hpp"
+#include "broker_stop.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+namespace {
+
+namespace exit_code = nextprism::proxy_exit_code;
+namespace protocol = nextprism::broker_protocol;
+
+constexpr std::string_view usage_text =
+    "usage: nextprism-broker --socket PATH --service SERVICE [--policy FILE] [--audit-log FILE]\n"
+    "                        [--lock-dir DIR] [--timeout S] [--output-stall S] [--max-running N]\n"
+    "                        [--max-per-key N] [--peer-uid UID]... [--socket-group GID] [--user NAME]\n"
+    "                        [--helper-image IMAGE|auto|none] [--stop-grace MS] [--max-children N]\n"
+    "                        [--authorized-keys FILE]\n"
+    "       nextprism-broker --stop-tree PID --container ID --not-before EPOCH [--grace MS]\n"
+    "Environment: DOCKER_HOST, <SERVICE>_CONTAINER (the target's Swarm service or container).\n"
+    "--peer-uid: the uids allowed to connect (default: the account 'nextprism'); --socket-group:\n"
+    "the socket's group (default: that account's group), mode 0660; --user: the account the\n"
+    "broker runs as once its socket is bound (its groups reach the Docker socket);\n"
+    "--helper-image auto (default): stop commands with a helper container of this container's\n"
+    "image, none: signal them from here (a broker in the host PID namespace).\n";
+
+struct options
+{
+    std::string socket_path;
+    std::string service;
+    std::string policy_file;
+    std::string audit_log = "/run/nextprism/audit.fifo";
+    std::string authorized_keys = "/etc/nextprism/authorized_keys";
+    std::set<uid_t> peer_uids;
+    std::optional<gid_t> socket_group;
+    std::string user;
+    std::string helper_image = "auto";
+    long stop_grace_ms = 3000;
+    long max_children = 256;
+    nextprism::proxy_run::run_config run;
+    // --stop-tree
+    int stop_pid = 0;
+    std::string stop_container;
+    long long not_before = 0;
+};
+
+[[noreturn]] void die(int code, std::string_view what, std::string_view detail = {})
+{
+    const std::string line = "nextprism-broker: " + std::string(what) + (detail.empty() ? "" : ": ") +
+                             std::string(detail) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::exit(code);
+}
+
+long number(std::string_view arg, const std::string& text, long lo, long hi)
+{
+    char* end = nullptr;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < lo || v > hi)
+        die(exit_code::usage, std::string(arg) + ": bad value '" + text + "'");
+    return static_cast<long>(v);
+}
+
+std::string upper(std::string s)
+{
+    for (auto& c : s)
+        c = static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+/// The whole command line and environment, in one place.
+options parse_options(int argc, char** argv)
+{
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc)
+                die(exit_code::usage, std::string(arg) + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--socket")
+            o.socket_path = value();
+        else if (arg == "--service")
+            o.run.service = o.service = value();
+        else if (arg == "--policy")
+            o.policy_file = value();
+        else if (arg == "--audit-log")
+            o.audit_log = value();
+        else if (arg == "--lock-dir")
+            o.run.lock_dir = value();
+        else if (arg == "--authorized-keys")
+            o.authorized_keys = value();
+        else if (arg == "--timeout")
+            o.run.timeout_seconds = number(arg, value(), 0, 7 * 24 * 3600);
+        else if (arg == "--output-stall")
+            o.run.output_stall_seconds = number(arg, value(), 0, 7 * 24 * 3600);
+        else if (arg == "--max-running")
+            o.run.max_running = number(arg, value(), 0, 1024);
+        else if (arg == "--max-per-key")
+            o.run.max_per_key = number(arg, value(), 0, 1024);
+        else if (arg == "--peer-uid")
+            o.peer_uids.insert(static_cast<uid_t>(number(arg, value(), 0, 0x7fffffff)));
+        else if (arg == "--socket-group")
+            o.socket_group = static_cast<gid_t>(number(arg, value(), 0, 0x7fffffff));
+        else if (arg == "--user")
+            o.user = value();
+        else if (arg == "--helper-image")
+            o.helper_image = value();
+        else if (arg == "--stop-grace" || arg == "--grace")
+            o.stop_grace_ms = number(arg, value(), 0, 600'000);
+        else if (arg == "--max-children")
+            o.max_children = number(arg, value(), 1, 4096);
+        else if (arg == "--stop-tree")
+            o.stop_pid = static_cast<int>(number(arg, value(), 1, 0x7fffffff));
+        else if (arg == "--container")
+            o.stop_container = value();
+        else if (arg == "--not-before")
+            o.not_before = number(arg, value(), 0, 0x7fffffffffffLL);
+        else if (arg == "--help" || arg == "-h") {
+            std::cout << usage_text;
+            std::exit(0);
+        } else
+            die(exit_code::usage, "unknown argument " + std::string(arg) + " (see --help)");
+    }
+    if (o.stop_pid > 0) {
+        if (o.stop_container.size() != 64)
+            die(exit_code::usage, "--stop-tree needs --container with a full container id");
+        return o;
+    }
+    if (o.socket_path.empty() || o.service.empty())
+        die(exit_code::usage, "--socket and --service are required (see --help)");
+    nextprism::error_code ec;
+    o.run.engine = nextprism::docker::engine_address_from_environment(ec);
+    if (ec)
+        die(exit_code::usage, "DOCKER_HOST is not a unix:// or tcp:// address");
+    const char* target = std::getenv((upper(o.service) + "_CONTAINER").c_str());
+    o.run.container = target && *target ? target : o.service;
+    o.run.hold_until_ended = true;
+    if (o.peer_uids.empty() || !o.socket_group) {
+        const passwd* pw = ::getpwnam("nextprism");
+        if (!pw)
+            die(exit_code::usage, "no --peer-uid/--socket-group and no account 'nextprism'");
+        if (o.peer_uids.empty())
+            o.peer_uids.insert(pw->pw_uid);
+        if (!o.socket_group)
+            o.socket_group = pw->pw_gid;
+    }
+    return o;
+}
+
+nextprism::whitelist load_policy(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        die(exit_code::usage, "cannot read policy file", path);
+    std::stringstream text;
+    text << in.rdbuf();
+    nextprism::error_code ec;
+    std::string reason;
+    auto policy = nextprism::whitelist::from_json(text.str(), ec, reason);
+    if (ec)
+        die(exit_code::usage, "invalid policy file " + path, reason);
+    return policy;
+}
+
+/// Binds the socket: owner this process, group `group`, mode 0660, so
+/// that only that group's members (the validator) reach it.
+int listen_on(const std::string& path, gid_t group)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        die(exit_code::usage, "socket path too long", path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die(exit_code::internal, "socket", std::strerror(errno));
+    ::unlink(path.c_str());
+    const mode_t old = ::umask(0177); // never reachable by others, not even for a moment
+    const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (bound != 0)
+        die(exit_code::internal, "cannot bind " + path, std::strerror(errno));
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0 || ::chmod(path.c_str(), 0660) != 0)
+        die(exit_code::internal, "cannot give " + path + " to group " + std::to_string(group),
+            std::strerror(errno));
+    if (::listen(fd, 128) != 0)
+        die(exit_code::internal, "listen", std::strerror(errno));
+    return fd;
+}
+
+/// Becomes `user` (its uid, gid and supplementary groups) for good.
+void become(const std::string& user)
+{
+    const passwd* pw = ::getpwnam(user.c_str());
+    if (!pw)
+        die(exit_code::usage, "no account " + user);
+    if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+        die(exit_code::internal, "cannot become " + user, std::strerror(errno));
+    if (pw->pw_uid != 0 && ::setuid(0) == 0)
+        die(exit_code::internal, "could regain root after becoming " + user);
+}
+
+/// Answers the validator and ends this child.
+[[noreturn]] void answer(int conn, int status, std::string line = {})
+{
+    protocol::send_message(conn, protocol::encode(protocol::reply{status, std::move(line)}));
+    ::close(conn);
+    std::exit(0);
+}
+
+/** One validator's request, in its own child. */
+[[noreturn]] void serve(const options& opts, const nextprism::whitelist& policy, int conn)
+{
+    using nextprism::proxy_exit_line;
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || !opts.peer_uids.count(peer.uid))
+        std::exit(0); // not the validator: no answer
+    const auto not_before = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    std::string payload;
+    std::vector<int> fds;
+    protocol::request req;
+    const bool received = protocol::receive_message(conn, payload, fds, std::chrono::seconds(10));
+    if (!received || !protocol::decode(payload, req))
+        answer(conn, exit_code::internal, proxy_exit_line("internal error", "malformed request to the broker"));
+
+    nextprism::audit_log log;
+    nextprism::error_code ec;
+    log.open(opts.audit_log, ec);
+    if (ec)
+        answer(conn, exit_code::audit_failed,
+               proxy_exit_line("cannot open audit log " + opts.audit_log, ec.message()));
+
+    // The record, from what the broker derives itself where it can: the
+    // fingerprint and comment from the key line, its own service.
+    const auto key = nextprism::detail::fingerprint_of(req.key);
+    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
+    const auto input_sha256 = req.input ? nextprism::detail::sha256_hex(*req.input) : std::string();
+    nextprism::audit_record record;
+    record.service = opts.service;
+    if (req.input)
+        record.input = std::string_view(*req.input);
+    record.input_sha256 = input_sha256;
+    record.ssh_client = req.ssh_client;
+    record.key_type = key.type;
+    record.key_fingerprint = key.fingerprint;
+    record.key_comment = key_comment;
+
+    nextprism::decision d;
+    if (req.service != opts.service) {
+        d.ec = nextprism::error::unknown_service;
+        d.reason = "this proxy serves " + opts.service + ", not '" + req.service + "'";
+    } else if (req.op == "refused") {
+        d.ec = nextprism::error::empty_command; // any refusal: the validator's reason is on record
+        d.reason = req.reason;
+    } else if (req.op == "run" || req.op == "dry_run") {
+        d = policy.check(opts.service, req.argv); // the whitelist again, on the argv
+    } else {
+        answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
+    }
+    record.decision = d ? "allowed" : "refused";
+    record.argv = d.command.exec_argv;
+    record.reason = d.reason;
+    if (!d) {
+        record.outcome = "refused";
+        record.exit_code = exit_code::refused;
+    }
+    log.write(record, ec);
+    if (ec)
+        answer(conn, exit_code::audit_failed,
+               proxy_exit_line("cannot write audit log " + opts.audit_log, ec.message()));
+    if (!d) // the validator prints its own refusal; one it did not see gets the broker's
+        answer(conn, exit_code::refused, req.op == "refused" ? "" : proxy_exit_line("refused", d.reason));
+    if (req.op == "dry_run")
+        answer(conn, 0);
+    if (fds.size() != 2)
+        answer(conn, exit_code::internal, proxy_exit_line("internal error", "no output descriptors passed"));
+
+    auto cfg = opts.run;
+    if (opts.helper_image != "none") {
+        nextprism::broker_stop::helper_config helper;
+        helper.image = opts.helper_image;
+        helper.grace = std::chrono::milliseconds(opts.stop_grace_ms);
+        helper.not_before = not_before;
+        cfg.configure_client = [helper, engine = cfg.engine](boost::asio::any_io_executor ex,
+                                                             nextprism::docker::client::options& o) {
+            o.stop_processes = nextprism::broker_stop::helper_stopper(ex, engine, helper);
+        };
+    } else {
+        cfg.configure_client = [grace = opts.stop_grace_ms](boost::asio::any_io_executor,
+                                                           nextprism::docker::client::options& o) {
+            o.stop_grace = std::chrono::milliseconds(grace);
+        };
+    }
+    bool answered = false;
+    nextprism::proxy_run::run(cfg, d, record, log, {fds[0], fds[1], conn}, [&](int status) {
+        if (answered)
+            return;
+        answered = true;
+        // The output is complete: sshd sees its end once the validator exits.
+        ::close(fds[0]);
+        ::close(fds[1]);
+        protocol::send_message(conn, protocol::encode(protocol::reply{status, {}}));
+        ::shutdown(conn, SHUT_RDWR);
+    });
+    std::exit(0);
+}
+
+int stop_tree_main(const options& o)
+{
+    return nextprism::broker_stop::stop_tree(o.stop_pid, o.stop_container, o.not_before,
+                                             std::chrono::milliseconds(o.stop_grace_ms));
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    ::signal(SIGPIPE, SIG_IGN);
+    options opts = parse_options(argc, argv);
+    if (opts.stop_pid > 0)
+        return stop_tree_main(opts);
+
+    nextprism::whitelist loaded;
+    const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
+    if (!opts.policy_file.empty()) {
+        loaded = load_policy(opts.policy_file);
+        policy = &loaded;
+    }
+    if (!policy->find_service(opts.service))
+        die(exit_code::usage, "service '" + opts.service + "' is not in the policy");
+
+    const int listener = listen_on(opts.socket_path, *opts.socket_group);
+    if (!opts.user.empty())
+        become(opts.user);
+    if (opts.helper_image == "auto") {
+        // The proxy's own image, for the stop helper; outside a container
+        // (the host tests) the broker signals from the host PID namespace.
+        const auto self = nextprism::broker_stop::own_container_id();
+        opts.helper_image = self.empty() ? "none" : nextprism::broker_stop::image_of(opts.run.engine, self);
+        if (opts.helper_image.empty())
+            die(exit_code::engine_error, "cannot read this container's image from the engine (for the stop helper)");
+    }
+    std::fprintf(stderr, "nextprism-broker: serving %s on %s (uid %u), stop helper %s\n", opts.service.c_str(),
+                 opts.socket_path.c_str(), ::getuid(), opts.helper_image.c_str());
+
+    // Accept and fork; children are reaped here and counted.
+    long children = 0;
+    for (;;) {
+        int status;
+        while (::waitpid(-1, &status, WNOHANG) > 0)
+            --children;
+        pollfd p{listener, POLLIN, 0};
+        if (::poll(&p, 1, 1000) <= 0)
+            continue;
+        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn < 0)
+            continue;
+        if (children >= opts.max_children) {
+            protocol::send_message(conn, protocol::encode(protocol::reply{
+                                             exit_code::busy, nextprism::proxy_exit_line(
+                                                                  "busy", "the proxy's broker serves " +
+                                                                              std::to_string(children) +
+                                                                              " sessions; try again shortly")}));
+            ::close(conn);
+            continue;
+        }
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::close(listener);
+            serve(opts, *policy, conn);
+        }
+        ::close(conn);
+        if (child > 0)
+            ++children;
+    }
+}

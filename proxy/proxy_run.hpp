@@ -1,0 +1,564 @@
+#ifndef NEXTPRISM_PROXY_PROXY_RUN_HPP
+#define NEXTPRISM_PROXY_PROXY_RUN_HPP
+
+// Running one accepted command in the target container, as the proxy does
+// it: the running slots (per key, per service), the single-flight lock, the
+// exec through the Docker client, the caller's output written without ever
+// blocking, the deadline, the stop, the audit record of how it ended.
+//
+// Used by the broker (proxy/broker.cpp: one forked child per validator
+// session, output written straight into the session's pipes passed to it)
+// and by the validator's direct mode (tests on the host, no broker).
+// Proxy-specific: it lives in proxy/, not in the library.
+
+#include <nextprism/proxy/audit_log.hpp>
+#include <nextprism/whitelist.hpp>
+#include <nextprism/detail/sha256.hpp>
+#include <nextprism/docker/client.hpp>
+#include <nextprism/docker/output_gate.hpp>
+#include <nextprism/wire/exit_status.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <functional>
+#include <optional>
+#include <poll.h>
+#include <string>
+#include <string_view>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace nextprism::proxy_run {
+
+namespace exit_code = nextprism::proxy_exit_code;
+
+/// Writes all of `data` to a blocking or non-blocking `fd`; gives up after ~2 s of no progress.
+inline void write_all(int fd, std::string_view data)
+{
+    int idle = 0;
+    while (!data.empty() && fd >= 0) {
+        const auto n = ::write(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            idle = 0;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN && ++idle < 200) {
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, 10);
+        } else {
+            return;
+        }
+    }
+}
+
+/// Whether the reader of `fd` went away (sshd closed the channel).
+inline bool reader_gone(int fd)
+{
+    pollfd p{fd, 0, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+/** The caller's stdout and stderr, written through Asio so that a caller
+    who stops reading can never block the event loop (the deadline, the
+    signals and the engine's stream all live on it).
+
+    Output waits in one bounded queue per stream. Above `high_water` bytes
+    in all, the exec's gate closes: the client stops reading from the engine
+    (back-pressure: the process in the target blocks on its own stdout, the
+    proxy's memory stays at the queue plus one 64 KiB read). Below
+    `low_water` it opens again. Once the command is being stopped the gate
+    is latched open and output beyond `hard_limit` is dropped (counted).
+    A write that fails (the reader is gone) drops everything queued and
+    calls `on_reader_gone`. */
+class output_pump
+{
+public:
+    static constexpr std::size_t high_water = 256 * 1024;
+    static constexpr std::size_t low_water = 64 * 1024;
+    static constexpr std::size_t hard_limit = 1024 * 1024;
+
+    output_pump(boost::asio::io_context& io, std::shared_ptr<docker::output_gate> gate, int out_fd, int err_fd)
+        : gate_(std::move(gate)), streams_{stream(io, out_fd), stream(io, err_fd)}
+    {
+    }
+
+    ~output_pump()
+    {
+        for (auto& s : streams_) {
+            boost::system::error_code ignored;
+            s.descriptor.cancel(ignored);
+            ::fcntl(s.descriptor.release(), F_SETFL, s.flags); // back to what we were given
+        }
+    }
+
+    std::function<void()> on_reader_gone;
+    std::function<void()> on_drained; ///< the queue became empty
+
+    /// `err`: the stderr stream, else stdout.
+    void push(bool err, std::string_view data)
+    {
+        if (failed_ || data.empty())
+            return;
+        if (queued_ + data.size() > hard_limit && gate_->latched()) {
+            dropped_ += data.size();
+            return;
+        }
+        auto& s = streams_[err ? 1 : 0];
+        if (queued_ == 0)
+            progress_ = std::chrono::steady_clock::now();
+        // Small pieces are coalesced: one write(2) per 64 KiB, not per frame.
+        if (!s.queue.empty() && (s.queue.size() > 1 || !s.writing) && s.queue.back().size() < 64 * 1024)
+            s.queue.back().append(data);
+        else
+            s.queue.emplace_back(data);
+        queued_ += data.size();
+        if (queued_ >= high_water)
+            gate_->close();
+        start(s);
+    }
+
+    bool idle() const noexcept { return queued_ == 0; }
+    bool failed() const noexcept { return failed_; }
+    std::uint64_t dropped() const noexcept { return dropped_; }
+
+    /// How long output has waited without a byte getting out; zero when idle.
+    std::chrono::steady_clock::duration stalled() const
+    {
+        return idle() ? std::chrono::steady_clock::duration::zero()
+                      : std::chrono::steady_clock::now() - progress_;
+    }
+
+    /// Gives up on whatever is queued (the caller will not read it).
+    void abandon()
+    {
+        dropped_ += queued_;
+        queued_ = 0;
+        failed_ = true;
+        for (auto& s : streams_) {
+            s.queue.clear();
+            boost::system::error_code ignored;
+            s.descriptor.cancel(ignored);
+        }
+        gate_->latch_open();
+    }
+
+private:
+    struct stream_state
+    {
+        boost::asio::posix::stream_descriptor descriptor;
+        int flags;
+        std::deque<std::string> queue;
+        bool writing = false;
+    };
+
+    static stream_state stream(boost::asio::io_context& io, int fd)
+    {
+        const int flags = ::fcntl(fd, F_GETFL);
+        // Non-blocking, so that Asio never blocks in write(2). The flag is
+        // on the open file description: restored in the destructor.
+        ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        return stream_state{boost::asio::posix::stream_descriptor(io, fd), flags, {}, false};
+    }
+
+    void start(stream_state& s)
+    {
+        if (s.writing || s.queue.empty() || failed_)
+            return;
+        s.writing = true;
+        boost::asio::async_write(
+            s.descriptor, boost::asio::buffer(s.queue.front()),
+            [this, &s](boost::system::error_code ec, std::size_t n) {
+                s.writing = false;
+                if (ec) {
+                    if (ec == boost::asio::error::operation_aborted || failed_)
+                        return;
+                    abandon();
+                    if (on_reader_gone)
+                        on_reader_gone();
+                    return;
+                }
+                queued_ -= n;
+                s.queue.pop_front();
+                progress_ = std::chrono::steady_clock::now();
+                if (queued_ <= low_water)
+                    gate_->open();
+                start(s);
+                if (queued_ == 0 && on_drained)
+                    on_drained();
+            });
+    }
+
+    std::shared_ptr<docker::output_gate> gate_;
+    stream_state streams_[2];
+    std::size_t queued_ = 0;
+    std::uint64_t dropped_ = 0;
+    bool failed_ = false;
+    std::chrono::steady_clock::time_point progress_ = std::chrono::steady_clock::now();
+};
+
+/// How the proxy runs what it accepted (the broker's or the validator's configuration).
+struct run_config
+{
+    std::string service;
+    std::string container;   ///< the target's Swarm service or container name
+    docker::engine_address engine;
+    std::string lock_dir = "/run/nextprism";
+    long timeout_seconds = 4 * 3600;
+    long output_stall_seconds = 300; ///< the caller read nothing for this long: stop
+    /// Commands running at once for this service, every command counted
+    /// (status too); 0: no cap. 40 = what the client pool sends one proxy
+    /// at most by default (max_connections_per_host 5 x MaxSessions 8).
+    long max_running = 40;
+    /// Commands running at once for one key (its SHA256 fingerprint); 0: no
+    /// cap. 32: one key can hold at most 32 of the 40 service slots, 8 stay
+    /// for every other key.
+    long max_per_key = 32;
+    /// Keep the single-flight lock (and the slots) after a stop that did
+    /// not work, until the engine says the exec ended (the broker). The
+    /// validator's direct mode cannot: sshd waits for its exit.
+    bool hold_until_ended = false;
+    /// Sets the Docker client's options (the broker: its stop helper).
+    std::function<void(boost::asio::any_io_executor, docker::client::options&)> configure_client;
+};
+
+/// The file descriptors of one run.
+struct run_io
+{
+    int out = STDOUT_FILENO;
+    int err = STDERR_FILENO;
+    int peer = -1; ///< the validator's connection (broker): its end stops the command
+};
+
+/// What run() needs of an allowed decision: the one place that reads the
+/// decision's shape (the whitelist's authorized_command will carry it).
+struct accepted_command
+{
+    std::vector<std::string> exec_argv;
+    std::optional<std::string> exec_user;
+    std::optional<std::string> working_dir;
+    bool single_flight = false;
+    std::string rule; ///< "php occ files:scan": the single-flight group's name
+};
+
+inline accepted_command accepted_from(const decision& d)
+{
+    return {d.command.exec_argv, d.command.exec_user, d.command.working_dir, d.command.single_flight,
+            d.command.rule};
+}
+
+namespace detail {
+
+/// A flock'd slot among `count` files PREFIX.I; the fd (kept open: the lock
+/// goes with the process) or -1 when all are taken, -2 when a file cannot be opened.
+inline int take_slot(const std::string& prefix, long count, std::string& error)
+{
+    // Start at a PID-dependent slot: fewer failed tries when many arrive at once.
+    const long first = static_cast<long>(::getpid()) % count;
+    for (long i = 0; i < count; ++i) {
+        const std::string path = prefix + std::to_string((first + i) % count);
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            error = path + ": " + std::strerror(errno);
+            return -2;
+        }
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        ::close(fd);
+    }
+    return -1;
+}
+
+} // namespace detail
+
+/** Runs the accepted command `d` in the target container and passes its
+    output and exit status through `io`. Single-flight commands take the
+    service's lock first. A caller that goes away (closed pipe, the peer's
+    connection closed, SIGHUP, SIGTERM) or stops reading for longer than
+    the output-stall limit stops the command in the container. Writes the
+    "finished" record; every refusal here (busy, internal) writes one too
+    and its one stderr line. Returns the exit status for the caller.
+
+    `after_output` is called once the caller's output is complete (before
+    a hold: the broker closes the pipes and answers the validator there). */
+inline int run(const run_config& cfg, const decision& d, audit_record record, audit_log& log, run_io io,
+               const std::function<void(int status)>& after_output = {})
+{
+    namespace net = boost::asio;
+    using namespace std::chrono;
+
+    const auto started = steady_clock::now();
+    const accepted_command cmd = accepted_from(d);
+    auto finish_record = [&](std::string_view outcome, int status, std::string_view reason, double ms) {
+        record.event = "finished";
+        record.decision = {};
+        record.input.reset();
+        record.time = system_clock::now();
+        record.outcome = outcome;
+        record.exit_code = status;
+        record.reason = reason;
+        record.duration_ms = ms;
+        error_code wec;
+        log.write(record, wec); // what follows says the same either way
+    };
+    // An outcome without a run (busy, misconfigured) is on record too.
+    auto refuse = [&](std::string_view outcome, int status, std::string_view what, const std::string& detail) {
+        finish_record(outcome, status, detail, duration<double, std::milli>(steady_clock::now() - started).count());
+        write_all(io.err, proxy_exit_line(what, detail));
+        if (after_output)
+            after_output(status);
+        return status;
+    };
+
+    // Running slots first, for every command: at most max_per_key for one
+    // key, max_running for the service. Slots are flock'd files in the lock
+    // directory: the kernel gives a slot back when its holder exits, however
+    // it exits. Held until this process ends, output flush included, so the
+    // caps bound processes and memory too.
+    std::string slot_error;
+    if (cfg.max_per_key > 0) {
+        const std::string key = record.key_fingerprint.empty() ? "none" : std::string(record.key_fingerprint);
+        const std::string prefix = cfg.lock_dir + "/key." + nextprism::detail::sha256_hex(key).substr(0, 16) + ".slot.";
+        const int fd = detail::take_slot(prefix, cfg.max_per_key, slot_error);
+        if (fd == -2)
+            return refuse("internal", exit_code::internal, "cannot open slot file", slot_error);
+        if (fd < 0)
+            return refuse("busy", exit_code::busy, "busy",
+                          std::to_string(cfg.max_per_key) + " commands running for this key (the proxy's " +
+                              "per-key cap); try again shortly");
+    }
+    if (cfg.max_running > 0) {
+        const int fd = detail::take_slot(cfg.lock_dir + "/" + cfg.service + ".slot.", cfg.max_running, slot_error);
+        if (fd == -2)
+            return refuse("internal", exit_code::internal, "cannot open slot file", slot_error);
+        if (fd < 0)
+            return refuse("busy", exit_code::busy, "busy",
+                          std::to_string(cfg.max_running) + " commands running for " + cfg.service +
+                              " (the proxy's cap); try again shortly");
+    }
+    int lock_fd = -1;
+    if (cmd.single_flight) {
+        const std::string path = cfg.lock_dir + "/" + cfg.service + ".lock";
+        lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock_fd < 0)
+            return refuse("internal", exit_code::internal, "cannot open lock file " + path, std::strerror(errno));
+        if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+            return refuse("busy", exit_code::busy, "busy",
+                          "another " + cmd.rule + "-class command is running for " + cfg.service +
+                              "; try again when it has finished");
+    }
+
+    net::io_context ioc;
+    docker::client::options client_options;
+    if (cfg.configure_client)
+        cfg.configure_client(ioc.get_executor(), client_options);
+    docker::client engine(ioc.get_executor(), cfg.engine, client_options);
+    auto gate = std::make_shared<docker::output_gate>(ioc.get_executor());
+
+    ::signal(SIGPIPE, SIG_IGN);
+    output_pump pump(ioc, gate, io.out, io.err);
+    net::cancellation_signal cancel;
+    std::string stop_reason; // why the proxy stopped the command, if it did
+    bool finished = false;   // the command has ended (the engine said so)
+    bool stopped = false;    // ... because it was stopped (deadline, caller)
+    bool hold = false;       // it could not be stopped: keep the lock until it ends
+    std::string exec_id;
+    auto stop = [&](std::string why) {
+        if (stop_reason.empty() && !finished) {
+            stop_reason = std::move(why);
+            cancel.emit(net::cancellation_type::terminal);
+        }
+    };
+    pump.on_reader_gone = [&] { stop("client went away"); };
+
+    net::signal_set signals(ioc, SIGHUP, SIGTERM, SIGINT);
+    signals.async_wait([&](error_code e, int) {
+        if (e)
+            return;
+        stop("client went away");
+        pump.abandon(); // nobody is left to read it
+    });
+    // The validator's end of the broker connection: it never writes after
+    // its request, so readable means it is gone (killed, SIGHUP, sshd).
+    std::optional<net::posix::stream_descriptor> peer;
+    if (io.peer >= 0) {
+        peer.emplace(ioc, ::dup(io.peer));
+        peer->async_wait(net::posix::stream_descriptor::wait_read, [&](error_code e) {
+            if (e)
+                return;
+            stop("client went away");
+            pump.abandon();
+        });
+    }
+
+    // Twice a second: the reader's end (sshd closed the channel while no
+    // output flows), the output stall, and after the end the flush.
+    const auto stall_limit = seconds(cfg.output_stall_seconds);
+    constexpr auto flush_after_stop = seconds(2); // after a stop, what is queued gets this long
+    steady_clock::time_point ended;
+    net::steady_timer watch(ioc);
+    std::function<void()> watch_tick = [&] {
+        watch.expires_after(milliseconds(500));
+        watch.async_wait([&](error_code e) {
+            if (e)
+                return;
+            if (finished && pump.idle())
+                return; // all written: ioc.run() may return
+            if (!pump.failed() && reader_gone(io.out)) {
+                stop("client went away");
+                pump.abandon();
+            } else if (stall_limit.count() > 0 && pump.stalled() > stall_limit) {
+                stop("client stopped reading for " + std::to_string(cfg.output_stall_seconds) + " s");
+                pump.abandon();
+            } else if (finished && stopped && steady_clock::now() - ended > flush_after_stop) {
+                pump.abandon();
+            }
+            if (finished && pump.idle())
+                return;
+            watch_tick();
+        });
+    };
+    watch_tick();
+    pump.on_drained = [&] {
+        if (finished)
+            watch.cancel(); // nothing left to watch: let ioc.run() return
+    };
+
+    int status = 0;
+    // A finished line's duration: from holding the slots and lock to the end.
+    const auto run_started = steady_clock::now();
+    auto on_output = [&](docker::output_stream s, std::string_view data) {
+        pump.push(s == docker::output_stream::err, data);
+    };
+    auto complete = [&](error_code run_ec, int exit_status, bool still_running) {
+        finished = true;
+        ended = steady_clock::now();
+        signals.cancel();
+        if (peer)
+            peer->cancel();
+        hold = still_running && cfg.hold_until_ended;
+        // The command has ended: the next single-flight run may start while
+        // what is queued still goes out. Not when it could not be stopped.
+        if (lock_fd >= 0 && !still_running) {
+            ::close(lock_fd);
+            lock_fd = -1;
+        }
+        status = exit_status;
+        std::string reason;
+        std::string_view outcome = "exited";
+        if (run_ec) {
+            reason = run_ec.message();
+            status = to_exit_status(run_ec); // the contract's table
+            outcome = status == exit_code::target_missing ? "target_missing"
+                      : status == exit_code::timeout      ? "timeout"
+                      : status == exit_code::refused      ? "refused"
+                      : status == exit_code::internal     ? "internal"
+                                                          : "engine_error";
+        }
+        stopped = run_ec == error::timeout || !stop_reason.empty();
+        if (!stop_reason.empty()) {
+            reason = stop_reason + "; command stopped";
+            outcome = "stopped";
+            if (status != exit_code::timeout && run_ec == error::cancelled)
+                status = exit_code::timeout;
+        }
+        if (still_running) {
+            // "Stopped" only when it is true: the engine still says it runs.
+            outcome = "could_not_stop";
+            status = exit_code::not_stopped;
+            reason = (stop_reason.empty() ? "timed out after " + std::to_string(cfg.timeout_seconds) + " s"
+                                          : stop_reason) +
+                     "; the command could not be stopped and may still run in the target" +
+                     (hold ? " (single-flight lock held until it ends)" : "");
+        }
+        finish_record(outcome, status, reason, duration<double, std::milli>(steady_clock::now() - run_started).count());
+
+        if (still_running) {
+            pump.push(true, proxy_exit_line("error", reason));
+        } else if (run_ec && stop_reason.empty()) {
+            std::string what = run_ec == error::timeout ? "timed out after " + std::to_string(cfg.timeout_seconds) +
+                                                              " s; the command was stopped"
+                                                        : run_ec.message();
+            if (status == exit_code::target_missing)
+                what += " (" + cfg.container + ")";
+            pump.push(true, proxy_exit_line("error", what));
+        } else if (!stop_reason.empty()) {
+            pump.push(true, proxy_exit_line("error", reason));
+        }
+        if (pump.idle())
+            watch.cancel();
+    };
+
+    // Find the target, then exec: the argv the decision made canonical,
+    // as the service's user, in its working directory (PhotoPrism resolves
+    // paths against it: never the image's WORKDIR).
+    engine.async_find_container(cfg.container, [&](error_code fec, docker::container_info container) {
+        if (fec)
+            return complete(fec, -1, false);
+        if (!stop_reason.empty())
+            return complete(error::cancelled, -1, false);
+        docker::exec_spec spec;
+        spec.argv = cmd.exec_argv;
+        spec.user = cmd.exec_user;
+        spec.gate = gate;
+        if (cmd.working_dir)
+            spec.working_dir = *cmd.working_dir;
+        engine.async_exec(container.id, std::move(spec), on_output, seconds(cfg.timeout_seconds),
+                          net::bind_cancellation_slot(cancel.slot(),
+                                                      [&](error_code eec, docker::exec_result result) {
+                                                          exec_id = result.exec_id;
+                                                          complete(eec, result.exit_code, result.still_running);
+                                                      }));
+    });
+    ioc.run();
+    if (after_output)
+        after_output(status);
+    if (!hold)
+        return status;
+
+    // Could not be stopped: the lock and slots stay taken until the engine
+    // says the exec ended (polled every 2 s), so that nobody starts a second.
+    ioc.restart();
+    net::steady_timer pause(ioc);
+    bool running = true;
+    std::function<void()> poll_exec = [&] {
+        engine.async_request(boost::beast::http::verb::get, "/exec/" + exec_id + "/json", {},
+                             [&](error_code ec, docker::client::response res) {
+                                 if (!ec && res.result_int() == 404)
+                                     running = false; // the exec is gone with its container
+                                 else if (!ec && res.result_int() == 200) {
+                                     const auto j = nlohmann::json::parse(res.body(), nullptr, false);
+                                     running = !j.is_object() || j.value("Running", true);
+                                 }
+                                 if (!running)
+                                     return;
+                                 pause.expires_after(seconds(2));
+                                 pause.async_wait([&](error_code) { poll_exec(); });
+                             });
+    };
+    poll_exec();
+    ioc.run();
+    record.event = "released";
+    record.time = system_clock::now();
+    record.outcome = "ended";
+    record.reason = "the command that could not be stopped has ended; its lock is released";
+    record.duration_ms = duration<double, std::milli>(steady_clock::now() - run_started).count();
+    error_code wec;
+    log.write(record, wec);
+    return status;
+}
+
+} // namespace nextprism::proxy_run
+
+#endif
