@@ -227,11 +227,10 @@ CLIENTS_K1 = [
 POLICIES = [("floor", "floor loop"), ("multiplexed", "multiplexed pool"), ("exclusive", "exclusive pool")]
 KS = [8, 32, 128]
 VARIANTS = [
-    ("forcecommand_validator", "ForceCommand = the validator (as shipped)"),
-    ("forcecommand_exec_validator", "ForceCommand = `exec` the validator"),
-    ("forcecommand_exec_static_validator", "ForceCommand = `exec` the validator linked static (experiment)"),
-    ("forcecommand_true", "ForceCommand = /bin/true"),
-    ("forcecommand_none", "no ForceCommand (`true` through the login shell)"),
+    ("forcecommand_validator", "the validator as the login shell (as shipped: sshd execs it)"),
+    ("forcecommand_sh_validator", "login shell /bin/sh, ForceCommand = the validator (`/bin/sh -c`)"),
+    ("forcecommand_sh_true", "login shell /bin/sh, ForceCommand = /bin/true"),
+    ("forcecommand_sh_none", "login shell /bin/sh, no ForceCommand (the client's `true`, a builtin)"),
 ]
 
 
@@ -411,10 +410,11 @@ def main():
     if "forcecommand_validator" in rows:
         w("## The proxy side decomposed")
         w("")
-        w("The floor loop, one command in flight, against the same sshd_config with only the ForceCommand "
-          "line changed (one sshd at a time on the same port, restarted per row, rows interleaved).")
+        w("The floor loop, one command in flight, against the same sshd_config with only the proxy account's "
+          "login shell and the ForceCommand line changed (one sshd at a time on the same port, restarted per "
+          "row, rows interleaved).")
         w("")
-        w("| ForceCommand | median latency | vs the validator as shipped (per round) | − next row |")
+        w("| login shell, ForceCommand | median latency | vs the validator as shipped (per round) | − next row |")
         w("|---|---|---|---|")
         for i, (label, name) in enumerate(VARIANTS):
             if label not in rows:

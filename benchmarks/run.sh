@@ -143,31 +143,28 @@ fi
 ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1 || true
 
 # ---- 2. The proxy side decomposed: the floor loop (1 in flight) against
-# sshd with ForceCommand = the validator, `exec` + the validator, /bin/true,
-# and none (the client's `true` through the login shell). Same port, one
-# sshd at a time, restarted per row (interleaved like the rest).
+# sshd with the validator as the account's login shell (as shipped: sshd
+# execs it, `-c` + its own path), then with /bin/sh as the login shell
+# (sshd runs `/bin/sh -c <ForceCommand>`) and ForceCommand = the
+# validator, /bin/true, and none (the client's `true` through the shell).
+# Same port, one sshd at a time, restarted per row (interleaved).
 "$root/tests/testbed/sshd.sh" stop "$sshd_dir"
 base=$sshd_dir/sshd_config
+rt=$(cat "$sshd_dir/runtime_dir")
 sed -n 's/^ForceCommand //p' "$base" >"$raw/forcecommand.txt"
 cp "$base" "$work/sshd_config.validator"
-sed 's|^ForceCommand \(.*\)|ForceCommand exec \1|' "$base" >"$work/sshd_config.exec_validator"
-sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.true"
-sed '/^ForceCommand /d' "$base" >"$work/sshd_config.none"
-variants=(validator exec_validator true none)
-if [ -x "$static_validator" ]; then
-  # Beside the shipped copy, where the proxy account can reach it.
-  rt=$(cat "$sshd_dir/runtime_dir")
-  install -m 0755 "$static_validator" "$rt/nextprism-validate-static"
-  sed "s|^ForceCommand .*|ForceCommand exec $rt/nextprism-validate-static|" "$base" >"$work/sshd_config.exec_static_validator"
-  variants=(validator exec_validator exec_static_validator true none)
-fi
-getent passwd nextprism | cut -d: -f7 >"$raw/login-shell.txt"
+cp "$base" "$work/sshd_config.sh_validator"
+sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.sh_true"
+sed '/^ForceCommand /d' "$base" >"$work/sshd_config.sh_none"
+variants=(validator sh_validator sh_true sh_none)
+# The login shell each variant's sshd gives the proxy account.
+variant_shell() { [ "$1" = validator ] && echo "$rt/nextprism-validate" || echo /bin/sh; }
+variant_shell validator >"$raw/login-shell.txt"
 
 start_variant() {
   local v=$1
-  /usr/sbin/sshd -t -f "$work/sshd_config.$v"
   rm -f "$sshd_dir/sshd.pid"
-  /usr/sbin/sshd -f "$work/sshd_config.$v" -E "$work/sshd.$v.log"
+  "$root/tests/testbed/sshd.sh" launch "$sshd_dir" "$work/sshd_config.$v" "$work/sshd.$v.log" "$(variant_shell "$v")"
   for _ in $(seq 1 50); do [ -s "$sshd_dir/sshd.pid" ] && break; sleep 0.1; done
   variant_pid=$(cat "$sshd_dir/sshd.pid")
 }
@@ -180,7 +177,7 @@ for r in $(seq 0 $((rounds - 1))); do
   for i in $(seq 0 $((${#variants[@]} - 1))); do
     v=${variants[$(((i + r) % ${#variants[@]}))]}
     start_variant "$v"
-    if [ "$v" = none ]; then
+    if [ "$v" = sh_none ]; then
       run_row "forcecommand_$v" "$r" "$F" "^blocking/k:1/n:300/" NEXTPRISM_BENCH_COMMAND=true
     else
       run_row "forcecommand_$v" "$r" "$F" "^blocking/k:1/n:300/"

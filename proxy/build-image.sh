@@ -101,7 +101,7 @@ cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
 sshd:x:100:65534:privsep:/run/sshd:/bin/false
 nextprism-broker:x:101:101:nextprism broker:/nonexistent:/bin/false
-nextprism:x:1000:1000:nextprism proxy:/var/lib/nextprism:/bin/sh
+nextprism:x:1000:1000:nextprism proxy:/var/lib/nextprism:/usr/local/bin/nextprism-validate
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 PASSWD
 # /etc/group links to /run (a tmpfs: the root file system is read-only),

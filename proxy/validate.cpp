@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -93,6 +94,30 @@ const char* env(const char* name)
 {
     const char* v = std::getenv(name);
     return v && *v ? v : nullptr;
+}
+
+/** sshd runs a session's command as `<login shell> -c <ForceCommand>`
+    (openssh-portable session.c, do_child: argv = {basename of the shell,
+    "-c", command}; with a ForceCommand the command is always that line).
+    The proxy account's login shell is this program and the ForceCommand is
+    its own path, so that no shell sits between sshd and the validator: it
+    accepts `-c` with exactly the path it was executed as (AT_EXECFN: what
+    sshd passed to execve, the account's shell) and nothing else. Anything
+    else after `-c` (a configuration that lost its ForceCommand hands the
+    client's command here) and a login-shell start (argv[0] "-...") are
+    refused. Returns the argc whose arguments are options (1: none). */
+int shell_invocation(int argc, char** argv)
+{
+    if (argc >= 1 && argv[0] && argv[0][0] == '-')
+        fail(exit_code::usage, "usage", "not a login shell: sshd starts the validator as the ForceCommand");
+    if (argc < 2 || std::string_view(argv[1]) != "-c")
+        return argc;
+    const auto* self = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+    if (argc != 3 || !self || std::string_view(argv[2]) != self)
+        fail(exit_code::usage, "usage",
+             std::string("as a login shell, only -c ") + (self ? self : "(its own path)") +
+                 " is accepted: set ForceCommand to the validator's path");
+    return 1;
 }
 
 options parse_options(int argc, char** argv)
@@ -321,7 +346,7 @@ int main(int argc, char** argv)
     // A writer whose reader is gone (the audit FIFO's drainer, the SSH
     // channel) gets EPIPE, handled where it happens, not a fatal signal.
     ::signal(SIGPIPE, SIG_IGN);
-    const options opts = parse_options(argc, argv);
+    const options opts = parse_options(shell_invocation(argc, argv), argv);
     if (!opts.audit_drain.empty())
         return drain_audit(opts);
 

@@ -8,6 +8,9 @@
 #                                   (re)start, keys kept across runs; DOCKER_SOCK
 #                                   "none" with dry-run: a proxy that only decides
 #   sshd.sh stop DIR                               stop it by PID
+#   sshd.sh launch DIR CONFIG LOG SHELL   start sshd -f CONFIG -E LOG of a
+#                          started proxy with SHELL as the account's login
+#                          shell (the benchmarks' variants)
 #   NEXTPRISM_TARGET=NAME  serve this Swarm service / container instead of
 #                          creating the stand-in container np-ssh-nextcloud
 #
@@ -28,6 +31,28 @@ pidfile=$dir/sshd.pid
 
 # /var/lib/nextprism-test/PORT for a running proxy, from its own record.
 runtime_dir() { [ -f "$dir/runtime_dir" ] && cat "$dir/runtime_dir" || true; }
+
+# launch SHELL SSHD-ARGS...: sshd in a mount namespace of its own whose
+# /etc/passwd gives the proxy account SHELL as its login shell. sshd runs
+# every command as `SHELL -c <ForceCommand>`; as in the image, SHELL is the
+# validator (it accepts exactly `-c` + its own path), so no shell runs
+# between sshd and the validator. The host's account keeps its own shell:
+# the test proxies of several ports (each its own validator) share it.
+launch() {
+  local shell=$1 rt pw
+  shift
+  rt=$(runtime_dir)
+  pw=$rt/passwd
+  [ -x "$shell" ] || { echo "sshd.sh: login shell $shell is not executable" >&2; return 1; }
+  { grep -v "^$user:" /etc/passwd
+    getent passwd "$user" | awk -F: -v OFS=: -v shell="$shell" '{ $7 = shell; print }'
+  } >"$pw.tmp"
+  chmod 0644 "$pw.tmp"
+  mv "$pw.tmp" "$pw" # a running sshd keeps the file it bound
+  # The bind needs a shell once, here, when sshd starts: not per session.
+  unshare --mount --propagation private /bin/bash -c 'mount --bind "$0" /etc/passwd && exec /usr/sbin/sshd "$@"' \
+    "$pw" "$@"
+}
 
 stop() {
   if [ -f "$pidfile" ]; then
@@ -56,9 +81,10 @@ start)
   stop
   mkdir -p "$dir" /run/sshd
   chmod 755 "$dir"
-  # The proxy's account: a system user whose shell runs only the ForceCommand.
+  # The proxy's account: a system user; sshd sees the validator as its
+  # login shell (launch), the host's passwd keeps /usr/sbin/nologin.
   if ! id "$user" >/dev/null 2>&1; then
-    useradd --system --home-dir "/var/lib/$user" --create-home --shell /bin/sh "$user"
+    useradd --system --home-dir "/var/lib/$user" --create-home --shell /usr/sbin/nologin "$user"
   fi
   # No password, yet not locked: sshd refuses locked accounts even for keys.
   usermod -p '*' "$user"
@@ -118,7 +144,7 @@ start)
       nextprism/standin-nextcloud:test >/dev/null
   fi
   /usr/sbin/sshd -t -f "$dir/sshd_config"
-  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+  launch "${NEXTPRISM_PROXY_SHELL:-$rt/nextprism-validate}" -f "$dir/sshd_config" -E "$dir/sshd.log"
   for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
   [ -s "$pidfile" ] || { echo "sshd.sh: sshd did not start:" >&2; tail "$dir/sshd.log" >&2; exit 1; }
   ;;
@@ -127,5 +153,12 @@ stop)
   sock=${3:-}
   [ -n "$sock" ] && DOCKER_HOST=unix://$sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
   ;;
-*) echo "usage: sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK | stop DIR" >&2; exit 2 ;;
+launch)
+  [ "$(id -u)" -eq 0 ] || { echo "sshd.sh: needs root (it starts sshd)" >&2; exit 1; }
+  config=${3:?config} log=${4:?log} shell=${5:?login shell}
+  [ -n "$(runtime_dir)" ] || { echo "sshd.sh: $dir is not a started proxy" >&2; exit 1; }
+  /usr/sbin/sshd -t -f "$config"
+  launch "$shell" -f "$config" -E "$log"
+  ;;
+*) echo "usage: sshd.sh start DIR PORT VALIDATOR DOCKER_SOCK | stop DIR | launch DIR CONFIG LOG SHELL" >&2; exit 2 ;;
 esac

@@ -384,8 +384,8 @@ namespace {
 
 /** This fixture's running ForceCommands: the direct child of an sshd
     session first (sshd reports how its own child ended: exit-status or
-    exit-signal), then the rest. The login shell (/bin/sh -c, dash) forks
-    the validator rather than exec it, so the direct child is the shell. */
+    exit-signal), then the rest. The proxy account's login shell is the
+    validator (no /bin/sh -c in between), so the direct child is it. */
 std::vector<int> validator_processes()
 {
     std::vector<int> pids;
