@@ -29,15 +29,9 @@ heavy=${NEXTPRISM_BENCH_HEAVY:-1}
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec \
   nextprism-validate -j1 >/dev/null
-# The fully static validator (an experiment: what the dynamic loader costs).
 mkdir -p "$work"
 bin=$build/benchmarks
-cmake --build "$build" --target bench_validate_static -j1 >"$work/build-static.log" 2>&1 || {
-  echo "run.sh: bench_validate_static did not build ($work/build-static.log): its rows are left out" >&2
-  rm -f "$bin/bench_validate_static"
-}
 validator=$build/proxy/nextprism-validate
-static_validator=$bin/bench_validate_static
 
 sshd_dir=$work/sshd
 raw=$work/raw
@@ -193,7 +187,6 @@ vdir=$work/validator-state
 mkdir -p "$vdir"
 for r in $(seq 0 $((rounds - 1))); do
   cmds=("$validator" /bin/true)
-  [ -x "$static_validator" ] && cmds+=("$static_validator")
   # Rotate the order every round.
   for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
   SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
@@ -210,21 +203,15 @@ if command -v perf >/dev/null; then
     perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.validator.txt" \
     "$validator" >/dev/null 2>&1 || true
   perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.true.txt" /bin/true || true
-  if [ -x "$static_validator" ]; then
-    SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-      NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
-      perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.static.txt" \
-      "$static_validator" >/dev/null 2>&1 || true
-    # Where a static validator's start-up goes (by symbol, 300 runs).
-    SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-      NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
-      perf record -F 15000 -o "$work/perf.validator.data" -- \
-      sh -c "for i in \$(seq 300); do '$static_validator' >/dev/null; done" >/dev/null 2>&1 &&
-      perf report -i "$work/perf.validator.data" --comm bench_validate_ --no-children --sort sym --stdio \
-        2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 >"$raw/profile-perfsym.validator_static.txt" || true
-  fi
+  # Where the validator's start-up + decision goes (by symbol, 300 runs).
+  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+    perf record -F 15000 -o "$work/perf.validator.data" -- \
+    sh -c "for i in \$(seq 300); do '$validator' >/dev/null; done" >/dev/null 2>&1 &&
+    perf report -i "$work/perf.validator.data" --comm nextprism-valid --no-children --sort sym --stdio \
+      2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 >"$raw/profile-perfsym.validator.txt" || true
 fi
-ldd "$validator" >"$raw/validator-ldd.txt" 2>&1 || true
+{ file -b "$validator"; ldd "$validator"; } >"$raw/validator-ldd.txt" 2>&1 || true
 echo "run.sh: validator done" >&2
 
 # ---- 4. Docker: `php occ status` through the direct transport vs through
