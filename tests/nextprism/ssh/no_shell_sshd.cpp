@@ -4,7 +4,7 @@
 // argv sshd builds (`<shell basename> -c <ForceCommand>`); and run as a
 // shell, the validator accepts nothing but `-c` + its own path.
 
-#include <nextprism/ssh_pool.hpp>
+#include <nextprism/ssh/pool.hpp>
 
 #include "support/ssh_fixture.hpp"
 

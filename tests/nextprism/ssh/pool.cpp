@@ -1,5 +1,7 @@
 #include <nextprism/ssh/pool.hpp> // first: the header is self-contained
 
+#include <nextprism/transport/ssh.hpp>
+
 #include "support/ssh_fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
