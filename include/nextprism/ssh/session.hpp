@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nextprism::ssh {
 
@@ -59,10 +60,14 @@ struct session_options
     No thread ever blocks inside libssh2: the session is non-blocking and
     every call that answers EAGAIN is retried after the socket is ready in
     the direction libssh2 asks for. Several channels may run on one
-    session; because a call made for one channel can read another
-    channel's data into libssh2's buffers, the session counts the bytes its
-    recv callback takes in and wakes every waiting channel whenever that
-    count moves.
+    session, and a call made for one channel can read another channel's
+    data into libssh2's buffers. So every waiting operation parks on its own
+    waiter, and the session wakes only those a change concerns: after a
+    call took bytes in, the channels libssh2 now holds data or EOF for
+    (libssh2_poll_channel_read, libssh2_channel_eof: no system call) and
+    the calls waiting for a reply; when the socket turns readable, one
+    operation to drain it; when a channel open or the send side is free,
+    the next in line.
 
     All members must be called on the session's executor (a strand when
     the io_context runs on several threads). Internal API of the pool; a
@@ -95,7 +100,7 @@ public:
                                                                    const bool* cancelled = nullptr);
 
     /// Wakes every operation waiting on this session (to see a cancellation).
-    void wake() { notify_all(); }
+    void wake() { wake_all(); }
 
     /// Closes the connection; waiting operations complete with connection_lost.
     void close(error_code why = error::connection_lost);
@@ -114,12 +119,42 @@ public:
     const std::string& host_key_message() const noexcept { return host_key_message_; }
 
 private:
+    /// What a parked operation waits for (who may wake it).
+    enum class wait_for
+    {
+        reply,     ///< a call's answer: any bytes taken in, or the socket ready
+        channel,   ///< a read loop: data or EOF for its channel, or the socket ready
+        send_turn, ///< the send side, held by another call's half-sent packet
+        open_turn, ///< the session's one pending channel open
+    };
+    /// One parked operation: its own timer (cancel() wakes it alone).
+    struct waiter
+    {
+        explicit waiter(executor_type ex, wait_for w, const void* id = nullptr, LIBSSH2_CHANNEL* c = nullptr)
+            : timer(ex, std::chrono::steady_clock::time_point::max()), what(w), owner(id), channel(c)
+        {
+        }
+        boost::asio::steady_timer timer;
+        wait_for what;
+        const void* owner;                 ///< the call's identity for the send turn
+        LIBSSH2_CHANNEL* channel;          ///< a read loop's channel
+        bool parked = false;
+    };
+
     template<class F>
     boost::asio::awaitable<long> call(F f);
     boost::asio::awaitable<void> await_turn(const void* me);
     void after_call(const void* me, long rc);
-    boost::asio::awaitable<void> wait_io();
-    void notify_all();
+    boost::asio::awaitable<void> wait_io(waiter& w);
+    void arm_read();
+    boost::asio::awaitable<void> park(waiter& w);
+    void wake(waiter& w);
+    void wake_all();
+    void wake_first(wait_for what);
+    void took_bytes();
+    void wake_drainer();
+    void after_read(long rc, bool took, bool was_unparsed);
+    void on_socket_ready(bool readable);
     error_code verify_host_key(const endpoint& ep, const credentials& cred);
     boost::asio::awaitable<void> keepalive_loop();
     boost::asio::awaitable<LIBSSH2_CHANNEL*> open_channel();
@@ -132,12 +167,13 @@ private:
     executor_type ex_;
     session_options options_;
     boost::asio::ip::tcp::socket socket_;
-    boost::asio::steady_timer notify_;     // waiters park here; cancel() wakes all
+    std::vector<waiter*> parked_;          // parked operations, oldest first
     boost::asio::steady_timer keepalive_;
     LIBSSH2_SESSION* session_ = nullptr;
     bool open_ = false;
     bool read_wait_ = false;
     bool write_wait_ = false;
+    bool unparsed_ = false;                // bytes may wait in libssh2's buffer or the kernel, unread
     bool opening_channel_ = false;         // libssh2: one pending channel open per session
     int active_channels_ = 0;
     bool refused_ = false;                 // the last channel open was refused by the server

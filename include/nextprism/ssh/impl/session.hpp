@@ -68,9 +68,8 @@ inline error_code decode_exit(std::optional<int> status, const std::optional<std
 } // namespace detail
 
 inline session::session(executor_type ex, session_options opts)
-    : ex_(ex), options_(opts), socket_(ex), notify_(ex), keepalive_(ex)
+    : ex_(ex), options_(opts), socket_(ex), keepalive_(ex)
 {
-    notify_.expires_at(std::chrono::steady_clock::time_point::max());
 }
 
 inline session::~session()
@@ -102,10 +101,121 @@ inline ssize_t session::on_send(libssh2_socket_t fd, const void* buffer, size_t 
     return n < 0 ? -errno : n;
 }
 
-inline void session::notify_all()
+// Parks until wake(w). The waiter leaves the list when woken, or when the
+// coroutine is destroyed while parked.
+inline boost::asio::awaitable<void> session::park(waiter& w)
 {
-    notify_.cancel();
-    notify_.expires_at(std::chrono::steady_clock::time_point::max());
+    struct unpark
+    {
+        session& s;
+        waiter& w;
+        ~unpark()
+        {
+            if (w.parked) {
+                w.parked = false;
+                std::erase(s.parked_, &w);
+            }
+        }
+    } guard{*this, w};
+    w.parked = true;
+    parked_.push_back(&w);
+    co_await w.timer.async_wait(detail::use_tuple);
+}
+
+inline void session::wake(waiter& w)
+{
+    if (!w.parked)
+        return;
+    w.parked = false;
+    std::erase(parked_, &w);
+    w.timer.cancel();
+}
+
+inline void session::wake_all()
+{
+    auto all = std::exchange(parked_, {});
+    for (waiter* w : all) {
+        w->parked = false;
+        w->timer.cancel();
+    }
+}
+
+inline void session::wake_first(wait_for what)
+{
+    for (waiter* w : parked_)
+        if (w->what == what) {
+            wake(*w);
+            return;
+        }
+}
+
+// After a call that took bytes in or parsed what libssh2 had buffered:
+// wake the calls waiting for a reply (theirs may be among them) and the
+// read loops whose channel libssh2 now holds data or EOF for. While bytes
+// may be left unread (`unparsed_`: a call other than a channel read stops
+// at its own reply, libssh2 reading packet by packet; the rest stays in its
+// buffer or in the kernel, and no readiness edge may come), one read loop is
+// woken to drain them: a channel read reads until the socket is empty.
+inline void session::took_bytes()
+{
+    bool channel_waits = false, channel_woken = false;
+    // From the back: wake() erases only the element at i.
+    for (std::size_t i = parked_.size(); i-- > 0;) {
+        waiter& w = *parked_[i];
+        if (w.what == wait_for::reply) {
+            wake(w);
+        } else if (w.what == wait_for::channel) {
+            channel_waits = true;
+            // Not 0 (1, or an error on a malformed queue): look.
+            if (libssh2_poll_channel_read(w.channel, 1) != 0 || libssh2_channel_eof(w.channel) != 0) {
+                wake(w);
+                channel_woken = true;
+            }
+        }
+    }
+    if (unparsed_ && channel_waits && !channel_woken)
+        wake_drainer();
+}
+
+// The read loop parked longest that can drain the socket now (not one
+// whose window adjustment waits for the send side).
+inline void session::wake_drainer()
+{
+    for (waiter* w : parked_)
+        if (w->what == wait_for::channel && !(send_owner_ && w->owner == send_owner_)) {
+            wake(*w);
+            return;
+        }
+}
+
+// What a libssh2 call left behind: after EAGAIN on the read side it has
+// read the socket empty; a call that finished may have stopped at its
+// reply with more bytes buffered or in the kernel.
+inline void session::after_read(long rc, bool took, bool was_unparsed)
+{
+    if (rc == LIBSSH2_ERROR_EAGAIN && (libssh2_session_block_directions(session_) & LIBSSH2_SESSION_BLOCK_INBOUND))
+        unparsed_ = false;
+    else if (took)
+        unparsed_ = true;
+    if (took || was_unparsed)
+        took_bytes();
+}
+
+// The socket is ready. Readable: the calls waiting for a reply, and one
+// read loop to drain the socket (a call may stop at its own reply, or not
+// read at all); took_bytes() then wakes the channels the bytes are for.
+// Writable: the call whose packet is half sent.
+inline void session::on_socket_ready(bool readable)
+{
+    for (std::size_t i = parked_.size(); i-- > 0;) {
+        waiter& w = *parked_[i];
+        if (w.what == wait_for::reply || (!readable && send_owner_ && w.owner == send_owner_))
+            wake(w);
+    }
+    if (readable) {
+        unparsed_ = true;
+        wake_drainer();
+    }
 }
 
 inline void session::close(error_code why)
@@ -116,7 +226,7 @@ inline void session::close(error_code why)
     error_code ignored;
     socket_.close(ignored);
     keepalive_.cancel();
-    notify_all();
+    wake_all();
     if (auto f = std::exchange(on_close_, nullptr))
         boost::asio::post(ex_, std::move(f));
 }
@@ -134,28 +244,48 @@ inline error_code session::last_error(error fallback) const
     return fallback;
 }
 
-// Waits until the socket is ready in a direction libssh2 needs, or until
-// another call on this session took in bytes.
-inline boost::asio::awaitable<void> session::wait_io()
+// Parks `w` until the socket is ready in a direction libssh2 needs (one
+// wait per direction for the whole session), or until another call's bytes
+// concern it.
+inline boost::asio::awaitable<void> session::wait_io(waiter& w)
 {
     namespace net = boost::asio;
     const int dirs = libssh2_session_block_directions(session_);
-    auto self = shared_from_this();
-    if (!read_wait_) {
-        read_wait_ = true;
-        socket_.async_wait(net::socket_base::wait_read, [self](error_code) {
-            self->read_wait_ = false;
-            self->notify_all();
-        });
-    }
+    arm_read();
     if ((dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) && !write_wait_) {
         write_wait_ = true;
-        socket_.async_wait(net::socket_base::wait_write, [self](error_code) {
+        socket_.async_wait(net::socket_base::wait_write, [self = shared_from_this()](error_code ec) {
             self->write_wait_ = false;
-            self->notify_all();
+            if (ec)
+                self->wake_all();
+            else
+                self->on_socket_ready(false);
         });
     }
-    co_await notify_.async_wait(detail::use_tuple);
+    co_await park(w);
+}
+
+// One wait for readability at a time. Re-armed by its own handler while
+// operations stay parked: the one it wakes to drain the socket may finish
+// without parking again, and the others still need the next bytes.
+inline void session::arm_read()
+{
+    if (read_wait_ || !open_)
+        return;
+    read_wait_ = true;
+    socket_.async_wait(boost::asio::socket_base::wait_read, [self = shared_from_this()](error_code ec) {
+        self->read_wait_ = false;
+        if (ec) {
+            self->wake_all();
+            return;
+        }
+        self->on_socket_ready(true);
+        for (waiter* w : self->parked_)
+            if (w->what == wait_for::reply || w->what == wait_for::channel) {
+                self->arm_read();
+                break;
+            }
+    });
 }
 
 // libssh2 keeps one partly sent packet per session and answers
@@ -164,8 +294,11 @@ inline boost::asio::awaitable<void> session::wait_io()
 // session until its call completes; other channels wait.
 inline boost::asio::awaitable<void> session::await_turn(const void* me)
 {
+    if (!send_owner_ || send_owner_ == me || !open_)
+        co_return;
+    waiter w(ex_, wait_for::send_turn, me);
     while (send_owner_ && send_owner_ != me && open_)
-        co_await notify_.async_wait(detail::use_tuple);
+        co_await park(w);
 }
 
 inline void session::after_call(const void* me, long rc)
@@ -176,28 +309,33 @@ inline void session::after_call(const void* me, long rc)
         send_owner_ = me;
     } else if (send_owner_ == me) {
         send_owner_ = nullptr;
-        notify_all();
+        for (std::size_t i = parked_.size(); i-- > 0;)
+            if (parked_[i]->what == wait_for::send_turn)
+                wake(*parked_[i]);
     }
 }
 
-// Calls f() until it stops answering EAGAIN; wakes the other waiters
-// whenever bytes came in during the call.
+// Calls f() until it stops answering EAGAIN; wakes whom the bytes it took
+// in concern.
 template<class F>
 boost::asio::awaitable<long> session::call(F f)
 {
     const char me = 0; // this call's identity while it owns the send side
+    std::optional<waiter> w; // made when it first has to wait
     while (true) {
         co_await await_turn(&me);
         if (!open_ && session_ && failure_)
             co_return LIBSSH2_ERROR_SOCKET_DISCONNECT;
         const auto before = received_;
+        const bool was_unparsed = unparsed_;
         const long rc = static_cast<long>(f());
         after_call(&me, rc);
-        if (received_ != before)
-            notify_all();
+        after_read(rc, received_ != before, was_unparsed);
         if (rc != LIBSSH2_ERROR_EAGAIN)
             co_return rc;
-        co_await wait_io();
+        if (!w)
+            w.emplace(ex_, wait_for::reply, &me);
+        co_await wait_io(*w);
     }
 }
 
@@ -357,8 +495,11 @@ inline boost::asio::awaitable<error_code> session::connect(endpoint ep, credenti
 // libssh2 1.10 allows one pending channel open per session: serialize.
 inline boost::asio::awaitable<LIBSSH2_CHANNEL*> session::open_channel()
 {
-    while (opening_channel_ && open_)
-        co_await notify_.async_wait(detail::use_tuple);
+    if (opening_channel_ && open_) {
+        waiter w(ex_, wait_for::open_turn);
+        while (opening_channel_ && open_)
+            co_await park(w);
+    }
     if (!open_)
         co_return nullptr;
     opening_channel_ = true;
@@ -382,7 +523,7 @@ inline boost::asio::awaitable<LIBSSH2_CHANNEL*> session::open_channel()
         co_await pause.async_wait(detail::use_tuple);
     }
     opening_channel_ = false;
-    notify_all();
+    wake_first(wait_for::open_turn); // the next opener in line
     co_return channel;
 }
 
@@ -474,23 +615,40 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
     }
     started = true;
 
+    // The read loop parks on its own waiter: woken when libssh2 holds data
+    // or EOF for this channel, to drain the socket, or by the deadline.
+    const char reader = 0; // identity of this read loop for the send-side turn
+    waiter reader_wait(ex_, wait_for::channel, &reader, channel);
     // A deadline closes the channel; sshd then ends the validator's pipes
-    // and the validator stops the command in the container.
-    bool timed_out = false;
+    // and the validator stops the command in the container. Its handler
+    // may run after this frame is gone: it shares only this.
+    struct deadline_state
+    {
+        bool timed_out = false;
+        waiter* wait = nullptr;
+    };
+    auto ds = std::make_shared<deadline_state>();
+    ds->wait = &reader_wait;
+    struct forget_wait
+    {
+        deadline_state& s;
+        ~forget_wait() { s.wait = nullptr; }
+    } forget{*ds};
     net::steady_timer deadline(ex_);
     if (timeout.count() > 0) {
         deadline.expires_after(timeout);
-        deadline.async_wait([&timed_out, self](error_code ec) {
+        deadline.async_wait([ds, self](error_code ec) {
             if (!ec) {
-                timed_out = true;
-                self->notify_all();
+                ds->timed_out = true;
+                if (ds->wait)
+                    self->wake(*ds->wait);
             }
         });
     }
+    const bool& timed_out = ds->timed_out;
 
     std::vector<char> buffer(32 * 1024);
     bool eof = false;
-    const char reader = 0; // identity of this read loop for the send-side turn
     auto stop_requested = [&] { return timed_out || (cancelled && *cancelled); };
     while (!eof && !stop_requested()) {
         bool progress = false;
@@ -504,8 +662,10 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         // (or the EOF) after the stdout read came back empty. Parking then
         // would wait for bytes that already arrived (measured: 14 of 166
         // bursts stalled 25-28 s, until the next keepalive probe). So this
-        // loop parks only when an iteration took nothing from the socket.
+        // loop parks only when an iteration took nothing from the socket
+        // or libssh2 holds nothing for this channel.
         const auto received_before = received_;
+        const bool was_unparsed = unparsed_;
         for (int stream : {0, SSH_EXTENDED_DATA_STDERR}) {
             while (true) {
                 // Reading may send a window adjustment: it takes the turn too.
@@ -533,7 +693,13 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
             if (send_owner_ == &reader)
                 break;
         }
-        notify_all(); // reading may have buffered other channels' data
+        // Every channel read reads the socket empty first, unless its window
+        // adjustment could not be sent; it may have buffered other
+        // channels' data.
+        if (send_owner_ != &reader)
+            unparsed_ = false;
+        if (received_ != received_before || was_unparsed)
+            took_bytes();
         if (libssh2_channel_eof(channel)) {
             eof = true;
             break;
@@ -542,8 +708,13 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
             r.ec = error::outcome_unknown;
             co_return r;
         }
-        if (!progress && received_ == received_before)
-            co_await wait_io();
+        // Park when libssh2 holds nothing more for this channel (both reads
+        // drained the socket), when nothing came in at all, or to let the
+        // socket take a half-sent window adjustment.
+        const bool blocked_send = send_owner_ == &reader;
+        const int pending = libssh2_poll_channel_read(channel, 1);
+        if (blocked_send || pending == 0 || (!progress && received_ == received_before))
+            co_await wait_io(reader_wait);
     }
     deadline.cancel();
 
