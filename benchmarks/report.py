@@ -224,6 +224,8 @@ CLIENTS_K1 = [
 POLICIES = [("floor", "floor loop"), ("multiplexed", "multiplexed pool"), ("exclusive", "exclusive pool")]
 KS = [8, 32, 128]
 VARIANTS = [
+    ("forcecommand_sh_baseline", "baseline: login shell /bin/sh, ForceCommand = the validator as it was "
+     "(NEXTPRISM_BENCH_BASELINE_VALIDATOR)"),
     ("forcecommand_validator", "the validator as the login shell (as shipped: sshd execs it)"),
     ("forcecommand_sh_validator", "login shell /bin/sh, ForceCommand = the validator (`/bin/sh -c`)"),
     ("forcecommand_sh_true", "login shell /bin/sh, ForceCommand = /bin/true"),
@@ -503,10 +505,14 @@ def main():
         target("validator start-up + decision ≤ 0.3 ms over /bin/true",
                "%.2f ms, /bin/true %.2f ms: %.2f ms over it (%.2f×)" % (med(v), med(t), med(diff), med(rs)),
                med(diff) <= 0.3)
-    r1 = ratio(rows, "multiplexed.k1", "floor.k1", "p50_ms")
+    # "Today's" proxy is the baseline row when the run has one (the floor
+    # loop against the validator as it was, behind /bin/sh), else the
+    # floor loop against the shipped proxy.
+    base1 = "forcecommand_sh_baseline" if "forcecommand_sh_baseline" in rows else "floor.k1"
+    r1 = ratio(rows, "multiplexed.k1", base1, "p50_ms")
     if r1:
-        target("pooled round trip (1 in flight) ≤ 0.70× the floor loop against the validator, same run",
-               fmt_ratio(r1), r1[0] <= 0.70)
+        target("pooled round trip (1 in flight) ≤ 0.70× the floor loop against the validator as it was, same run",
+               "%s (against `%s`)" % (fmt_ratio(r1), base1), r1[0] <= 0.70)
     for k in (8, 32):
         rk = ratio(rows, "multiplexed.k%d" % k, "floor.k%d" % k, "cmds_per_s")
         if rk:

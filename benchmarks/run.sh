@@ -17,6 +17,9 @@
 #   NEXTPRISM_BENCH_DIR=DIR       work dir (default /tmp/nextprism-bench)
 #   NEXTPRISM_BENCH_DOCKER=1      also the Docker row (own dockerd, no Swarm)
 #   NEXTPRISM_BENCH_HEAVY=0       skip the 128-in-flight and burst rows
+#   NEXTPRISM_BENCH_BASELINE_VALIDATOR=FILE  also a proxy-side row with this
+#                                 validator build (e.g. an earlier commit's)
+#                                 behind /bin/sh, the proxy as it was
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build-bench}")
@@ -151,6 +154,14 @@ cp "$base" "$work/sshd_config.sh_validator"
 sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.sh_true"
 sed '/^ForceCommand /d' "$base" >"$work/sshd_config.sh_none"
 variants=(validator sh_validator sh_true sh_none)
+baseline=${NEXTPRISM_BENCH_BASELINE_VALIDATOR:-}
+if [ -n "$baseline" ] && [ -x "$baseline" ]; then
+  # Beside the shipped copy, where the proxy account can reach it.
+  install -m 0755 "$baseline" "$rt/nextprism-validate-baseline"
+  sed "s|^ForceCommand .*|ForceCommand $rt/nextprism-validate-baseline|" "$base" >"$work/sshd_config.sh_baseline"
+  variants+=(sh_baseline)
+  { echo "$baseline"; file -b "$baseline"; ldd "$baseline" 2>&1; } >"$raw/baseline-validator.txt"
+fi
 # The login shell each variant's sshd gives the proxy account.
 variant_shell() { [ "$1" = validator ] && echo "$rt/nextprism-validate" || echo /bin/sh; }
 variant_shell validator >"$raw/login-shell.txt"
