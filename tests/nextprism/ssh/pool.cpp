@@ -493,7 +493,10 @@ TEST_CASE("ssh pool: bursts of short commands on the exclusive pool: none stalls
     std::sort(latencies.begin(), latencies.end());
     const double median = latencies[latencies.size() / 2];
     INFO("median " << median << " s, max " << latencies.back() << " s");
-    CHECK(latencies.back() <= median + 1.0);
+    // A stall detector, not a latency target: the lost wake-up held a command
+    // until the next keepalive probe (15 s by default, 25-28 s seen); load on
+    // a shared machine adds seconds at most (median + 1 s failed at load 8-12).
+    CHECK(latencies.back() <= median + options.session.keepalive_interval.count() / 2000.0);
 }
 
 TEST_CASE("ssh pool: a freed slot goes to the oldest waiter, never to a newcomer (32 in flight)")
@@ -557,6 +560,8 @@ TEST_CASE("ssh pool: a freed slot goes to the oldest waiter, never to a newcomer
         std::sort(latencies.begin(), latencies.end());
         const double median = latencies[latencies.size() / 2];
         INFO("median " << median << " s, max " << latencies.back() << " s");
-        CHECK(latencies.back() <= 2 * median + 0.5);
+        // Starvation, not speed: unfair slots left the first waiters 38.6 s
+        // against a 0.5 s median; the margin absorbs a loaded machine.
+        CHECK(latencies.back() <= 2 * median + 5.0);
     }
 }
