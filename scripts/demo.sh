@@ -23,12 +23,11 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-run >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-run >/dev/null
 build=$(realpath "$build")
 demo=$build/demo
 swarm=$demo/swarm
 run_bin=$build/examples/nextprism-run
-export NEXTPRISM_VALIDATOR=$build/proxy/nextprism-validate
 
 cleanup() {
   echo "== stopping the Swarm (dockerds by PID, namespaces removed)"

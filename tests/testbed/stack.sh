@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The executor's test bed on the test engine's single-node Swarm: the
 # stand-in targets and the proxies deployed with `docker stack deploy`
-# (proxy/stack.yml, the proxy image built by proxy/build-image.sh).
+# (proxy/stack.yml, the proxy image built from proxy/Dockerfile by
+# proxy/build-image.sh, cached under DIR/../cache or NEXTPRISM_IMAGE_CACHE).
 #
-#   stack.sh start DIR VALIDATOR   keys under DIR, image, both stacks, wait for sshd
+#   stack.sh start DIR             keys under DIR, image, both stacks, wait for sshd
 #   stack.sh stop DIR              remove both stacks
 #
 # DOCKER_HOST must point at the engine (tests/testbed/dockerd.sh). Ports:
@@ -30,7 +31,6 @@ wait_gone() {
 
 case $action in
 start)
-  validator=${3:?validator}
   mkdir -p "$dir"
   [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-stack-host -f "$dir/host_ed25519_key"
   [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-stack-client -f "$dir/client_ed25519"
@@ -39,7 +39,8 @@ start)
   for port in 22622 22623; do
     echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519_key.pub")" >>"$dir/known_hosts"
   done
-  "$here/../../proxy/build-image.sh" "$validator" nextprism/proxy:test >/dev/null
+  NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$dir/../cache} NEXTPRISM_IMAGE_QUIET=1 \
+    "$here/../../proxy/build-image.sh" nextprism/proxy:test >/dev/null
   docker stack deploy -c "$here/targets.yml" "$targets" >/dev/null
   sock=${DOCKER_HOST#unix://}
   NEXTPRISM_PROXY_IMAGE=nextprism/proxy:test \
@@ -76,5 +77,5 @@ stop)
   docker stack rm "$targets" >/dev/null 2>&1 || true
   wait_gone "$proxies" && wait_gone "$targets"
   ;;
-*) echo "usage: stack.sh start DIR VALIDATOR | stop DIR" >&2; exit 2 ;;
+*) echo "usage: stack.sh start DIR | stop DIR" >&2; exit 2 ;;
 esac

@@ -18,8 +18,9 @@
 # IMAGE_ENGINE_SOCKET: an engine that holds the stand-in images (the ctest
 # fixture passes tests/testbed/dockerd.sh's); without it a plain engine is
 # started under DIR/builder with dockerd.sh (which builds them, cached) and
-# stopped again. The proxy image is assembled by proxy/build-image.sh from
-# NEXTPRISM_VALIDATOR (default: DIR/../../proxy/nextprism-validate).
+# stopped again. The proxy image is built there from proxy/Dockerfile by
+# proxy/build-image.sh (cache: NEXTPRISM_IMAGE_CACHE, default the source
+# engine's cache: DIR/../cache, or DIR/cache for the builder).
 #
 # Network: NEXTPRISM_SWARM_NET (default 10.231.0, a /24 that must be unused
 # on this host): A .1, B .2, C .3. Namespaces: $NEXTPRISM_SWARM_NAME-hub,
@@ -203,17 +204,17 @@ copy_image() {
   [ -z "$tar" ] || rm -f "$tar"
 }
 
-# The proxy image, assembled by proxy/build-image.sh on A, tagged with a
-# hash of what goes into it so that an unchanged one is neither rebuilt
-# nor redeployed.
+# The proxy image, built from proxy/Dockerfile by proxy/build-image.sh on
+# the source engine (the nodes' own have no way out to the Debian mirror;
+# cached: an unchanged one is neither rebuilt nor redeployed), tagged with
+# the hash of its inputs.
 proxy_image() {
-  local validator=$1 hash
-  hash=$(cat "$validator" "$source_dir/proxy/build-image.sh" "$source_dir/proxy/entrypoint.sh" \
-           "$source_dir/proxy/sshd_config" /usr/sbin/sshd | sha256sum | cut -c1-12)
+  local engine=$1 hash
+  DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
+    "$source_dir/proxy/build-image.sh" nextprism/proxy:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism/proxy:swarm)
   proxy_tag=nextprism/proxy:swarm-$hash
-  if [ -z "$(image_id "unix://$(sock_of a)" "$proxy_tag")" ]; then
-    on a "$source_dir/proxy/build-image.sh" "$validator" "$proxy_tag" >/dev/null
-  fi
+  DOCKER_HOST=$engine docker tag nextprism/proxy:swarm "$proxy_tag"
 }
 
 # Earlier proxy images (those no container uses any more), on every node.
@@ -350,8 +351,6 @@ case $action in
 start)
   [ "$(id -u)" -eq 0 ] || die "needs root (it starts dockerd and creates network namespaces)"
   mkdir -p "$dir"
-  validator=${NEXTPRISM_VALIDATOR:-$dir/../../proxy/nextprism-validate}
-  [ -x "$validator" ] || die "no validator at $validator (set NEXTPRISM_VALIDATOR)"
   setup_network
   for n in $nodes; do start_dockerd "$n"; done
   for n in $nodes; do wait_dockerd "$n"; done
@@ -368,9 +367,10 @@ start)
   fi
   copy_image "unix://$source" nextprism/standin-nextcloud:test b c
   copy_image "unix://$source" nextprism/standin-photoprism:test b c
+  # The cache the source engine's stand-ins use (a builder's is under it).
+  NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$(dirname "${builder:-$dir}")/cache} proxy_image "unix://$source"
+  copy_image "unix://$source" "$proxy_tag" a b c
   [ -z "$builder" ] || "$here/dockerd.sh" stop "$builder"
-  proxy_image "$validator"
-  copy_image "unix://$(sock_of a)" "$proxy_tag" b c
   say "images on every node"
   make_keys
   deploy
