@@ -8,11 +8,14 @@
 # `docker build --network host` (apt inside reaches the Debian mirror).
 #
 #   proxy/build-image.sh [TAG]         build or reuse; prints TAG (default nextprism/proxy:local)
+#   proxy/build-image.sh --caller [TAG] the example caller instead (stacks/example-caller.Dockerfile,
+#                                      default nextprism/caller:local)
 #   proxy/build-image.sh --inputs-hash print the hash of what goes into the image
 #   proxy/build-image.sh --check-sshd  only the sshd version gate (proxy/check-sshd.sh)
 #
 # Cached: the image carries the label nextprism.source, a hash of its build
-# context (CMakeLists.txt, cmake/, include/, proxy/) and of its base. An
+# context (CMakeLists.txt, cmake/, include/, proxy/; the caller: examples/
+# instead of proxy/) and of its base. An
 # engine that has an image with that hash is not asked to build again; the
 # image is also saved under the cache directory, so another engine (a fresh
 # test engine, the Swarm's nodes) loads it instead of building.
@@ -38,9 +41,11 @@ sha() { sha256sum | cut -c1-16; }
 
 # The build context, byte for byte the same for the same files (sorted,
 # fixed times and owners): its hash is the cache key.
+# (This script is no input: changing it rebuilds nothing.)
 context_tar() {
   (cd "$source_dir" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
-     --mode=go-w --exclude='*~' --exclude='*.swp' -cf - CMakeLists.txt cmake include proxy)
+     --mode=go-w --exclude='*~' --exclude='*.swp' --exclude=proxy/build-image.sh \
+     -cf - CMakeLists.txt cmake include "${context[@]}")
 }
 
 # The host's Debian mirrors (deb822 or one-line sources): "MAIN SECURITY".
@@ -123,23 +128,28 @@ ensure_base() {
   base_key=$recipe_hash
 }
 
+image=proxy dockerfile=proxy/Dockerfile context=(proxy)
+if [ "${1:-}" = --caller ]; then
+  image=caller dockerfile=stacks/example-caller.Dockerfile context=(examples stacks/example-caller.Dockerfile)
+  shift
+fi
 case ${1:-} in
 --inputs-hash)
   echo "$( (context_tar | sha256sum; printf '%s' "$base_recipe") | sha)"
   exit 0
   ;;
--*) echo "usage: build-image.sh [TAG] | --inputs-hash | --check-sshd" >&2; exit 2 ;;
+-*) echo "usage: build-image.sh [--caller] [TAG] | [--caller] --inputs-hash | --check-sshd" >&2; exit 2 ;;
 esac
-tag=${1:-nextprism/proxy:local}
+tag=${1:-nextprism/$image:local}
 docker version >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket}"
 mkdir -p "$cache"
 ensure_base
-context=$(mktemp "$cache/context.XXXXXX.tar")
-trap 'rm -f "$context"' EXIT
-context_tar >"$context"
-hash=$( (sha256sum <"$context"; echo "$base_key") | sha)
-built=nextprism/proxy:src-$hash
-saved=$cache/proxy-$hash.tar
+context_file=$(mktemp "$cache/context.XXXXXX.tar")
+trap 'rm -f "$context_file"' EXIT
+context_tar >"$context_file"
+hash=$( (sha256sum <"$context_file"; echo "$base_key") | sha)
+built=nextprism/$image:src-$hash
+saved=$cache/$image-$hash.tar
 if [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] &&
    [ "$(docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' "$built" 2>/dev/null)" = "$hash" ]; then
   say "$built is current (inputs unchanged)"
@@ -147,15 +157,15 @@ elif [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] && [ -s "$saved" ]; then
   say "loading $built from $saved (built earlier)"
   docker load -q -i "$saved" >/dev/null
 else
-  say "building $built from proxy/Dockerfile (apt inside; a few minutes)"
+  say "building $built from $dockerfile (apt inside; a few minutes)"
   started=$(date +%s)
-  if ! docker build --network host -q -f proxy/Dockerfile --label "nextprism.source=$hash" -t "$built" - \
-      <"$context" >"$cache/build.log" 2>&1; then
-    tail -30 "$cache/build.log" >&2
-    die "docker build failed (log: $cache/build.log; it needs the Debian mirror from the engine's network)"
+  if ! docker build --network host -q -f "$dockerfile" --label "nextprism.source=$hash" -t "$built" - \
+      <"$context_file" >"$cache/build-$image.log" 2>&1; then
+    tail -30 "$cache/build-$image.log" >&2
+    die "docker build failed (log: $cache/build-$image.log; it needs the Debian mirror from the engine's network)"
   fi
   say "built in $(($(date +%s) - started)) s; saving it for other engines"
-  rm -f "$cache"/proxy-*.tar
+  rm -f "$cache/$image"-*.tar
   docker save -o "$saved.tmp" "$built" && mv "$saved.tmp" "$saved"
 fi
 [ "$tag" = "$built" ] || docker tag "$built" "$tag"
