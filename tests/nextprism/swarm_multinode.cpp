@@ -451,8 +451,12 @@ load_outcome run_load(io_thread& io, Executor& e, std::size_t total, std::size_t
                             launch();
                         std::lock_guard lock(m);
                         good ? ++r.ok : ++r.failed;
-                        if (!good)
+                        if (!good) {
                             ++r.errors[ec ? ec.message() : "exit " + std::to_string(res.exit_code) + " or other output"];
+                            std::cout << "  " << (nc ? "occ" : "photoprism") << " failed at " << seconds_since(t0)
+                                      << " s: " << (ec ? ec.message() : "exit " + std::to_string(res.exit_code))
+                                      << "\n";
+                        }
                         ++done;
                         cv.notify_all();
                     });
