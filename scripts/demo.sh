@@ -32,6 +32,8 @@ build=$(realpath "$build")
 demo=$build/demo
 swarm=$demo/swarm
 run_bin=$build/examples/nextprism-run
+# The images' cache (proxy/build-image.sh's default place): built once.
+export NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$build/image-cache}
 
 cleanup() {
   echo "== stopping the Swarm (dockerds by PID, namespaces removed)"
