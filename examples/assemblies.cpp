@@ -1,7 +1,7 @@
 // nextprism-run: one host program, three executors assembled from
 // policies at compile time, configured from one JSON file.
 //
-//   nextprism-run [-v] [--trust-exit-status] CONFIG.json swarm|static|direct SERVICE ARGV...
+//   nextprism-run [-v] [--trust-exit-status] CONFIG.json swarm|static|dns|direct SERVICE ARGV...
 //
 // -v: how the command was routed, on stderr.
 // A command that exits 0 but prints one of its service's failure lines
@@ -10,6 +10,8 @@
 // swarm:  SSH pool + Swarm labels + the configured retry (every assembly has a
 //         breaker per proxy endpoint, the breaker keys)
 // static: SSH pool + static proxy list + the configured retry (retry.strategy)
+// dns:    SSH pool + DNS names (Swarm's tasks.<service>-proxy on an overlay:
+//         a caller on a worker, no manager API) + the configured retry
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
 #include <nextprism/executor/config.hpp>
@@ -41,6 +43,17 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c,
     if (c.engine)
         local.emplace(ex, *c.engine, direct_transport::options{c.containers});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
+            c.retry(), std::move(local), c.executor_options(std::move(p))};
+}
+
+using dns_executor = basic_swarm_executor<ssh_proxy_transport, dns_discovery, any_retry>;
+
+dns_executor make_dns(net::any_io_executor ex, const executor_config& c, std::shared_ptr<const whitelist> p)
+{
+    std::optional<direct_transport> local;
+    if (c.engine)
+        local.emplace(ex, *c.engine, direct_transport::options{c.containers});
+    return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), dns_discovery(ex, c.discovery, c.dns),
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
 
@@ -105,7 +118,7 @@ int main(int argc, char** argv)
             fail("unknown option " + std::string(flag));
     }
     if (argc < 5)
-        fail("usage: nextprism-run CONFIG.json swarm|static|direct SERVICE ARGV...");
+        fail("usage: nextprism-run CONFIG.json swarm|static|dns|direct SERVICE ARGV...");
     error_code ec;
     std::string reason;
     const auto config = executor_config::from_file(argv[1], ec, reason);
@@ -120,7 +133,7 @@ int main(int argc, char** argv)
             fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
     }
     const std::string kind = argv[2];
-    if (kind != "static" && !config.engine)
+    if (kind != "static" && kind != "dns" && !config.engine)
         fail(kind + " needs docker_host in the configuration", 78);
     command_request request{argv[3], std::vector<std::string>(argv + 4, argv + argc), config.command_timeout};
     request.detect_failures = !trust_exit_status;
@@ -128,7 +141,9 @@ int main(int argc, char** argv)
         return run<swarm_executor>(make_swarm, config, policy, std::move(request));
     if (kind == "static")
         return run<static_executor>(make_static, config, policy, std::move(request));
+    if (kind == "dns")
+        return run<dns_executor>(make_dns, config, policy, std::move(request));
     if (kind == "direct")
         return run<direct_executor>(make_direct, config, policy, std::move(request));
-    fail("unknown executor '" + kind + "': swarm, static or direct");
+    fail("unknown executor '" + kind + "': swarm, static, dns or direct");
 }

@@ -1,132 +1,172 @@
 #!/usr/bin/env bash
-# Builds the proxy image from this machine's own files: Debian's OpenSSH
-# sshd and the shared libraries it and the validator load, busybox for the
-# entrypoint's shell, proxy/sshd_config, and a built nextprism-validate.
-# Nothing is pulled: the root file system is assembled here and imported.
+# Builds the proxy image from proxy/Dockerfile (multi-stage on Debian
+# bookworm: the validator compiled from this repository, Debian's
+# openssh-server), for a machine without a registry: the base image
+# debian:bookworm-slim is made here when the engine does not have it
+# (debootstrap --variant=minbase, `docker import` under that tag), then the
+# same Dockerfile a user with a registry builds is built with
+# `docker build --network host` (apt inside reaches the Debian mirror).
 #
-#   proxy/build-image.sh VALIDATOR [TAG]     (TAG default: nextprism/proxy:local;
-#                                           nextprism-broker is taken from VALIDATOR's
-#                                           directory, or NEXTPRISM_BROKER_BIN)
-#   proxy/build-image.sh --check-sshd        only the sshd version gate
+#   proxy/build-image.sh [TAG]         build or reuse; prints TAG (default nextprism/proxy:local)
+#   proxy/build-image.sh --caller [TAG] the example caller instead (stacks/example-caller.Dockerfile,
+#                                      default nextprism/caller:local)
+#   proxy/build-image.sh --inputs-hash print the hash of what goes into the image
+#   proxy/build-image.sh --check-sshd  only the sshd version gate (proxy/check-sshd.sh)
 #
-# Needs a docker CLI that reaches the engine (DOCKER_HOST) and busybox-static.
+# Cached: the image carries the label nextprism.source, a hash of its build
+# context (CMakeLists.txt, cmake/, include/, proxy/; the caller: examples/
+# instead of proxy/) and of its base. An
+# engine that has an image with that hash is not asked to build again; the
+# image is also saved under the cache directory, so another engine (a fresh
+# test engine, the Swarm's nodes) loads it instead of building.
 #
-# The version gate refuses an sshd open to CVE-2024-6387 ("regreSSHion",
-# a signal-handler race in OpenSSH 8.5p1 to 9.7p1 that gives remote root):
-# one in that range is accepted only as Debian's patched 9.2p1, package
-# version 1:9.2p1-2+deb12u3 or later. NEXTPRISM_SSHD_VERSION (what `sshd -V`
-# prints) and NEXTPRISM_SSHD_DEB_VERSION (the package version, "none" when
-# not a Debian package) replace what is read from this machine (tests).
+#   DOCKER_HOST                 the engine (its network must reach the mirror to build)
+#   NEXTPRISM_IMAGE_CACHE       cache directory (default: build/image-cache in the checkout)
+#   NEXTPRISM_IMAGE_REBUILD=1   build even when cached (e.g. for Debian's security updates)
+#
+# Needs root for debootstrap (only when the base is made), docker, tar.
 set -euo pipefail
-
-check_sshd() {
-  local banner deb major minor
-  banner=${NEXTPRISM_SSHD_VERSION:-$(/usr/sbin/sshd -V 2>&1 | head -1 || true)}
-  deb=${NEXTPRISM_SSHD_DEB_VERSION:-$(dpkg-query -W -f='${Version}' openssh-server 2>/dev/null || echo none)}
-  if ! [[ $banner =~ ^OpenSSH_([0-9]+)\.([0-9]+) ]]; then
-    echo "build-image.sh: cannot tell the sshd version from '$banner'; refusing" >&2
-    return 1
-  fi
-  major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
-  local v=$((major * 100 + minor))
-  if ((v >= 805 && v <= 907)); then
-    if ((v == 902)) && [ "$deb" != none ] && dpkg --compare-versions "$deb" ge "1:9.2p1-2+deb12u3"; then
-      echo "sshd: ${banner%%,*} (Debian $deb, CVE-2024-6387 fixed)"
-      return 0
-    fi
-    echo "build-image.sh: refusing sshd ${banner%%,*} (package $deb): OpenSSH 8.5p1 to 9.7p1 is" \
-      "vulnerable to CVE-2024-6387 (regreSSHion); use Debian's openssh-server 1:9.2p1-2+deb12u3 or" \
-      "later, or OpenSSH 9.8p1 or later" >&2
-    return 1
-  fi
-  echo "sshd: ${banner%%,*} (package $deb)"
-}
-
-if [ "${1:-}" = --check-sshd ]; then
-  check_sshd
-  exit
-fi
-validator=${1:?usage: build-image.sh VALIDATOR [TAG]}
-tag=${2:-nextprism/proxy:local}
 here=$(cd "$(dirname "$0")" && pwd)
-check_sshd
-root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+source_dir=$(cd "$here/.." && pwd)
+if [ "${1:-}" = --check-sshd ]; then
+  exec "$here/check-sshd.sh"
+fi
+cache=${NEXTPRISM_IMAGE_CACHE:-$source_dir/build/image-cache}
+base=debian:bookworm-slim
+# What makes the base: changing this text makes a new one.
+base_recipe="debootstrap --variant=minbase bookworm; debian.sources main+updates+security; slim dpkg excludes v1"
+say() { [ "${NEXTPRISM_IMAGE_QUIET:-0}" = 1 ] || echo "build-image.sh: $*" >&2; }
+die() { echo "build-image.sh: $*" >&2; exit 1; }
+sha() { sha256sum | cut -c1-16; }
 
-copy() { # a file and its directory, at the same path under $root
-  install -D -m "$2" "$1" "$root$1"
-}
-libraries_of() { # the shared objects a program loads, the dynamic loader included
-  ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
-}
-copy_libraries() {
-  for lib in $(libraries_of "$1"); do
-    [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
-  done
+# The build context, byte for byte the same for the same files (sorted,
+# fixed times and owners): its hash is the cache key.
+# (This script is no input: changing it rebuilds nothing.)
+context_tar() {
+  (cd "$source_dir" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+     --mode=go-w --exclude='*~' --exclude='*.swp' --exclude=proxy/build-image.sh \
+     -cf - CMakeLists.txt cmake include "${context[@]}")
 }
 
-copy /usr/sbin/sshd 0755
-copy_libraries /usr/sbin/sshd
-# OpenSSH 9.8 split the per-connection part into sshd-session (and 10.0
-# the authentication into sshd-auth): sshd execs them, so copy them too.
-for helper in /usr/lib/openssh/sshd-session /usr/lib/openssh/sshd-auth /usr/libexec/sshd-session /usr/libexec/sshd-auth; do
-  if [ -x "$helper" ]; then
-    copy "$helper" 0755
-    copy_libraries "$helper"
+# The host's Debian mirrors (deb822 or one-line sources): "MAIN SECURITY".
+apt_mirrors() {
+  local main sec
+  main=$(awk '/^URIs:/ {u=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm") s=1}
+              /^$/ {if (s && u != "") {print u; exit} u=""; s=0} END {if (s && u != "") print u}' \
+              /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  sec=$(awk '/^URIs:/ {u=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm-security") s=1}
+             /^$/ {if (s && u != "") {print u; exit} u=""; s=0} END {if (s && u != "") print u}' \
+             /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  [ -n "$main" ] || main=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$sec" ] || sec=$(awk '$1 == "deb" && $3 == "bookworm-security" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  echo "${main:-http://deb.debian.org/debian} ${sec:-http://deb.debian.org/debian-security}"
+}
+
+# bootstrap_base TARBALL: a minbase bookworm as the slim image has it.
+bootstrap_base() {
+  local tarball=$1 root main sec
+  read -r main sec < <(apt_mirrors)
+  [ "$(id -u)" = 0 ] || die "making the base image needs root (debootstrap)"
+  command -v debootstrap >/dev/null || die "making the base image needs debootstrap"
+  root=$(mktemp -d "$cache/rootfs.XXXXXX")
+  say "making $base: debootstrap --variant=minbase bookworm from $main (about a minute)"
+  if ! debootstrap --variant=minbase bookworm "$root" "$main" >"$cache/debootstrap.log" 2>&1; then
+    umount "$root/proc" "$root/sys" 2>/dev/null || true
+    rm -rf "$root"
+    tail -20 "$cache/debootstrap.log" >&2
+    die "debootstrap failed (log: $cache/debootstrap.log)"
   fi
-done
-install -D -s -m 0755 "$validator" "$root/usr/local/bin/nextprism-validate"
-copy_libraries "$validator"
-# The broker (the proxy's privileged half), built beside the validator.
-broker=${NEXTPRISM_BROKER_BIN:-$(dirname "$validator")/nextprism-broker}
-[ -x "$broker" ] || { echo "build-image.sh: no broker at $broker (build nextprism-broker)" >&2; exit 1; }
-install -D -s -m 0755 "$broker" "$root/usr/local/bin/nextprism-broker"
-copy_libraries "$broker"
-install -D -m 0755 /bin/busybox "$root/bin/busybox"
-for applet in sh cat sed stat id mkdir chmod chown grep cut tr rm mkfifo sleep kill ip head; do
-  ln -s busybox "$root/bin/$applet"
-done
-install -D -m 0644 "$here/sshd_config" "$root/etc/nextprism/sshd_config.in"
-# Revoked keys: empty (a Swarm config may replace it); sshd refuses every
-# key when the file is missing.
-install -m 0644 /dev/null "$root/etc/nextprism/revoked_keys"
-install -D -m 0755 "$here/entrypoint.sh" "$root/usr/local/bin/nextprism-proxy"
+  umount "$root/proc" "$root/sys" 2>/dev/null || true
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $main
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
-mkdir -p "$root/run/sshd" "$root/run/nextprism" "$root/var/lib/nextprism" "$root/tmp" "$root/proc" \
-         "$root/sys" "$root/dev" "$root/etc"
-chmod 0755 "$root" "$root/run/sshd"  # mktemp made the root 0700
-chmod 1777 "$root/tmp"
-# Accounts: root, sshd's privilege-separation user, the proxy's one login.
-cat >"$root/etc/passwd" <<'PASSWD'
-root:x:0:0:root:/root:/bin/sh
-sshd:x:100:65534:privsep:/run/sshd:/bin/false
-nextprism-broker:x:101:101:nextprism broker:/nonexistent:/bin/false
-nextprism:x:1000:1000:nextprism proxy:/var/lib/nextprism:/usr/local/bin/nextprism-validate
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-PASSWD
-# /etc/group links to /run (a tmpfs: the root file system is read-only),
-# where the entrypoint adds the Docker socket's group for the proxy user.
-cat >"$root/etc/nextprism/group.in" <<'GROUP'
-root:x:0:
-nextprism-broker:x:101:
-nextprism:x:1000:
-nogroup:x:65534:
-GROUP
-ln -s /run/nextprism/group "$root/etc/group"
-cat >"$root/etc/shadow" <<'SHADOW'
-root:*:19000:0:99999:7:::
-sshd:*:19000:0:99999:7:::
-nextprism-broker:*:19000:0:99999:7:::
-nextprism:*:19000:0:99999:7:::
-nobody:*:19000:0:99999:7:::
-SHADOW
-chmod 0640 "$root/etc/shadow"
-echo "passwd: files" >"$root/etc/nsswitch.conf"
-echo "group: files" >>"$root/etc/nsswitch.conf"
-chown -R 0:0 "$root"
-chown 1000:1000 "$root/var/lib/nextprism"
+Types: deb
+URIs: $sec
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  # As the slim image: no documentation, manuals or translations installed.
+  cat >"$root/etc/dpkg/dpkg.cfg.d/nextprism-slim" <<'EXCLUDES'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EXCLUDES
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+  rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/cache/apt/*.bin \
+    "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*
+  : >"$root/etc/hostname"
+  chmod 755 "$root" # mktemp made it 0700: it becomes the image's /
+  tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$root"
+}
 
-tar -C "$root" -c . | docker import \
-  -c 'ENTRYPOINT ["/usr/local/bin/nextprism-proxy"]' \
-  -c 'LABEL org.opencontainers.image.title=nextprism-proxy' - "$tag" >/dev/null
+# The base on this engine: one that is there (pulled by a user who has a
+# registry, or made here earlier) is used as it is.
+ensure_base() {
+  local recipe_hash tarball
+  recipe_hash=$(printf '%s' "$base_recipe" | sha)
+  if docker image inspect "$base" >/dev/null 2>&1; then
+    base_key=$(docker image inspect -f '{{index .Config.Labels "nextprism.base"}}' "$base")
+    [ -n "$base_key" ] || base_key=$(docker image inspect -f '{{.Id}}' "$base")
+    return 0
+  fi
+  mkdir -p "$cache"
+  tarball=$cache/debian-bookworm-slim-$recipe_hash.tar
+  [ -s "$tarball" ] || bootstrap_base "$tarball"
+  docker import -c "LABEL nextprism.base=$recipe_hash" -c 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+  base_key=$recipe_hash
+}
+
+image=proxy dockerfile=proxy/Dockerfile context=(proxy)
+if [ "${1:-}" = --caller ]; then
+  image=caller dockerfile=stacks/example-caller.Dockerfile context=(examples stacks/example-caller.Dockerfile)
+  shift
+fi
+case ${1:-} in
+--inputs-hash)
+  echo "$( (context_tar | sha256sum; printf '%s' "$base_recipe") | sha)"
+  exit 0
+  ;;
+-*) echo "usage: build-image.sh [--caller] [TAG] | [--caller] --inputs-hash | --check-sshd" >&2; exit 2 ;;
+esac
+tag=${1:-nextprism/$image:local}
+docker version >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket}"
+mkdir -p "$cache"
+ensure_base
+context_file=$(mktemp "$cache/context.XXXXXX.tar")
+trap 'rm -f "$context_file"' EXIT
+context_tar >"$context_file"
+hash=$( (sha256sum <"$context_file"; echo "$base_key") | sha)
+built=nextprism/$image:src-$hash
+saved=$cache/$image-$hash.tar
+if [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] &&
+   [ "$(docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' "$built" 2>/dev/null)" = "$hash" ]; then
+  say "$built is current (inputs unchanged)"
+elif [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] && [ -s "$saved" ]; then
+  say "loading $built from $saved (built earlier)"
+  docker load -q -i "$saved" >/dev/null
+else
+  say "building $built from $dockerfile (apt inside; a few minutes)"
+  started=$(date +%s)
+  if ! docker build --network host -q -f "$dockerfile" --label "nextprism.source=$hash" -t "$built" - \
+      <"$context_file" >"$cache/build-$image.log" 2>&1; then
+    tail -30 "$cache/build-$image.log" >&2
+    die "docker build failed (log: $cache/build-$image.log; it needs the Debian mirror from the engine's network)"
+  fi
+  say "built in $(($(date +%s) - started)) s; saving it for other engines"
+  rm -f "$cache/$image"-*.tar
+  docker save -o "$saved.tmp" "$built" && mv "$saved.tmp" "$saved"
+fi
+[ "$tag" = "$built" ] || docker tag "$built" "$tag"
 echo "$tag"

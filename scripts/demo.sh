@@ -7,7 +7,11 @@
 #     workers (tests/testbed/swarm.sh); stand-in images built locally,
 #     nothing pulled;
 #  2. the stand-in Nextcloud placed on B and PhotoPrism on C by node labels,
-#     and the proxies deployed with proxy/stack.yml (one per node);
+#     the proxy image built from proxy/Dockerfile (base made locally, cached),
+#     keys by scripts/nextprism-keys, and the proxies deployed with
+#     stacks/nextcloud-proxy.yaml and stacks/photoprism-proxy.yaml (one on
+#     each node that may run its target), the example caller with
+#     stacks/example-caller.yaml on a worker;
 #  3. from node A, the Swarm-aware executor (nextprism-run) finds each
 #     target's node and the proxy there by their labels and runs
 #     whitelisted commands through it over SSH; refusals show the reason;
@@ -23,12 +27,13 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-validate nextprism-run >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-run >/dev/null
 build=$(realpath "$build")
 demo=$build/demo
 swarm=$demo/swarm
 run_bin=$build/examples/nextprism-run
-export NEXTPRISM_VALIDATOR=$build/proxy/nextprism-validate
+# The images' cache (proxy/build-image.sh's default place): built once.
+export NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$build/image-cache}
 
 cleanup() {
   echo "== stopping the Swarm (dockerds by PID, namespaces removed)"
@@ -52,8 +57,9 @@ for n in A B C; do
   echo "node $n ($addr, $role) ${labels:+labels: $labels}"
   echo "    runs: $tasks"
 done
-echo "   (every node runs a proxy per target; the executor only uses the one on"
-echo "    the node where the target's task runs: B for Nextcloud, C for PhotoPrism)"
+echo "   (a proxy runs on each node that may run its target, by the same label:"
+echo "    B for Nextcloud, C for PhotoPrism; the executor uses the one on the node"
+echo "    where the target's task runs)"
 
 cat >"$demo/nextprism.json" <<JSON
 {"docker_host": "unix://$NEXTPRISM_SWARM_SOCK_A",
@@ -92,6 +98,19 @@ DOCKER_HOST=unix://$NEXTPRISM_SWARM_SOCK_C docker kill "$c_proxy" >/dev/null
 start=$(date +%s.%N)
 from_a photoprism photoprism status
 echo "   answered $(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}') s after the kill"
+
+echo "== the example caller on a worker (no manager API there): Swarm's DNS on the"
+echo "   overlay nextprism_network finds tasks.<target>-proxy (the dns discovery)"
+for n in B C; do
+  eval "sock=\$NEXTPRISM_SWARM_SOCK_$n"
+  caller=$(DOCKER_HOST=unix://$sock docker ps -q --filter label=com.docker.swarm.service.name=npcaller_caller | head -1)
+  [ -n "$caller" ] || continue
+  echo "\$ (in the caller container on node $n) nextprism-run -v nextprism.json dns photoprism photoprism status"
+  status=0
+  DOCKER_HOST=unix://$sock docker exec "$caller" nextprism-run -v /etc/nextprism/nextprism.json dns photoprism photoprism status ||
+    status=$?
+  echo "(exit $status)"
+done
 
 echo "== 5. node A: occ status from B, photoprism status from C"
 from_a nextcloud php occ status --output=json

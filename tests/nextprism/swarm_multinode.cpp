@@ -9,15 +9,19 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 
 #include "support/docker_fixture.hpp"
 
 // The executor on a real 3-node Swarm (tests/testbed/swarm.sh, ctest
 // fixture "swarm"): dockerds A (manager), B and C (workers) in their own
 // network namespaces; the stand-in Nextcloud on B, PhotoPrism on C, placed
-// by node labels; the proxies deployed with proxy/stack.yml on every node.
+// by node labels; the proxies deployed with stacks/nextcloud-proxy.yaml and
+// stacks/photoprism-proxy.yaml on the nodes that may run their target (B,
+// C), the example caller (stacks/example-caller.yaml) on a worker.
 // This test runs inside node A's network namespace, as a caller on A
 // would: DOCKER_HOST is A's engine, the proxies are reached at B's and C's
 // addresses. Every figure it measures is printed as "measured: …".
@@ -54,12 +58,14 @@ const std::map<std::string, std::string> containers{{"nextcloud", "nptargets_nex
 
 /// The configuration a caller on node A would write (nextprism-run's
 /// JSON), defaults everywhere else.
-executor_config config(const std::string& extra = "")
+executor_config config(const std::string& extra = "", std::string key = "")
 {
     const std::string keys = swarm_dir() + "/keys";
+    if (key.empty())
+        key = keys + "/client_ed25519";
     const std::string text = R"({"docker_host": "unix://)" + socket_of('a') + R"(",
         "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
-        "ssh": {"private_key": ")" + keys + R"(/client_ed25519", "known_hosts": ")" + keys +
+        "ssh": {"private_key": ")" + key + R"(", "known_hosts": ")" + keys +
                              R"(/known_hosts"})" + extra + "}";
     error_code ec;
     std::string reason;
@@ -187,7 +193,7 @@ TEST_CASE("3 nodes: swarm_labels on A finds the proxy on each target's node")
     CHECK(p.proxies[0].port == 2222);
     CHECK(p.proxies[0].node_id == node_id('b'));
     REQUIRE(p.proxy_services.size() == 1);
-    CHECK(p.proxy_services[0].running == 3); // global: one per node
+    CHECK(p.proxy_services[0].running == 1); // one per node that may run Nextcloud: B
 
     auto [ec2, q] = wait_for<placement>([&](auto h) { discovery.async_locate("photoprism", std::move(h)); });
     REQUIRE_FALSE(ec2);
@@ -237,7 +243,11 @@ TEST_CASE("3 nodes: occ status runs on B through B's proxy, photoprism status on
     CHECK(lines(c_log) > c_before);
     CHECK(b_log.find(R"("php","occ","status")") != std::string::npos);
     CHECK(c_log.find(R"("photoprism","status")") != std::string::npos);
-    CHECK(b_log.find(address('a')) != std::string::npos); // SSH_CLIENT: the caller on A
+    // SSH_CLIENT: the caller on A, or (the bed's engines run without
+    // iptables: host-mode ports go through docker-proxy) the address of
+    // B's docker_gwbridge; never another node's.
+    CHECK((b_log.find(address('a')) != std::string::npos || b_log.find("\"172.") != std::string::npos));
+    CHECK(b_log.find(address('c')) == std::string::npos);
     CHECK(lines(audit_log('a', "nextcloud-proxy")) + lines(audit_log('a', "photoprism-proxy")) == a_before);
 }
 
@@ -372,4 +382,357 @@ TEST_CASE("3 nodes: node C drained: PhotoPrism and its proxy move to B, discover
         restored = task_nodes("nptargets_photoprism") == std::vector<std::string>{cn} && greets(address('c'), 2223);
     }
     CHECK(restored);
+}
+
+namespace {
+
+std::string source_dir() { return env_or_fail("NEXTPRISM_SOURCE_DIR"); }
+
+/// The overlay's addresses (swarm.sh: the /24 after the nodes'), "10.231.1."
+std::string overlay_prefix()
+{
+    const auto n = net();
+    const auto dot = n.rfind('.');
+    return n.substr(0, dot + 1) + std::to_string(std::stoi(n.substr(dot + 1)) + 1) + ".";
+}
+
+/// The node (a, b or c) a service's one running task is on.
+char node_of_task(const std::string& service)
+{
+    const auto nodes = task_nodes(service);
+    REQUIRE(nodes.size() == 1);
+    for (char n : {'a', 'b', 'c'})
+        if (node_id(n) == nodes[0])
+            return n;
+    FAIL("no node has the ID " + nodes[0]);
+    return 0;
+}
+
+/// nextprism-run in the example caller's container, by `docker exec` on its node.
+process_result from_caller(std::vector<std::string> args)
+{
+    const char n = node_of_task("npcaller_caller");
+    const auto id = trim(docker_on(n, {"ps", "-q", "--filter", "label=com.docker.swarm.service.name=npcaller_caller"}).out);
+    REQUIRE_FALSE(id.empty());
+    args.insert(args.begin(), {"exec", id, "nextprism-run", "/etc/nextprism/nextprism.json"});
+    return docker_on(n, std::move(args));
+}
+
+/// Runs `total` commands, alternately occ status on B and photoprism status
+/// on C, keeping `in_flight` running at once through one executor (one
+/// pool); each must exit 0 with the stand-in's output.
+struct load_outcome
+{
+    std::size_t ok = 0, failed = 0;
+    std::map<std::string, std::size_t> errors;
+    double seconds = 0;
+};
+
+template<class Executor>
+load_outcome run_load(io_thread& io, Executor& e, std::size_t total, std::size_t in_flight,
+                      const std::string& nextcloud_out, const std::string& photoprism_out)
+{
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t started = 0, done = 0; // started: only on the io thread
+    load_outcome r;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::function<void()> launch = [&] {
+        const bool nc = started++ % 2 == 0;
+        auto out = std::make_shared<std::string>();
+        e.async_run({nc ? "nextcloud" : "photoprism", nc ? occ_status : photoprism_status, 60s},
+                    [out](output_stream s, std::string_view d) {
+                        if (s == output_stream::out)
+                            out->append(d);
+                    },
+                    [&, nc, out](error_code ec, command_result res) {
+                        const bool good = !ec && res.exit_code == 0 && *out == (nc ? nextcloud_out : photoprism_out);
+                        if (started < total)
+                            launch();
+                        std::lock_guard lock(m);
+                        good ? ++r.ok : ++r.failed;
+                        if (!good) {
+                            ++r.errors[ec ? ec.message() : "exit " + std::to_string(res.exit_code) + " or other output"];
+                            std::cout << "  " << (nc ? "occ" : "photoprism") << " failed at " << seconds_since(t0)
+                                      << " s: " << (ec ? ec.message() : "exit " + std::to_string(res.exit_code))
+                                      << "\n";
+                        }
+                        ++done;
+                        cv.notify_all();
+                    });
+    };
+    net::post(io.io, [&] {
+        for (std::size_t k = 0; k < in_flight && started < total; ++k)
+            launch();
+    });
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 600s, [&] { return done == total; }));
+    r.seconds = seconds_since(t0);
+    return r;
+}
+
+/// Longer than any call may take with the default retries (8 attempts,
+/// 35.5 s of waiting at most, each attempt bounded by the 10 s connect
+/// timeout or the command's): past it, a call hangs.
+double hang_guard(double command_timeout_s) { return 8 * std::max(10.0, command_timeout_s) + 36 + 10; }
+
+/// Restarts what a test stopped: swarm.sh start reuses what still runs.
+void restore_swarm()
+{
+    auto r = run_process({source_dir() + "/tests/testbed/swarm.sh", "start", swarm_dir(),
+                          env_or_fail("NEXTPRISM_SWARM_SOURCE")},
+                         {"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "NEXTPRISM_SWARM_NET=" + net(),
+                          "NEXTPRISM_SWARM_QUIET=1"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+}
+
+/// Calls occ status until one succeeds; the seconds since t0 then.
+template<class Executor>
+double first_good_occ(Executor& e, std::chrono::steady_clock::time_point t0, std::size_t& failed)
+{
+    while (seconds_since(t0) < 180) {
+        const auto r = run(e, "nextcloud", occ_status);
+        if (!r.ec && r.result.exit_code == 0)
+            return seconds_since(t0);
+        ++failed;
+        std::this_thread::sleep_for(200ms);
+    }
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("3 nodes: a caller on a worker reaches both targets by Swarm's DNS over the overlay")
+{
+    // The example caller (stacks/example-caller.yaml) runs on a worker: no
+    // manager API there, so it finds the proxies as tasks.<target>-proxy on
+    // nextprism_network (the `dns` discovery).
+    const char caller_node = node_of_task("npcaller_caller");
+    CHECK(caller_node != 'a');
+    const auto role = docker_on('a', {"node", "inspect", "-f", "{{.Spec.Role}}", node_id(caller_node)});
+    CHECK(trim(role.out) == "worker");
+
+    const auto c_before = lines(audit_log('c', "photoprism-proxy"));
+    const auto photo = from_caller({"dns", "photoprism", "photoprism", "status"});
+    INFO(photo.err);
+    CHECK(photo.exit_code == 0);
+    const auto photo_ref = reference('c', "photoprism", photoprism_status);
+    CHECK(photo.out == photo_ref.out);
+
+    const auto occ = from_caller({"dns", "nextcloud", "php", "occ", "status"});
+    INFO(occ.err);
+    CHECK(occ.exit_code == 0);
+    const auto occ_ref = reference('b', "nextcloud", occ_status);
+    CHECK(occ.out == occ_ref.out);
+
+    // It went over the overlay: C's proxy saw the caller's overlay address.
+    const auto c_log = audit_log('c', "photoprism-proxy");
+    CHECK(lines(c_log) > c_before);
+    CHECK(c_log.find("\"" + overlay_prefix()) != std::string::npos);
+
+    // A refusal from there says the rule; a target without a proxy task is
+    // an error, not a hang.
+    const auto refused = from_caller({"dns", "nextcloud", "php", "occ", "config:list"});
+    CHECK(refused.exit_code == 65);
+    CHECK(refused.err.find("refused") != std::string::npos);
+}
+
+TEST_CASE("3 nodes: node B's dockerd stopped mid-command: a clear error within the timeout, then back")
+{
+    io_thread io;
+    const auto c = config(R"(, "command_timeout_ms": 20000)");
+    auto executor = make_swarm(io.io.get_executor(), c);
+    REQUIRE_FALSE(run(executor, "nextcloud", occ_status).ec);
+
+    // files:scan slow30: the stand-in takes 30 s; B's dockerd goes at 2 s.
+    std::atomic<bool> finished{false};
+    captured slow;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread call([&] {
+        io_thread own;
+        auto e = make_swarm(own.io.get_executor(), c);
+        slow = run(e, "nextcloud", {"php", "occ", "files:scan", "slow30"});
+        finished = true;
+    });
+    std::this_thread::sleep_for(2s);
+    const auto pid = trim(run_process({"/bin/cat", swarm_dir() + "/B/dockerd.pid"}, {}).out);
+    REQUIRE_FALSE(pid.empty());
+    REQUIRE(run_process({"/bin/kill", pid}, {}).exit_code == 0);
+    call.join();
+    const double ended = seconds_since(t0);
+    std::cout << "measured: B's dockerd stopped mid-command: the call ended after " << ended << " s with '"
+              << (slow.ec ? slow.ec.message() : "exit " + std::to_string(slow.result.exit_code)) << "'\n";
+    CHECK(finished);
+    CHECK(slow.ec); // not a success: the command was cut
+    CHECK_FALSE(slow.ec.message().empty());
+    // Nothing hangs: it ends within the command timeout plus the retry
+    // budget (files:scan is idempotent: retried), a guard, not a figure.
+    CHECK(ended < hang_guard(20));
+
+    const auto t1 = std::chrono::steady_clock::now();
+    restore_swarm();
+    std::size_t failed = 0;
+    const double back = first_good_occ(executor, t1, failed);
+    std::cout << "measured: B's dockerd restarted (swarm.sh start): first good call after " << back << " s ("
+              << failed << " failed calls before)\n";
+    CHECK(back >= 0);
+}
+
+TEST_CASE("3 nodes: the link to node B cut mid-command: a clear error within the timeout, then back")
+{
+    io_thread io;
+    const auto c = config(R"(, "command_timeout_ms": 10000)");
+    auto executor = make_swarm(io.io.get_executor(), c);
+    REQUIRE_FALSE(run(executor, "nextcloud", occ_status).ec);
+
+    const auto ns = std::string("npswarm-b");
+    const auto t0 = std::chrono::steady_clock::now();
+    captured slow;
+    std::thread call([&] {
+        io_thread own;
+        auto e = make_swarm(own.io.get_executor(), c);
+        slow = run(e, "nextcloud", {"php", "occ", "files:scan", "slow30"});
+    });
+    std::this_thread::sleep_for(2s);
+    REQUIRE(run_process({"/usr/sbin/ip", "-n", ns, "link", "set", "eth0", "down"}, {}).exit_code == 0);
+    call.join();
+    const double ended = seconds_since(t0);
+    std::cout << "measured: link to B cut mid-command: the call ended after " << ended << " s with '"
+              << (slow.ec ? slow.ec.message() : "exit " + std::to_string(slow.result.exit_code)) << "'\n";
+    CHECK(slow.ec);
+    CHECK(ended < hang_guard(10));
+
+    const auto t1 = std::chrono::steady_clock::now();
+    REQUIRE(run_process({"/usr/sbin/ip", "-n", ns, "link", "set", "eth0", "up"}, {}).exit_code == 0);
+    std::size_t failed = 0;
+    const double back = first_good_occ(executor, t1, failed);
+    std::cout << "measured: link to B back up: first good call after " << back << " s (" << failed
+              << " failed calls before)\n";
+    CHECK(back >= 0);
+    restore_swarm(); // B rejoined and its tasks run as deployed
+}
+
+TEST_CASE("3 nodes: 1,000 commands from A spread over B and C through the pool, none fails")
+{
+    io_thread io;
+    const auto c = config();
+    auto executor = make_swarm(io.io.get_executor(), c);
+    const auto occ_ref = reference('b', "nextcloud", occ_status);
+    const auto photo_ref = reference('c', "photoprism", photoprism_status);
+    REQUIRE_FALSE(run(executor, "nextcloud", occ_status).ec);
+    const auto b_before = lines(audit_log('b', "nextcloud-proxy"));
+    const auto c_before = lines(audit_log('c', "photoprism-proxy"));
+
+    const auto r = run_load(io, executor, 1000, 8, occ_ref.out, photo_ref.out);
+    std::cout << "measured: 1000 commands from A (500 on B, 500 on C, 8 in flight, one pool): " << r.seconds
+              << " s, " << r.ok << " ok, " << r.failed << " failed";
+    for (const auto& [what, n] : r.errors)
+        std::cout << "; " << n << "x " << what;
+    std::cout << "\n";
+    CHECK(r.ok == 1000);
+    CHECK(r.failed == 0);
+    // Each proxy ran its half (a record when each starts and ends).
+    CHECK(lines(audit_log('b', "nextcloud-proxy")) >= b_before + 500);
+    CHECK(lines(audit_log('c', "photoprism-proxy")) >= c_before + 500);
+}
+
+namespace {
+
+/// Calls in a loop, both targets in turn, each through a new executor
+/// (an application's calls), with the key at `key`, until `stop`.
+struct call_loop
+{
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> ok{0}, failed{0};
+    std::string key_;
+    executor_config config_;
+    std::thread thread;
+
+    // The configuration is made here: Catch2's assertions are for the test's thread.
+    call_loop(const std::string& key) : key_(key), config_(config("", key))
+    {
+        thread = std::thread([this] {
+            io_thread io;
+            auto e = make_swarm(io.io.get_executor(), config_);
+            for (std::size_t i = 0; !stop; ++i) {
+                const bool nc = i % 2 == 0;
+                const auto r = run(e, nc ? "nextcloud" : "photoprism", nc ? occ_status : photoprism_status);
+                if (!r.ec && r.result.exit_code == 0) {
+                    ++ok;
+                } else {
+                    ++failed;
+                    std::cout << "  call with " << key_ << " failed: " << r.ec.message() << " " << r.err << "\n";
+                }
+                std::this_thread::sleep_for(100ms);
+            }
+        });
+    }
+    void finish()
+    {
+        stop = true;
+        thread.join();
+    }
+};
+
+process_result keys_tool(std::vector<std::string> args)
+{
+    args.insert(args.begin(), {source_dir() + "/scripts/nextprism-keys", "--dir", swarm_dir() + "/keys", "--yes",
+                               "--swarm", "--apply"});
+    return run_process(args, {"DOCKER_HOST=unix://" + socket_of('a'), "PATH=/usr/bin:/bin:/usr/sbin:/sbin"});
+}
+
+} // namespace
+
+TEST_CASE("3 nodes: the client key rotated while commands run: both keys meanwhile, no call fails")
+{
+    const auto keys = swarm_dir() + "/keys";
+    const auto old_key = swarm_dir() + "/rotation-old-key", new_key = swarm_dir() + "/rotation-new-key";
+    REQUIRE(run_process({"/usr/bin/install", "-m", "0600", keys + "/client_ed25519", old_key}, {}).exit_code == 0);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    call_loop old_caller(old_key);
+    std::this_thread::sleep_for(1s);
+    // 1. A new key, accepted beside the old one (the proxies restart, node by node).
+    const auto rotate = keys_tool({"rotate-client"});
+    INFO(rotate.out << rotate.err);
+    REQUIRE(rotate.exit_code == 0);
+    const double rotated = seconds_since(t0);
+    REQUIRE(run_process({"/usr/bin/install", "-m", "0600", keys + "/client_ed25519.next", new_key}, {}).exit_code ==
+            0);
+    // 2. The callers move to it: both keys work now.
+    call_loop new_caller(new_key);
+    std::this_thread::sleep_for(3s);
+    old_caller.finish();
+    // 3. The old key retired (the proxies restart again).
+    const auto retire = keys_tool({"retire-client"});
+    INFO(retire.out << retire.err);
+    REQUIRE(retire.exit_code == 0);
+    const double retired = seconds_since(t0);
+    std::this_thread::sleep_for(2s);
+    new_caller.finish();
+    std::cout << "measured: client key rotation: rotate-client --apply done after " << rotated
+              << " s, retire-client --apply after " << retired << " s; old key " << old_caller.ok << " ok / "
+              << old_caller.failed << " failed, new key " << new_caller.ok << " ok / " << new_caller.failed
+              << " failed\n";
+    CHECK(old_caller.failed == 0);
+    CHECK(new_caller.failed == 0);
+    CHECK(old_caller.ok > 0);
+    CHECK(new_caller.ok > 0);
+
+    // The old key is refused now, the new one is the key in the directory.
+    {
+        io_thread io;
+        const auto c = config(R"(, "retry": {"strategy": "none"})", old_key);
+        auto e = make_swarm(io.io.get_executor(), c);
+        const auto r = run(e, "nextcloud", occ_status);
+        CHECK(r.ec);
+        std::cout << "  the retired key now: " << r.ec.message() << "\n";
+    }
+    CHECK(run_process({"/usr/bin/cmp", "-s", new_key, keys + "/client_ed25519"}, {}).exit_code == 0);
+    // The example caller's stack takes the new client key secret.
+    restore_swarm();
+    const auto photo = from_caller({"dns", "photoprism", "photoprism", "status"});
+    INFO(photo.err);
+    CHECK(photo.exit_code == 0);
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The executor's test bed on the test engine's single-node Swarm: the
 # stand-in targets and the proxies deployed with `docker stack deploy`
-# (proxy/stack.yml, the proxy image built by proxy/build-image.sh).
+# (stacks/nextcloud-proxy.yaml and stacks/photoprism-proxy.yaml, keys,
+# secrets and configs by scripts/nextprism-keys, the proxy image built from proxy/Dockerfile by
+# proxy/build-image.sh, cached under DIR/../cache or NEXTPRISM_IMAGE_CACHE).
 #
-#   stack.sh start DIR VALIDATOR   keys under DIR, image, both stacks, wait for sshd
+#   stack.sh start DIR             keys under DIR, image, both stacks, wait for sshd
 #   stack.sh stop DIR              remove both stacks
 #
 # DOCKER_HOST must point at the engine (tests/testbed/dockerd.sh). Ports:
-# 22622 (nextcloud proxy), 22623 (photoprism proxy), on 127.0.0.1.
+# 22622 (nextcloud proxy), 22623 (photoprism proxy), published in host
+# mode (every address of the engine's network namespace).
 set -euo pipefail
 action=${1:?start|stop}
 dir=$(realpath -m "${2:?directory}")
@@ -30,23 +33,25 @@ wait_gone() {
 
 case $action in
 start)
-  validator=${3:?validator}
   mkdir -p "$dir"
-  [ -f "$dir/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-stack-host -f "$dir/host_ed25519_key"
-  [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-stack-client -f "$dir/client_ed25519"
-  echo "restrict $(cat "$dir/client_ed25519.pub")" >"$dir/authorized_keys"
-  : >"$dir/known_hosts"
-  for port in 22622 22623; do
-    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_ed25519_key.pub")" >>"$dir/known_hosts"
-  done
-  "$here/../../proxy/build-image.sh" "$validator" nextprism/proxy:test >/dev/null
+  # The node may run both targets (their proxies' placement), the overlay
+  # the stacks attach to, the keys, secrets and configs (scripts/nextprism-keys).
+  docker node update --label-add io.nextprism.nextcloud=true --label-add io.nextprism.photoprism=true \
+    "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
+  docker network inspect nextprism_network >/dev/null 2>&1 ||
+    docker network create --driver overlay --attachable nextprism_network >/dev/null
+  "$here/../../scripts/nextprism-keys" --dir "$dir" --yes --swarm --node 127.0.0.1 \
+    --target nextcloud:22622 --target photoprism:22623 init >"$dir/keys.log"
+  NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$dir/../cache} NEXTPRISM_IMAGE_QUIET=1 \
+    "$here/../../proxy/build-image.sh" nextprism/proxy:test >/dev/null
   docker stack deploy -c "$here/targets.yml" "$targets" >/dev/null
   sock=${DOCKER_HOST#unix://}
-  NEXTPRISM_PROXY_IMAGE=nextprism/proxy:test \
-  NEXTPRISM_HOST_KEY=$dir/host_ed25519_key NEXTPRISM_AUTHORIZED_KEYS=$dir/authorized_keys \
-  DOCKER_SOCKET=$sock NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
-  NEXTCLOUD_PROXY_PORT=22622 PHOTOPRISM_PROXY_PORT=22623 \
-    docker stack deploy -c "$here/../../proxy/stack.yml" "$proxies" >/dev/null
+  mapfile -t envs < <(grep -v '=$' "$dir/stack.env")
+  env "${envs[@]}" NEXTPRISM_PROXY_IMAGE=nextprism/proxy:test \
+    DOCKER_SOCKET=$sock NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
+    NEXTCLOUD_PROXY_PORT=22622 PHOTOPRISM_PROXY_PORT=22623 \
+    docker stack deploy -c "$here/../../stacks/nextcloud-proxy.yaml" \
+      -c "$here/../../stacks/photoprism-proxy.yaml" "$proxies" >/dev/null
   # Ready when both proxies greet, their tasks are running as the engine
   # reports them (with a healthcheck: after the first healthy check, which is
   # when discovery lists them) and both targets run.
@@ -76,5 +81,5 @@ stop)
   docker stack rm "$targets" >/dev/null 2>&1 || true
   wait_gone "$proxies" && wait_gone "$targets"
   ;;
-*) echo "usage: stack.sh start DIR VALIDATOR | stop DIR" >&2; exit 2 ;;
+*) echo "usage: stack.sh start DIR | stop DIR" >&2; exit 2 ;;
 esac

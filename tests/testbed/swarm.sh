@@ -8,8 +8,11 @@
 # iptables. Images are copied from an engine that has them (docker save |
 # docker load, skipped when the image id matches); the stand-in targets and
 # the proxies are deployed with docker stack deploy (tests/testbed/
-# swarm-targets.yml, proxy/stack.yml), Nextcloud on B and PhotoPrism on C
-# by node labels, as an operator would place them.
+# swarm-targets.yml, stacks/nextcloud-proxy.yaml, stacks/photoprism-proxy.yaml,
+# stacks/example-caller.yaml), Nextcloud and its proxy on B, PhotoPrism and
+# its proxy on C by node labels, as an operator would place them; the keys,
+# secrets and configs made by scripts/nextprism-keys; the example caller on
+# a worker, on the attachable overlay nextprism_network.
 #
 #   swarm.sh start DIR [IMAGE_ENGINE_SOCKET]   start or reuse, deploy, wait until ready
 #   swarm.sh stop DIR                          stop everything by PID, remove the namespaces
@@ -18,14 +21,18 @@
 # IMAGE_ENGINE_SOCKET: an engine that holds the stand-in images (the ctest
 # fixture passes tests/testbed/dockerd.sh's); without it a plain engine is
 # started under DIR/builder with dockerd.sh (which builds them, cached) and
-# stopped again. The proxy image is assembled by proxy/build-image.sh from
-# NEXTPRISM_VALIDATOR (default: DIR/../../proxy/nextprism-validate).
+# stopped again. The proxy image is built there from proxy/Dockerfile by
+# proxy/build-image.sh (cache: NEXTPRISM_IMAGE_CACHE, default the source
+# engine's cache: DIR/../cache, or DIR/cache for the builder).
 #
 # Network: NEXTPRISM_SWARM_NET (default 10.231.0, a /24 that must be unused
 # on this host): A .1, B .2, C .3. Namespaces: $NEXTPRISM_SWARM_NAME-hub,
 # -a, -b, -c (default npswarm). Node labels: io.nextprism.nextcloud=true on
-# B, io.nextprism.photoprism=true on C. Proxies: port 2222 (nextcloud),
-# 2223 (photoprism) on every node's address. Keys under DIR/keys.
+# B, io.nextprism.photoprism=true on C. Proxies: port 2222 (nextcloud) on
+# B, 2223 (photoprism) on C, published in host mode; on the overlay
+# nextprism_network (NET+1.0/24) port 2222 at tasks.<target>-proxy. Keys
+# under DIR/keys (scripts/nextprism-keys). The example caller: stack
+# npcaller, on a worker.
 # A caller on node A: nsenter --net=/run/netns/npswarm-a … (DOCKER_HOST=
 # unix://DIR/A/docker.sock). Prints timings on stderr; needs root.
 set -euo pipefail
@@ -38,6 +45,7 @@ name=${NEXTPRISM_SWARM_NAME:-npswarm}
 nodes="a b c"
 targets=nptargets
 proxies=npproxy
+callers=npcaller
 t0=$(date +%s.%N)
 
 ns_of() { echo "$name-$1"; }
@@ -203,17 +211,22 @@ copy_image() {
   [ -z "$tar" ] || rm -f "$tar"
 }
 
-# The proxy image, assembled by proxy/build-image.sh on A, tagged with a
-# hash of what goes into it so that an unchanged one is neither rebuilt
-# nor redeployed.
+# The proxy image, built from proxy/Dockerfile by proxy/build-image.sh on
+# the source engine (the nodes' own have no way out to the Debian mirror;
+# cached: an unchanged one is neither rebuilt nor redeployed), tagged with
+# the hash of its inputs.
 proxy_image() {
-  local validator=$1 hash
-  hash=$(cat "$validator" "$source_dir/proxy/build-image.sh" "$source_dir/proxy/entrypoint.sh" \
-           "$source_dir/proxy/sshd_config" /usr/sbin/sshd | sha256sum | cut -c1-12)
+  local engine=$1 hash
+  DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
+    "$source_dir/proxy/build-image.sh" nextprism/proxy:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism/proxy:swarm)
   proxy_tag=nextprism/proxy:swarm-$hash
-  if [ -z "$(image_id "unix://$(sock_of a)" "$proxy_tag")" ]; then
-    on a "$source_dir/proxy/build-image.sh" "$validator" "$proxy_tag" >/dev/null
-  fi
+  DOCKER_HOST=$engine docker tag nextprism/proxy:swarm "$proxy_tag"
+  DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
+    "$source_dir/proxy/build-image.sh" --caller nextprism/caller:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism/caller:swarm)
+  caller_tag=nextprism/caller:swarm-$hash
+  DOCKER_HOST=$engine docker tag nextprism/caller:swarm "$caller_tag"
 }
 
 # Earlier proxy images (those no container uses any more), on every node.
@@ -223,34 +236,64 @@ prune_proxy_images() {
     for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism/proxy'); do
       case $old in nextprism/proxy:swarm-*) [ "$old" = "$proxy_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
     done
+    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism/caller'); do
+      case $old in nextprism/caller:swarm-*) [ "$old" = "$caller_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
+    done
   done
 }
 
 # --- keys and stacks --------------------------------------------------------
 
+# The attachable overlay the example caller and the proxies share (a
+# caller on a worker finds the proxies by Swarm's DNS there). Its subnet is
+# fixed, next to the nodes' /24, so that known_hosts can name its tasks.
+overlay_subnet() { local last=${net##*.}; echo "${net%.*}.$((last + 1))"; }
+make_network() {
+  on a docker network inspect nextprism_network >/dev/null 2>&1 && return 0
+  on a docker network create --driver overlay --attachable --subnet "$(overlay_subnet).0/24" \
+    nextprism_network >/dev/null
+}
+
+# The keys as an operator makes them (scripts/nextprism-keys): one host key
+# per target, the client key, known_hosts for the nodes' addresses and the
+# overlay, the secrets and configs in the Swarm (existing ones kept).
 make_keys() {
-  local k=$dir/keys n port
-  mkdir -p "$k"
-  [ -f "$k/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-swarm-host -f "$k/host_ed25519_key"
-  [ -f "$k/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nextprism-swarm-client -f "$k/client_ed25519"
-  echo "restrict $(cat "$k/client_ed25519.pub")" >"$k/authorized_keys"
-  : >"$k/known_hosts.tmp"
-  for n in $nodes; do
-    for port in 2222 2223; do
-      echo "[$(addr_of "$n")]:$port $(cut -d' ' -f1,2 "$k/host_ed25519_key.pub")" >>"$k/known_hosts.tmp"
-    done
-  done
-  mv "$k/known_hosts.tmp" "$k/known_hosts"
+  DOCKER_HOST=unix://$(sock_of a) "$source_dir/scripts/nextprism-keys" --dir "$dir/keys" --yes --swarm \
+    --node "$(addr_of a)" --node "$(addr_of b)" --node "$(addr_of c)" --overlay "$(overlay_subnet).*" \
+    init >"$dir/keys.log"
+  # The example caller's executor configuration (a Docker config).
+  cat >"$dir/caller.json" <<JSON
+{"docker_host": null, "swarm": "on",
+ "containers": {"nextcloud": "${targets}_nextcloud", "photoprism": "${targets}_photoprism"},
+ "ssh": {"private_key": "/run/secrets/nextprism_client_key", "known_hosts": "/etc/nextprism/known_hosts", "port": 2222},
+ "discovery": {"dns_name": "tasks.{service}-proxy"}, "command_timeout_ms": 120000}
+JSON
+}
+
+# stack_env: the names of the current secrets and configs, and the settings
+# of this bed, as `docker stack deploy` reads them.
+stack_env() {
+  local line
+  while read -r line; do [ -n "${line#*=}" ] && echo "$line"; done <"$dir/keys/stack.env"
+  echo "NEXTPRISM_PROXY_IMAGE=$proxy_tag"
+  echo "NEXTPRISM_CALLER_IMAGE=$caller_tag"
+  echo "NEXTPRISM_CALLER_CONFIG=$dir/caller.json"
+  echo "NEXTPRISM_CALLER_CONFIG_NAME=nextprism_caller_config_$(sha256sum <"$dir/caller.json" | cut -c1-8)"
+  echo "DOCKER_SOCKET=$dir/nodes/{{.Node.ID}}/docker.sock"
+  echo "NEXTCLOUD_SERVICE=${targets}_nextcloud"
+  echo "PHOTOPRISM_SERVICE=${targets}_photoprism"
 }
 
 deploy() {
+  local envs
+  mapfile -t envs < <(stack_env)
   on a docker stack deploy -c "$here/swarm-targets.yml" "$targets" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
-  NEXTPRISM_PROXY_IMAGE=$proxy_tag \
-  NEXTPRISM_HOST_KEY=$dir/keys/host_ed25519_key NEXTPRISM_AUTHORIZED_KEYS=$dir/keys/authorized_keys \
-  DOCKER_SOCKET="$dir/nodes/{{.Node.ID}}/docker.sock" \
-  NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
-    on a docker stack deploy -c "$source_dir/proxy/stack.yml" "$proxies" >/dev/null 2>"$dir/deploy.err" ||
+  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy \
+    -c "$source_dir/stacks/nextcloud-proxy.yaml" -c "$source_dir/stacks/photoprism-proxy.yaml" "$proxies" \
+    >/dev/null 2>"$dir/deploy.err" || { cat "$dir/deploy.err" >&2; exit 1; }
+  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy \
+    -c "$source_dir/stacks/example-caller.yaml" "$callers" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
 }
 
@@ -261,14 +304,19 @@ running_on() {
       -f '{{if eq .Status.State "running"}}{{.NodeID}}{{end}}' 2>/dev/null | grep . || true
 }
 
-# proxies_current SERVICE: every node runs one task of it, running, of the
-# image just deployed (a redeploy first replaces the old ones, node by node).
+# proxies_current SERVICE NODE...: those nodes, and only they, run one task
+# of it, running, of the image just deployed (a redeploy first replaces
+# the old ones, node by node).
 proxies_current() {
-  local states
-  states=$(on a docker service ps -q --filter desired-state=running "$1" 2>/dev/null |
+  local service=$1 states n
+  shift
+  states=$(on a docker service ps -q --filter desired-state=running "$service" 2>/dev/null |
     xargs -r env DOCKER_HOST="unix://$(sock_of a)" docker inspect \
-      -f '{{.Status.State}} {{.Spec.ContainerSpec.Image}}' 2>/dev/null) || return 1
-  [ "$(grep -c "^running $proxy_tag" <<<"$states")" = 3 ] && [ "$(grep -c . <<<"$states")" = 3 ]
+      -f '{{.Status.State}} {{.Spec.ContainerSpec.Image}} {{.NodeID}}' 2>/dev/null) || return 1
+  [ "$(grep -c . <<<"$states")" = "$#" ] || return 1
+  for n in "$@"; do
+    grep -q "^running $proxy_tag.* $(node_id "$n")\$" <<<"$states" || return 1
+  done
 }
 
 banner() { # banner NODE-FROM ADDRESS PORT: the first bytes the proxy sends
@@ -286,13 +334,12 @@ wait_ready() {
     ready=1
     [ "$(running_on ${targets}_nextcloud)" = "$b" ] || ready=0
     [ "$(running_on ${targets}_photoprism)" = "$c" ] || ready=0
-    proxies_current ${proxies}_nextcloud-proxy && proxies_current ${proxies}_photoprism-proxy || ready=0
+    # One proxy per node that may run the target (the labels: B, C).
+    proxies_current ${proxies}_nextcloud-proxy b && proxies_current ${proxies}_photoprism-proxy c || ready=0
+    [ -n "$(running_on ${callers}_caller)" ] || ready=0
     if [ $ready = 1 ]; then
-      for n in $nodes; do
-        for port in 2222 2223; do
-          [ "$(banner a "$(addr_of "$n")" $port)" = "SSH-2.0-" ] || { ready=0; break 2; }
-        done
-      done
+      [ "$(banner a "$(addr_of b)" 2222)" = "SSH-2.0-" ] || ready=0
+      [ "$(banner a "$(addr_of c)" 2223)" = "SSH-2.0-" ] || ready=0
     fi
     [ $ready = 1 ] && return 0
     sleep 0.3
@@ -350,8 +397,6 @@ case $action in
 start)
   [ "$(id -u)" -eq 0 ] || die "needs root (it starts dockerd and creates network namespaces)"
   mkdir -p "$dir"
-  validator=${NEXTPRISM_VALIDATOR:-$dir/../../proxy/nextprism-validate}
-  [ -x "$validator" ] || die "no validator at $validator (set NEXTPRISM_VALIDATOR)"
   setup_network
   for n in $nodes; do start_dockerd "$n"; done
   for n in $nodes; do wait_dockerd "$n"; done
@@ -368,15 +413,18 @@ start)
   fi
   copy_image "unix://$source" nextprism/standin-nextcloud:test b c
   copy_image "unix://$source" nextprism/standin-photoprism:test b c
+  # The cache the source engine's stand-ins use (a builder's is under it).
+  NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$(dirname "${builder:-$dir}")/cache} proxy_image "unix://$source"
+  copy_image "unix://$source" "$proxy_tag" a b c
+  copy_image "unix://$source" "$caller_tag" a b c
   [ -z "$builder" ] || "$here/dockerd.sh" stop "$builder"
-  proxy_image "$validator"
-  copy_image "unix://$(sock_of a)" "$proxy_tag" b c
   say "images on every node"
+  make_network
   make_keys
   deploy
   wait_ready
   prune_proxy_images
-  say "ready: nextcloud on B, photoprism on C, proxies on every node"
+  say "ready: nextcloud and its proxy on B, photoprism and its proxy on C, the example caller on a worker"
   ;;
 stop)
   stop_all
