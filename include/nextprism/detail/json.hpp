@@ -5,9 +5,11 @@
 // say where a syntax error is.
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/error.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +35,20 @@ inline std::string json_syntax_error(std::string_view text, const nlohmann::json
 {
     // e.byte is 1-based and points just past the offending character.
     return "JSON syntax error at " + line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
+}
+
+/** Parses `text`; on a syntax error sets `ec` to `kind` and `reason` to
+    where it is, and returns nothing. */
+inline std::optional<nlohmann::json> parse_json(std::string_view text, error kind, error_code& ec,
+                                                std::string& reason)
+{
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        ec = kind;
+        reason = json_syntax_error(text, e);
+        return std::nullopt;
+    }
 }
 
 } // namespace nextprism::detail

@@ -97,6 +97,18 @@ public:
         throw policy_error{path + ": unknown value type " + show(name) + " (known: " + known + ")"};
     }
 
+    /// An option's other spellings ("aliases": ["-f"]), each checked like its name.
+    static std::vector<std::string> aliases(const json& j, const std::string& path)
+    {
+        std::vector<std::string> out;
+        if (j.contains("aliases")) {
+            std::size_t i = 0;
+            for (const auto& a : array_at(j["aliases"], path + ".aliases"))
+                out.push_back(option_name(a, path + ".aliases[" + std::to_string(i++) + "]"));
+        }
+        return out;
+    }
+
     static option_rule option(const json& j, const std::string& path)
     {
         only_keys(j, path, {"name", "aliases", "value", "choices", "base", "idempotent"});
@@ -104,12 +116,7 @@ public:
             throw policy_error{path + ".name: missing"};
         option_rule rule;
         rule.name = option_name(j["name"], path + ".name");
-        if (j.contains("aliases")) {
-            std::size_t i = 0;
-            for (const auto& a : array_at(j["aliases"], path + ".aliases"))
-                rule.aliases.push_back(
-                    option_name(a, path + ".aliases[" + std::to_string(i++) + "]"));
-        }
+        rule.aliases = aliases(j, path);
         if (j.contains("value"))
             rule.value = type(j["value"], path + ".value");
         if (rule.value == value_type::choice) {
@@ -186,12 +193,7 @@ public:
             throw policy_error{path + ".name: missing"};
         forbidden_option rule;
         rule.name = option_name(j["name"], path + ".name");
-        if (j.contains("aliases")) {
-            std::size_t i = 0;
-            for (const auto& a : array_at(j["aliases"], path + ".aliases"))
-                rule.aliases.push_back(
-                    option_name(a, path + ".aliases[" + std::to_string(i++) + "]"));
-        }
+        rule.aliases = aliases(j, path);
         if (!j.contains("reason") || !j["reason"].is_string())
             throw policy_error{path + ".reason: missing (a string shown to the caller)"};
         rule.reason = j["reason"].get<std::string>();
@@ -322,16 +324,11 @@ inline whitelist whitelist::from_json(std::string_view text, error_code& ec,
 {
     ec = {};
     reason.clear();
-    nlohmann::json root;
-    try {
-        root = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        ec = error::invalid_policy;
-        reason = detail::json_syntax_error(text, e);
+    const auto root = detail::parse_json(text, error::invalid_policy, ec, reason);
+    if (!root)
         return {};
-    }
     try {
-        return whitelist(detail::policy_reader::read(root));
+        return whitelist(detail::policy_reader::read(*root));
     } catch (const detail::policy_error& e) {
         ec = error::invalid_policy;
         reason = e.reason;

@@ -17,6 +17,7 @@
 // whole check: nothing is trusted from a file that is not understood.
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/detail/sha256.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -55,38 +56,13 @@ inline std::string known_host_name(const std::string& host, unsigned short port)
     return port == 22 ? host : "[" + host + "]:" + std::to_string(port);
 }
 
-/// Decodes standard base64 with padding; false on any other character.
+/// Decodes standard base64 with padding; false on any other character
+/// (detail/sha256.hpp's decoder, which the audit log's fingerprints share).
 inline bool base64_decode(std::string_view in, std::string& out)
 {
-    out.clear();
-    if (in.empty() || in.size() % 4 != 0)
-        return false;
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; ++k) {
-            const char c = in[i + k];
-            const bool pad_ok = c == '=' && i + 4 == in.size() && k >= 2 && (k == 3 || in[i + 3] == '=');
-            v[k] = c == '=' && pad_ok ? 0 : value(c);
-            if (v[k] < 0)
-                return false;
-        }
-        const std::uint32_t n = (std::uint32_t(v[0]) << 18) | (std::uint32_t(v[1]) << 12) |
-                                (std::uint32_t(v[2]) << 6) | std::uint32_t(v[3]);
-        out += static_cast<char>((n >> 16) & 0xff);
-        if (in[i + 2] != '=')
-            out += static_cast<char>((n >> 8) & 0xff);
-        if (in[i + 3] != '=')
-            out += static_cast<char>(n & 0xff);
-    }
-    return true;
+    auto decoded = in.empty() ? std::nullopt : nextprism::detail::base64_decode(in);
+    out = decoded ? std::move(*decoded) : std::string();
+    return decoded.has_value();
 }
 
 /// OpenSSH's glob: `*` any run, `?` one character, case-insensitive.

@@ -190,16 +190,11 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
     executor_config c;
     ec = {};
     reason.clear();
-    nlohmann::json root;
-    try {
-        root = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        ec = error::invalid_configuration;
-        reason = detail::json_syntax_error(text, e);
+    const auto root = detail::parse_json(text, error::invalid_configuration, ec, reason);
+    if (!root)
         return {};
-    }
     try {
-        config_object top(root, "");
+        config_object top(*root, "");
         top.read_enum("swarm", c.mode,
                       {{"auto", swarm_mode::automatic}, {"on", swarm_mode::on}, {"off", swarm_mode::off}});
         top.read("prefer_local", c.prefer_local);
