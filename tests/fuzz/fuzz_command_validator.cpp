@@ -45,9 +45,21 @@ bool has_dot_segment(std::string_view v)
     }
 }
 
+/// The rule an allowed decision names, looked up in the policy that made it.
+const nextprism::command_rule& rule_of(const nextprism::decision& d)
+{
+    const auto* service = nextprism::whitelist::default_policy().find_service(d.command.service);
+    require(service != nullptr, "an allowed command of an unknown service");
+    for (const auto& c : service->commands)
+        if (c.name() == d.command.rule)
+            return c;
+    require(false, "an allowed command names no rule of its service");
+    std::abort();
+}
+
 void check_canonical(const nextprism::decision& d)
 {
-    const auto& rule = *d.command;
+    const auto& rule = rule_of(d);
     require(d.command.argv.size() >= rule.argv.size(), "canonical argv shorter than the rule");
     require(std::equal(rule.argv.begin(), rule.argv.end(), d.command.argv.begin()), "prefix mismatch");
     bool positional = false;
