@@ -182,20 +182,6 @@ options parse_options(int argc, char** argv)
     return o;
 }
 
-nextprism::whitelist load_policy(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        die(exit_code::usage, "cannot read policy file", path);
-    std::stringstream text;
-    text << in.rdbuf();
-    nextprism::error_code ec;
-    std::string reason;
-    auto policy = nextprism::whitelist::from_json(text.str(), ec, reason);
-    if (ec)
-        die(exit_code::usage, "invalid policy file " + path, reason);
-    return policy;
-}
 
 /// Binds the socket: owner this process, group `group`, mode 0660, so
 /// that only that group's members (the validator) reach it.
@@ -361,7 +347,7 @@ int main(int argc, char** argv)
     nextprism::whitelist loaded;
     const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
     if (!opts.policy_file.empty()) {
-        loaded = load_policy(opts.policy_file);
+        loaded = nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { die(code, what, detail); });
         policy = &loaded;
     }
     if (!policy->find_service(opts.service))

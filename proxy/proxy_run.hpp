@@ -31,9 +31,11 @@
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <poll.h>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <sys/file.h>
@@ -557,6 +559,25 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     error_code wec;
     log.write(record, wec);
     return status;
+}
+
+/** Reads a policy file; `fail(code, what, detail)` (which does not return)
+    on a file that cannot be read or is not a valid policy. The validator
+    and the broker load the same file the same way. */
+template<class Fail>
+whitelist load_policy(const std::string& path, Fail&& fail)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        fail(exit_code::usage, "cannot read policy file", path);
+    std::stringstream text;
+    text << in.rdbuf();
+    error_code ec;
+    std::string reason;
+    auto policy = whitelist::from_json(text.str(), ec, reason);
+    if (ec)
+        fail(exit_code::usage, "invalid policy file " + path, reason);
+    return policy;
 }
 
 } // namespace nextprism::proxy_run

@@ -218,20 +218,6 @@ options parse_options(int argc, char** argv)
     return o;
 }
 
-nextprism::whitelist load_policy(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        fail(exit_code::usage, "cannot read policy file", path);
-    std::stringstream text;
-    text << in.rdbuf();
-    nextprism::error_code ec;
-    std::string reason;
-    auto policy = nextprism::whitelist::from_json(text.str(), ec, reason);
-    if (ec)
-        fail(exit_code::usage, "invalid policy file " + path, reason);
-    return policy;
-}
 
 
 std::string upper(std::string s)
@@ -353,7 +339,7 @@ int main(int argc, char** argv)
     nextprism::whitelist loaded;
     const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
     if (!opts.policy_file.empty()) {
-        loaded = load_policy(opts.policy_file);
+        loaded = nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
         policy = &loaded;
     }
     if (!policy->find_service(opts.service))
