@@ -17,7 +17,7 @@ struct command_request
 {
     std::string service;                 ///< "nextcloud" or "photoprism"
     std::vector<std::string> argv;       ///< {"php", "occ", "files:scan", "--all"}
-    std::chrono::milliseconds timeout{0}; ///< 0: none
+    std::chrono::milliseconds timeout{0}; ///< the whole run's, retries included; 0: none
     /// Scan the output for the service's failure lines (failure_lines.hpp)
     /// and report them in command_result::failure_lines. Opt out for a
     /// command whose error lines the caller handles itself.
@@ -40,7 +40,8 @@ struct command_result
     /// reported it running afterwards: it may still be running.
     bool still_running = false;
     /// When the run ended with a refusal (`condition::rejected`): the rule
-    /// that refused it, in one line, as the whitelist gave it.
+    /// that refused it, in one line, as the whitelist gave it. When it
+    /// ended with `outcome_unknown` after retries: what the attempts met.
     std::string reason;
 
     /// Whether the command ran and succeeded: exit 0, no signal, no

@@ -143,8 +143,8 @@ kill "$watcher" 2>/dev/null || true
 wait "$watcher" 2>/dev/null || true
 helpers=$(grep -c start "$work/helpers" || true)
 check "the stop went through one helper container ($helpers started)" test "$helpers" = 1
-# AutoRemove runs after the helper exits, asynchronously (vfs deletes a
-# copy of the image's root file system: seconds on a loaded machine).
+# AutoRemove runs after the helper exits, asynchronously (under vfs it
+# deletes a copy of the image's root file system: seconds when loaded).
 for _ in $(seq 1 150); do
   [ -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)" ] && break; sleep 0.2
 done

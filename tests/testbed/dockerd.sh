@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tests' Docker engine: a real dockerd from Debian's docker.io, on its
-# own socket and directories under DIR, vfs storage, no bridge, no iptables,
+# own socket and directories under DIR, overlay2 storage (vfs where the
+# kernel cannot mount an overlay: tests/testbed/storage-driver.sh), no bridge, no iptables,
 # as a single-node Swarm (advertise 127.0.0.1). Images are built locally
 # (busybox; a debootstrapped Debian for the occ stand-in, its rootfs cached
 # under the build tree); nothing is pulled.
@@ -104,7 +105,8 @@ start)
   mkdir -p "$dir"
   if ! alive; then
     rm -f "$sock"
-    dockerd --storage-driver vfs --bridge none --iptables=false --ip6tables=false \
+    driver=$("$here/storage-driver.sh" "$dir/data")
+    dockerd --storage-driver "$driver" --bridge none --iptables=false --ip6tables=false \
       --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
       -H "unix://$sock" >"$dir/dockerd.log" 2>&1 &
     started=$!

@@ -4,7 +4,8 @@
 # namespace, joined by veth pairs to a bridge that lives in a fourth
 # namespace of its own (nothing changes on the host's network). A is the
 # manager, B and C join as workers. Each dockerd has its own data-root,
-# exec-root, pidfile and socket under DIR, vfs storage, no bridge, no
+# exec-root, pidfile and socket under DIR, overlay2 storage (vfs where the
+# kernel cannot mount an overlay: storage-driver.sh), no bridge, no
 # iptables. Images are copied from an engine that has them (docker save |
 # docker load, skipped when the image id matches); the stand-in targets and
 # the proxies are deployed with docker stack deploy (tests/testbed/
@@ -108,14 +109,15 @@ setup_network() {
 # --- engines ----------------------------------------------------------------
 
 start_dockerd() {
-  local n=$1 d
+  local n=$1 d driver
   d=$(node_dir "$n")
   alive "$n" && return 0
   mkdir -p "$d"
+  driver=$("$here/storage-driver.sh" "$d/data")
   rm -f "$d/docker.sock"
   echo '{}' >"$d/daemon.json" # not the host's /etc/docker/daemon.json
   in_ns "$n" dockerd --config-file "$d/daemon.json" \
-    --storage-driver vfs --bridge none --iptables=false --ip6tables=false \
+    --storage-driver "$driver" --bridge none --iptables=false --ip6tables=false \
     --shutdown-timeout 3 --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
     -H "unix://$d/docker.sock" >>"$d/dockerd.log" 2>&1 &
 }
@@ -145,7 +147,8 @@ setup_swarm() {
   if [ "$state" != active ]; then
     on a docker swarm init --advertise-addr "$a" --listen-addr "$a:2377" >/dev/null
   fi
-  # One finished task kept per slot: each keeps a full vfs copy of its image.
+  # One finished task kept per slot: each keeps its container's layer (under
+  # vfs a full copy of its image).
   on a docker swarm update --task-history-limit 1 >/dev/null
   token=$(on a docker swarm join-token -q worker)
   ids=$(on a docker node ls -q)

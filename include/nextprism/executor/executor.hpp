@@ -35,7 +35,8 @@ struct swarm_executor_options
     swarm_mode mode = swarm_mode::automatic;
     /// Run on the local engine when the target is here, even if a proxy is too.
     bool prefer_local = true;
-    /// Used when a request has no timeout of its own (0: none).
+    /// Used when a request has no timeout of its own (0: none). A timeout
+    /// bounds the whole run, its retries included.
     std::chrono::milliseconds default_timeout{0};
     /// Checked before anything leaves this process (the proxy checks again).
     std::shared_ptr<const whitelist> policy = default_whitelist();
@@ -97,7 +98,11 @@ public:
 
     /** Runs `request`: `void(error_code, command_result)`. A non-zero exit
         status is data; errors: a refusal (`condition::rejected`),
-        `error::no_route`, or the last attempt's error. */
+        `error::no_route`, or the last attempt's error, except that when an
+        earlier attempt may have started the command and the last never
+        reached it, `error::outcome_unknown` (`reason` says what each met).
+        `request.timeout` bounds the whole run: each attempt gets what is
+        left, and no retry starts after it. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(command_request request, output_handler on_output, Token&& token = Token{});
 

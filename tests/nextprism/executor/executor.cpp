@@ -38,11 +38,13 @@ struct script
     std::mutex mutex;
     std::deque<step> steps;
     std::vector<std::string> calls; // endpoint or "local"
+    std::vector<std::chrono::milliseconds> timeouts; // each attempt's command.timeout
 
-    step next(std::string where)
+    step next(std::string where, std::chrono::milliseconds timeout)
     {
         std::lock_guard lock(mutex);
         calls.push_back(std::move(where));
+        timeouts.push_back(timeout);
         if (steps.empty())
             return {};
         auto s = steps.front();
@@ -52,13 +54,13 @@ struct script
 };
 
 template<class Token>
-auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where, output_handler out,
-            Token&& token)
+auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where,
+            const authorized_command& command, output_handler out, Token&& token)
 {
     return detail::async_spawn<command_result>(
         ex, std::forward<Token>(token),
-        [s, where, out]() -> net::awaitable<detail::op_result<command_result>> {
-            const auto st = s->next(where);
+        [s, where, out, timeout = command.timeout]() -> net::awaitable<detail::op_result<command_result>> {
+            const auto st = s->next(where, timeout);
             detail::op_result<command_result> r{st.ec, {}};
             if (!st.ec) {
                 if (!st.err.empty() && out)
@@ -83,9 +85,9 @@ struct scripted_proxy
     executor_type get_executor() const { return ex; }
 
     template<class Token>
-    auto async_run(const proxy_endpoint& ep, authorized_command, output_handler out, Token&& token)
+    auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler out, Token&& token)
     {
-        return answer(ex, s, ep.to_string(), std::move(out), std::forward<Token>(token));
+        return answer(ex, s, ep.to_string(), command, std::move(out), std::forward<Token>(token));
     }
 };
 
@@ -97,9 +99,9 @@ struct scripted_local
     executor_type get_executor() const { return ex; }
 
     template<class Token>
-    auto async_run(authorized_command, output_handler out, Token&& token)
+    auto async_run(authorized_command command, output_handler out, Token&& token)
     {
-        return answer(ex, s, "local", std::move(out), std::forward<Token>(token));
+        return answer(ex, s, "local", command, std::move(out), std::forward<Token>(token));
     }
 };
 
@@ -136,10 +138,11 @@ struct assembly
                          with_local ? std::optional<scripted_local>(local) : std::nullopt, opts);
     }
 
-    std::pair<error_code, command_result> run(std::vector<std::string> argv, std::string service = "nextcloud")
+    std::pair<error_code, command_result> run(std::vector<std::string> argv, std::string service = "nextcloud",
+                                              std::chrono::milliseconds timeout = 0ms)
     {
         return wait_for<command_result>([&](auto handler) {
-            executor->async_run({service, std::move(argv), 0ms}, {}, std::move(handler));
+            executor->async_run({service, std::move(argv), timeout}, {}, std::move(handler));
         });
     }
 };
@@ -285,6 +288,61 @@ TEST_CASE("executor: transient failures are retried by the strategy; unknown out
         CHECK(ec == error::host_key_mismatch);
         CHECK(a.proxy.s->calls.size() == 1);
     }
+}
+
+TEST_CASE("executor: the timeout bounds the whole run, its retries included")
+{
+    // 200 ms between attempts, 450 ms in all: attempts at 0, 200 and 400 ms
+    // (two on a slow machine); the pause after the last would end past the
+    // deadline, so no attempt follows it.
+    assembly<fixed_retry> a(fixed_retry{200ms, 10});
+    a.proxy.s->steps.assign(10, step{error::pool_timeout});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [ec, result] = a.run(occ_status, "nextcloud", 450ms);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(ec == error::pool_timeout);
+    REQUIRE(a.proxy.s->calls.size() >= 2);
+    CHECK(a.proxy.s->calls.size() <= 3);
+    // Each attempt is given what is left of the run, never more.
+    CHECK(a.proxy.s->timeouts.front() <= 450ms);
+    CHECK(a.proxy.s->timeouts.front() > 200ms);
+    for (std::size_t i = 1; i < a.proxy.s->timeouts.size(); ++i) {
+        CHECK(a.proxy.s->timeouts[i] < a.proxy.s->timeouts[i - 1]);
+        CHECK(a.proxy.s->timeouts[i] > 0ms);
+    }
+    // Not a timing assertion on the machine's speed: the retry budget (10
+    // attempts, 1.8 s of pauses) is what would show, were it not bounded.
+    CHECK(took < 1800ms);
+
+    // No timeout: the strategy alone decides, every attempt unbounded.
+    assembly<fixed_retry> b(fixed_retry{0ms, 3});
+    b.proxy.s->steps.assign(3, step{error::pool_timeout});
+    auto [ec2, r2] = b.run(occ_status);
+    CHECK(ec2 == error::pool_timeout);
+    CHECK(b.proxy.s->calls.size() == 3);
+    CHECK(b.proxy.s->timeouts == std::vector<std::chrono::milliseconds>(3, 0ms));
+}
+
+TEST_CASE("executor: an attempt that may have started the command is not hidden by a later 'no route'")
+{
+    // The connection drops mid-command (it may have run), the retry finds
+    // the target gone from that node, and no other proxy serves.
+    assembly<fixed_retry> a(fixed_retry{0ms, 5}, {node_a}, {}, {}, false);
+    a.proxy.s->steps = {{error::connection_lost},
+                        {{}, proxy_exit_code::target_missing, "",
+                         "nextprism: error: target container not found (cloud_app)\n"}};
+    auto [ec, result] = a.run(occ_status);
+    CHECK(ec == error::outcome_unknown);
+    CHECK(result.reason.find("attempt 1 may have started it (SSH connection lost)") != std::string::npos);
+    CHECK(result.reason.find(error_code(error::no_route).message()) != std::string::npos);
+    CHECK(a.proxy.s->calls.size() == 2);
+
+    // Errors that all come before the start keep the last one.
+    assembly<fixed_retry> b(fixed_retry{0ms, 2}, {node_a}, {}, {}, false);
+    b.proxy.s->steps = {{error::pool_timeout}, {error::pool_timeout}};
+    auto [ec2, r2] = b.run(occ_status);
+    CHECK(ec2 == error::pool_timeout);
+    CHECK(r2.reason.empty());
 }
 
 TEST_CASE("executor: a proxy whose node lacks the target (exit 69) is passed over for the next")

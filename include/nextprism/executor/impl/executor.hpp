@@ -141,9 +141,29 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 co_return r;
             }
             authorized_command command = std::move(decision.command);
-            command.timeout = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
             if (!request.detect_failures)
                 command.failure_patterns.clear();
+            // The timeout bounds the whole run, its retries included: each
+            // attempt gets what is left of it, and no attempt starts after it.
+            const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
+            const auto run_deadline = budget.count() != 0
+                                          ? std::optional(std::chrono::steady_clock::now() + budget)
+                                          : std::nullopt;
+            const auto time_left = [&run_deadline] {
+                return std::chrono::ceil<std::chrono::milliseconds>(*run_deadline -
+                                                                    std::chrono::steady_clock::now());
+            };
+            // An attempt that may have started the command decides what the
+            // caller learns: a later attempt that never reached a proxy
+            // ("no usable proxy") must not hide that it may have run.
+            std::string maybe_started;
+            const auto fail_run = [&](error_code last) {
+                if (!maybe_started.empty() && !may_have_started(last)) {
+                    r.value.reason = maybe_started + "; then: " + last.message();
+                    last = error::outcome_unknown;
+                }
+                fail(last);
+            };
 
             auto schedule = st->start_schedule();
             net::steady_timer pause(st->ex);
@@ -162,6 +182,13 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     if (attempt > 1)
                         ++s.retries;
                 });
+                if (run_deadline) {
+                    command.timeout = time_left();
+                    if (command.timeout.count() <= 0) {
+                        fail_run(error::timeout);
+                        co_return r;
+                    }
+                }
                 // Not a structured binding: the lambdas below capture `where`
                 // (clang 14 refuses to capture a binding).
                 error_code lec;
@@ -238,13 +265,17 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 }
                 if (ec == condition::moved)
                     st->discovery.invalidate(command.service);
+                if (maybe_started.empty() && may_have_started(ec))
+                    maybe_started = "attempt " + std::to_string(attempt) + " may have started it (" +
+                                    ec.message() + ")";
                 if (!is_retryable(ec, command.idempotent)) {
-                    fail(ec);
+                    fail_run(ec);
                     co_return r;
                 }
                 const auto delay = schedule.next_delay(attempt);
-                if (!delay) {
-                    fail(ec);
+                // A retry that would start after the deadline is none.
+                if (!delay || (run_deadline && *delay >= time_left())) {
+                    fail_run(ec);
                     co_return r;
                 }
                 pause.expires_after(*delay);
