@@ -13,6 +13,7 @@
 // with a message naming the host key.
 #include <nextprism/failure_lines.hpp>
 #include <nextprism/ssh/pool.hpp>
+#include <nextprism/wire/exit_status.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -97,14 +98,23 @@ int main(int argc, char** argv)
     boost::asio::io_context io;
     nextprism::ssh_pool pool(io.get_executor(), options);
     int status = 255;
+    // The proxy's start line is not the command's output: taken out.
+    nextprism::proxy_stderr proxy_err;
+    const auto pass = [&failures](std::string_view data) {
+        failures.feed(nextprism::output_stream::err, data);
+        write_all(2, data);
+    };
     pool.async_run(
         ep, command,
-        [&failures](nextprism::output_stream s, std::string_view data) {
+        [&](nextprism::output_stream s, std::string_view data) {
+            if (s == nextprism::output_stream::err)
+                return proxy_err.feed(data, pass);
             failures.feed(s, data);
-            write_all(s == nextprism::output_stream::out ? 1 : 2, data);
+            write_all(1, data);
         },
         timeout,
         [&](nextprism::error_code ec, nextprism::command_result r) {
+            proxy_err.finish(pass);
             if (!ec) {
                 failures.finish();
                 r.failure_lines = failures.lines();

@@ -18,6 +18,13 @@
 // bug reached by a hostile request) ends that child only. Each child
 // builds its own io_context.
 //
+// SIGTERM (the container is stopped, a rolling update): drain. Requests
+// already running go on; new ones are answered busy ("the proxy is
+// stopping": nothing ran, the caller retries); after --drain-timeout the
+// children still running are told to stop their commands (SIGTERM: the
+// same verified stop as a caller going away); the broker exits when the
+// last child has ended.
+//
 // Also `--stop-tree PID ...`: the stop helper's command, in its own
 // container (broker_stop.hpp).
 
@@ -33,12 +40,17 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 
 namespace {
+
+volatile std::sig_atomic_t drain_requested = 0; // SIGTERM: see the drain above
 
 namespace exit_code = nextprism::proxy_exit_code;
 namespace protocol = nextprism::broker_protocol;
@@ -48,7 +60,7 @@ constexpr std::string_view usage_text =
     "                        [--lock-dir DIR] [--timeout S] [--output-stall S] [--max-running N]\n"
     "                        [--max-per-key N] [--peer-uid UID]... [--socket-group GID] [--user NAME]\n"
     "                        [--helper-image IMAGE|auto|none] [--stop-grace MS] [--max-children N]\n"
-    "                        [--authorized-keys FILE]\n"
+    "                        [--authorized-keys FILE] [--drain-timeout S]\n"
     "       nextprism-broker --stop-tree PID --container ID --not-before EPOCH [--grace MS]\n"
     "Environment: DOCKER_HOST, <SERVICE>_CONTAINER (the target's Swarm service or container).\n"
     "--peer-uid: the uids allowed to connect (default: the account 'nextprism'); --socket-group:\n"
@@ -70,6 +82,7 @@ struct options
     std::string helper_image = "auto";
     long stop_grace_ms = 3000;
     long max_children = 256;
+    long drain_timeout_seconds = 20; ///< after SIGTERM, how long running commands may go on
     nextprism::proxy_run::run_config run;
     // --stop-tree
     int stop_pid = 0;
@@ -144,6 +157,8 @@ options parse_options(int argc, char** argv)
             o.stop_grace_ms = number(arg, value(), 0, 600'000);
         else if (arg == "--max-children")
             o.max_children = number(arg, value(), 1, 4096);
+        else if (arg == "--drain-timeout")
+            o.drain_timeout_seconds = number(arg, value(), 0, 24 * 3600);
         else if (arg == "--stop-tree")
             o.stop_pid = static_cast<int>(number(arg, value(), 1, 0x7fffffff));
         else if (arg == "--container")
@@ -367,34 +382,69 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "nextprism-broker: serving %s on %s (uid %u), stop helper %s\n", opts.service.c_str(),
                  opts.socket_path.c_str(), ::getuid(), opts.helper_image.c_str());
 
-    // Accept and fork; children are reaped here and counted.
-    long children = 0;
+    // Accept and fork; children are reaped here. SIGTERM interrupts the
+    // poll (no SA_RESTART) and starts the drain.
+    struct sigaction term {};
+    term.sa_handler = [](int) { drain_requested = 1; };
+    ::sigemptyset(&term.sa_mask);
+    ::sigaction(SIGTERM, &term, nullptr);
+    std::set<pid_t> children;
+    std::optional<std::chrono::steady_clock::time_point> drain_until;
+    bool told_to_stop = false;
+    const auto refuse = [](int conn, std::string detail) {
+        protocol::send_message(conn, protocol::encode(protocol::reply{
+                                         exit_code::busy, nextprism::proxy_exit_line("busy", detail)}));
+        ::close(conn);
+    };
     for (;;) {
         int status;
-        while (::waitpid(-1, &status, WNOHANG) > 0)
-            --children;
+        for (pid_t done; (done = ::waitpid(-1, &status, WNOHANG)) > 0;)
+            children.erase(done);
+        if (drain_requested && !drain_until) {
+            drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(opts.drain_timeout_seconds);
+            std::fprintf(stderr, "nextprism-broker: stopping: %zu command(s) running, %ld s to finish\n",
+                         children.size(), opts.drain_timeout_seconds);
+        }
+        if (drain_until) {
+            if (children.empty()) {
+                std::fprintf(stderr, "nextprism-broker: stopped, nothing running\n");
+                return 0;
+            }
+            if (!told_to_stop && std::chrono::steady_clock::now() >= *drain_until) {
+                // Each child stops its command as if its caller had gone
+                // (verified in the target, on record); the lock goes when it ended.
+                std::fprintf(stderr, "nextprism-broker: stopping the %zu command(s) still running\n",
+                             children.size());
+                for (const pid_t child : children)
+                    ::kill(child, SIGTERM);
+                told_to_stop = true;
+            }
+        }
         pollfd p{listener, POLLIN, 0};
-        if (::poll(&p, 1, 1000) <= 0)
+        if (::poll(&p, 1, drain_until ? 200 : 1000) <= 0)
             continue;
         const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (conn < 0)
             continue;
-        if (children >= opts.max_children) {
-            protocol::send_message(conn, protocol::encode(protocol::reply{
-                                             exit_code::busy, nextprism::proxy_exit_line(
-                                                                  "busy", "the proxy's broker serves " +
-                                                                              std::to_string(children) +
-                                                                              " sessions; try again shortly")}));
-            ::close(conn);
+        if (drain_until) {
+            refuse(conn, "the proxy is stopping; try again shortly");
+            continue;
+        }
+        if (static_cast<long>(children.size()) >= opts.max_children) {
+            refuse(conn, "the proxy's broker serves " + std::to_string(children.size()) +
+                             " sessions; try again shortly");
             continue;
         }
         const pid_t child = ::fork();
         if (child == 0) {
             ::close(listener);
+            struct sigaction dfl {};
+            dfl.sa_handler = SIG_DFL;
+            ::sigaction(SIGTERM, &dfl, nullptr); // the child's own io_context handles it
             serve(opts, *policy, conn);
         }
         ::close(conn);
         if (child > 0)
-            ++children;
+            children.insert(child);
     }
 }

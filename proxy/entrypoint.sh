@@ -23,6 +23,15 @@
 #   NEXTPRISM_MAX_PER_KEY     commands running at once per caller key (32)
 #   NEXTPRISM_TIMEOUT, NEXTPRISM_OUTPUT_STALL  the broker's deadline (14400 s) and
 #                             output-stall limit (300 s)
+#   NEXTPRISM_DRAIN_TIMEOUT   on SIGTERM, how long running commands may go on
+#                             (20 s; keep it under the stack's stop_grace_period,
+#                             30 s, which must also cover stopping the rest)
+#
+# SIGTERM (docker stop, a rolling update) drains: sshd's listener goes
+# first (sessions on open connections go on), the broker answers new
+# commands busy, lets running ones finish for NEXTPRISM_DRAIN_TIMEOUT and
+# then stops them in the target; when it has ended, the audit drainer
+# writes out what is left and the container exits 0.
 #
 # It never changes anything outside the container: the node's Docker
 # socket is used through a group inside the container (its GID, given to
@@ -57,6 +66,7 @@ max_running=${NEXTPRISM_MAX_RUNNING:-40}
 max_per_key=${NEXTPRISM_MAX_PER_KEY:-32}
 timeout=${NEXTPRISM_TIMEOUT:-14400}
 output_stall=${NEXTPRISM_OUTPUT_STALL:-300}
+drain_timeout=${NEXTPRISM_DRAIN_TIMEOUT:-20}
 case $service in ''|*[!a-z0-9_-]*) die "bad NEXTPRISM_SERVICE" ;; esac
 case $port in ''|*[!0-9]*) die "bad NEXTPRISM_PROXY_PORT" ;; esac
 case $listen in ''|*[!0-9a-fA-F.:]*) die "bad NEXTPRISM_LISTEN_ADDRESS (an IPv4 or IPv6 address)" ;; esac
@@ -64,6 +74,7 @@ case $max_running in ''|*[!0-9]*) die "bad NEXTPRISM_MAX_RUNNING" ;; esac
 case $max_per_key in ''|*[!0-9]*) die "bad NEXTPRISM_MAX_PER_KEY" ;; esac
 case $timeout in ''|*[!0-9]*) die "bad NEXTPRISM_TIMEOUT" ;; esac
 case $output_stall in ''|*[!0-9]*) die "bad NEXTPRISM_OUTPUT_STALL" ;; esac
+case $drain_timeout in ''|*[!0-9]*) die "bad NEXTPRISM_DRAIN_TIMEOUT" ;; esac
 upper=$(echo "$service" | sed 'y/abcdefghijklmnopqrstuvwxyz-/ABCDEFGHIJKLMNOPQRSTUVWXYZ_/')
 eval "target=\${${upper}_CONTAINER:-}"
 case $target in *[!A-Za-z0-9_.-]*) die "bad ${upper}_CONTAINER" ;; esac
@@ -136,7 +147,8 @@ rm -f "$broker_socket"
   exec /usr/local/bin/nextprism-broker --socket "$broker_socket" --service "$service" \
     --user nextprism-broker --peer-uid "$(id -u nextprism)" --socket-group "$(id -g nextprism)" \
     --audit-log "$fifo" --lock-dir /run/nextprism/locks --max-running "$max_running" \
-    --max-per-key "$max_per_key" --timeout "$timeout" --output-stall "$output_stall"
+    --max-per-key "$max_per_key" --timeout "$timeout" --output-stall "$output_stall" \
+    --drain-timeout "$drain_timeout"
 ) &
 broker=$!
 echo "$broker" >/run/nextprism/broker.pid
@@ -146,7 +158,20 @@ while [ ! -S "$broker_socket" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); do
 
 /usr/sbin/sshd -D -e -f /run/nextprism/sshd_config &
 sshd=$!
-trap 'kill $sshd $broker $drainer 2>/dev/null; exit 0' TERM INT
+# The drain (see the top). sshd's sessions are children of their own
+# (setsid): the listener's SIGTERM ends only the listener.
+drain() {
+  trap '' TERM INT
+  echo "nextprism-proxy: stopping: no new connections, running commands get ${drain_timeout} s" >&2
+  kill "$sshd" 2>/dev/null || true
+  kill "$broker" 2>/dev/null || true
+  wait "$broker" 2>/dev/null || true
+  kill "$drainer" 2>/dev/null || true
+  wait "$drainer" 2>/dev/null || true
+  echo "nextprism-proxy: stopped" >&2
+  exit 0
+}
+trap drain TERM INT
 # PID 1 stays this shell: whichever of the three ends first ends the
 # container, so that a dead drainer or broker never leaves sshd serving
 # without an audit trail (the broker would refuse anyway: no reader on

@@ -287,8 +287,9 @@ inline int take_slot(const std::string& prefix, long count, std::string& error)
 /** Runs the accepted command `d` in the target container and passes its
     output and exit status through `io`. Single-flight commands take the
     service's lock first. A caller that goes away (closed pipe, the peer's
-    connection closed, SIGHUP, SIGTERM) or stops reading for longer than
-    the output-stall limit stops the command in the container. Writes the
+    connection closed, SIGHUP) or stops reading for longer than the
+    output-stall limit stops the command in the container; so does SIGTERM
+    (the proxy is stopping), the caller still getting its output. Writes the
     "finished" record; every refusal here (busy, internal) writes one too
     and its one stderr line. Returns the exit status for the caller.
 
@@ -385,9 +386,13 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     pump.on_reader_gone = [&] { stop("client went away"); };
 
     net::signal_set signals(ioc, SIGHUP, SIGTERM, SIGINT);
-    signals.async_wait([&](error_code e, int) {
+    signals.async_wait([&](error_code e, int signo) {
         if (e)
             return;
+        if (signo == SIGTERM) { // the broker drains (it is being stopped): the caller still reads
+            stop("the proxy is stopping");
+            return;
+        }
         stop("client went away");
         pump.abandon(); // nobody is left to read it
     });
@@ -516,6 +521,11 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
         spec.gate = gate;
         if (cmd.working_dir)
             spec.working_dir = *cmd.working_dir;
+        // The start line, before the engine is asked to start it: without
+        // it the caller knows that nothing ran (wire/exit_status.hpp).
+        spec.on_starting = [&pump, name = container.name](std::string_view exec_id) {
+            pump.push(true, proxy_start_line(name, exec_id));
+        };
         engine.async_exec(container.id, std::move(spec), on_output, seconds(cfg.timeout_seconds),
                           net::bind_cancellation_slot(cancel.slot(),
                                                       [&](error_code eec, docker::exec_result result) {

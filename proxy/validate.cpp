@@ -23,11 +23,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -254,16 +256,35 @@ int drain_audit(const options& opts)
             fail(exit_code::audit_failed, "cannot open audit file " + opts.audit_file, ec.message());
         file.rotate_at(opts.audit_file_max_bytes, opts.audit_file_keep);
     }
+    // SIGTERM (the entrypoint, once the broker has ended): what is in the
+    // FIFO still goes out, then the drainer ends. No SA_RESTART: the
+    // blocking read returns EINTR.
+    static volatile std::sig_atomic_t stopping = 0;
+    struct sigaction term {};
+    term.sa_handler = [](int) { stopping = 1; };
+    ::sigemptyset(&term.sa_mask);
+    ::sigaction(SIGTERM, &term, nullptr);
     std::string pending;
     char buffer[8192];
-    for (;;) {
+    for (bool nonblocking = false;;) {
+        if (stopping && !nonblocking) {
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+            nonblocking = true;
+        }
         const auto n = ::read(fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n < 0 && errno == EAGAIN && nonblocking) {
+            // All read: a last line without its newline goes out too, then the end.
+            if (pending.empty())
+                return 0;
+            pending += '\n';
+        } else if (n <= 0) {
             fail(exit_code::audit_failed, "cannot read audit FIFO " + opts.audit_drain,
                  n < 0 ? std::strerror(errno) : "end of file");
-        pending.append(buffer, static_cast<std::size_t>(n));
+        } else {
+            pending.append(buffer, static_cast<std::size_t>(n));
+        }
         std::size_t start = 0;
         for (;;) {
             auto end = pending.find('\n', start);

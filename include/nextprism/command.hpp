@@ -39,6 +39,9 @@ struct command_result
     /// It was to be stopped (deadline, cancellation) and the engine still
     /// reported it running afterwards: it may still be running.
     bool still_running = false;
+    /// Through a proxy: where it started the command, "<container> (exec
+    /// <id>)", from its start line; empty when it never started it.
+    std::string started_in;
     /// When the run ended with a refusal (`condition::rejected`): the rule
     /// that refused it, in one line, as the whitelist gave it. When it
     /// ended with `outcome_unknown` after retries: what the attempts met.

@@ -6,8 +6,9 @@
 # dockerd. Checks the sshd version gate, the entrypoint's refusals (a
 # root-group socket, a key line without `restrict`), that the node's socket
 # is left as it was, a command through sshd, the audit line on the
-# container's stdout, the healthcheck, and that the container ends when its
-# audit drainer does.
+# container's stdout, the healthcheck, privilege separation, commands that
+# really stop, the drain on docker stop, and that the container ends when
+# its audit drainer does.
 #
 #   image.sh PORT      (DOCKER_HOST: the test bed's engine; NEXTPRISM_IMAGE_CACHE)
 set -euo pipefail
@@ -80,11 +81,15 @@ check "a key line without restrict is refused" refused "do not start with 'restr
 # The real run.
 before=$(stat -c '%u:%g %a %i' "$sock")
 docker run -d --name np-img-proxy "${containment[@]}" -v "$sock:/var/run/docker.sock" \
-  -v "$work/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
-for _ in $(seq 1 50); do
-  docker exec np-img-proxy /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && break
-  sleep 0.2
-done
+  -e NEXTPRISM_DRAIN_TIMEOUT=6 -v "$work/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
+wait_healthy() {
+  for _ in $(seq 1 50); do
+    docker exec np-img-proxy /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+wait_healthy || true
 check "healthcheck passes" docker exec np-img-proxy /usr/local/bin/nextprism-proxy health
 check "the node's socket is unchanged" test "$(stat -c '%u:%g %a %i' "$sock")" = "$before"
 ssh_=(ssh -p "$port" -i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
@@ -149,6 +154,54 @@ for _ in $(seq 1 150); do
   [ -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)" ] && break; sleep 0.2
 done
 check "no stop helper container is left (auto-removed within 30 s)" test -z "$(docker ps -aq --filter label=io.nextprism.stop-helper)"
+# ---- a stop drains: what runs finishes, nothing new starts, and the
+# container ends by itself (exit 0), not by the grace period's SIGKILL.
+running_in_target() { [ "$(docker top np-img-nc -o pid,args 2>/dev/null | grep -c "$1" || true)" -gt 0 ]; }
+until_running() { for _ in $(seq 1 50); do running_in_target "$1" && return 0; sleep 0.2; done; return 1; }
+ssh_mux=(ssh -p "$port" -i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
+  -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath="$work/mux" nextprism@127.0.0.1)
+"${ssh_mux[@]}" -o ControlMaster=yes -o ControlPersist=120 -f -N
+"${ssh_[@]}" "php occ files:scan -v slow3" >"$work/drain1.out" 2>&1 &
+long=$!
+until_running slow3 || true
+docker stop -t 30 np-img-proxy >/dev/null &
+stopper=$!
+for _ in $(seq 1 50); do
+  docker logs np-img-proxy 2>&1 | grep -q 'nextprism-broker: stopping:' && break; sleep 0.1
+done
+out=$("${ssh_mux[@]}" "php occ status" 2>&1) && rc=0 || rc=$?
+check "while draining, a command on an open connection is turned away busy (rc $rc: $out)" \
+  sh -c "[ $rc = 66 ] && echo '$out' | grep -q 'the proxy is stopping'"
+"${ssh_[@]}" -o ConnectTimeout=5 "php occ status" >/dev/null 2>&1 && rc=0 || rc=$?
+check "while draining, a new connection is not accepted (ssh rc $rc)" test "$rc" = 255
+wait "$long" && rc=0 || rc=$?
+check "the command running at the stop finished, all its output (rc $rc)" \
+  sh -c "[ $rc = 0 ] && grep -q 'photo-3.jpg' '$work/drain1.out'"
+wait "$stopper" || true
+check "the drained proxy exited 0 by itself ($(docker inspect -f '{{.State.ExitCode}}' np-img-proxy))" \
+  test "$(docker inspect -f '{{.State.ExitCode}}' np-img-proxy)" = 0
+check "the drained command's record was written out" \
+  sh -c "docker logs np-img-proxy 2>/dev/null | grep '\"event\":\"finished\"' | grep 'slow3' | grep -q '\"outcome\":\"exited\"'"
+"${ssh_mux[@]}" -O exit >/dev/null 2>&1 || true
+# Longer than NEXTPRISM_DRAIN_TIMEOUT (6 s): stopped in the target, the caller told so.
+docker start np-img-proxy >/dev/null
+check "the proxy starts again after a drain" wait_healthy
+"${ssh_[@]}" "php occ files:scan -v slow300" >"$work/drain2.out" 2>&1 &
+long=$!
+until_running slow300 || true
+docker stop -t 30 np-img-proxy >/dev/null &
+stopper=$!
+wait "$long" && rc=0 || rc=$?
+check "a command outlasting the drain is stopped, and the caller told (rc $rc)" \
+  sh -c "[ $rc = 124 ] && grep -q 'the proxy is stopping; command stopped' '$work/drain2.out'"
+check "... and it is gone from the target" sh -c "! docker top np-img-nc -o pid,args | grep -q slow300"
+wait "$stopper" || true
+check "that proxy too exited 0 before SIGKILL ($(docker inspect -f '{{.State.ExitCode}}' np-img-proxy))" \
+  test "$(docker inspect -f '{{.State.ExitCode}}' np-img-proxy)" = 0
+check "its record says stopped because the proxy stopped" \
+  sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"outcome\":\"stopped\".*the proxy is stopping'"
+docker start np-img-proxy >/dev/null
+wait_healthy || true
 # The drainer dies: the container ends (Swarm restarts the task).
 docker exec np-img-proxy sh -c 'kill -9 $(cat /run/nextprism/drainer.pid)'
 for _ in $(seq 1 30); do [ "$(docker inspect -f '{{.State.Running}}' np-img-proxy)" = false ] && break; sleep 0.2; done

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -103,7 +104,10 @@ TEST_CASE("a timed-out command is stopped: nothing is left in the container")
     const auto r = p.run("nextcloud", "php occ files:scan -v slow300");
     CHECK(r.exit_code == exit_code::timeout);
     CHECK(r.out.find("\tFile\t/slow300/files/photo-1.jpg\n") != std::string::npos);
-    CHECK(r.err == "nextprism: error: timed out after 2 s; the command was stopped\n");
+    // The start line first (it ran), then the proxy's one line.
+    CHECK(r.err.starts_with(std::string(exit_code::start_prefix) + "np-v-nc (exec "));
+    CHECK(r.err.ends_with(")\nnextprism: error: timed out after 2 s; the command was stopped\n"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 2);
     CHECK(p.idle(p.nextcloud));
     const auto audit = p.audit();
     REQUIRE(audit.size() == 2);

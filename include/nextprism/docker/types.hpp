@@ -85,6 +85,11 @@ struct exec_spec
     /// Back-pressure from a slow consumer of the output (optional; see
     /// output_gate.hpp). Not part of what runs: how its output is read.
     std::shared_ptr<output_gate> gate;
+    /// Called once with the exec's id when the exec is created and the
+    /// engine is about to be asked to start it, before any output; never
+    /// called means the process was never started (optional; the proxy's
+    /// start line, wire/exit_status.hpp).
+    std::function<void(std::string_view exec_id)> on_starting;
 };
 
 struct exec_result

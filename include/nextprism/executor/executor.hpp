@@ -72,7 +72,9 @@ struct executor_statistics
     (`endpoint_health`, owned here: a breaker per proxy endpoint), runs,
     and resolves the endpoint's ticket with how it went. Only transient
     failures are retried, and a non-idempotent command never once it may
-    have started (`is_retryable`, read from the error table).
+    have started (`is_retryable`; whether it may have is known from the
+    proxy's start line when the proxy ended the run, else read from the
+    error table).
 
     Cancellation through the token's slot stops the wait or is passed to
     the transport that runs the command. Thread-safe.

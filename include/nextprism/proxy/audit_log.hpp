@@ -33,7 +33,8 @@ struct audit_record
     std::string_view service;
     std::string_view decision;             ///< "allowed" or "refused"
     /// For "finished": "exited", "timeout", "stopped" (the caller went away
-    /// or stopped reading), "could_not_stop", "busy", "target_missing",
+    /// or stopped reading, or the proxy was stopped and its drain timed out),
+    /// "could_not_stop", "busy", "target_missing",
     /// "engine_error", "internal".
     std::string_view outcome;
     std::span<const std::string> argv;     ///< canonical argv, when allowed

@@ -150,8 +150,10 @@ inline known_hosts_result check_known_hosts(std::string_view text, const std::st
         // The blob starts with its own type name: a line cannot claim one
         // type and carry another key.
         if (blob.size() < 4 + type.size() ||
-            ((static_cast<unsigned char>(blob[0]) << 24) | (static_cast<unsigned char>(blob[1]) << 16) |
-             (static_cast<unsigned char>(blob[2]) << 8) | static_cast<unsigned char>(blob[3])) != type.size() ||
+            ((std::size_t{static_cast<unsigned char>(blob[0])} << 24) |
+             (std::size_t{static_cast<unsigned char>(blob[1])} << 16) |
+             (std::size_t{static_cast<unsigned char>(blob[2])} << 8) | std::size_t{static_cast<unsigned char>(blob[3])}) !=
+                type.size() ||
             std::string_view(blob).substr(4, type.size()) != type)
             return invalid("the key does not match its type " + std::string(type));
         const bool same_key = type == key_type && blob == key_blob;

@@ -28,6 +28,15 @@ namespace nextprism {
     prefix of stderr to check it). Anything else is the command's own
     status: data.
 
+    The start line. Just before it asks the engine to start the command,
+    the proxy writes "nextprism: running in <container> (exec <id>)\n" as
+    the first bytes of stderr (`proxy_start_line`). Its absence from a run
+    that ended cleanly means the command never started, whatever the
+    status: the client knows, not guesses, whether a failed run may be
+    repeated. The client takes it out of the stderr it passes on and keeps
+    it in the result (`command_result::started_in`); after it, the proxy's
+    own exit is again exactly one line.
+
     | status | meaning                         | error                  | condition |
     |--------|---------------------------------|------------------------|-----------|
     | 64     | usage: proxy misconfigured      | proxy_misconfigured    | permanent |
@@ -57,6 +66,10 @@ inline constexpr int timeout = 124;       ///< the command exceeded its deadline
 
 /// The prefix of the proxy's one stderr line.
 inline constexpr std::string_view line_prefix = "nextprism: ";
+
+/// The prefix of the start line, the first line of stderr of a command
+/// the proxy starts.
+inline constexpr std::string_view start_prefix = "nextprism: running in ";
 
 } // namespace proxy_exit_code
 
@@ -120,15 +133,104 @@ inline std::string proxy_exit_line(std::string_view what, std::string_view detai
     return line;
 }
 
-/** The client's side: what a run wrote on stderr, enough to tell whether
-    it was exactly the proxy's one line. Memory stays bounded: the first
-    `max_prefix` bytes are kept, the rest only counted. */
+/// The proxy's side: its start line for the exec `exec_id` in `container`.
+inline std::string proxy_start_line(std::string_view container, std::string_view exec_id)
+{
+    std::string detail(container);
+    detail += " (exec ";
+    detail += exec_id.substr(0, 12);
+    detail += ')';
+    return proxy_exit_line("running in " + detail);
+}
+
+/** The client's side: what a run wrote on stderr. It takes the start line
+    out (`feed` passes on the rest), and keeps enough of the rest to tell
+    whether it was exactly the proxy's one line. Memory stays bounded: the
+    first `max_prefix` bytes are kept, the rest only counted. */
 class proxy_stderr
 {
 public:
     static constexpr std::size_t max_prefix = 512;
 
+    /// Takes `data`, the next bytes of stderr; calls `pass(rest)` with
+    /// what is not the start line (possibly later, for bytes held while
+    /// the first line is incomplete: call `finish` at the end).
+    template<class Pass>
+    void feed(std::string_view data, Pass&& pass)
+    {
+        if (!first_line_done_) {
+            const auto room = max_prefix - std::min(max_prefix, head_.size());
+            const auto nl = data.substr(0, room).find('\n');
+            if (nl == std::string_view::npos && data.size() < room) {
+                head_.append(data); // the first line goes on
+                return;
+            }
+            const auto take = nl == std::string_view::npos ? room : nl + 1;
+            head_.append(data.substr(0, take));
+            data.remove_prefix(take);
+            first_line_done_ = true;
+            if (head_.ends_with('\n') && std::string_view(head_).starts_with(proxy_exit_code::start_prefix)) {
+                start_line_ = std::move(head_);
+            } else {
+                count(head_);
+                pass(std::string_view(head_));
+            }
+            head_.clear();
+        }
+        if (!data.empty()) {
+            count(data);
+            pass(data);
+        }
+    }
+
+    /// Without passing anything on (a test, or the start line unused).
     void feed(std::string_view data)
+    {
+        feed(data, [](std::string_view) {});
+    }
+
+    /// The end of stderr: passes on a first line that never ended.
+    template<class Pass>
+    void finish(Pass&& pass)
+    {
+        if (!first_line_done_ && !head_.empty()) {
+            count(head_);
+            pass(std::string_view(head_));
+        }
+        first_line_done_ = true;
+        head_.clear();
+    }
+
+    /// The proxy wrote its start line: the command may have started.
+    bool started() const noexcept { return !start_line_.empty(); }
+
+    /// What the start line names: "<container> (exec <id>)"; empty without one.
+    std::string_view started_in() const noexcept
+    {
+        if (start_line_.empty())
+            return {};
+        std::string_view s(start_line_);
+        s.remove_prefix(proxy_exit_code::start_prefix.size());
+        s.remove_suffix(1);
+        return s;
+    }
+
+    /// The size of the start line, line break included (0 without one).
+    std::size_t start_line_size() const noexcept { return start_line_.size(); }
+
+    /// After the start line: exactly one line, ending with a line break,
+    /// that starts with "nextprism: ".
+    bool is_proxy_line() const noexcept
+    {
+        return lines_ == 1 && last_ == '\n' && std::string_view(prefix_).starts_with(proxy_exit_code::line_prefix);
+    }
+
+    /// Up to `max_prefix` bytes of what came after the start line.
+    std::string_view prefix() const noexcept { return prefix_; }
+    std::uint64_t bytes() const noexcept { return bytes_; }
+
+private:
+    void count(std::string_view data)
     {
         if (data.empty())
             return;
@@ -139,17 +241,9 @@ public:
         bytes_ += data.size();
     }
 
-    /// Exactly one line, ending with a line break, that starts with "nextprism: ".
-    bool is_proxy_line() const noexcept
-    {
-        return lines_ == 1 && last_ == '\n' && std::string_view(prefix_).starts_with(proxy_exit_code::line_prefix);
-    }
-
-    /// Up to `max_prefix` bytes of what came.
-    std::string_view prefix() const noexcept { return prefix_; }
-    std::uint64_t bytes() const noexcept { return bytes_; }
-
-private:
+    std::string head_; // the first line, while it is incomplete
+    bool first_line_done_ = false;
+    std::string start_line_;
     std::string prefix_;
     std::size_t lines_ = 0;
     char last_ = 0;

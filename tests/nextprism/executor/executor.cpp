@@ -629,6 +629,53 @@ TEST_CASE("executor: every proxy exit status is an error when it comes with the 
     CHECK(a.proxy.s->calls.size() == 2);
 }
 
+TEST_CASE("executor: the proxy's start line is taken out of stderr and makes the retry rule exact")
+{
+    const auto start = proxy_start_line("photoprism.1.xyz", "feedfacecafebeef0000");
+    SECTION("taken out of the output, kept in the result")
+    {
+        assembly<no_retry> a(no_retry{}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{{}, 0, "ok\n", start + "level=info msg=done\n"}};
+        std::string err;
+        auto [ec, r] = wait_for<command_result>([&](auto handler) {
+            a.executor->async_run({"photoprism", {"photoprism", "status"}, 0ms},
+                                  [&err](output_stream s, std::string_view d) {
+                                      if (s == output_stream::err)
+                                          err += d;
+                                  },
+                                  std::move(handler));
+        });
+        REQUIRE_FALSE(ec);
+        CHECK(err == "level=info msg=done\n");
+        CHECK(r.started_in == "photoprism.1.xyz (exec feedfacecafe)");
+        CHECK(r.stderr_bytes == err.size());
+    }
+    SECTION("an engine error before the start: photoprism import is run again (nothing ran)")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 3}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{{}, 75, "", "nextprism: error: docker engine error\n"}, {}};
+        auto [ec, r] = a.run(import_files, "photoprism");
+        CHECK_FALSE(ec);
+        CHECK(a.proxy.s->calls.size() == 2);
+    }
+    SECTION("the same error after the start line: never again")
+    {
+        assembly<fixed_retry> a(fixed_retry{0ms, 3}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{{}, 75, "", start + "nextprism: error: docker engine error\n"}, {}};
+        auto [ec, r] = a.run(import_files, "photoprism");
+        CHECK(ec == error::engine_error);
+        CHECK(a.proxy.s->calls.size() == 1);
+        CHECK_FALSE(r.started_in.empty());
+    }
+    SECTION("a timeout reported after the start line is the proxy's error")
+    {
+        assembly<no_retry> a(no_retry{}, {node_a}, {}, {}, false);
+        a.proxy.s->steps = {{{}, 124, "", start + "nextprism: error: timed out after 5 s; the command was stopped\n"}};
+        auto [ec, r] = a.run(import_files, "photoprism");
+        CHECK(ec == error::timeout);
+    }
+}
+
 TEST_CASE("executor: a target command that exits 66 or 69 itself is data, not a proxy refusal")
 {
     // PhotoPrism logs only to stderr, so its stdout is empty too.

@@ -14,7 +14,19 @@ proxy_stderr received(std::initializer_list<std::string_view> chunks)
     proxy_stderr err;
     for (auto c : chunks)
         err.feed(c);
+    err.finish([](std::string_view) {});
     return err;
+}
+
+/// What a client passes on of stderr fed in `chunks`.
+std::string passed_on(proxy_stderr& err, std::initializer_list<std::string_view> chunks)
+{
+    std::string out;
+    const auto pass = [&out](std::string_view d) { out += d; };
+    for (auto c : chunks)
+        err.feed(c, pass);
+    err.finish(pass);
+    return out;
 }
 
 } // namespace
@@ -85,4 +97,45 @@ TEST_CASE("proxy exit: only exactly the proxy's one stderr line and an empty std
     CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"level=error\n", "nextprism: x\n"})));
     CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"nextprism: no line break"})));
     CHECK_FALSE(from_exit_status(exit_code::busy, 0, received({"nextprism:x\n"})));
+}
+
+TEST_CASE("start line: taken out of stderr, in pieces or not; its absence means nothing started")
+{
+    const auto start = proxy_start_line("cloud_app.1.abc", "0123456789abcdef0123");
+    CHECK(start == "nextprism: running in cloud_app.1.abc (exec 0123456789ab)\n");
+
+    proxy_stderr err;
+    const auto rest = passed_on(err, {start.substr(0, 5), start.substr(5) + "level=error msg=x\n", "more\n"});
+    CHECK(rest == "level=error msg=x\nmore\n");
+    CHECK(err.started());
+    CHECK(err.started_in() == "cloud_app.1.abc (exec 0123456789ab)");
+    CHECK(err.start_line_size() == start.size());
+    CHECK(err.bytes() == rest.size());
+
+    // Started, then the proxy's own exit: exactly one line after the start line.
+    proxy_stderr timed_out;
+    CHECK(passed_on(timed_out, {start, "nextprism: error: timed out after 5 s; the command was stopped\n"}) ==
+          "nextprism: error: timed out after 5 s; the command was stopped\n");
+    CHECK(timed_out.started());
+    CHECK(from_exit_status(exit_code::timeout, 0, timed_out) == error::timeout);
+
+    // An engine error before the start: no start line, so nothing ran.
+    proxy_stderr before;
+    CHECK(passed_on(before, {"nextprism: error: docker engine error\n"}) == "nextprism: error: docker engine error\n");
+    CHECK_FALSE(before.started());
+    CHECK(from_exit_status(exit_code::engine_error, 0, before) == error::engine_error);
+
+    // Only the first line can be the start line; other stderr passes whole.
+    proxy_stderr later;
+    CHECK(passed_on(later, {"level=info msg=a\n", start}) == "level=info msg=a\n" + start);
+    CHECK_FALSE(later.started());
+    // A first line that never ends is passed on at the end.
+    proxy_stderr partial;
+    CHECK(passed_on(partial, {"nextprism: running in x"}) == "nextprism: running in x");
+    CHECK_FALSE(partial.started());
+    // A first line longer than the kept prefix is passed on whole.
+    proxy_stderr longline;
+    const std::string big = std::string(proxy_exit_code::start_prefix) + std::string(1000, 'x') + "\n";
+    CHECK(passed_on(longline, {big}) == big);
+    CHECK_FALSE(longline.started());
 }

@@ -548,6 +548,9 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
                             R"({"Detach":false,"Tty":false})");
     req.set(http::field::connection, "Upgrade");
     req.set(http::field::upgrade, "tcp");
+    // From this write on the process may run, even if no answer comes back.
+    if (spec.on_starting)
+        spec.on_starting(control->exec_id);
     auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
     if (wec) {
         r.ec = map_error(wec);

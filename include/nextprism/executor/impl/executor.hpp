@@ -157,8 +157,8 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
             // caller learns: a later attempt that never reached a proxy
             // ("no usable proxy") must not hide that it may have run.
             std::string maybe_started;
-            const auto fail_run = [&](error_code last) {
-                if (!maybe_started.empty() && !may_have_started(last)) {
+            const auto fail_run = [&](error_code last, bool last_started) {
+                if (!maybe_started.empty() && !last_started) {
                     r.value.reason = maybe_started + "; then: " + last.message();
                     last = error::outcome_unknown;
                 }
@@ -185,7 +185,7 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 if (run_deadline) {
                     command.timeout = time_left();
                     if (command.timeout.count() <= 0) {
-                        fail_run(error::timeout);
+                        fail_run(error::timeout, false);
                         co_return r;
                     }
                 }
@@ -214,6 +214,9 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     chosen = choose(false);
                 error_code ec;
                 command_result result;
+                // Whether this attempt may have started the command: from
+                // the error table, or exactly, from a proxy's start line.
+                bool attempt_started = false;
                 // Failure lines of this attempt only: a retried attempt starts afresh.
                 failure_scanner failures(command.failure_patterns);
                 output_handler attempt_output = [&failures, &on_output](output_stream s,
@@ -232,21 +235,34 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                     std::tie(ec, result) = co_await st->local->async_run(
                         command, attempt_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
+                    attempt_started = may_have_started(ec);
                 } else {
                     st->count([](auto& s) { ++s.proxied; });
-                    // The proxy's own exits come with its one stderr line (proxy_exit_code.hpp).
+                    // The proxy's start line is taken out of stderr; its own
+                    // exits come with its one line (wire/exit_status.hpp).
                     proxy_stderr proxy_line;
-                    output_handler proxy_output = [&proxy_line, &attempt_output](output_stream s, std::string_view data) {
+                    const auto pass_err = [&attempt_output](std::string_view data) {
+                        if (attempt_output && !data.empty())
+                            attempt_output(output_stream::err, data);
+                    };
+                    output_handler proxy_output = [&](output_stream s, std::string_view data) {
                         if (s == output_stream::err)
-                            proxy_line.feed(data);
-                        if (attempt_output)
+                            proxy_line.feed(data, pass_err);
+                        else if (attempt_output)
                             attempt_output(s, data);
                     };
                     std::tie(ec, result) = co_await st->transport.async_run(
                         chosen.endpoint, command, proxy_output,
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
-                    if (!ec)
+                    proxy_line.finish(pass_err);
+                    result.started_in = proxy_line.started_in();
+                    result.stderr_bytes -= std::min<std::uint64_t>(result.stderr_bytes, proxy_line.start_line_size());
+                    if (ec) {
+                        attempt_started = may_have_started(ec);
+                    } else {
                         ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
+                        attempt_started = proxy_line.started(); // a clean end: known
+                    }
                     admitted.resolve(ec);
                     if (ec == error::target_not_found || ec == error::target_not_running)
                         passed_over.push_back(chosen.endpoint);
@@ -265,17 +281,17 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                 }
                 if (ec == condition::moved)
                     st->discovery.invalidate(command.service);
-                if (maybe_started.empty() && may_have_started(ec))
+                if (maybe_started.empty() && attempt_started)
                     maybe_started = "attempt " + std::to_string(attempt) + " may have started it (" +
                                     ec.message() + ")";
-                if (!is_retryable(ec, command.idempotent)) {
-                    fail_run(ec);
+                if (!is_retryable(ec, attempt_started, command.idempotent)) {
+                    fail_run(ec, attempt_started);
                     co_return r;
                 }
                 const auto delay = schedule.next_delay(attempt);
                 // A retry that would start after the deadline is none.
                 if (!delay || (run_deadline && *delay >= time_left())) {
-                    fail_run(ec);
+                    fail_run(ec, attempt_started);
                     co_return r;
                 }
                 pause.expires_after(*delay);
