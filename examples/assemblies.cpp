@@ -97,8 +97,9 @@ int run(Make make, const executor_config& c, std::shared_ptr<const whitelist> p,
     }
     if (outcome.ec == condition::rejected) // with the rule, as the proxy gives it
         fail("refused: " + (outcome.result.reason.empty() ? outcome.ec.message() : outcome.result.reason), 65);
-    if (outcome.ec) // and, after retries, what the attempts met
-        fail(outcome.ec.message() + (outcome.result.reason.empty() ? "" : " (" + outcome.result.reason + ")"),
+    if (outcome.ec) // and, after retries, what the attempts met, and where a proxy started it
+        fail(outcome.ec.message() + (outcome.result.reason.empty() ? "" : " (" + outcome.result.reason + ")") +
+                 (outcome.result.started_in.empty() ? "" : "; it was started in " + outcome.result.started_in),
              70);
     for (const auto& line : outcome.result.failure_lines)
         std::cerr << "nextprism-run: the command reported a failure: " << line << "\n";

@@ -40,7 +40,8 @@ struct command_result
     /// reported it running afterwards: it may still be running.
     bool still_running = false;
     /// Through a proxy: where it started the command, "<container> (exec
-    /// <id>)", from its start line; empty when it never started it.
+    /// <id>)", from its start line; empty when it never started it. Also
+    /// set when the run failed after a proxy had started it.
     std::string started_in;
     /// When the run ended with a refusal (`condition::rejected`): the rule
     /// that refused it, in one line, as the whitelist gave it. When it

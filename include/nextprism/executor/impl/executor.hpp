@@ -157,7 +157,9 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
             // caller learns: a later attempt that never reached a proxy
             // ("no usable proxy") must not hide that it may have run.
             std::string maybe_started;
+            std::string started_in; // the last proxy start line of this run
             const auto fail_run = [&](error_code last, bool last_started) {
+                r.value.started_in = started_in;
                 if (!maybe_started.empty() && !last_started) {
                     r.value.reason = maybe_started + "; then: " + last.message();
                     last = error::outcome_unknown;
@@ -256,6 +258,8 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                         net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
                     proxy_line.finish(pass_err);
                     result.started_in = proxy_line.started_in();
+                    if (!result.started_in.empty())
+                        started_in = result.started_in;
                     result.stderr_bytes -= std::min<std::uint64_t>(result.stderr_bytes, proxy_line.start_line_size());
                     if (ec) {
                         attempt_started = may_have_started(ec);
