@@ -10,6 +10,7 @@
 
 #include "support/corpus.hpp"
 #include "support/docker_fixture.hpp"
+#include "support/stack_fixture.hpp"
 
 // The executor on a real single-node Swarm: stand-in targets and the
 // proxies deployed with `docker stack deploy` (tests/testbed/stack.sh,
@@ -22,15 +23,7 @@ using namespace nextprism::test;
 namespace {
 
 const proxy_endpoint nextcloud_proxy{"127.0.0.1", 22622, {}};
-const std::string proxy_service = "npproxy_nextcloud-proxy";
-
-std::string stack_dir()
-{
-    const char* v = std::getenv("NEXTPRISM_STACK_DIR");
-    if (!v || !*v)
-        FAIL("NEXTPRISM_STACK_DIR is not set: run through ctest (fixture stack)");
-    return v;
-}
+const std::string& proxy_service = nextcloud_proxy_service;
 
 ssh_pool_options pool_options()
 {
@@ -62,7 +55,7 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
     backoff.max_attempts = 3;
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
                           swarm_labels(ex, discovery_options{}, label_options()), any_retry(backoff),
-                          direct_transport(ex, engine(), {stack_targets}), opts);
+                          direct_transport(ex, engine(), {.containers = stack_targets}), opts);
 }
 
 /// Output with PhotoPrism's log timestamps (time="...") and durations
@@ -248,7 +241,7 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     static_ssh_executor executor(
         ex, ssh_proxy_transport(ex, pool_options()),
         static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
-        retry, direct_transport(ex, engine(), {stack_targets}), opts);
+        retry, direct_transport(ex, engine(), {.containers = stack_targets}), opts);
     using state = endpoint_health::state;
     const std::vector<std::string> status{"php", "occ", "status"};
 

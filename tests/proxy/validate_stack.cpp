@@ -15,6 +15,7 @@
 #include <nextprism/wire/exit_status.hpp>
 
 #include "support/docker_fixture.hpp"
+#include "support/stack_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -30,16 +31,8 @@ namespace exit_code = nextprism::proxy_exit_code;
 
 namespace {
 
-const std::string proxy_service = "npproxy_nextcloud-proxy";
+const std::string& proxy_service = nextcloud_proxy_service;
 const std::string target_service = "nptargets_nextcloud";
-
-std::string stack_dir()
-{
-    const char* v = std::getenv("NEXTPRISM_STACK_DIR");
-    if (!v || !*v)
-        FAIL("NEXTPRISM_STACK_DIR is not set: run through ctest (fixture stack)");
-    return v;
-}
 
 std::string trimmed(std::string s)
 {

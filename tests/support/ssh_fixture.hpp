@@ -9,7 +9,12 @@
 
 #include <nextprism/ssh/pool.hpp>
 
+#include <boost/asio/post.hpp>
+
+#include <atomic>
 #include <fstream>
+#include <future>
+#include <thread>
 #include <sstream>
 
 namespace nextprism::test {
@@ -76,6 +81,36 @@ inline void restart_sshd()
                          {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
+}
+
+/** A command started through `pool` on the proxy, left running: `finished`
+    completes with its outcome; `wait_for_output` waits until the first
+    bytes came (its process tree is then up in the target). */
+struct background_command
+{
+    std::shared_ptr<std::atomic<std::size_t>> seen = std::make_shared<std::atomic<std::size_t>>(0);
+    std::future<std::pair<error_code, command_result>> finished;
+
+    bool wait_for_output(std::chrono::milliseconds limit = std::chrono::seconds(5)) const
+    {
+        for (auto waited = std::chrono::milliseconds(0); *seen == 0 && waited < limit;
+             waited += std::chrono::milliseconds(20))
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return *seen > 0;
+    }
+};
+
+inline background_command start_command(ssh_pool& pool, std::vector<std::string> argv)
+{
+    background_command c;
+    auto done = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
+    c.finished = done->get_future();
+    boost::asio::post(pool.get_executor(), [&pool, argv = std::move(argv), seen = c.seen, done] {
+        pool.async_run(proxy_address(), argv, [seen](output_stream, std::string_view d) { *seen += d.size(); },
+                       std::chrono::milliseconds(0),
+                       [done](error_code ec, command_result r) { done->set_value({ec, r}); });
+    });
+    return c;
 }
 
 } // namespace nextprism::test

@@ -122,17 +122,9 @@ TEST_CASE("no shell between sshd and the validator: sshd's session process start
     }();
     io_thread io;
     ssh_pool pool(io.io.get_executor(), pool_options());
-    auto seen = std::make_shared<std::atomic<std::size_t>>(0);
-    auto done = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
-    auto finished = done->get_future();
-    boost::asio::post(pool.get_executor(), [&] {
-        pool.async_run(proxy_address(), {"php", "occ", "files:scan", "slow3"},
-                       [seen](output_stream, std::string_view d) { *seen += d.size(); }, 0ms,
-                       [done](error_code ec, command_result r) { done->set_value({ec, r}); });
-    });
-    for (int i = 0; i < 250 && *seen == 0; ++i)
-        std::this_thread::sleep_for(20ms);
-    REQUIRE(*seen > 0); // the command runs: its process tree is up
+    auto scan = start_command(pool, {"php", "occ", "files:scan", "slow3"});
+    REQUIRE(scan.wait_for_output()); // the command runs: its process tree is up
+    auto& finished = scan.finished;
 
     const auto commands = session_commands();
     REQUIRE(commands.size() == 1); // one process carries the session: the validator
