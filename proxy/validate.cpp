@@ -329,8 +329,14 @@ int through_broker(const options& opts, nextprism::broker_protocol::request req,
     if (sock < 0 || opts.broker.size() >= sizeof addr.sun_path)
         fail(exit_code::internal, "cannot reach the proxy's broker", opts.broker);
     std::memcpy(addr.sun_path, opts.broker.c_str(), opts.broker.size() + 1);
-    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        // No broker listening: the proxy is stopping (its drain is over) or
+        // still starting; the container ends or serves in a moment. Nothing
+        // ran: busy (transient), so that callers retry.
+        if (errno == ECONNREFUSED || errno == ENOENT)
+            fail(exit_code::busy, "busy", "the proxy's broker is not running (the proxy is stopping or starting); try again shortly");
         fail(exit_code::internal, "cannot reach the proxy's broker " + opts.broker, std::strerror(errno));
+    }
     const int fds[] = {STDOUT_FILENO, STDERR_FILENO};
     if (!protocol::send_message(sock, protocol::encode(req),
                                 pass_output ? std::span<const int>(fds) : std::span<const int>()))

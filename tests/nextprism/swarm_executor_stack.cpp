@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <regex>
 
 #include "support/corpus.hpp"
@@ -225,7 +226,7 @@ TEST_CASE("executor: every whitelisted command through the proxy and directly, s
     CHECK(log.out.find("\"event\":\"finished\"") != std::string::npos);
 }
 
-TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; half-open; closes when back")
+TEST_CASE("executor: proxy stopped mid-run → the scan finishes there (drain); down: local; back: used again")
 {
     io_thread io;
     auto ex = io.io.get_executor();
@@ -248,26 +249,26 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
     REQUIRE(executor.statistics().proxied == 1);
 
-    // A 6-second scan through the proxy; the proxy goes away under it.
+    // A 6-second scan through the proxy; the proxy is stopped under it: it
+    // drains (proxy/entrypoint.sh), the scan finishes there.
     auto scan = std::async(std::launch::async, [&] {
         return run(executor, "nextcloud", {"php", "occ", "files:scan", "slow6"});
     });
     std::this_thread::sleep_for(1500ms);
     set_proxy_running(false);
-    wait_proxy(false);
     const auto scanned = scan.get();
     INFO(scanned.ec.message());
-    REQUIRE_FALSE(scanned.ec); // files:scan is idempotent: run again, locally
+    REQUIRE_FALSE(scanned.ec);
     CHECK(scanned.result.exit_code == 0);
-    CHECK(executor.statistics().fallbacks >= 1);
+    CHECK_FALSE(scanned.result.started_in.empty()); // where the proxy started it
+    CHECK(executor.statistics().fallbacks == 0);    // it was not run again
+    wait_proxy(false);
 
-    // Down: runs keep working locally until the breaker has seen enough.
-    for (int i = 0; i < 5 && executor.health().current(nextcloud_proxy) != state::open; ++i)
+    // Down: runs keep working, locally (a refused connection is neutral;
+    // handshakes the host-mode port's docker-proxy drops count as failures).
+    for (int i = 0; i < 5; ++i)
         REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
-    REQUIRE(executor.health().current(nextcloud_proxy) == state::open);
-    const auto proxied_while_open = executor.statistics().proxied;
-    REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
-    CHECK(executor.statistics().proxied == proxied_while_open); // not even tried
+    CHECK(executor.statistics().fallbacks >= 5);
 
     // The Swarm-label executor meanwhile finds no proxy and runs locally.
     auto labelled = make_swarm_executor(ex, false);
@@ -275,13 +276,24 @@ TEST_CASE("executor: proxy stopped mid-run → retried locally; breaker opens; h
     REQUIRE_FALSE(fallback.ec);
     CHECK(labelled.statistics().local == 1);
 
-    // Back: after open_for the breaker lets one probe through, which closes it.
+    // Back: the proxy is used again, at the latest once an open breaker
+    // (open_for 3 s) lets its probe through; then the breaker is closed.
     set_proxy_running(true);
     wait_proxy(true);
-    for (int i = 0; i < 100 && executor.health().current(nextcloud_proxy) == state::open; ++i)
-        std::this_thread::sleep_for(100ms);
-    CHECK(executor.health().current(nextcloud_proxy) == state::half_open);
-    REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
-    CHECK(executor.statistics().proxied == proxied_while_open + 1);
+    const auto proxied_before = executor.statistics().proxied;
+    const auto back = std::chrono::steady_clock::now();
+    bool through_proxy = false;
+    for (int i = 0; i < 100 && !through_proxy; ++i) {
+        const auto attempt_before = executor.statistics().proxied;
+        REQUIRE_FALSE(run(executor, "nextcloud", status).ec);
+        through_proxy = executor.statistics().proxied > attempt_before &&
+                        executor.health().current(nextcloud_proxy) == state::closed;
+        if (!through_proxy)
+            std::this_thread::sleep_for(200ms);
+    }
+    std::cout << "measured: the restarted proxy was used again "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - back).count()
+              << " s after it answered (" << executor.statistics().proxied - proxied_before << " proxied attempts)\n";
+    CHECK(through_proxy);
     CHECK(executor.health().current(nextcloud_proxy) == state::closed);
 }

@@ -270,3 +270,53 @@ TEST_CASE("the stop helper's job: the exec's tree stopped through pidfds, after 
         CHECK(left.size() == 1); // the container's own init
     }
 }
+
+TEST_CASE("no broker listening (the proxy stopping or starting): busy, nothing ran")
+{
+    proxy_env p("np-b");
+    p.stop_brokers();
+    const auto r = p.run("nextcloud", "php occ status");
+    CHECK(r.exit_code == exit_code::busy);
+    CHECK(r.err == "nextprism: busy: the proxy's broker is not running (the proxy is stopping or starting); "
+                   "try again shortly\n");
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("SIGTERM drains the broker: what runs finishes, new requests are busy, then it exits")
+{
+    proxy_env p("np-b");
+    auto v = p.spawn("nextcloud", "php occ files:scan -v slow3");
+    std::string seen;
+    REQUIRE(v.read_until("photo-1.jpg", 30, seen));
+    auto& broker = p.brokers.at("nextcloud");
+    ::kill(broker.pid, SIGTERM);
+    std::string log;
+    REQUIRE(broker.read_until("stopping: 1 command(s) running", 10, log, true));
+    const auto turned_away = p.run("nextcloud", "php occ status");
+    CHECK(turned_away.exit_code == exit_code::busy);
+    CHECK(turned_away.err == "nextprism: busy: the proxy is stopping; try again shortly\n");
+    CHECK(v.read_until("photo-3.jpg", 30, seen)); // all of its output
+    CHECK(v.wait(30) == 0);
+    v.finish();
+    CHECK(broker.wait(10) == 0); // exits by itself once nothing runs
+}
+
+TEST_CASE("a drain that times out stops what still runs, and says why")
+{
+    proxy_env p("np-b", {"--drain-timeout", "1"});
+    auto v = p.spawn("nextcloud", "php occ files:scan -v slow300");
+    std::string seen;
+    REQUIRE(v.read_until("photo-1.jpg", 30, seen));
+    auto& broker = p.brokers.at("nextcloud");
+    ::kill(broker.pid, SIGTERM);
+    CHECK(v.wait(30) == exit_code::timeout);
+    const auto err = v.finish();
+    CHECK(err.ends_with("nextprism: error: the proxy is stopping; command stopped\n"));
+    CHECK(p.becomes_idle(p.nextcloud, 10)); // stopped in the target
+    CHECK(broker.wait(10) == 0);
+    bool recorded = false;
+    for (const auto& line : p.audit())
+        recorded |= line["event"] == "finished" && line["outcome"] == "stopped" &&
+                    line["reason"] == "the proxy is stopping; command stopped";
+    CHECK(recorded);
+}

@@ -105,7 +105,7 @@ TEST_CASE("a timed-out command is stopped: nothing is left in the container")
     CHECK(r.exit_code == exit_code::timeout);
     CHECK(r.out.find("\tFile\t/slow300/files/photo-1.jpg\n") != std::string::npos);
     // The start line first (it ran), then the proxy's one line.
-    CHECK(r.err.starts_with(std::string(exit_code::start_prefix) + "np-v-nc (exec "));
+    CHECK(r.err.starts_with(std::string(exit_code::start_prefix) + p.nextcloud.name + " (exec "));
     CHECK(r.err.ends_with(")\nnextprism: error: timed out after 2 s; the command was stopped\n"));
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 2);
     CHECK(p.idle(p.nextcloud));

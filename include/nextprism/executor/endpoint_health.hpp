@@ -125,15 +125,20 @@ enum class endpoint_verdict {
 };
 
 /** The verdict on `ec`, read from the error table. A proxy that answers
-    "the target is not on my node" (exit 69) or "busy" did its job. Nothing
-    answering (connection refused, no route) counts as failing: discovery's
-    health check also leaves such a proxy out until it answers again. */
+    "the target is not on my node" (exit 69) or "busy" did its job.
+    Nothing answering at once (connection refused, no route: the kernel
+    says so in a round trip) is neutral too: what a breaker saves callers
+    from is waiting on an endpoint that does not answer at all (timeouts,
+    lost connections), and a proxy restarting refuses for ~5 s, which
+    counted as failures locked it out for `open_for` after it was back.
+    Such an endpoint goes last within a run (the executor's "unanswered"),
+    and discovery's health check leaves it out until it answers again. */
 inline endpoint_verdict judge_endpoint(const error_code& ec) noexcept
 {
     if (!ec)
         return endpoint_verdict::healthy;
     if (ec == condition::rejected || ec == condition::cancelled || ec == error::busy || ec == error::pool_timeout ||
-        (ec == condition::moved && ec != condition::unreachable))
+        ec == condition::moved)
         return endpoint_verdict::neutral;
     return endpoint_verdict::failing;
 }

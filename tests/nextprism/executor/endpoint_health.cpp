@@ -81,9 +81,10 @@ TEST_CASE("endpoint verdicts come from the error table")
     CHECK(judge_endpoint(error::authentication_failed) == endpoint_verdict::failing);
     CHECK(judge_endpoint(error::timeout) == endpoint_verdict::failing);
     CHECK(judge_endpoint(error::proxy_internal) == endpoint_verdict::failing);
-    // Nothing answered: failing (discovery's health check also keeps it out).
-    CHECK(judge_endpoint(boost::asio::error::connection_refused) == endpoint_verdict::failing);
-    CHECK(judge_endpoint(boost::asio::error::host_unreachable) == endpoint_verdict::failing);
+    // Refused at once (a proxy restarting): neutral, no lockout after it is
+    // back; discovery's health check keeps it out meanwhile.
+    CHECK(judge_endpoint(boost::asio::error::connection_refused) == endpoint_verdict::neutral);
+    CHECK(judge_endpoint(boost::asio::error::host_unreachable) == endpoint_verdict::neutral);
     // Nothing about the endpoint: a refusal, a cancellation, the target on
     // another node (the proxy said so: it works), a single-flight command busy.
     CHECK(judge_endpoint(error::command_not_allowed) == endpoint_verdict::neutral);

@@ -418,10 +418,10 @@ TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-o
     assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
     using state = basic_endpoint_health<fake_clock>::state;
 
-    // The proxy is down: each run tries it once (refused: passed over),
-    // then falls back to the local engine.
+    // The proxy's node is gone: each run tries it once (the connection
+    // times out), then falls back to the local engine.
     for (int run = 1; run <= 3; ++run) {
-        a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+        a.proxy.s->steps.push_back({error::timeout});
         auto [ec, result] = a.run(occ_status);
         REQUIRE_FALSE(ec);
         CHECK(a.proxy.s->calls.size() == std::size_t(run));
@@ -448,14 +448,33 @@ TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-o
 
     // A failed probe opens it again at once.
     for (int run = 0; run < 3; ++run) {
-        a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+        a.proxy.s->steps.push_back({error::timeout});
         (void)a.run(occ_status);
     }
     REQUIRE(a.executor->health().current(node_a) == state::open);
     fake_clock::current += 30s;
-    a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+    a.proxy.s->steps.push_back({error::timeout});
     (void)a.run(occ_status);
     CHECK(a.executor->health().current(node_a) == state::open);
+}
+
+TEST_CASE("executor: a proxy that refuses while it restarts is never locked out")
+{
+    // Swarm restarts a proxy task in ~5 s; a busy caller meets many
+    // refusals meanwhile. The first run after it is back goes to it.
+    swarm_executor_options opts;
+    opts.breaker = {3, 30s, 1};
+    opts.prefer_local = false;
+    assembly<fixed_retry> a(fixed_retry{0ms, 1}, {node_a}, {"nextcloud"}, opts);
+    for (int run = 1; run <= 10; ++run) {
+        a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
+        auto [ec, result] = a.run(occ_status);
+        REQUIRE_FALSE(ec); // the local engine served
+    }
+    CHECK(a.executor->health().current(node_a) == basic_endpoint_health<fake_clock>::state::closed);
+    auto [ec, result] = a.run(occ_status);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls.size() == 11); // back: used at once, no open_for wait
 }
 
 TEST_CASE("executor: cancellation stops the wait between attempts")
