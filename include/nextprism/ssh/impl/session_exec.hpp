@@ -87,6 +87,24 @@ inline boost::asio::awaitable<void> session::keepalive_loop()
     }
 }
 
+// A channel given up on (its command stopped by deadline or
+// cancellation): sends the close, waits for the server's, frees it. The
+// session stays alive meanwhile (the coroutine holds it); a session that
+// closes first ends the waits, and the channel is freed with it here.
+inline void session::close_in_background(LIBSSH2_CHANNEL* channel)
+{
+    namespace net = boost::asio;
+    net::co_spawn(
+        ex_,
+        [self = shared_from_this(), channel]() -> net::awaitable<void> {
+            if (co_await self->call([&] { return libssh2_channel_close(channel); }) == 0)
+                co_await self->call([&] { return libssh2_channel_wait_closed(channel); });
+            libssh2_channel_free(channel);
+            --self->active_channels_;
+        },
+        net::detached);
+}
+
 inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> session::exec(
     std::string command, output_handler on_output, std::chrono::milliseconds timeout, bool& started,
     const bool* cancelled)
@@ -114,6 +132,8 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         int& active;
         ~channel_guard()
         {
+            if (!c)
+                return; // handed to close_in_background
             libssh2_channel_free(c); // non-blocking: frees locally if it must
             --active;
         }
@@ -232,19 +252,23 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
     }
     deadline.cancel();
 
+    // Stopped (deadline, cancellation) before the end: the caller is told
+    // now. The proxy answers the close only once it has stopped the command
+    // (seconds), and over a dead link never: waiting here made a 10 s
+    // timeout end after the keepalive gave up (60 s, measured with the link
+    // cut). The channel is closed and freed in the background.
+    if (!eof) {
+        guard.c = nullptr;
+        close_in_background(channel);
+        r.ec = timed_out ? error_code(error::timeout) : error_code(error::cancelled);
+        co_return r;
+    }
+
     // Close our side (answering the server's close is what the protocol
     // wants; we never send data or EOF after it).
     rc = co_await call([&] { return libssh2_channel_close(channel); });
     if (rc == 0)
         rc = co_await call([&] { return libssh2_channel_wait_closed(channel); });
-    if (timed_out) {
-        r.ec = error::timeout;
-        co_return r;
-    }
-    if (cancelled && *cancelled && !eof) {
-        r.ec = error::cancelled;
-        co_return r;
-    }
     if (rc != 0) {
         r.ec = error::outcome_unknown;
         co_return r;
