@@ -92,7 +92,10 @@ public:
         `started` becomes true once the exec request went out: from then on
         the command may run, and must not be retried blindly. When
         `*cancelled` becomes true (followed by `wake()`), the channel is
-        closed like on a timeout and the result is `error::cancelled`. */
+        closed like on a timeout and the result is `error::cancelled`.
+        Either returns at once: the close (the proxy answers it once it has
+        stopped the command; over a dead link, never) completes in the
+        background, until the keepalive gives a dead session up. */
     boost::asio::awaitable<nextprism::detail::op_result<command_result>> exec(std::string command,
                                                                    output_handler on_output,
                                                                    std::chrono::milliseconds timeout,
@@ -159,6 +162,7 @@ private:
     boost::asio::awaitable<void> keepalive_loop();
     boost::asio::awaitable<LIBSSH2_CHANNEL*> open_channel();
     boost::asio::awaitable<bool> probe(std::chrono::milliseconds limit);
+    void close_in_background(LIBSSH2_CHANNEL* channel);
     error_code last_error(error fallback) const;
 
     static ssize_t on_recv(libssh2_socket_t, void*, size_t, int, void**);
