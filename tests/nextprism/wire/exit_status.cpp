@@ -108,7 +108,7 @@ TEST_CASE("start line: taken out of stderr, in pieces or not; its absence means 
     const auto rest = passed_on(err, {start.substr(0, 5), start.substr(5) + "level=error msg=x\n", "more\n"});
     CHECK(rest == "level=error msg=x\nmore\n");
     CHECK(err.started());
-    CHECK(err.started_in() == "cloud_app.1.abc (exec 0123456789ab)");
+    CHECK(std::string(err.started_in()) == "cloud_app.1.abc (exec 0123456789ab)"); // Catch2 v2 under clang prints no string_view
     CHECK(err.start_line_size() == start.size());
     CHECK(err.bytes() == rest.size());
 
