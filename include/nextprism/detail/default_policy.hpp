@@ -6,7 +6,7 @@
 namespace nextprism::detail {
 
 // The compiled-in whitelist, in the policy file schema so that one loader
-// serves both. Options follow the real CLIs' sources (docs/ARCHITECTURE.md
+// serves both. Options follow the real CLIs' sources (docs/whitelist.md
 // lists the files and releases checked):
 //   occ files:scan      (nextcloud/server apps/files/lib/Command/Scan.php)
 //   occ memories:index  (pulsejet/memories lib/Command/Index.php, >= 7.6.1:

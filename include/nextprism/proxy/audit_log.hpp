@@ -24,7 +24,7 @@ namespace nextprism {
     written to a FIFO is never torn): the input is kept as its first bytes
     (at most 512, fewer when escaping grows them) with its full length and
     SHA-256; reasons, argv and the key comment are cut the same way and a
-    `*_truncated` field says so. The schema is in docs/ARCHITECTURE.md.
+    `*_truncated` field says so. The schema is in docs/proxy.md.
 */
 struct audit_record
 {
