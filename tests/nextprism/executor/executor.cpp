@@ -408,33 +408,31 @@ TEST_CASE("executor: swarm off never uses a proxy; a local target is run locally
     CHECK(b.executor->statistics().fallbacks == 0);
 }
 
-TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-open probe closes it")
+TEST_CASE("executor: the breaker opens after 3 failures, local serves, half-open probe closes it")
 {
     using retry = fixed_retry;
-    retry policy{0ms, 3};
+    retry policy{0ms, 4};
     swarm_executor_options opts;
     opts.breaker = {3, 30s, 1};
     opts.prefer_local = false; // the proxy first, although the target is here
     assembly<retry> a(policy, {node_a}, {"nextcloud"}, opts);
     using state = basic_endpoint_health<fake_clock>::state;
 
-    // The proxy's node is gone: each run tries it once (the connection
-    // times out), then falls back to the local engine.
-    for (int run = 1; run <= 3; ++run) {
-        a.proxy.s->steps.push_back({error::timeout});
-        auto [ec, result] = a.run(occ_status);
-        REQUIRE_FALSE(ec);
-        CHECK(a.proxy.s->calls.size() == std::size_t(run));
-        CHECK(a.local.s->calls.size() == std::size_t(run));
-    }
+    // The proxy's node is gone: its attempts time out; after the third the
+    // breaker is open and the run's next attempt goes to the local engine.
+    a.proxy.s->steps = {{error::timeout}, {error::timeout}, {error::timeout}};
+    auto [ec0, r0] = a.run(occ_status);
+    REQUIRE_FALSE(ec0);
+    CHECK(a.proxy.s->calls.size() == 3);
+    CHECK(a.local.s->calls.size() == 1);
     CHECK(a.executor->health().current(node_a) == state::open);
-    CHECK(a.executor->statistics().fallbacks == 3);
+    CHECK(a.executor->statistics().fallbacks == 1);
 
     // Open: the proxy is not even tried.
     auto [ec, result] = a.run(occ_status);
     REQUIRE_FALSE(ec);
     CHECK(a.proxy.s->calls.size() == 3);
-    CHECK(a.local.s->calls.size() == 4);
+    CHECK(a.local.s->calls.size() == 2);
 
     // After open_for: half-open, one probe goes to the proxy, which is back.
     fake_clock::current += 29s;
@@ -447,13 +445,11 @@ TEST_CASE("executor: the breaker opens after 3 failed runs, local serves, half-o
     CHECK(a.executor->health().current(node_a) == state::closed);
 
     // A failed probe opens it again at once.
-    for (int run = 0; run < 3; ++run) {
-        a.proxy.s->steps.push_back({error::timeout});
-        (void)a.run(occ_status);
-    }
+    a.proxy.s->steps = {{error::timeout}, {error::timeout}, {error::timeout}};
+    (void)a.run(occ_status);
     REQUIRE(a.executor->health().current(node_a) == state::open);
     fake_clock::current += 30s;
-    a.proxy.s->steps.push_back({error::timeout});
+    a.proxy.s->steps = {{error::timeout}};
     (void)a.run(occ_status);
     CHECK(a.executor->health().current(node_a) == state::open);
 }
@@ -465,7 +461,7 @@ TEST_CASE("executor: a proxy that refuses while it restarts is never locked out"
     swarm_executor_options opts;
     opts.breaker = {3, 30s, 1};
     opts.prefer_local = false;
-    assembly<fixed_retry> a(fixed_retry{0ms, 1}, {node_a}, {"nextcloud"}, opts);
+    assembly<fixed_retry> a(fixed_retry{0ms, 2}, {node_a}, {"nextcloud"}, opts);
     for (int run = 1; run <= 10; ++run) {
         a.proxy.s->steps.push_back({boost::asio::error::connection_refused});
         auto [ec, result] = a.run(occ_status);
@@ -592,9 +588,9 @@ TEST_CASE("executor: a half-open probe that is cancelled or refused gives its sl
 
     for (const error_code outcome : {error_code(error::cancelled), error_code(error::command_not_allowed)}) {
         INFO(outcome.message());
-        // One refused connection opens the breaker; local serves the run.
+        // One timeout opens the breaker; local serves the run.
         a.proxy.s->calls.clear();
-        a.proxy.s->steps = {{boost::asio::error::connection_refused}};
+        a.proxy.s->steps = {{error::timeout}};
         auto [ec, r] = a.run(occ_status);
         REQUIRE_FALSE(ec);
         REQUIRE(a.executor->health().current(node_a) == state::open);
