@@ -391,7 +391,15 @@ int main(int argc, char** argv)
     std::set<pid_t> children;
     std::optional<std::chrono::steady_clock::time_point> drain_until;
     bool told_to_stop = false;
+    // Read the request first (bounded): answered before it was read, the
+    // validator's send of it failed (EPIPE) and it reported an internal
+    // error instead of the busy answer.
     const auto refuse = [](int conn, std::string detail) {
+        std::string ignored;
+        std::vector<int> fds;
+        protocol::receive_message(conn, ignored, fds, std::chrono::milliseconds(2000));
+        for (const int fd : fds)
+            ::close(fd);
         protocol::send_message(conn, protocol::encode(protocol::reply{
                                          exit_code::busy, nextprism::proxy_exit_line("busy", detail)}));
         ::close(conn);
