@@ -44,7 +44,7 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
 {
     io_thread io;
     scoped_container nc("nextprism/standin-nextcloud:test", "np-d-nc");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}});
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}});
     CHECK(t.container_for("nextcloud") == nc.name);
     CHECK(t.container_for("photoprism") == "photoprism");
 
@@ -68,7 +68,7 @@ TEST_CASE("direct transport works with use_future")
 {
     io_thread io;
     scoped_container pp("nextprism/standin-photoprism:test", "np-d-pp");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}});
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}});
     auto f = t.async_run(authorized("photoprism", {"photoprism", "index", "exit5"}), nullptr,
                          boost::asio::use_future);
     REQUIRE(f.wait_for(60s) == std::future_status::ready);
@@ -98,7 +98,7 @@ TEST_CASE("dockerd killed mid-stream: an error, not a hang")
     io_thread io;
     docker::engine_address address;
     address.path = dir + "/docker.sock";
-    direct_transport t(io.io.get_executor(), address, {.containers = {{"photoprism", "np-crash"}}});
+    direct_transport t(io.io.get_executor(), address, {.containers = {{"photoprism", "np-crash"}}, .output_gate = {}});
     std::atomic<bool> streaming{false};
     auto promise = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
     auto future = promise->get_future();

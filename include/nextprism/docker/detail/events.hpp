@@ -18,11 +18,7 @@ inline net::awaitable<op_result<std::size_t>> watch_events(
     std::function<bool(const nlohmann::json&)> on_event)
 {
     op_result<std::size_t> r;
-    if (auto n = co_await negotiate(ctx); n.ec) {
-        r.ec = n.ec;
-        co_return r;
-    }
-    auto [cec, stream] = co_await connect(ctx);
+    auto [cec, stream] = co_await connect_negotiated(ctx);
     if (cec) {
         r.ec = cec;
         co_return r;

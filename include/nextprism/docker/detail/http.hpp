@@ -195,15 +195,20 @@ inline net::awaitable<op_result<std::string>> negotiate(context_ptr ctx)
     co_return r;
 }
 
+/// The API version negotiated (once per client), then a connection: how
+/// every request that names a versioned path begins.
+inline net::awaitable<op_result<stream_type>> connect_negotiated(context_ptr ctx)
+{
+    if (auto n = co_await negotiate(ctx); n.ec)
+        co_return op_result<stream_type>{n.ec, stream_type(ctx->ex)};
+    co_return co_await connect(ctx);
+}
+
 inline net::awaitable<op_result<client::response>> request(context_ptr ctx, http::verb method,
                                                            std::string target, std::string body)
 {
     op_result<client::response> r;
-    if (auto n = co_await negotiate(ctx); n.ec) {
-        r.ec = n.ec;
-        co_return r;
-    }
-    auto [ec, stream] = co_await connect(ctx);
+    auto [ec, stream] = co_await connect_negotiated(ctx);
     if (ec) {
         r.ec = ec;
         co_return r;
