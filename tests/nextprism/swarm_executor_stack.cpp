@@ -134,10 +134,19 @@ TEST_CASE("swarm_labels: finds the deployed proxies, the target's node and the r
     CHECK(p.proxy_services[0].running == 1);
     CHECK_FALSE(p.proxy_services[0].desired.has_value()); // global
 
+    // The first lookup: /_ping and /info (the engine's identity, kept),
+    // then services, tasks and nodes.
+    const auto first = discovery.source().engine().stats();
+    CHECK(first.requests == 5);
+
     auto [ec2, photo] = wait_for<placement>([&](auto h) { discovery.async_locate("photoprism", std::move(h)); });
     REQUIRE_FALSE(ec2);
     REQUIRE(photo.proxies.size() == 1);
     CHECK(photo.proxies[0].port == 22623);
+    // Uncached, identity known: three GETs, on the connection kept from the first.
+    const auto second = discovery.source().engine().stats();
+    CHECK(second.requests - first.requests == 3);
+    CHECK(second.connections == first.connections);
 
     // A target that runs nowhere: no proxy can reach it, and it is not here.
     swarm_label_source::options o = label_options();

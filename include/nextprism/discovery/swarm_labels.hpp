@@ -5,6 +5,7 @@
 #include <nextprism/discovery/cached.hpp>
 #include <nextprism/docker/client.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,9 @@ public:
         /// service → the target's Swarm service (or container) name; default: the service
         std::map<std::string, std::string> targets;
         bool watch_events = true;
+        /// How long the engine's identity (GET /info) is trusted without
+        /// an event: the backstop when events are not watched.
+        std::chrono::milliseconds identity_ttl{60'000};
     };
 
     swarm_label_source(executor_type ex, options opts);
@@ -60,8 +64,10 @@ public:
 
 private:
     struct watcher;
+    struct identity;
     docker::client client_;
     options options_;
+    std::shared_ptr<identity> identity_; // shared with running lookups
     std::shared_ptr<watcher> watcher_;
 };
 

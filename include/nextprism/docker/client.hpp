@@ -24,9 +24,10 @@ struct context;
 
 /** A client of the Docker Engine API over its unix socket (or plain TCP).
 
-    HTTP/1.1 with Boost.Beast, one connection per request (a unix-socket
-    connect costs microseconds; the exec stream needs its own hijacked
-    connection anyway). Every call has a deadline. The API version is
+    HTTP/1.1 with Boost.Beast. Plain GETs share one kept-alive connection
+    (a discovery lookup is a few GETs in a row; a closed kept connection
+    is replaced once, transparently); every other request, the exec
+    stream (hijacked) and the events stream get a connection of their own. Every call has a deadline. The API version is
     negotiated on first use from `GET /_ping` (the engine's API-Version,
     capped at the newest this client knows), never hard-coded.
 
@@ -67,6 +68,15 @@ public:
 
     /// The negotiated API version ("1.41"), empty before the first call.
     std::string api_version() const;
+
+    /// What this client (and its copies) sent so far: for benchmarks and
+    /// tests that count the engine round trips an operation costs.
+    struct statistics
+    {
+        std::uint64_t requests = 0;    ///< plain request/answer exchanges (not the streams)
+        std::uint64_t connections = 0; ///< connections opened, streams included
+    };
+    statistics stats() const noexcept;
 
     /// One request; `target` without the version prefix ("/containers/json").
     /// Completes with the response whatever its status.

@@ -6,6 +6,13 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
 
 using namespace nextprism;
 using namespace nextprism::test;
@@ -96,6 +103,92 @@ TEST_CASE("version negotiation, engine info, nodes")
     CHECK(nodes[0].state == "ready");
     CHECK(nodes[0].role == "manager");
     CHECK(nodes[0].address == "127.0.0.1");
+
+    // /_ping, /info, /nodes: three GETs over one kept connection.
+    CHECK(c.stats().requests == 3);
+    CHECK(c.stats().connections == 1);
+}
+
+TEST_CASE("GETs share the kept connection; a POST gets its own")
+{
+    io_thread io;
+    docker::client c(io.io.get_executor(), engine());
+    auto [ec, version] = wait_for<std::string>([&](auto h) { c.async_ping(h); });
+    REQUIRE_FALSE(ec);
+    for (int i = 0; i < 5; ++i) {
+        auto [lec, services] = wait_for<std::vector<docker::service_info>>(
+            [&](auto h) { c.async_list_services({}, h); });
+        REQUIRE_FALSE(lec);
+    }
+    CHECK(c.stats().connections == 1);
+    // Harmless: no such container. A POST is never sent twice, so never on a kept connection.
+    auto [pec, res] = wait_for<docker::client::response>([&](auto h) {
+        c.async_request(boost::beast::http::verb::post, "/containers/nextprism-no-such/stop", {}, h);
+    });
+    REQUIRE_FALSE(pec);
+    CHECK(res.result_int() == 404);
+    CHECK(c.stats().connections == 2);
+    auto [lec, services] = wait_for<std::vector<docker::service_info>>(
+        [&](auto h) { c.async_list_services({}, h); });
+    REQUIRE_FALSE(lec);
+    CHECK(c.stats().connections == 2); // the kept one again
+    CHECK(c.stats().requests == 8);
+}
+
+TEST_CASE("a kept connection the engine closed is replaced, the GET sent once more")
+{
+    // A peer that answers one request per connection, then closes it while
+    // the client keeps it (as an engine's idle timeout would): the client
+    // state machine under test, not the engine.
+    const std::string path = "/tmp/nextprism-test-close-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path.c_str());
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    std::atomic<int> accepted{0};
+    std::thread peer([&] {
+        for (int i = 0; i < 3; ++i) {
+            const int fd = ::accept(listener, nullptr, nullptr);
+            if (fd < 0)
+                return;
+            ++accepted;
+            std::string got;
+            char buf[1024];
+            while (got.find("\r\n\r\n") == std::string::npos) {
+                const auto n = ::read(fd, buf, sizeof buf);
+                if (n <= 0)
+                    break;
+                got.append(buf, static_cast<std::size_t>(n));
+            }
+            const std::string answer = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\n"
+                                       "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n[]";
+            (void)!::write(fd, answer.data(), answer.size());
+            ::usleep(50'000); // the client has read it and kept the connection
+            ::close(fd);
+        }
+    });
+
+    io_thread io;
+    docker::engine_address at;
+    at.path = path;
+    docker::client c(io.io.get_executor(), at);
+    auto [ec, version] = wait_for<std::string>([&](auto h) { c.async_ping(h); });
+    REQUIRE_FALSE(ec);
+    ::usleep(200'000); // the peer has closed the kept connection
+    auto [lec, services] = wait_for<std::vector<docker::service_info>>(
+        [&](auto h) { c.async_list_services({}, h); });
+    CHECK_FALSE(lec);
+    CHECK(services.empty());
+    CHECK(c.stats().connections == 2);
+    CHECK(accepted == 2);
+    ::shutdown(listener, SHUT_RDWR);
+    ::close(listener);
+    peer.join();
+    ::unlink(path.c_str());
 }
 
 TEST_CASE("services by label, their tasks, and the task's container")

@@ -99,7 +99,7 @@ TEST_CASE("endpoint health: one breaker per endpoint, all from one set of option
 {
     fake_clock::current = fake_clock::time_point{};
     basic_endpoint_health<fake_clock> health({2, 10s, 1});
-    const proxy_endpoint a{"10.0.0.1", 22}, b{"10.0.0.2", 22};
+    const proxy_endpoint a{"10.0.0.1", 22, {}}, b{"10.0.0.2", 22, {}};
     using state = basic_endpoint_health<fake_clock>::state;
 
     for (int i = 0; i < 2; ++i) {
@@ -133,7 +133,7 @@ TEST_CASE("endpoint health: a ticket dropped or resolved neutral gives its probe
 {
     fake_clock::current = fake_clock::time_point{};
     basic_endpoint_health<fake_clock> health({1, 10s, 1});
-    const proxy_endpoint a{"10.0.0.1", 22};
+    const proxy_endpoint a{"10.0.0.1", 22, {}};
     using state = basic_endpoint_health<fake_clock>::state;
     health.admit(a).resolve(error::connection_lost);
     REQUIRE(health.current(a) == state::open);

@@ -1,7 +1,9 @@
 #ifndef NEXTPRISM_DOCKER_DETAIL_HTTP_HPP
 #define NEXTPRISM_DOCKER_DETAIL_HTTP_HPP
 
-// The HTTP layer: a connection per request (unix socket or TCP), the API version negotiated once, errors mapped onto nextprism's.
+// The HTTP layer: plain GETs over one kept-alive connection, other
+// requests each on their own (unix socket or TCP), the API version
+// negotiated once, errors mapped onto nextprism's.
 // Included by docker/impl/client.hpp, after the client's declaration.
 
 #include <nextprism/detail/async_spawn.hpp>
@@ -20,6 +22,11 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 namespace nextprism::docker::detail {
 
@@ -54,6 +61,15 @@ struct context
     engine_address address;
     client::options opts;
     std::string api_version; // set once negotiated (on the client's executor)
+
+    // One kept-alive connection for plain GETs: a lookup's few requests go
+    // over it instead of a connect each. Guarded: GETs may run at once
+    // (each takes it or opens its own; one is kept when they are done).
+    std::mutex idle_mutex;
+    std::optional<stream_type> idle;
+
+    std::atomic<std::uint64_t> requests{0};    // plain request/answer exchanges
+    std::atomic<std::uint64_t> connections{0}; // every connection opened
 };
 using context_ptr = std::shared_ptr<context>;
 
@@ -114,6 +130,8 @@ inline net::awaitable<op_result<stream_type>> connect(context_ptr ctx)
         if (ec == boost::system::errc::no_such_file_or_directory)
             ec = net::error::connection_refused;
         r.ec = map_error(ec);
+        if (!r.ec)
+            ++ctx->connections;
         co_return r;
     }
     net::ip::tcp::resolver resolver(ctx->ex);
@@ -131,6 +149,7 @@ inline net::awaitable<op_result<stream_type>> connect(context_ptr ctx)
         if (!ec) {
             // Small requests, latency matters (Nagle + delayed ACK costs ~40 ms).
             r.value.socket().set_option(net::ip::tcp::no_delay(true), ec);
+            ++ctx->connections;
             break;
         }
         r.value.socket().close(ec);
@@ -154,6 +173,88 @@ inline http::request<http::string_body> make_request(const context& ctx, http::v
     return req;
 }
 
+inline std::optional<stream_type> take_idle(context& ctx)
+{
+    std::optional<stream_type> out; // basic_stream moves, but does not move-assign
+    std::lock_guard lock(ctx.idle_mutex);
+    if (ctx.idle) {
+        out.emplace(std::move(*ctx.idle));
+        ctx.idle.reset();
+    }
+    return out;
+}
+
+inline void keep_idle(context& ctx, stream_type stream)
+{
+    stream.expires_never();
+    std::lock_guard lock(ctx.idle_mutex);
+    if (!ctx.idle)
+        ctx.idle.emplace(std::move(stream));
+    // else: another request kept one first; this one closes here.
+}
+
+/// The engine closed a kept connection while it was idle (Go's server
+/// may): nothing of the request was processed.
+inline bool closed_while_idle(error_code ec)
+{
+    return ec == http::error::end_of_stream || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+           ec == net::error::connection_aborted;
+}
+
+/// One request and its answer. A GET (idempotent) goes over the kept
+/// connection if there is one and leaves it kept if the engine agrees;
+/// if the kept one turns out closed before any byte of an answer, the
+/// GET is sent once more on a new connection. Anything else gets its own
+/// connection: a POST on a connection that breaks may or may not have
+/// been processed, and must never be sent twice.
+inline net::awaitable<op_result<client::response>> exchange(context_ptr ctx,
+                                                            http::request<http::string_body> req)
+{
+    op_result<client::response> r;
+    const bool idempotent = req.method() == http::verb::get || req.method() == http::verb::head;
+    for (bool first = true;; first = false) {
+        std::optional<stream_type> stream =
+            idempotent && first ? take_idle(*ctx) : std::optional<stream_type>{};
+        const bool reused = stream.has_value();
+        if (!stream) {
+            auto [ec, fresh] = co_await connect(ctx);
+            if (ec) {
+                r.ec = ec;
+                co_return r;
+            }
+            stream.emplace(std::move(fresh));
+        }
+        stream->expires_after(ctx->opts.request_timeout);
+        ++ctx->requests;
+        auto [wec, wn] = co_await http::async_write(*stream, req, use_tuple);
+        if (wec) {
+            if (reused && closed_while_idle(wec))
+                continue;
+            r.ec = map_error(wec);
+            co_return r;
+        }
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(ctx->opts.max_response_bytes);
+        auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+        if (rec) {
+            if (reused && !parser.got_some() && closed_while_idle(rec))
+                continue;
+            r.ec = map_error(rec);
+            co_return r;
+        }
+        r.value = parser.release();
+        if (idempotent && r.value.keep_alive() && buffer.size() == 0) {
+            keep_idle(*ctx, std::move(*stream));
+        } else {
+            beast::error_code ignored;
+            stream->socket().shutdown(net::socket_base::shutdown_both, ignored);
+        }
+        co_return r;
+    }
+}
+
 inline net::awaitable<op_result<std::string>> negotiate(context_ptr ctx)
 {
     op_result<std::string> r;
@@ -161,29 +262,16 @@ inline net::awaitable<op_result<std::string>> negotiate(context_ptr ctx)
         r.value = ctx->api_version;
         co_return r;
     }
-    auto [ec, stream] = co_await connect(ctx);
-    if (ec) {
-        r.ec = ec;
+    auto res = co_await exchange(ctx, make_request(*ctx, http::verb::get, "/_ping", {}, false));
+    if (res.ec) {
+        r.ec = res.ec;
         co_return r;
     }
-    auto req = make_request(*ctx, http::verb::get, "/_ping", {}, false);
-    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
-    if (wec) {
-        r.ec = map_error(wec);
-        co_return r;
-    }
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    auto [rec, rn] = co_await http::async_read(stream, buffer, res, use_tuple);
-    if (rec) {
-        r.ec = map_error(rec);
-        co_return r;
-    }
-    if (res.result_int() != 200) {
+    if (res.value.result_int() != 200) {
         r.ec = error::engine_error;
         co_return r;
     }
-    std::string version(res["API-Version"]);
+    std::string version(res.value["API-Version"]);
     if (version.empty() || compare_versions(version, oldest_api) < 0) {
         r.ec = error::engine_error; // an engine older than Docker 19.03
         co_return r;
@@ -195,8 +283,8 @@ inline net::awaitable<op_result<std::string>> negotiate(context_ptr ctx)
     co_return r;
 }
 
-/// The API version negotiated (once per client), then a connection: how
-/// every request that names a versioned path begins.
+/// The API version negotiated (once per client), then a connection of
+/// its own: how the exec and events streams begin.
 inline net::awaitable<op_result<stream_type>> connect_negotiated(context_ptr ctx)
 {
     if (auto n = co_await negotiate(ctx); n.ec)
@@ -207,30 +295,9 @@ inline net::awaitable<op_result<stream_type>> connect_negotiated(context_ptr ctx
 inline net::awaitable<op_result<client::response>> request(context_ptr ctx, http::verb method,
                                                            std::string target, std::string body)
 {
-    op_result<client::response> r;
-    auto [ec, stream] = co_await connect_negotiated(ctx);
-    if (ec) {
-        r.ec = ec;
-        co_return r;
-    }
-    auto req = make_request(*ctx, method, target, std::move(body));
-    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
-    if (wec) {
-        r.ec = map_error(wec);
-        co_return r;
-    }
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(ctx->opts.max_response_bytes);
-    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-    if (rec) {
-        r.ec = map_error(rec);
-        co_return r;
-    }
-    r.value = parser.release();
-    beast::error_code ignored;
-    stream.socket().shutdown(net::socket_base::shutdown_both, ignored);
-    co_return r;
+    if (auto n = co_await negotiate(ctx); n.ec)
+        co_return op_result<client::response>{n.ec, {}};
+    co_return co_await exchange(ctx, make_request(*ctx, method, target, std::move(body)));
 }
 
 /// A request whose successful answer is JSON.

@@ -38,6 +38,11 @@ inline std::string client::api_version() const
     return context_->api_version;
 }
 
+inline client::statistics client::stats() const noexcept
+{
+    return {.requests = context_->requests.load(), .connections = context_->connections.load()};
+}
+
 template<class Token>
 auto client::async_request(boost::beast::http::verb method, std::string target, std::string body,
                            Token&& token)
