@@ -177,7 +177,10 @@ public:
     */
     static whitelist from_json(std::string_view text, error_code& ec, std::string& reason);
 
-    /// The compiled-in default: the whitelist table of README.md.
+    /** The compiled-in default: the whitelist table of README.md, read
+        from `default_policy_json()` at first use. (The proxy's binaries use
+        the same rules compiled to constants at build time, see
+        proxy/policy_table.cpp.) */
     static const whitelist& default_policy();
 
     /// The JSON text of the compiled-in default.
