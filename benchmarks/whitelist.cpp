@@ -17,6 +17,21 @@ static void load_default_policy(benchmark::State& state)
 }
 BENCHMARK(load_default_policy);
 
+#ifdef NEXTPRISM_BENCH_POLICY_TABLE
+#include "default_policy_table.hpp"
+
+// What the proxy's binaries do instead: the same rules from constants
+// (proxy/policy_table.cpp), no parse.
+static void compiled_default_policy(benchmark::State& state)
+{
+    for (auto _ : state) {
+        auto p = nextprism::policy_table::default_policy();
+        benchmark::DoNotOptimize(p);
+    }
+}
+BENCHMARK(compiled_default_policy);
+#endif
+
 static void check_command(benchmark::State& state, const char* service, const char* text)
 {
     const auto& policy = nextprism::whitelist::default_policy();

@@ -31,6 +31,7 @@
 #include "proxy_run.hpp" // first: it includes nextprism's config first
 #include "broker_protocol.hpp"
 #include "broker_stop.hpp"
+#include "default_policy_table.hpp" // generated: the default policy as constants
 
 #include <grp.h>
 #include <pwd.h>
@@ -359,12 +360,12 @@ int main(int argc, char** argv)
     if (opts.stop_pid > 0)
         return stop_tree_main(opts);
 
-    nextprism::whitelist loaded;
-    const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
-    if (!opts.policy_file.empty()) {
-        loaded = nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { die(code, what, detail); });
-        policy = &loaded;
-    }
+    // The same compiled-in default as the validator's (or a policy file).
+    const nextprism::whitelist policy_in_use =
+        opts.policy_file.empty()
+            ? nextprism::policy_table::default_policy()
+            : nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { die(code, what, detail); });
+    const nextprism::whitelist* policy = &policy_in_use;
     if (!policy->find_service(opts.service))
         die(exit_code::usage, "service '" + opts.service + "' is not in the policy");
 

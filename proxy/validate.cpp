@@ -16,10 +16,13 @@
 //
 // Everything it refuses gets one stderr line and a distinct exit code
 // (nextprism/wire/exit_status.hpp). Its start-up path stays lean: it runs
-// once per command.
+// once per command. So the default policy is compiled in as constants (no
+// JSON parse), and output goes through stdio, not iostreams (no static
+// iostream and locale set-up).
 
 #include "proxy_run.hpp" // first: it includes nextprism's config first
 #include "broker_protocol.hpp"
+#include "default_policy_table.hpp" // generated: the default policy as constants
 
 #include <nlohmann/json.hpp>
 
@@ -31,10 +34,7 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <span>
-#include <sstream>
 
 namespace {
 
@@ -83,6 +83,12 @@ struct options
     std::uint64_t audit_file_max_bytes = 10 * 1024 * 1024;
     unsigned audit_file_keep = 5;
 };
+
+/// Writes `text` to stdout (buffered; flushed at exit).
+void print(std::string_view text)
+{
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 /// The proxy's own exit: its one stderr line and status (wire/exit_status.hpp).
 [[noreturn]] void fail(int code, std::string_view what, std::string_view detail = {})
@@ -205,10 +211,11 @@ options parse_options(int argc, char** argv)
         else if (arg == "--broker")
             o.broker = value();
         else if (arg == "--print-default-policy") {
-            std::cout << nextprism::whitelist::default_policy_json() << '\n';
+            print(nextprism::whitelist::default_policy_json());
+            print("\n");
             std::exit(0);
         } else if (arg == "--help" || arg == "-h") {
-            std::cout << usage_text;
+            print(usage_text);
             std::exit(0);
         } else {
             // One line only, the contract's (the usage text is behind --help).
@@ -363,12 +370,13 @@ int main(int argc, char** argv)
     if (!opts.audit_drain.empty())
         return drain_audit(opts);
 
-    nextprism::whitelist loaded;
-    const nextprism::whitelist* policy = &nextprism::whitelist::default_policy();
-    if (!opts.policy_file.empty()) {
-        loaded = nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
-        policy = &loaded;
-    }
+    // The compiled-in default, or a policy file through the JSON loader;
+    // only the one in use is built.
+    const nextprism::whitelist policy_in_use =
+        opts.policy_file.empty()
+            ? nextprism::policy_table::default_policy()
+            : nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
+    const nextprism::whitelist* policy = &policy_in_use;
     if (!policy->find_service(opts.service))
         fail(exit_code::usage, "usage", "service '" + opts.service + "' is not in the policy");
 
@@ -400,7 +408,7 @@ int main(int argc, char** argv)
         if (!d && status == exit_code::refused)
             fail(exit_code::refused, "refused", d.reason);
         if (d && opts.dry_run && status == 0)
-            std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
+            print(nlohmann::json(d.command.exec_argv).dump() + '\n');
         return status;
     }
 
@@ -439,7 +447,7 @@ int main(int argc, char** argv)
         fail(exit_code::refused, "refused", d.reason);
 
     if (opts.dry_run) {
-        std::cout << nlohmann::json(d.command.exec_argv).dump() << '\n';
+        print(nlohmann::json(d.command.exec_argv).dump() + '\n');
         return 0;
     }
     // Direct mode: this process reaches the engine itself.

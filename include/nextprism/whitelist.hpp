@@ -58,6 +58,8 @@ struct option_rule
     std::vector<std::string> choices;  ///< for value_type::choice
     std::optional<std::string> base;   ///< relative_path only: emitted as base/value
     bool idempotent = true;            ///< false: a command carrying it is never re-run
+
+    bool operator==(const option_rule&) const = default;
 };
 
 /** Where the positional arguments of a command come from. */
@@ -71,6 +73,8 @@ struct argument_rule
     /// First segments refused because a caller would mean another folder
     /// by them (PhotoPrism's "originals", "storage", "import").
     std::vector<std::string> reserved;
+
+    bool operator==(const argument_rule&) const = default;
 };
 
 /** How a service's CLI shows a failure when its exit status does not
@@ -85,6 +89,7 @@ struct failure_pattern
     std::string ends_with;
 
     bool matches(output_stream s, std::string_view line) const noexcept;
+    bool operator==(const failure_pattern&) const = default;
 };
 
 struct forbidden_option
@@ -92,6 +97,8 @@ struct forbidden_option
     std::string name;
     std::vector<std::string> aliases;
     std::string reason;                ///< shown to the caller
+
+    bool operator==(const forbidden_option&) const = default;
 };
 
 struct command_rule
@@ -105,6 +112,7 @@ struct command_rule
 
     /// "php occ files:scan"
     std::string name() const;
+    bool operator==(const command_rule&) const = default;
 };
 
 struct service_rule
@@ -114,6 +122,8 @@ struct service_rule
     std::optional<std::string> working_dir; ///< absolute; the exec's WorkingDir
     std::vector<failure_pattern> failures; ///< output lines that mean "it failed"
     std::vector<command_rule> commands;
+
+    bool operator==(const service_rule&) const = default;
 };
 
 /** A command the whitelist allowed, as a value that owns everything the
@@ -167,7 +177,10 @@ public:
     */
     static whitelist from_json(std::string_view text, error_code& ec, std::string& reason);
 
-    /// The compiled-in default: the whitelist table of README.md.
+    /** The compiled-in default: the whitelist table of README.md, read
+        from `default_policy_json()` at first use. (The proxy's binaries use
+        the same rules compiled to constants at build time, see
+        proxy/policy_table.cpp.) */
     static const whitelist& default_policy();
 
     /// The JSON text of the compiled-in default.
@@ -182,6 +195,9 @@ public:
     /// Parses an SSH command string, then checks it.
     decision check_command(std::string_view service, std::string_view command_string,
                            const command_limits& limits = {}) const;
+
+    /// Same services with the same rules, in the same order.
+    bool operator==(const whitelist&) const = default;
 
 private:
     std::vector<service_rule> services_;

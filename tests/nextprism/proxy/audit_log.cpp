@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +119,56 @@ TEST_CASE("the audit log refuses a symlink and reports open errors")
     nextprism::audit_record r;
     log.write(r, ec);
     CHECK(ec);
+}
+
+TEST_CASE("audit times are UTC by the calendar, as gmtime_r has them")
+{
+    using namespace std::chrono;
+    for (const long long ms : {0LL, 1764220800123LL, 951782400999LL /* 2000-02-29 */,
+                               4107542399999LL /* 2100-02-28T23:59:59 */, -1LL, -86400001LL,
+                               1735689599500LL /* 2024-12-31T23:59:59 */}) {
+        const system_clock::time_point t{milliseconds(ms)};
+        const auto s = floor<seconds>(t.time_since_epoch());
+        const std::time_t tt = s.count();
+        std::tm tm{};
+        gmtime_r(&tt, &tm);
+        char want[64];
+        std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                      static_cast<int>(duration_cast<milliseconds>(t.time_since_epoch() - s).count()));
+        INFO(ms);
+        CHECK(nextprism::detail::utc_timestamp(t) == want);
+    }
+}
+
+TEST_CASE("files are read line by line as std::getline reads them")
+{
+    const auto path = fs::temp_directory_path() / ("nextprism-lines-" + std::to_string(::getpid()));
+    const std::string long_line(10000, 'x'); // longer than one read
+    for (const std::string& text : {std::string(""), std::string("a"), std::string("a\n"),
+                                   std::string("a\n\nb"), std::string("a\r\nb\n\n"),
+                                   "one\n" + long_line + "\nthree", long_line}) {
+        {
+            std::ofstream out(path, std::ios::binary | std::ios::trunc);
+            out << text;
+        }
+        std::vector<std::string> want, got;
+        std::ifstream in(path, std::ios::binary);
+        for (std::string line; std::getline(in, line);)
+            want.push_back(line);
+        nextprism::detail::for_each_line(path.c_str(), [&](const std::string& line) {
+            got.push_back(line);
+            return false;
+        });
+        CHECK(got == want);
+    }
+    std::vector<std::string> first;
+    nextprism::detail::for_each_line(path.c_str(), [&](const std::string& line) {
+        first.push_back(line);
+        return true; // stop at the first
+    });
+    CHECK(first.size() == 1);
+    fs::remove(path);
 }
 
 TEST_CASE("SSH_USER_AUTH: the public key is read from sshd's file")

@@ -4,30 +4,68 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
-#include <ctime>
+#include <cstdio>
 #include <fcntl.h>
-#include <fstream>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace nextprism {
 namespace detail {
 
 inline std::string utc_timestamp(std::chrono::system_clock::time_point t)
 {
-    const auto since = t.time_since_epoch();
-    const auto seconds = std::chrono::floor<std::chrono::seconds>(since);
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(since - seconds).count();
-    const std::time_t tt = seconds.count();
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
+    // The civil date by C++20's calendar, not gmtime_r: glibc's reads the
+    // time zone file (/etc/localtime) on its first call, which UTC does not
+    // need and the validator would pay on every command.
+    using namespace std::chrono;
+    const auto day = floor<days>(t);
+    const year_month_day date{day};
+    const hh_mm_ss time{floor<milliseconds>(t - day)};
     char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(millis));
+    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                  static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                  static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
+                  static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()),
+                  static_cast<int>(time.subseconds().count()));
     return buffer;
+}
+
+/** Calls `f(line)` for each line of the file at `path` (without its
+    '\n', a last line without one included, as std::getline) until `f`
+    returns true; nothing if the file cannot be read. Plain reads, not an
+    ifstream: a stream's locale set-up costs the validator more than the
+    read itself, on every command. */
+template<class F>
+void for_each_line(const char* path, F&& f)
+{
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    std::string line;
+    char buffer[4096];
+    for (;;) {
+        const auto n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        std::string_view chunk(buffer, static_cast<std::size_t>(n));
+        for (auto nl = chunk.find('\n'); nl != std::string_view::npos; nl = chunk.find('\n')) {
+            line.append(chunk.substr(0, nl));
+            chunk.remove_prefix(nl + 1);
+            if (f(std::as_const(line))) {
+                ::close(fd);
+                return;
+            }
+            line.clear();
+        }
+        line.append(chunk);
+    }
+    ::close(fd);
+    if (!line.empty())
+        f(std::as_const(line));
 }
 
 /// An upper bound of what `c` becomes in ASCII-only JSON: non-ASCII bytes
@@ -141,9 +179,8 @@ inline std::string authorized_key_comment(const std::string& path, std::string_v
 {
     if (blob.empty())
         return {};
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
+    std::optional<std::string> found;
+    detail::for_each_line(path.c_str(), [&](const std::string& line) {
         for (std::size_t pos = line.find(blob); pos != std::string::npos; pos = line.find(blob, pos + 1)) {
             const auto end = pos + blob.size();
             const bool starts = pos > 0 && (line[pos - 1] == ' ' || line[pos - 1] == '\t');
@@ -152,34 +189,31 @@ inline std::string authorized_key_comment(const std::string& path, std::string_v
                 continue;
             auto comment = line.substr(std::min(end, line.size()));
             const auto first = comment.find_first_not_of(" \t");
-            if (first == std::string::npos)
-                return {};
-            comment.erase(0, first);
+            comment.erase(0, first == std::string::npos ? comment.size() : first);
             while (!comment.empty() && (comment.back() == ' ' || comment.back() == '\r'))
                 comment.pop_back();
-            return comment;
+            found = std::move(comment);
+            return true;
         }
-    }
-    return {};
+        return false;
+    });
+    return found.value_or(std::string());
 }
 
 inline std::string read_ssh_user_auth_key(const char* path)
 {
     if (!path || !*path)
         return {};
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
+    std::string key;
+    detail::for_each_line(path, [&](const std::string& line) {
         constexpr std::string_view prefix = "publickey ";
-        if (line.starts_with(prefix)) {
-            line.erase(0, prefix.size());
-            constexpr std::size_t max = 600; // an ed25519 key line is ~80 bytes
-            if (line.size() > max)
-                line.resize(max);
-            return line;
-        }
-    }
-    return {};
+        if (!line.starts_with(prefix))
+            return false;
+        constexpr std::size_t max = 600; // an ed25519 key line is ~80 bytes
+        key = line.substr(prefix.size(), max);
+        return true;
+    });
+    return key;
 }
 
 inline audit_log& audit_log::operator=(audit_log&& other) noexcept
