@@ -371,7 +371,10 @@ def memory_section(w, rows, summary, mx):
     w("## Memory")
     w("")
     w("Client: the benchmark process's RSS (`VmRSS`) after it opened N connections and ran a command on each "
-      "(the multiplexed pool 7 at once on each connection, its `max_sessions`), minus before (I/O thread "
+      "(the pools `sleep 2`, which holds each connection busy so that all N are opened, the multiplexed pool "
+      "7 at once on each connection, its `max_sessions`; the floor loop `true` on each session it opens, one "
+      "after the other; against the bench sshd with /bin/sh as the login shell and no ForceCommand, "
+      "as a dry-run decision would end too soon), minus before (I/O thread "
       "running, nothing connected: one-time set-up such as crypto initialisation is in the difference), "
       "divided by N; one process per row. sshd: the PSS (`smaps_rollup`) of every process under the bench "
       "sshd's listener, after minus before, divided by N (the connections are kept open, so each has its "

@@ -188,7 +188,11 @@ ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/de
 # per connection (the processes it forked for them, summed), after conns
 # connections each ran a command, minus before (support.hpp): the
 # multiplexed and exclusive pools against the floor loop's bare libssh2
-# sessions, one process per row. Then the validator's peak RSS for one
+# sessions, one process per row. Against this sshd with /bin/sh as login
+# shell and no ForceCommand, so that the pools' command (`sleep 2`) holds
+# every connection busy while they open the others (a dry-run decision
+# ends first and the pool reuses the connection); the floor runs `true`
+# on each connection it opens. Then the validator's peak RSS for one
 # dry-run decision (ru_maxrss through /usr/bin/time) against /bin/true's.
 if want memory; then
   memory_rows=()
@@ -197,7 +201,15 @@ if want memory; then
       "memory_multiplexed.c$c|$T|^pooled_memory<nextprism::multiplexed>/conns:$c/"
       "memory_exclusive.c$c|$T|^pooled_memory<nextprism::exclusive>/conns:$c/")
   done
-  rows_in_rounds memory_rows
+  "$root/tests/testbed/sshd.sh" stop "$sshd_dir"
+  sed '/^ForceCommand /d' "$sshd_dir/sshd_config" >"$work/sshd_config.memory"
+  "$root/tests/testbed/sshd.sh" launch "$sshd_dir" "$work/sshd_config.memory" "$work/sshd.memory.log" /bin/sh
+  for _ in $(seq 1 50); do [ -s "$sshd_dir/sshd.pid" ] && break; sleep 0.1; done
+  variant_pid=$(cat "$sshd_dir/sshd.pid")
+  NEXTPRISM_BENCH_COMMAND=true NEXTPRISM_BENCH_HOLD="sleep 2" rows_in_rounds memory_rows
+  kill "$variant_pid"
+  for _ in $(seq 1 50); do kill -0 "$variant_pid" 2>/dev/null || break; sleep 0.05; done
+  variant_pid=""
   mdir=$work/validator-state-memory
   mkdir -p "$mdir"
   for r in $(seq 0 $((rounds - 1))); do

@@ -51,7 +51,8 @@ using runner = bench::io_runner;
 /// n commands, k in flight (a closed loop: each completion launches the
 /// next); burst: all n launched at once, latency counted from the launch.
 template<class Pool>
-void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec)
+void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec,
+               const std::vector<std::string>& argv = command)
 {
     std::atomic<int> started{0}, finished{0};
     std::promise<void> done;
@@ -60,7 +61,7 @@ void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec)
         if (started++ >= n)
             return;
         const auto t0 = burst ? t_burst : clock_type::now();
-        pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0),
+        pool.async_run(endpoint(), argv, nullptr, std::chrono::milliseconds(0),
                        [&, t0](nextprism::error_code ec, nextprism::command_result r) {
                            if (rec)
                                rec->finish(t0, !ec && r.exit_code == 0);
@@ -122,13 +123,18 @@ void fresh_connection(benchmark::State& state)
 /// the exclusive pool one): this process's RSS and the sshd's PSS, after
 /// minus before, per connection. The before is taken with the I/O thread
 /// running and nothing connected, so one-time set-up (crypto, libssh2)
-/// is in it: report.py also gives the slope between two counts.
+/// is in it: report.py also gives the slope between two counts. The
+/// command is NEXTPRISM_BENCH_HOLD (run.sh: `sleep 2` through a plain
+/// shell): a dry-run decision ends before the next connection is up and
+/// the pool reuses the freed one, so conns would not all be opened.
 template<class Strategy>
 void pooled_memory(benchmark::State& state)
 {
     const int conns = static_cast<int>(state.range(0));
     constexpr bool multiplexed = std::is_same_v<Strategy, nextprism::multiplexed>;
     const int per_conn = multiplexed ? 7 : 1;
+    const char* held = std::getenv("NEXTPRISM_BENCH_HOLD"); // unset: the dry-run proxy's command (the smoke test)
+    const auto hold = held ? std::vector<std::string>{"/bin/sh", "-c", held} : command;
     auto o = options();
     o.max_sessions = static_cast<std::size_t>(per_conn);
     o.max_connections_per_host = static_cast<std::size_t>(conns);
@@ -138,7 +144,7 @@ void pooled_memory(benchmark::State& state)
     bench::recorder rec(conns * per_conn);
     for (auto _ : state) {
         rec.start();
-        run_batch(pool, conns * per_conn, conns * per_conn, false, &rec);
+        run_batch(pool, conns * per_conn, conns * per_conn, false, &rec, hold);
         rec.stop();
     }
     rec.publish(state, 0);
