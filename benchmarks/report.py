@@ -467,7 +467,9 @@ def image_section(w, idle, summary):
       "network) against the bench's dockerd, healthy, then left to settle; its cgroup sampled once a second "
       "5 times (medians). No baseline: nothing else in the run is a proxy container." % idle["build_seconds"])
     w("")
-    w("| cgroup memory.current | anon | file (page cache, tmpfs) | `docker stats` |")
+    w("Read from `%s` (and its memory.stat: anon/rss, file/cache)." % idle["cgroup"])
+    w("")
+    w("| cgroup memory (current / usage_in_bytes) | anon | file (page cache, tmpfs) | `docker stats` |")
     w("|---|---|---|---|")
     w("| %.1f MB (%.1f–%.1f) | %.1f MB | %.1f MB | %s |" % (
         mb(med(cur)), mb(min(cur)), mb(max(cur)), mb(med([x["anon"] for x in idle["samples"]])),

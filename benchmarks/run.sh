@@ -400,11 +400,15 @@ if want image; then
   done
   sleep "${NEXTPRISM_BENCH_SETTLE:-10}"
   cid=$(docker inspect -f '{{.Id}}' np-bench-proxy)
-  cg=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "*$cid*" | head -1)
+  # cgroup v2 (memory.current; memory.stat anon, file) or v1's memory
+  # hierarchy (memory.usage_in_bytes; memory.stat rss, cache: the same two).
+  cg=$(find /sys/fs/cgroup -maxdepth 5 -type f \( -name memory.current -o -name memory.usage_in_bytes \) \
+    -path "*$cid*" | head -1)
   {
     echo "cgroup $cg"
     for _ in $(seq 1 5); do
-      echo "sample $(cat "$cg/memory.current") $(awk '$1 == "anon" || $1 == "file" {printf "%s %s ", $1, $2}' "$cg/memory.stat")"
+      echo "sample $(cat "$cg") $(awk '$1 == "anon" || $1 == "rss" {printf "anon %s ", $2}
+        $1 == "file" || $1 == "cache" {printf "file %s ", $2}' "$(dirname "$cg")/memory.stat")"
       sleep 1
     done
     echo "docker_stats $(docker stats --no-stream --format '{{.MemUsage}}' np-bench-proxy)"
