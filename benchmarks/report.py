@@ -483,6 +483,11 @@ def image_section(w, idle, summary):
         w("| all | %.1f MB | %.1f MB |" % (sum(p["rss_kb"] for p in idle["processes"]) / 1024,
                                         sum(p["pss_kb"] for p in idle["processes"]) / 1024))
         w("")
+        w("The two disagree because the cgroup is charged only for pages first touched from inside it: the "
+          "image's binaries and libraries read earlier (the image build, an earlier container of the same "
+          "layers) stay charged elsewhere, while PSS counts every mapped page, split among its users. A first "
+          "container on a fresh node is charged nearer the PSS figure; the target is judged on the larger.")
+        w("")
 
 
 def main():
@@ -759,7 +764,10 @@ def main():
             hop[0], hop[1], hop[2], summary["broker_hop"]["ratio"][0]), hop[0] <= 0.2)
     if idle:
         cur = summary["proxy_idle"]["memory_current_bytes"] / 2**20
-        target("the proxy container idle ≤ 10 MB", "%.1f MB (cgroup memory.current; no baseline)" % cur, cur <= 10)
+        pss = sum(p["pss_kb"] for p in idle["processes"]) / 1024
+        # Judged on the larger: the cgroup misses pages first charged elsewhere.
+        target("the proxy container idle ≤ 10 MB", "cgroup %.1f MB; its processes' PSS %.1f MB (no baseline)" % (
+            cur, pss), max(cur, pss) <= 10)
     w("")
     missing = []
     if not any(k.startswith("memory_") for k in rows):
