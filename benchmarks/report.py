@@ -46,6 +46,11 @@ def load_rows(raw):
     return rows
 
 
+def record(summary, rows, label, keys):
+    """The row's medians over rounds of `keys`, into the JSON summary."""
+    summary["rows"][label] = {k: agg(rows, label, k) for k in keys}
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -388,8 +393,8 @@ def memory_section(w, rows, summary, mx):
             if key not in rows:
                 continue
             r = ratio(rows, key, "memory_floor.c%d" % c, "rss_kb_per_conn") if label != "memory_floor" else None
-            summary["rows"][key] = {k: agg(rows, key, k) for k in ("rss_kb_per_conn", "sshd_pss_kb_per_conn",
-                                                                    "connections", "failures")}
+            record(summary, rows, key, ("rss_kb_per_conn", "sshd_pss_kb_per_conn",
+                                                                    "connections", "failures"))
             if r:
                 summary["ratios"][key + "/memory_floor.c%d:rss_kb_per_conn" % c] = r
             w("| %d | %s | %.2f MB | %s | %.2f MB | %.0f |" % (
@@ -553,8 +558,8 @@ def main():
         if label not in rows:
             continue
         r = ratio(rows, label, "floor.k1", "p50_ms")
-        summary["rows"][label] = {k: agg(rows, label, k) for k in ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
-                                                                     "cpu_ms_per_cmd", "connections", "failures")}
+        record(summary, rows, label, ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
+                                                                     "cpu_ms_per_cmd", "connections", "failures"))
         summary["ratios"][label + "/floor.k1:p50"] = r
         cpu = "%.2f ms" % agg(rows, label, "cpu_ms_per_cmd") if label in ("floor.k1", "multiplexed.k1",
                                                                          "exclusive.k1", "fresh_libssh2.k1") else "—"
@@ -576,8 +581,8 @@ def main():
             if key not in rows:
                 continue
             r = ratio(rows, key, "floor.k%d" % k, "cmds_per_s")
-            summary["rows"][key] = {kk: agg(rows, key, kk) for kk in ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
-                                                                       "cpu_ms_per_cmd", "connections", "failures")}
+            record(summary, rows, key, ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
+                                                                       "cpu_ms_per_cmd", "connections", "failures"))
             summary["ratios"][key + "/floor.k%d:cmds_per_s" % k] = r
             w("| %d | %s | %.0f | %s | %.2f ms | %.2f ms | %.0f | %.2f ms |" % (
                 k, name, agg(rows, key, "cmds_per_s"), fmt_ratio(r), agg(rows, key, "p50_ms"),
@@ -598,8 +603,8 @@ def main():
             if key not in rows:
                 continue
             r = ratio(rows, key, "floor.burst", "wall_ms")
-            summary["rows"][key] = {kk: agg(rows, key, kk) for kk in ("p50_ms", "p99_ms", "max_ms", "wall_ms",
-                                                                       "connections", "failures")}
+            record(summary, rows, key, ("p50_ms", "p99_ms", "max_ms", "wall_ms",
+                                                                       "connections", "failures"))
             summary["ratios"][key + "/floor.burst:wall"] = r
             w("| %s | %.0f ms | %s | %.0f | %.0f | %.0f ms | %.0f ms | %.0f ms |" % (
                 name, agg(rows, key, "wall_ms"), fmt_ratio(r), max(v["failures"] for v in rows[key].values()),

@@ -133,6 +133,17 @@ stop_broker() {
   broker_pid=""
 }
 
+# as_session STATE_DIR COMMAND...: COMMAND in the environment sshd gives
+# the validator for the rows' command (dry-run, its audit log and locks
+# under STATE_DIR, no engine).
+as_session() {
+  local state=$1
+  shift
+  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$state/audit.log NEXTPRISM_LOCK_DIR=$state \
+    DOCKER_HOST=unix:///nonexistent "$@"
+}
+
 # ---- 1. The clients against one proxy (validator, dry-run).
 if want clients || want profile || want memory || want proxy; then
   "$root/tests/testbed/sshd.sh" start "$sshd_dir" "$port" "$validator" none dry-run
@@ -215,9 +226,7 @@ if want memory; then
   for r in $(seq 0 $((rounds - 1))); do
     for _ in $(seq 1 20); do
       for cmd in "$validator" /bin/true; do
-        SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-          NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$mdir/audit.log NEXTPRISM_LOCK_DIR=$mdir \
-          DOCKER_HOST=unix:///nonexistent /usr/bin/time -f "$(basename "$cmd") %M" -a -o "$raw/maxrss.r$r.txt" \
+        as_session "$mdir" /usr/bin/time -f "$(basename "$cmd") %M" -a -o "$raw/maxrss.r$r.txt" \
           "$cmd" >/dev/null
       done
     done
@@ -297,8 +306,7 @@ for r in $(seq 0 $((rounds - 1))); do
   cmds=("$validator" /bin/true)
   # Rotate the order every round.
   for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/validator_startup.r$r.json" \
     "${cmds[@]}" >"$raw/validator_startup.r$r.txt" 2>&1
   : >"$vdir/audit.log"
@@ -306,14 +314,12 @@ for r in $(seq 0 $((rounds - 1))); do
     --benchmark_out_format=json >"$raw/whitelist.r$r.txt" 2>&1
 done
 if command -v perf >/dev/null; then
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.validator.txt" \
     "$validator" >/dev/null 2>&1 || true
   perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.true.txt" /bin/true || true
   # Where the validator's start-up + decision goes (by symbol, 300 runs).
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     perf record -F 15000 -o "$work/perf.validator.data" -- \
     sh -c "for i in \$(seq 300); do '$validator' >/dev/null; done" >/dev/null 2>&1 &&
     perf report -i "$work/perf.validator.data" --comm nextprism-valid --no-children --sort sym --stdio \
@@ -333,8 +339,7 @@ if want broker; then
   for r in $(seq 0 $((rounds - 1))); do
     cmds=("$validator" "$validator --broker $bsock" /bin/true)
     for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
-    SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-      NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+    as_session "$vdir" \
       hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/broker_hop.r$r.json" \
       "${cmds[@]}" >"$raw/broker_hop.r$r.txt" 2>&1
     : >"$vdir/audit.log"
