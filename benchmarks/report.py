@@ -699,8 +699,8 @@ def main():
     else:
         w("## Docker")
         w("")
-        w("Not in this run (`NEXTPRISM_BENCH_DOCKER=1 benchmarks/run.sh` adds it: its own dockerd without Swarm "
-          "and the stand-in image).")
+        w("Not in this run (`NEXTPRISM_BENCH_DOCKER=1 benchmarks/run.sh`, or `NEXTPRISM_BENCH_ONLY=docker`, adds "
+          "it: its own dockerd without Swarm and the stand-in image).")
         w("")
 
     image_section(w, idle, summary)
@@ -756,11 +756,12 @@ def main():
     if checks:
         worst = max(med(pol[n]) for n in checks) / 1e3
         target("validator decision ≤ 50 µs", "%.2f µs (slowest of %d commands)" % (worst, len(checks)), worst <= 50)
-    for c in (8, 32):
+    for c in MEMORY_CONNS:
         key = "memory_multiplexed.c%d" % c
         if key in rows:
             kb = agg(rows, key, "rss_kb_per_conn")
-            target("client RSS per pooled connection ≤ 2 MB (multiplexed, %d connections)" % c,
+            target("client RSS per pooled connection ≤ 2 MB (multiplexed, %d connection%s%s)" % (
+                       c, "s" if c > 1 else "", "; the one-time set-up is in it" if c == 1 else ""),
                    "%.2f MB (%s the floor loop's)" % (kb / 1024, fmt_ratio(ratio(rows, key, "memory_floor.c%d" % c,
                                                                                 "rss_kb_per_conn"))), kb <= 2048)
     if br:
