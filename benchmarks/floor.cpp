@@ -15,7 +15,7 @@
 //
 // Environment: NEXTPRISM_SSHD_DIR (client_ed25519 inside), NEXTPRISM_SSHD_PORT,
 // NEXTPRISM_BENCH_COMMAND (default: the files:scan the other rows run).
-#include "latency.hpp"
+#include "support.hpp"
 
 #include <benchmark/benchmark.h>
 #include <libssh2.h>
@@ -39,15 +39,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::string env(const char* name, const char* fallback = nullptr)
-{
-    const char* v = std::getenv(name);
-    if (v)
-        return v;
-    if (fallback)
-        return fallback;
-    throw std::runtime_error(std::string(name) + " not set: use benchmarks/run.sh");
-}
+using bench::env;
 
 std::string command_text()
 {
@@ -120,23 +112,29 @@ void init_once()
 void blocking(benchmark::State& state)
 {
     init_once();
-    const int n = static_cast<int>(state.range(1));
     const auto cmd = command_text();
     connection c;
-    if (run_blocking(c.session, cmd) != 0) { // warm, untimed
-        state.SkipWithError("warm-up command failed");
-        return;
-    }
-    bench::recorder rec(n);
+    bench::one_at_a_time(state, static_cast<int>(state.range(1)), 1,
+                         [&] { return run_blocking(c.session, cmd) == 0; });
+}
+
+/// Args conns: the floor of the pools' memory rows (ssh_transport.cpp's
+/// pooled_memory): conns bare libssh2 sessions, one command run on each.
+void memory(benchmark::State& state)
+{
+    init_once();
+    const int conns = static_cast<int>(state.range(0));
+    const auto cmd = command_text();
+    const bench::memory_probe probe;
+    std::vector<std::unique_ptr<connection>> kept;
+    int failed = 0;
     for (auto _ : state) {
-        rec.start();
-        for (int i = 0; i < n; ++i) {
-            const auto t0 = clock_type::now();
-            rec.finish(t0, run_blocking(c.session, cmd) == 0);
+        for (int i = 0; i < conns; ++i) {
+            kept.push_back(std::make_unique<connection>());
+            failed += run_blocking(kept.back()->session, cmd) != 0;
         }
-        rec.stop();
     }
-    rec.publish(state, 1);
+    probe.publish(state, conns, failed);
 }
 
 // ---- k > 1: a non-blocking state machine per channel slot.
@@ -301,6 +299,8 @@ void multi(benchmark::State& state)
 
 // Args: k (commands in flight), n (commands timed), burst.
 BENCHMARK(blocking)->ArgNames({"k", "n", "burst"})->Args({1, 300, 0})->Args({1, 100, 0})->Args({1, 2, 0})
+    ->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(memory)->ArgName("conns")->Arg(1)->Arg(8)->Arg(32)->Arg(2)
     ->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(multi)->ArgNames({"k", "n", "burst"})
     ->Args({8, 800, 0})->Args({32, 1000, 0})->Args({128, 1000, 0})->Args({35, 1000, 1})->Args({2, 4, 0})

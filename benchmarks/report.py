@@ -6,7 +6,10 @@ from the raw results of benchmarks/run.sh (python3 stdlib + gnuplot).
 
 Raw files: LABEL.rROUND.json, Google Benchmark JSON with the counters of
 benchmarks/latency.hpp (one row per file); validator_startup.rN.json from
-hyperfine; whitelist.rN.json; load-start.txt / load-end.txt.
+hyperfine; broker_hop.rN.json (hyperfine: alone, --broker, /bin/true);
+maxrss.rN.txt (`NAME KB` lines from /usr/bin/time); proxy_idle.txt (the
+image's cgroup samples and processes); whitelist.rN.json; load-start.txt /
+load-end.txt; sections.txt (what NEXTPRISM_BENCH_ONLY asked for).
 Every ratio is computed within one round (the rows of a round ran back to
 back) and reported as the median of the rounds with their min-max; an
 absolute figure is the median over rounds of that row's own median.
@@ -27,7 +30,7 @@ def load_rows(raw):
     for path in glob.glob(os.path.join(raw, "*.r*.json")):
         m = re.match(r"(.+)\.r(\d+)\.json$", os.path.basename(path))
         label, rnd = m.group(1), int(m.group(2))
-        if label in ("validator_startup", "whitelist"):
+        if label in ("validator_startup", "whitelist", "broker_hop"):
             continue
         with open(path) as f:
             data = json.load(f)
@@ -36,10 +39,16 @@ def load_rows(raw):
             continue
         b = bms[0]
         keys = ("p50_ms", "p99_ms", "max_ms", "cmds_per_s", "failures", "connections",
-                "cpu_ms_per_cmd", "commands")
+                "cpu_ms_per_cmd", "commands", "rss_kb_per_conn", "rss_kb_before", "rss_kb_after",
+                "sshd_pss_kb_per_conn", "create_p50_ms")
         rows.setdefault(label, {})[rnd] = {k: b.get(k, 0.0) for k in keys}
         rows[label][rnd]["wall_ms"] = b["real_time"]
     return rows
+
+
+def record(summary, rows, label, keys):
+    """The row's medians over rounds of `keys`, into the JSON summary."""
+    summary["rows"][label] = {k: agg(rows, label, k) for k in keys}
 
 
 def med(xs):
@@ -117,6 +126,58 @@ def hyperfine_rounds(raw):
         if "true" in d and "validator" in d:
             out.append(d)
     return out
+
+
+def broker_rounds(raw):
+    out = []  # per round: {"alone", "broker", "true"}: median seconds
+    for path in sorted(glob.glob(os.path.join(raw, "broker_hop.r*.json"))):
+        with open(path) as f:
+            res = json.load(f)["results"]
+        d = {}
+        for r in res:
+            c = r["command"]
+            d["true" if c.endswith("/bin/true") else "broker" if "--broker" in c else "alone"] = r["median"]
+        if len(d) == 3:
+            out.append(d)
+    return out
+
+
+def maxrss_rounds(raw):
+    out = []  # per round: {name: median kB of its runs}
+    for path in sorted(glob.glob(os.path.join(raw, "maxrss.r*.txt"))):
+        runs = {}
+        for line in open(path):
+            f = line.split()
+            if len(f) == 2 and f[1].isdigit():
+                runs.setdefault(f[0], []).append(int(f[1]))
+        if "nextprism-validate" in runs and "true" in runs:
+            out.append({k: med(v) for k, v in runs.items()})
+    return out
+
+
+def proxy_idle(raw):
+    path = os.path.join(raw, "proxy_idle.txt")
+    if not os.path.exists(path):
+        return None
+    d = {"samples": [], "processes": [], "docker_stats": "?", "cgroup": "?"}
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "sample" and len(f) >= 2 and f[1].isdigit():
+            kv = dict(zip(f[2::2], f[3::2]))
+            d["samples"].append({"current": int(f[1]), "anon": int(kv.get("anon", 0)), "file": int(kv.get("file", 0))})
+        elif f[0] == "process" and len(f) >= 5:
+            d["processes"].append({"pid": f[1], "rss_kb": int(f[2]), "pss_kb": int(f[3]), "args": " ".join(f[4:])})
+        elif f[0] == "docker_stats":
+            d["docker_stats"] = " ".join(f[1:])
+        elif f[0] == "cgroup":
+            d["cgroup"] = " ".join(f[1:])
+    if not d["samples"]:
+        return None
+    secs = os.path.join(raw, "image-build-seconds.txt")
+    d["build_seconds"] = open(secs).read().strip() if os.path.exists(secs) else "?"
+    return d
 
 
 def policy_rounds(raw):
@@ -226,7 +287,9 @@ KS = [8, 32, 128]
 VARIANTS = [
     ("forcecommand_sh_baseline", "baseline: login shell /bin/sh, ForceCommand = the validator as it was "
      "(NEXTPRISM_BENCH_BASELINE_VALIDATOR)"),
-    ("forcecommand_validator", "the validator as the login shell (as shipped: sshd execs it)"),
+    ("forcecommand_validator_broker", "the validator as the login shell, handing its decision to a "
+     "nextprism-broker that audits it (as the image ships)"),
+    ("forcecommand_validator", "the validator as the login shell, auditing itself (sshd execs it)"),
     ("forcecommand_sh_validator", "login shell /bin/sh, ForceCommand = the validator (`/bin/sh -c`)"),
     ("forcecommand_sh_true", "login shell /bin/sh, ForceCommand = /bin/true"),
     ("forcecommand_sh_none", "login shell /bin/sh, no ForceCommand (the client's `true`, a builtin)"),
@@ -234,6 +297,8 @@ VARIANTS = [
 
 
 def plot(rows, root):
+    if not any("%s.k%d" % (label, k) in rows for label, _ in POLICIES for k in [1] + KS):
+        return False  # a narrowed run without the client rows: nothing to draw
     docs = os.path.join(root, "docs")
     dat = os.path.join(docs, ".benchmarks-plot.dat")
     with open(dat, "w") as f:
@@ -289,6 +354,145 @@ unset multiplot
 """ % (png, dat, dat)
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
     os.remove(dat)
+    return True
+
+
+MEMORY_POLICIES = [("memory_floor", "floor loop (bare libssh2 sessions)"), ("memory_multiplexed", "multiplexed pool"),
+                   ("memory_exclusive", "exclusive pool")]
+MEMORY_CONNS = [1, 8, 32]
+
+
+def slope_rounds(rows, label, lo, hi):
+    """Per round, (RSS total at hi - at lo) / (hi - lo) connections, kB: the
+    marginal cost without the one-time set-up both counts carry."""
+    a, b = rows.get("%s.c%d" % (label, lo), {}), rows.get("%s.c%d" % (label, hi), {})
+    total = lambda v: v["rss_kb_after"] - v["rss_kb_before"]
+    return [(total(b[r]) - total(a[r])) / (hi - lo) for r in sorted(set(a) & set(b))]
+
+
+def memory_section(w, rows, summary, mx):
+    if not any("%s.c%d" % (l, c) in rows for l, _ in MEMORY_POLICIES for c in MEMORY_CONNS):
+        return
+    w("## Memory")
+    w("")
+    w("Client: the benchmark process's RSS (`VmRSS`) after it opened N connections and ran a command on each "
+      "(the pools `sleep 2`, which holds each connection busy so that all N are opened, the multiplexed pool "
+      "7 at once on each connection, its `max_sessions`; the floor loop `true` on each session it opens, one "
+      "after the other; against the bench sshd with /bin/sh as the login shell and no ForceCommand, "
+      "as a dry-run decision would end too soon), minus before (I/O thread "
+      "running, nothing connected: one-time set-up such as crypto initialisation is in the difference), "
+      "divided by N; one process per row. sshd: the PSS (`smaps_rollup`) of every process under the bench "
+      "sshd's listener, after minus before, divided by N (the connections are kept open, so each has its "
+      "privilege-separated pair of sshd processes).")
+    w("")
+    w("| N | client | client RSS / connection | vs floor loop (per round) | sshd PSS / connection | connections |")
+    w("|---|---|---|---|---|---|")
+    for c in MEMORY_CONNS:
+        for label, name in MEMORY_POLICIES:
+            key = "%s.c%d" % (label, c)
+            if key not in rows:
+                continue
+            r = ratio(rows, key, "memory_floor.c%d" % c, "rss_kb_per_conn") if label != "memory_floor" else None
+            record(summary, rows, key, ("rss_kb_per_conn", "sshd_pss_kb_per_conn",
+                                                                    "connections", "failures"))
+            if r:
+                summary["ratios"][key + "/memory_floor.c%d:rss_kb_per_conn" % c] = r
+            w("| %d | %s | %.2f MB | %s | %.2f MB | %.0f |" % (
+                c, name, agg(rows, key, "rss_kb_per_conn") / 1024, fmt_ratio(r) if label != "memory_floor" else "1×",
+                agg(rows, key, "sshd_pss_kb_per_conn") / 1024, agg(rows, key, "connections")))
+    w("")
+    slopes = {label: slope_rounds(rows, label, 8, 32) for label, _ in MEMORY_POLICIES}
+    if any(slopes.values()):
+        w("The marginal connection, from 8 to 32 (per round: (total at 32 − total at 8) / 24; the "
+          "one-time set-up cancels out):")
+        w("")
+        w("| client | client RSS / extra connection (min–max) | vs floor loop (per round) |")
+        w("|---|---|---|")
+        floor = slopes.get("memory_floor", [])
+        for label, name in MEMORY_POLICIES:
+            sl = slopes[label]
+            if not sl:
+                continue
+            rs = [a / b for a, b in zip(sl, floor) if b > 0] if label != "memory_floor" and len(sl) == len(floor) else []
+            summary["rows"][label + ".slope8_32"] = {"rss_kb": med(sl)}
+            w("| %s | %.2f MB (%.2f–%.2f) | %s |" % (
+                name, med(sl) / 1024, min(sl) / 1024, max(sl) / 1024,
+                "%.2f× (%.2f–%.2f)" % (med(rs), min(rs), max(rs)) if rs else ("1×" if label == "memory_floor" else "n/a")))
+        w("")
+    if mx:
+        v = [d["nextprism-validate"] for d in mx]
+        t = [d["true"] for d in mx]
+        rs = [d["nextprism-validate"] / d["true"] for d in mx]
+        summary["validator_maxrss"] = {"validator_kb": med(v), "true_kb": med(t), "ratio": [med(rs), min(rs), max(rs)]}
+        w("The validator's peak RSS for one dry-run decision (audit line written; `ru_maxrss` through "
+          "`/usr/bin/time -f %%M`, median of 20 runs per round, %d rounds): %.1f MB, %.2f× (%.2f–%.2f) "
+          "/bin/true's %.1f MB." % (len(mx), med(v) / 1024, med(rs), min(rs), max(rs), med(t) / 1024))
+        w("")
+
+
+def broker_section(w, br, summary):
+    if not br:
+        return
+    a = [d["alone"] * 1e3 for d in br]
+    b = [d["broker"] * 1e3 for d in br]
+    t = [d["true"] * 1e3 for d in br]
+    hop = [(d["broker"] - d["alone"]) * 1e3 for d in br]
+    rs = [d["broker"] / d["alone"] for d in br]
+    summary["broker_hop"] = {"alone_ms": med(a), "broker_ms": med(b), "true_ms": med(t),
+                             "hop_ms": [med(hop), min(hop), max(hop)], "ratio": [med(rs), min(rs), max(rs)]}
+    w("## The broker hop")
+    w("")
+    w("Start-up + decision of `nextprism-validate` (dry-run, the same command) handing the decision to a real "
+      "`nextprism-broker` (`--broker SOCKET`: connect, send, the broker forks a child that checks the argv "
+      "again, writes the audit record and answers), against the same validator deciding and writing the "
+      "audit line itself, and `/bin/true`, in one hyperfine run per round (%d rounds, 400 runs each, order "
+      "rotated). The difference is the hop." % len(br))
+    w("")
+    w("| process | median | vs deciding alone (per round) | − deciding alone |")
+    w("|---|---|---|---|")
+    w("| validator → broker | %.2f ms | %.2f× (%.2f–%.2f) | %.2f ms (%.2f–%.2f) |" % (
+        med(b), med(rs), min(rs), max(rs), med(hop), min(hop), max(hop)))
+    w("| validator alone | %.2f ms | 1× | |" % med(a))
+    w("| /bin/true | %.2f ms | %.2f× | |" % (med(t), med([d["true"] / d["alone"] for d in br])))
+    w("")
+
+
+def image_section(w, idle, summary):
+    if not idle:
+        return
+    mb = lambda x: x / 2**20
+    cur = [x["current"] for x in idle["samples"]]
+    summary["proxy_idle"] = {"memory_current_bytes": med(cur), "anon_bytes": med([x["anon"] for x in idle["samples"]]),
+                             "file_bytes": med([x["file"] for x in idle["samples"]]), "docker_stats": idle["docker_stats"],
+                             "processes": idle["processes"]}
+    w("## The proxy container, idle")
+    w("")
+    w("The real image (`proxy/build-image.sh`; %s s to build or load it from `NEXTPRISM_IMAGE_CACHE` in this "
+      "run), run with the stack's containment (read-only root, tmpfs /run and /tmp, five capabilities, host "
+      "network) against the bench's dockerd, healthy, then left to settle; its cgroup sampled once a second "
+      "5 times (medians). No baseline: nothing else in the run is a proxy container." % idle["build_seconds"])
+    w("")
+    w("Read from `%s` (and its memory.stat: anon/rss, file/cache)." % idle["cgroup"])
+    w("")
+    w("| cgroup memory (current / usage_in_bytes) | anon | file (page cache, tmpfs) | `docker stats` |")
+    w("|---|---|---|---|")
+    w("| %.1f MB (%.1f–%.1f) | %.1f MB | %.1f MB | %s |" % (
+        mb(med(cur)), mb(min(cur)), mb(max(cur)), mb(med([x["anon"] for x in idle["samples"]])),
+        mb(med([x["file"] for x in idle["samples"]])), idle["docker_stats"]))
+    w("")
+    if idle["processes"]:
+        w("| process (host PID) | RSS | PSS |")
+        w("|---|---|---|")
+        for p in idle["processes"]:
+            w("| `%s` (%s) | %.1f MB | %.1f MB |" % (p["args"][:90], p["pid"], p["rss_kb"] / 1024, p["pss_kb"] / 1024))
+        w("| all | %.1f MB | %.1f MB |" % (sum(p["rss_kb"] for p in idle["processes"]) / 1024,
+                                        sum(p["pss_kb"] for p in idle["processes"]) / 1024))
+        w("")
+        w("The two disagree because the cgroup is charged only for pages first touched from inside it: the "
+          "image's binaries and libraries read earlier (the image build, an earlier container of the same "
+          "layers) stay charged elsewhere, while PSS counts every mapped page, split among its users. A first "
+          "container on a fresh node is charged nearer the PSS figure; the target is judged on the larger.")
+        w("")
 
 
 def main():
@@ -301,6 +505,9 @@ def main():
     m = machine(a.raw, a.root)
     hf = hyperfine_rounds(a.raw)
     pol = policy_rounds(a.raw)
+    br = broker_rounds(a.raw)
+    mx = maxrss_rounds(a.raw)
+    idle = proxy_idle(a.raw)
     summary = {"machine": m, "rows": {}, "ratios": {}}
     L = []
     w = L.append
@@ -351,8 +558,8 @@ def main():
         if label not in rows:
             continue
         r = ratio(rows, label, "floor.k1", "p50_ms")
-        summary["rows"][label] = {k: agg(rows, label, k) for k in ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
-                                                                     "cpu_ms_per_cmd", "connections", "failures")}
+        record(summary, rows, label, ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
+                                                                     "cpu_ms_per_cmd", "connections", "failures"))
         summary["ratios"][label + "/floor.k1:p50"] = r
         cpu = "%.2f ms" % agg(rows, label, "cpu_ms_per_cmd") if label in ("floor.k1", "multiplexed.k1",
                                                                          "exclusive.k1", "fresh_libssh2.k1") else "—"
@@ -374,8 +581,8 @@ def main():
             if key not in rows:
                 continue
             r = ratio(rows, key, "floor.k%d" % k, "cmds_per_s")
-            summary["rows"][key] = {kk: agg(rows, key, kk) for kk in ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
-                                                                       "cpu_ms_per_cmd", "connections", "failures")}
+            record(summary, rows, key, ("p50_ms", "p99_ms", "max_ms", "cmds_per_s",
+                                                                       "cpu_ms_per_cmd", "connections", "failures"))
             summary["ratios"][key + "/floor.k%d:cmds_per_s" % k] = r
             w("| %d | %s | %.0f | %s | %.2f ms | %.2f ms | %.0f | %.2f ms |" % (
                 k, name, agg(rows, key, "cmds_per_s"), fmt_ratio(r), agg(rows, key, "p50_ms"),
@@ -396,8 +603,8 @@ def main():
             if key not in rows:
                 continue
             r = ratio(rows, key, "floor.burst", "wall_ms")
-            summary["rows"][key] = {kk: agg(rows, key, kk) for kk in ("p50_ms", "p99_ms", "max_ms", "wall_ms",
-                                                                       "connections", "failures")}
+            record(summary, rows, key, ("p50_ms", "p99_ms", "max_ms", "wall_ms",
+                                                                       "connections", "failures"))
             summary["ratios"][key + "/floor.burst:wall"] = r
             w("| %s | %.0f ms | %s | %.0f | %.0f | %.0f ms | %.0f ms | %.0f ms |" % (
                 name, agg(rows, key, "wall_ms"), fmt_ratio(r), max(v["failures"] for v in rows[key].values()),
@@ -413,7 +620,7 @@ def main():
           "login shell and the ForceCommand line changed (one sshd at a time on the same port, restarted per "
           "row, rows interleaved).")
         w("")
-        w("| login shell, ForceCommand | median latency | vs the validator as shipped (per round) | − next row |")
+        w("| login shell, ForceCommand | median latency | vs the validator auditing itself (per round) | − next row |")
         w("|---|---|---|---|")
         for i, (label, name) in enumerate(VARIANTS):
             if label not in rows:
@@ -456,6 +663,9 @@ def main():
             w("| `%s` | %.2f µs | %.2f–%.2f |" % (name, med(ns) / 1e3, min(ns) / 1e3, max(ns) / 1e3))
         w("")
 
+    memory_section(w, rows, summary, mx)
+    broker_section(w, br, summary)
+
     # ---- docker
     if "docker_direct" in rows and "docker_proxied" in rows:
         r = ratio(rows, "docker_proxied", "docker_direct", "p50_ms")
@@ -468,14 +678,32 @@ def main():
             agg(rows, "docker_direct", "p50_ms"), agg(rows, "docker_direct", "p99_ms")))
         w("| through the proxy (kept SSH connection, validator executing) | %.1f ms | %.1f ms | %s |" % (
             agg(rows, "docker_proxied", "p50_ms"), agg(rows, "docker_proxied", "p99_ms"), fmt_ratio(r)))
+        if "docker_exec_true" in rows:
+            re_ = ratio(rows, "docker_exec_true", "docker_direct", "p50_ms")
+            summary["ratios"]["docker_exec_true/docker_direct:p50"] = re_
+            summary["rows"]["docker_exec_true"] = {k: agg(rows, "docker_exec_true", k)
+                                                   for k in ("p50_ms", "p99_ms", "create_p50_ms")}
+            w("| for reference: an exec of `true` by the Docker client itself (create, start + stream, "
+              "inspect; no whitelist, no transport) | %.1f ms | %.1f ms | %s |" % (
+                  agg(rows, "docker_exec_true", "p50_ms"), agg(rows, "docker_exec_true", "p99_ms"), fmt_ratio(re_)))
         w("")
+        if "docker_exec_true" in rows:
+            shares = [v["create_p50_ms"] / v["p50_ms"] for v in rows["docker_exec_true"].values() if v["p50_ms"]]
+            w("Of the exec of `true`, the create (`POST /containers/{id}/exec`, until the client reports the exec "
+              "created) takes %.1f ms, %.0f%% (%.0f–%.0f%% over rounds) of its median; the rest is the start on "
+              "a hijacked connection, the process's life and the end of its stream, and the inspect for the exit "
+              "code, which the client does not report apart." % (
+                  agg(rows, "docker_exec_true", "create_p50_ms"), 100 * med(shares), 100 * min(shares),
+                  100 * max(shares)))
+            w("")
     else:
         w("## Docker")
         w("")
-        w("Not in this run (`NEXTPRISM_BENCH_DOCKER=1 benchmarks/run.sh` adds it: its own dockerd without Swarm "
-          "and the stand-in image).")
+        w("Not in this run (`NEXTPRISM_BENCH_DOCKER=1 benchmarks/run.sh`, or `NEXTPRISM_BENCH_ONLY=docker`, adds "
+          "it: its own dockerd without Swarm and the stand-in image).")
         w("")
 
+    image_section(w, idle, summary)
     profile_section(w, a.raw)
 
     failed = os.path.join(a.raw, "failed-rows.txt")
@@ -528,10 +756,50 @@ def main():
     if checks:
         worst = max(med(pol[n]) for n in checks) / 1e3
         target("validator decision ≤ 50 µs", "%.2f µs (slowest of %d commands)" % (worst, len(checks)), worst <= 50)
+    for c in MEMORY_CONNS:
+        key = "memory_multiplexed.c%d" % c
+        if key in rows:
+            kb = agg(rows, key, "rss_kb_per_conn")
+            target("client RSS per pooled connection ≤ 2 MB (multiplexed, %d connection%s%s)" % (
+                       c, "s" if c > 1 else "", "; the one-time set-up is in it" if c == 1 else ""),
+                   "%.2f MB (%s the floor loop's)" % (kb / 1024, fmt_ratio(ratio(rows, key, "memory_floor.c%d" % c,
+                                                                                "rss_kb_per_conn"))), kb <= 2048)
+    if br:
+        hop = summary["broker_hop"]["hop_ms"]
+        target("the broker hop ≤ 0.2 ms", "%.2f ms (%.2f–%.2f) over the validator deciding alone, %.2f× it" % (
+            hop[0], hop[1], hop[2], summary["broker_hop"]["ratio"][0]), hop[0] <= 0.2)
+    if idle:
+        cur = summary["proxy_idle"]["memory_current_bytes"] / 2**20
+        pss = sum(p["pss_kb"] for p in idle["processes"]) / 1024
+        # Judged on the larger: the cgroup misses pages first charged elsewhere.
+        target("the proxy container idle ≤ 10 MB", "cgroup %.1f MB; its processes' PSS %.1f MB (no baseline)" % (
+            cur, pss), max(cur, pss) <= 10)
     w("")
-    w("Not measured by this run yet (issue 13's other rows): discovery (cached / uncached Swarm-label / DNS), "
-      "memory (client RSS per pooled connection, sshd + validator RSS per session, the proxy container's idle "
-      "memory), an exec's own create/start/inspect cost.")
+    missing = []
+    if not any(k.startswith("memory_") for k in rows):
+        missing.append("memory (client RSS and sshd PSS per connection): `memory`")
+    if not mx:
+        missing.append("the validator's peak RSS: `memory`")
+    if not br:
+        missing.append("the broker hop: `broker`")
+    if "docker_exec_true" not in rows:
+        missing.append("an exec's own create/start/inspect cost: `docker`")
+    if not idle:
+        missing.append("the proxy container's idle memory: `image` (or NEXTPRISM_BENCH_DOCKER=1)")
+    if not hf:
+        missing.append("the validator's start-up: `validator`")
+    if "floor.k1" not in rows:
+        missing.append("the clients: `clients`")
+    if "forcecommand_validator" not in rows:
+        missing.append("the proxy side decomposed: `proxy`")
+    sections = open(os.path.join(a.raw, "sections.txt")).read().strip() \
+        if os.path.exists(os.path.join(a.raw, "sections.txt")) else "all"
+    w("Not measured by this run: discovery (cached / uncached Swarm-label / DNS; no row yet)%s." % (
+        "".join("; " + x for x in missing)))
+    if sections != "all":
+        w("")
+        w("**A narrowed run** (`NEXTPRISM_BENCH_ONLY=%s`): the sections named above after the colon were not run." %
+          sections)
     w("")
     # Hand-written reading of the run (why a target is missed), kept in benchmarks/.
     analysis = os.path.join(a.root, "benchmarks", "analysis.md")
@@ -545,8 +813,9 @@ def main():
     with open(os.path.join(a.root, "docs", "benchmarks.json"), "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
         f.write("\n")
-    plot(rows, a.root)
-    print("report: docs/benchmarks.md, docs/benchmarks.json, docs/benchmarks.png")
+    drawn = plot(rows, a.root)
+    print("report: docs/benchmarks.md, docs/benchmarks.json%s" % (", docs/benchmarks.png" if drawn else
+                                                                  " (no client rows: the plot is left as it was)"))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,16 @@
 #
 #   NEXTPRISM_BENCH_ROUNDS=5      rounds (at least 5 for the report's ratios)
 #   NEXTPRISM_BENCH_DIR=DIR       work dir (default /tmp/nextprism-bench)
-#   NEXTPRISM_BENCH_DOCKER=1      also the Docker row (own dockerd, no Swarm)
+#   NEXTPRISM_BENCH_DOCKER=1      also the Docker rows and the proxy image's idle
+#                                 memory (own dockerd, no Swarm)
+#   NEXTPRISM_BENCH_ONLY=LIST     only these sections, comma-separated, of:
+#                                 clients profile memory proxy validator broker
+#                                 docker image (docker and image start the
+#                                 dockerd, as NEXTPRISM_BENCH_DOCKER=1 does);
+#                                 the report says what it lacks
+#   NEXTPRISM_IMAGE_CACHE=DIR     where proxy/build-image.sh keeps the proxy image's
+#                                 tar (default $NEXTPRISM_BENCH_DIR/image-cache):
+#                                 a cached image is loaded, not built
 #   NEXTPRISM_BENCH_HEAVY=0       skip the 128-in-flight and burst rows
 #   NEXTPRISM_BENCH_BASELINE_VALIDATOR=FILE  also a proxy-side row with this
 #                                 validator build (e.g. an earlier commit's)
@@ -28,13 +37,26 @@ port=${NEXTPRISM_BENCH_PORT:-22352}
 rounds=${NEXTPRISM_BENCH_ROUNDS:-5}
 heavy=${NEXTPRISM_BENCH_HEAVY:-1}
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (it starts sshd)" >&2; exit 1; }
+only=${NEXTPRISM_BENCH_ONLY:-}
+# want SECTION: whether this run measures it.
+want() {
+  case $1 in
+  docker | image) [ -n "$only" ] && [[ ",$only," == *",$1,"* ]] || { [ -z "$only" ] && [ "${NEXTPRISM_BENCH_DOCKER:-0}" = 1 ]; } ;;
+  *) [ -z "$only" ] || [[ ",$only," == *",$1,"* ]] ;;
+  esac
+}
+for s in ${only//,/ }; do
+  case $s in clients | profile | memory | proxy | validator | broker | docker | image) ;;
+  *) echo "run.sh: unknown section '$s' in NEXTPRISM_BENCH_ONLY" >&2; exit 2 ;; esac
+done
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec \
-  nextprism-validate -j1 >/dev/null
+  nextprism-validate nextprism-broker -j1 >/dev/null
 mkdir -p "$work"
 bin=$build/benchmarks
 validator=$build/proxy/nextprism-validate
+broker=$build/proxy/nextprism-broker
 
 sshd_dir=$work/sshd
 raw=$work/raw
@@ -45,12 +67,16 @@ uptime >"$raw/load-start.txt"
 git -C "$root" rev-parse --short HEAD >"$raw/commit.txt"
 git -C "$root" status --porcelain --untracked-files=no -- include proxy benchmarks | wc -l >"$raw/dirty.txt"
 git -C "$root" status --porcelain --untracked-files=no -- include proxy benchmarks >"$raw/dirty-files.txt"
+echo "${only:-all}" >"$raw/sections.txt"
 
 # ---- everything started here is stopped by PID, on any exit.
 variant_pid=""
+broker_pid=""
 docker_started=0
 cleanup() {
   set +e
+  if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then kill "$broker_pid"; fi
+  [ "$docker_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-bench-proxy >/dev/null 2>&1
   ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1
   if [ -n "$variant_pid" ] && kill -0 "$variant_pid" 2>/dev/null; then kill "$variant_pid"; fi
   "$root/tests/testbed/sshd.sh" stop "$sshd_dir" >/dev/null 2>&1
@@ -90,8 +116,38 @@ rows_in_rounds() {
   done
 }
 
+# start_broker SOCKET PEER_UID GROUP STATE_DIR: a real nextprism-broker
+# (dry-run requests need no engine; no stop helper: nothing runs), its
+# PID in broker_pid, stopped by PID.
+start_broker() {
+  mkdir -p "$4/broker-locks"
+  DOCKER_HOST=unix:///nonexistent "$broker" --socket "$1" --service nextcloud --peer-uid "$2" --socket-group "$3" \
+    --audit-log "$4/broker-audit.log" --lock-dir "$4/broker-locks" --helper-image none 2>>"$work/broker.log" &
+  broker_pid=$!
+  for _ in $(seq 1 50); do [ -S "$1" ] && break; sleep 0.1; done
+  [ -S "$1" ] || { echo "run.sh: the broker did not start: $(tail -3 "$work/broker.log")" >&2; exit 1; }
+}
+stop_broker() {
+  kill "$broker_pid"
+  wait "$broker_pid" 2>/dev/null || true
+  broker_pid=""
+}
+
+# as_session STATE_DIR COMMAND...: COMMAND in the environment sshd gives
+# the validator for the rows' command (dry-run, its audit log and locks
+# under STATE_DIR, no engine).
+as_session() {
+  local state=$1
+  shift
+  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
+    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$state/audit.log NEXTPRISM_LOCK_DIR=$state \
+    DOCKER_HOST=unix:///nonexistent "$@"
+}
+
 # ---- 1. The clients against one proxy (validator, dry-run).
-"$root/tests/testbed/sshd.sh" start "$sshd_dir" "$port" "$validator" none dry-run
+if want clients || want profile || want memory || want proxy; then
+  "$root/tests/testbed/sshd.sh" start "$sshd_dir" "$port" "$validator" none dry-run
+fi
 T=$bin/bench_ssh_transport F=$bin/bench_floor
 ssh_rows=(
   "floor.k1|$F|^blocking/k:1/n:300/"
@@ -118,12 +174,12 @@ if [ "$heavy" = 1 ]; then
     "exclusive.burst|$T|^pooled<nextprism::exclusive>/k:35/n:1000/burst:1/"
   )
 fi
-rows_in_rounds ssh_rows
+if want clients; then rows_in_rounds ssh_rows; fi
 
 # ---- 1b. Profiles of the 8-in-flight rows (not timed, not in the tables'
 # figures): system calls per command (strace -f -c) for the floor and the
 # multiplexed pool, and where the pool's client CPU goes (perf, by DSO).
-if [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
+if want profile && [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
   for row in "floor.k8|$F|^multi/k:8/n:800/" "multiplexed.k8|$T|^pooled<nextprism::multiplexed>/k:8/n:800/"; do
     IFS='|' read -r label binary filter <<<"$row"
     strace -f -c -o "$raw/profile-strace.$label.txt" "$binary" --benchmark_filter="$filter" >/dev/null 2>&1 || true
@@ -139,12 +195,55 @@ if [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
 fi
 ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1 || true
 
+# ---- 1c. Memory. The client's RSS per kept connection and the sshd's PSS
+# per connection (the processes it forked for them, summed), after conns
+# connections each ran a command, minus before (support.hpp): the
+# multiplexed and exclusive pools against the floor loop's bare libssh2
+# sessions, one process per row. Against this sshd with /bin/sh as login
+# shell and no ForceCommand, so that the pools' command (`sleep 2`) holds
+# every connection busy while they open the others (a dry-run decision
+# ends first and the pool reuses the connection); the floor runs `true`
+# on each connection it opens. Then the validator's peak RSS for one
+# dry-run decision (ru_maxrss through /usr/bin/time) against /bin/true's.
+if want memory; then
+  memory_rows=()
+  for c in 1 8 32; do
+    memory_rows+=("memory_floor.c$c|$F|^memory/conns:$c/"
+      "memory_multiplexed.c$c|$T|^pooled_memory<nextprism::multiplexed>/conns:$c/"
+      "memory_exclusive.c$c|$T|^pooled_memory<nextprism::exclusive>/conns:$c/")
+  done
+  "$root/tests/testbed/sshd.sh" stop "$sshd_dir"
+  sed '/^ForceCommand /d' "$sshd_dir/sshd_config" >"$work/sshd_config.memory"
+  "$root/tests/testbed/sshd.sh" launch "$sshd_dir" "$work/sshd_config.memory" "$work/sshd.memory.log" /bin/sh
+  for _ in $(seq 1 50); do [ -s "$sshd_dir/sshd.pid" ] && break; sleep 0.1; done
+  variant_pid=$(cat "$sshd_dir/sshd.pid")
+  NEXTPRISM_BENCH_COMMAND=true NEXTPRISM_BENCH_HOLD="sleep 2" rows_in_rounds memory_rows
+  kill "$variant_pid"
+  for _ in $(seq 1 50); do kill -0 "$variant_pid" 2>/dev/null || break; sleep 0.05; done
+  variant_pid=""
+  mdir=$work/validator-state-memory
+  mkdir -p "$mdir"
+  for r in $(seq 0 $((rounds - 1))); do
+    for _ in $(seq 1 20); do
+      for cmd in "$validator" /bin/true; do
+        as_session "$mdir" /usr/bin/time -f "$(basename "$cmd") %M" -a -o "$raw/maxrss.r$r.txt" \
+          "$cmd" >/dev/null
+      done
+    done
+    : >"$mdir/audit.log"
+  done
+  echo "run.sh: memory done" >&2
+fi
+
 # ---- 2. The proxy side decomposed: the floor loop (1 in flight) against
 # sshd with the validator as the account's login shell (as shipped: sshd
 # execs it, `-c` + its own path), then with /bin/sh as the login shell
 # (sshd runs `/bin/sh -c <ForceCommand>`) and ForceCommand = the
-# validator, /bin/true, and none (the client's `true` through the shell).
+# validator, /bin/true, and none (the client's `true` through the shell);
+# and the validator as login shell handing its decision to a real
+# nextprism-broker, as the image ships.
 # Same port, one sshd at a time, restarted per row (interleaved).
+if want proxy; then
 "$root/tests/testbed/sshd.sh" stop "$sshd_dir"
 base=$sshd_dir/sshd_config
 rt=$(cat "$sshd_dir/runtime_dir")
@@ -153,7 +252,11 @@ cp "$base" "$work/sshd_config.validator"
 cp "$base" "$work/sshd_config.sh_validator"
 sed 's|^ForceCommand .*|ForceCommand /bin/true|' "$base" >"$work/sshd_config.sh_true"
 sed '/^ForceCommand /d' "$base" >"$work/sshd_config.sh_none"
-variants=(validator sh_validator sh_true sh_none)
+variants=(validator sh_validator sh_true sh_none validator_broker)
+# As the image ships: the validator hands its decision to a broker, which
+# audits it (dry-run: and answers; nothing runs).
+sed "s|^SetEnv .*|& NEXTPRISM_BROKER=$rt/broker.sock|" "$base" >"$work/sshd_config.validator_broker"
+start_broker "$rt/broker.sock" "$(id -u nextprism)" "$(id -g nextprism)" "$rt/state"
 baseline=${NEXTPRISM_BENCH_BASELINE_VALIDATOR:-}
 if [ -n "$baseline" ] && [ -x "$baseline" ]; then
   # Beside the shipped copy, where the proxy account can reach it.
@@ -163,7 +266,7 @@ if [ -n "$baseline" ] && [ -x "$baseline" ]; then
   { echo "$baseline"; file -b "$baseline"; ldd "$baseline" 2>&1; } >"$raw/baseline-validator.txt"
 fi
 # The login shell each variant's sshd gives the proxy account.
-variant_shell() { [ "$1" = validator ] && echo "$rt/nextprism-validate" || echo /bin/sh; }
+variant_shell() { [[ "$1" == validator* ]] && echo "$rt/nextprism-validate" || echo /bin/sh; }
 variant_shell validator >"$raw/login-shell.txt"
 
 start_variant() {
@@ -190,18 +293,20 @@ for r in $(seq 0 $((rounds - 1))); do
     stop_variant
   done
 done
+stop_broker
 echo "run.sh: proxy side done" >&2
+fi
 
 # ---- 3. The validator alone: start-up + decision (hyperfine, against
 # /bin/true in the same run), and the decision in-process.
 vdir=$work/validator-state
 mkdir -p "$vdir"
+if want validator; then
 for r in $(seq 0 $((rounds - 1))); do
   cmds=("$validator" /bin/true)
   # Rotate the order every round.
   for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/validator_startup.r$r.json" \
     "${cmds[@]}" >"$raw/validator_startup.r$r.txt" 2>&1
   : >"$vdir/audit.log"
@@ -209,14 +314,12 @@ for r in $(seq 0 $((rounds - 1))); do
     --benchmark_out_format=json >"$raw/whitelist.r$r.txt" 2>&1
 done
 if command -v perf >/dev/null; then
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.validator.txt" \
     "$validator" >/dev/null 2>&1 || true
   perf stat -r 200 -e task-clock,page-faults,context-switches -o "$raw/profile-perfstat.true.txt" /bin/true || true
   # Where the validator's start-up + decision goes (by symbol, 300 runs).
-  SSH_ORIGINAL_COMMAND="php occ files:scan '--path=/alice/files/My Photos'" NEXTPRISM_SERVICE=nextcloud \
-    NEXTPRISM_DRY_RUN=1 NEXTPRISM_AUDIT_LOG=$vdir/audit.log NEXTPRISM_LOCK_DIR=$vdir DOCKER_HOST=unix:///nonexistent \
+  as_session "$vdir" \
     perf record -F 15000 -o "$work/perf.validator.data" -- \
     sh -c "for i in \$(seq 300); do '$validator' >/dev/null; done" >/dev/null 2>&1 &&
     perf report -i "$work/perf.validator.data" --comm nextprism-valid --no-children --sort sym --stdio \
@@ -224,10 +327,31 @@ if command -v perf >/dev/null; then
 fi
 { file -b "$validator"; ldd "$validator"; } >"$raw/validator-ldd.txt" 2>&1 || true
 echo "run.sh: validator done" >&2
+fi
+
+# ---- 3b. The broker hop: the validator's start-up + decision handing the
+# decision to a real nextprism-broker (--broker: it audits, answers the
+# dry run) against the same validator deciding and auditing alone, and
+# /bin/true, in one hyperfine run per round (order rotated).
+if want broker; then
+  bsock=$vdir/broker.sock
+  start_broker "$bsock" 0 0 "$vdir"
+  for r in $(seq 0 $((rounds - 1))); do
+    cmds=("$validator" "$validator --broker $bsock" /bin/true)
+    for _ in $(seq 1 $((r % ${#cmds[@]}))); do cmds=("${cmds[@]:1}" "${cmds[0]}"); done
+    as_session "$vdir" \
+      hyperfine -N --warmup 30 --runs 400 --output=null --export-json "$raw/broker_hop.r$r.json" \
+      "${cmds[@]}" >"$raw/broker_hop.r$r.txt" 2>&1
+    : >"$vdir/audit.log"
+    : >"$vdir/broker-audit.log"
+  done
+  stop_broker
+  echo "run.sh: broker done" >&2
+fi
 
 # ---- 4. Docker: `php occ status` through the direct transport vs through
 # the proxy (executing validator) on the same node, interleaved.
-if [ "${NEXTPRISM_BENCH_DOCKER:-0}" = 1 ]; then
+if want docker || want image; then
   mkdir -p "$work/cache"
   # Reuse a bootstrapped rootfs if the lead's build has one (read only).
   for t in "$root"/build/testbed/cache/php-base-*.tar; do
@@ -237,15 +361,73 @@ if [ "${NEXTPRISM_BENCH_DOCKER:-0}" = 1 ]; then
   NEXTPRISM_NO_SWARM=1 NEXTPRISM_STANDINS=nextcloud NEXTPRISM_TESTBED_CACHE=$work/cache \
     "$root/tests/testbed/dockerd.sh" start "$work/dockerd"
   sock=$work/dockerd/docker.sock
+  # Also for the image: the stand-in container and the socket's group.
   "$root/tests/testbed/sshd.sh" start "$work/sshd-docker" "$port" "$validator" "$sock"
   docker_rows=(
     "docker_direct|$bin/bench_docker_exec|^direct/n:30/"
     "docker_proxied|$bin/bench_docker_exec|^proxied/n:30/"
+    "docker_exec_true|$bin/bench_docker_exec|^exec_true/n:30/"
   )
   export DOCKER_HOST=unix://$sock NEXTPRISM_SSHD_DIR=$work/sshd-docker
-  rows_in_rounds docker_rows
-  "$root/tests/testbed/sshd.sh" stop "$work/sshd-docker" "$sock"
+  if want docker; then rows_in_rounds docker_rows; fi
+  # The sshd goes, the port is the image's now; the stand-in stays.
+  "$root/tests/testbed/sshd.sh" stop "$work/sshd-docker"
+fi
+
+# ---- 4b. The proxy image idle: the real image (proxy/build-image.sh,
+# loaded from its cache when built before) run with the stack's
+# containment against this engine, left to settle, then its cgroup's
+# memory (memory.current, memory.stat anon/file: sampled once a second),
+# `docker stats`, and its processes with their RSS and PSS.
+if want image; then
+  img=$work/image
+  rm -rf "$img"
+  mkdir -p "$img"
+  chmod 0755 "$img"
+  tag=nextprism/proxy:bench
+  t0=$(date +%s)
+  NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$work/image-cache} NEXTPRISM_IMAGE_QUIET=1 \
+    "$root/proxy/build-image.sh" "$tag" >/dev/null 2>"$raw/image-build.txt"
+  echo "$(($(date +%s) - t0))" >"$raw/image-build-seconds.txt"
+  ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$img/host_key"
+  ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$img/client"
+  echo "restrict $(cat "$img/client.pub")" >"$img/authorized_keys"
+  chmod 0644 "$img/authorized_keys"
+  docker rm -f np-bench-proxy >/dev/null 2>&1 || true
+  docker run -d --name np-bench-proxy --network host --read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL \
+    --cap-add CHOWN --cap-add SETUID --cap-add SETGID --cap-add SYS_CHROOT --cap-add KILL \
+    -e NEXTPRISM_SERVICE=nextcloud -e NEXTPRISM_PROXY_PORT="$port" -e NEXTPRISM_LISTEN_ADDRESS=127.0.0.1 \
+    -e NEXTCLOUD_CONTAINER=np-ssh-nextcloud -v "$img/host_key:/run/secrets/nextprism_host_ed25519_key:ro" \
+    -v "$sock:/var/run/docker.sock" -v "$img/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
+  for _ in $(seq 1 50); do
+    docker exec np-bench-proxy /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  sleep "${NEXTPRISM_BENCH_SETTLE:-10}"
+  cid=$(docker inspect -f '{{.Id}}' np-bench-proxy)
+  # cgroup v2 (memory.current; memory.stat anon, file) or v1's memory
+  # hierarchy (memory.usage_in_bytes; memory.stat rss, cache: the same two).
+  cg=$(find /sys/fs/cgroup -maxdepth 5 -type f \( -name memory.current -o -name memory.usage_in_bytes \) \
+    -path "*$cid*" | head -1)
+  {
+    echo "cgroup $cg"
+    for _ in $(seq 1 5); do
+      echo "sample $(cat "$cg") $(awk '$1 == "anon" || $1 == "rss" {printf "anon %s ", $2}
+        $1 == "file" || $1 == "cache" {printf "file %s ", $2}' "$(dirname "$cg")/memory.stat")"
+      sleep 1
+    done
+    echo "docker_stats $(docker stats --no-stream --format '{{.MemUsage}}' np-bench-proxy)"
+    docker top np-bench-proxy -o pid,rss,args | tail -n +2 | while read -r pid rss args; do
+      echo "process $pid $rss $(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0) $args"
+    done
+  } >"$raw/proxy_idle.txt"
+  docker logs np-bench-proxy >"$raw/proxy_idle.log" 2>&1 || true
+  docker rm -f np-bench-proxy >/dev/null
+  echo "run.sh: image done" >&2
 fi
 
 uptime >"$raw/load-end.txt"
+if want docker || want image; then
+  DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
+fi
 /usr/bin/python3 "$root/benchmarks/report.py" --raw "$raw" --root "$root" --rounds "$rounds"

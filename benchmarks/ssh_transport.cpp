@@ -7,8 +7,11 @@
 // Run by benchmarks/run.sh (rows interleaved across rounds, one row per
 // process), which starts that proxy; the floor these rows are compared to is
 // benchmarks/floor.cpp. Every row times n commands once (Iterations(1)) and
-// publishes per-command latency counters (latency.hpp).
-#include "latency.hpp"
+// publishes per-command latency counters (latency.hpp). The memory rows
+// (pooled_memory) open conns connections, run a command on each and
+// publish what they cost this process and the sshd (support.hpp).
+#include "io_runner.hpp"
+#include "support.hpp"
 
 #include <nextprism/ssh/pool.hpp>
 
@@ -26,13 +29,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::string env(const char* name)
-{
-    const char* v = std::getenv(name);
-    if (!v)
-        throw std::runtime_error(std::string(name) + " not set: use benchmarks/run.sh");
-    return v;
-}
+using bench::env;
 
 nextprism::ssh::endpoint endpoint()
 {
@@ -49,22 +46,13 @@ nextprism::ssh_pool_options options()
 
 const std::vector<std::string> command{"php", "occ", "files:scan", "--path=/alice/files/My Photos"};
 
-struct runner
-{
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::thread thread{[this] { io.run(); }};
-    ~runner()
-    {
-        work.reset();
-        thread.join();
-    }
-};
+using runner = bench::io_runner;
 
 /// n commands, k in flight (a closed loop: each completion launches the
 /// next); burst: all n launched at once, latency counted from the launch.
 template<class Pool>
-void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec)
+void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec,
+               const std::vector<std::string>& argv = command)
 {
     std::atomic<int> started{0}, finished{0};
     std::promise<void> done;
@@ -73,7 +61,7 @@ void run_batch(Pool& pool, int n, int k, bool burst, bench::recorder* rec)
         if (started++ >= n)
             return;
         const auto t0 = burst ? t_burst : clock_type::now();
-        pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0),
+        pool.async_run(endpoint(), argv, nullptr, std::chrono::milliseconds(0),
                        [&, t0](nextprism::error_code ec, nextprism::command_result r) {
                            if (rec)
                                rec->finish(t0, !ec && r.exit_code == 0);
@@ -122,22 +110,46 @@ void fresh_connection(benchmark::State& state)
 {
     const int n = static_cast<int>(state.range(1));
     runner r;
-    bench::recorder rec(n);
+    bench::one_at_a_time(state, n, n, [&] {
+        nextprism::ssh_pool pool(r.io.get_executor(), options());
+        return bench::completed_ok([&](auto done) {
+            pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0), done);
+        });
+    });
+}
+
+/// Args conns. What conns kept connections cost, each with a command run
+/// (the multiplexed pool: 7 channels on each at once, its max_sessions;
+/// the exclusive pool one): this process's RSS and the sshd's PSS, after
+/// minus before, per connection. The before is taken with the I/O thread
+/// running and nothing connected, so one-time set-up (crypto, libssh2)
+/// is in it: report.py also gives the slope between two counts. The
+/// command is NEXTPRISM_BENCH_HOLD (run.sh: `sleep 2` through a plain
+/// shell): a dry-run decision ends before the next connection is up and
+/// the pool reuses the freed one, so conns would not all be opened.
+template<class Strategy>
+void pooled_memory(benchmark::State& state)
+{
+    const int conns = static_cast<int>(state.range(0));
+    constexpr bool multiplexed = std::is_same_v<Strategy, nextprism::multiplexed>;
+    const int per_conn = multiplexed ? 7 : 1;
+    const char* held = std::getenv("NEXTPRISM_BENCH_HOLD"); // unset: the dry-run proxy's command (the smoke test)
+    const auto hold = held ? std::vector<std::string>{"/bin/sh", "-c", held} : command;
+    auto o = options();
+    o.max_sessions = static_cast<std::size_t>(per_conn);
+    o.max_connections_per_host = static_cast<std::size_t>(conns);
+    runner r;
+    const bench::memory_probe probe;
+    nextprism::basic_ssh_pool<Strategy> pool(r.io.get_executor(), o);
+    bench::recorder rec(conns * per_conn);
     for (auto _ : state) {
         rec.start();
-        for (int i = 0; i < n; ++i) {
-            nextprism::ssh_pool pool(r.io.get_executor(), options());
-            std::promise<bool> ok;
-            const auto t0 = clock_type::now();
-            pool.async_run(endpoint(), command, nullptr, std::chrono::milliseconds(0),
-                           [&](nextprism::error_code ec, nextprism::command_result res) {
-                               ok.set_value(!ec && res.exit_code == 0);
-                           });
-            rec.finish(t0, ok.get_future().get());
-        }
+        run_batch(pool, conns * per_conn, conns * per_conn, false, &rec, hold);
         rec.stop();
     }
-    rec.publish(state, n);
+    rec.publish(state, 0);
+    const auto created = static_cast<double>(pool.statistics(endpoint()).created);
+    probe.publish(state, created > 0 ? created : conns, state.counters["failures"]);
 }
 
 int spawn_wait(const std::vector<std::string>& argv)
@@ -183,26 +195,13 @@ std::vector<std::string> openssh(bool master)
     return argv;
 }
 
-/// One spawned `ssh` per command; master: a ControlMaster started once,
-/// untimed, that every command goes through.
+/// One spawned `ssh` per command; master: a ControlMaster started by the
+/// untimed warm-up, that every command goes through.
 void openssh_row(benchmark::State& state, bool master)
 {
-    const int n = static_cast<int>(state.range(1));
     const auto argv = openssh(master);
-    if (master && spawn_wait(argv) != 0) { // start the master outside the timing
-        state.SkipWithError("ssh failed");
-        return;
-    }
-    bench::recorder rec(n);
-    for (auto _ : state) {
-        rec.start();
-        for (int i = 0; i < n; ++i) {
-            const auto t0 = clock_type::now();
-            rec.finish(t0, spawn_wait(argv) == 0);
-        }
-        rec.stop();
-    }
-    rec.publish(state, master ? 1 : n);
+    const int n = static_cast<int>(state.range(1));
+    bench::one_at_a_time(state, n, master ? 1 : n, [&] { return spawn_wait(argv) == 0; });
 }
 
 /// A paramiko client in a python3 process, driven one command per line.
@@ -301,6 +300,10 @@ BENCHMARK_TEMPLATE(pooled, nextprism::multiplexed) NP_ROW
     ->Args({2, 4, 0});
 BENCHMARK_TEMPLATE(pooled, nextprism::exclusive) NP_ROW
     ->Args({1, 300, 0})->Args({8, 800, 0})->Args({32, 1000, 0})->Args({35, 1000, 1})->Args({2, 4, 0});
+BENCHMARK_TEMPLATE(pooled_memory, nextprism::multiplexed)
+    ->ArgName("conns")->Arg(1)->Arg(8)->Arg(32)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(pooled_memory, nextprism::exclusive)
+    ->ArgName("conns")->Arg(1)->Arg(8)->Arg(32)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(fresh_connection) NP_ROW
     ->Args({1, 20, 0})->Args({1, 1, 0});
 BENCHMARK_CAPTURE(openssh_row, controlmaster, true) NP_ROW
