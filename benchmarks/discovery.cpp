@@ -19,6 +19,8 @@
 // (its Swarm service; default: the same name). benchmarks/run.sh sets them.
 // Counters: requests and connections per lookup (the client's own count),
 // proxies found (a lookup that finds none is reported as an error).
+#include "support.hpp"
+
 #include <nextprism/discovery/dns.hpp>
 #include <nextprism/discovery/static_list.hpp>
 #include <nextprism/discovery/swarm_labels.hpp>
@@ -26,18 +28,13 @@
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>
 
-#include <cstdlib>
+#include <thread>
+
 
 namespace {
 
 namespace net = boost::asio;
 using namespace nextprism;
-
-const char* env_or(const char* name, const char* fallback)
-{
-    const char* v = std::getenv(name);
-    return v && *v ? v : fallback;
-}
 
 /// Runs `start(handler)` to completion on `io`, on this thread.
 template<class T, class Start>
@@ -88,7 +85,7 @@ BENCHMARK(cached_locate);
 docker::engine_address engine_from_env()
 {
     error_code ec;
-    auto a = docker::parse_engine_address(env_or("DOCKER_HOST", "unix:///var/run/docker.sock"), ec);
+    auto a = docker::parse_engine_address(bench::env("DOCKER_HOST", "unix:///var/run/docker.sock"), ec);
     if (ec)
         throw std::runtime_error("DOCKER_HOST does not parse");
     return a;
@@ -98,8 +95,8 @@ swarm_label_source::options label_options()
 {
     swarm_label_source::options o;
     o.engine = engine_from_env();
-    const std::string service = env_or("NEXTPRISM_BENCH_SERVICE", "nextcloud");
-    o.targets[service] = env_or("NEXTPRISM_BENCH_TARGET", service.c_str());
+    const std::string service = bench::env("NEXTPRISM_BENCH_SERVICE", "nextcloud");
+    o.targets[service] = bench::env("NEXTPRISM_BENCH_TARGET", service.c_str());
     o.watch_events = false;
     return o;
 }
@@ -128,6 +125,20 @@ void engine_round_trip(benchmark::State& state)
     state.counters["connections_per_op"] = static_cast<double>(after.connections - before.connections) / n;
 }
 BENCHMARK(engine_round_trip)->Unit(benchmark::kMicrosecond);
+
+/// Untimed: until the deployment answers with a proxy (a test before this
+/// one may have left the proxy's task restarting), at most 60 s.
+template<class Lookup>
+void wait_for_proxies(Lookup lookup)
+{
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < until) {
+        auto [ec, p] = lookup();
+        if (!ec && !p.proxies.empty())
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+}
 
 template<class Lookup>
 void count_lookups(benchmark::State& state, Lookup lookup, const docker::client::statistics& before,
@@ -159,7 +170,7 @@ void swarm_labels_uncached(benchmark::State& state)
     auto lookup = [&] {
         return run_here<placement>(io, [&](auto h) { source.async_lookup(service, std::move(h)); });
     };
-    lookup(); // the identity and the kept connection
+    wait_for_proxies(lookup); // and the identity and the kept connection
     count_lookups(state, lookup, source.engine().stats(), [&] { return source.engine().stats(); });
 }
 BENCHMARK(swarm_labels_uncached)->Unit(benchmark::kMicrosecond);
@@ -170,6 +181,12 @@ void swarm_labels_first(benchmark::State& state)
     const auto opts = label_options();
     const std::string service = opts.targets.begin()->first;
     docker::client::statistics total;
+    {
+        swarm_label_source settle(io.get_executor(), opts);
+        wait_for_proxies([&] {
+            return run_here<placement>(io, [&](auto h) { settle.async_lookup(service, std::move(h)); });
+        });
+    }
     auto lookup = [&] {
         swarm_label_source source(io.get_executor(), opts);
         auto r = run_here<placement>(io, [&](auto h) { source.async_lookup(service, std::move(h)); });

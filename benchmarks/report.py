@@ -30,7 +30,7 @@ def load_rows(raw):
     for path in glob.glob(os.path.join(raw, "*.r*.json")):
         m = re.match(r"(.+)\.r(\d+)\.json$", os.path.basename(path))
         label, rnd = m.group(1), int(m.group(2))
-        if label in ("validator_startup", "whitelist", "broker_hop"):
+        if label in ("validator_startup", "whitelist", "broker_hop", "discovery_local", "discovery_engine"):
             continue
         with open(path) as f:
             data = json.load(f)
@@ -178,6 +178,67 @@ def proxy_idle(raw):
     secs = os.path.join(raw, "image-build-seconds.txt")
     d["build_seconds"] = open(secs).read().strip() if os.path.exists(secs) else "?"
     return d
+
+
+def discovery_rounds(raw):
+    """bench_discovery's rows: name -> [{ns, requests, connections} per round]."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(raw, "discovery_*.r*.json"))):
+        rnd = int(re.search(r"\.r(\d+)\.json$", path).group(1))
+        with open(path) as f:
+            for b in json.load(f).get("benchmarks", []):
+                if b.get("run_type") == "aggregate" or b.get("error_occurred"):
+                    continue
+                scale = {"ns": 1, "us": 1e3, "ms": 1e6}[b.get("time_unit", "ns")]
+                out.setdefault(b["name"], {})[rnd] = {
+                    "ns": b["real_time"] * scale, "requests": b.get("requests_per_op"),
+                    "connections": b.get("connections_per_op"), "proxies": b.get("proxies")}
+    return out
+
+
+DISCOVERY_ROWS = [
+    ("cache_fresh", "the placement cache's hit (the data structure alone)", None),
+    ("cached_locate", "`async_locate` on a warm entry (coroutine, completion on this thread)", "cache_fresh"),
+    ("dns_lookup", "`dns_source` on a name /etc/hosts answers (glibc's resolver)", None),
+    ("engine_round_trip", "one `GET /_ping` on the client's kept connection", None),
+    ("swarm_labels_uncached", "Swarm-label lookup, uncached (the engine's identity kept)", "engine_round_trip"),
+    ("swarm_labels_first", "Swarm-label lookup on a new source (`/_ping`, `/info`, new connection)",
+     "engine_round_trip"),
+]
+
+
+def discovery_section(w, disc, summary):
+    if not disc:
+        return
+    w("## Discovery")
+    w("")
+    w("`bench_discovery`, one process per round; the engine rows against the run's own dockerd as a one-node "
+      "Swarm manager with a target service and a proxy service labelled for it. Times are the medians over rounds "
+      "of each round's mean; ratios per round against the reference named.")
+    w("")
+    w("| lookup | time | vs | engine requests / lookup | new connections / lookup |")
+    w("|---|---|---|---|---|")
+
+    def fmt_t(ns):
+        return "%.0f ns" % ns if ns < 1e4 else "%.1f µs" % (ns / 1e3) if ns < 1e7 else "%.1f ms" % (ns / 1e6)
+
+    for name, what, ref in DISCOVERY_ROWS:
+        if name not in disc:
+            continue
+        rs = disc[name]
+        ns = med([v["ns"] for v in rs.values()])
+        rr = None
+        if ref and ref in disc:
+            xs = [rs[r]["ns"] / disc[ref][r]["ns"] for r in sorted(set(rs) & set(disc[ref])) if disc[ref][r]["ns"]]
+            rr = (med(xs), min(xs), max(xs), len(xs)) if xs else None
+        req = [v["requests"] for v in rs.values() if v["requests"] is not None]
+        con = [v["connections"] for v in rs.values() if v["connections"] is not None]
+        summary["rows"]["discovery/" + name] = {"ns": ns, "requests_per_lookup": med(req) if req else None,
+                                                "connections_per_lookup": med(con) if con else None,
+                                                "vs": [ref, rr]}
+        w("| %s | %s | %s | %s | %s |" % (what, fmt_t(ns), ("%s `%s`" % (fmt_ratio(rr), ref)) if rr else "",
+                                         "%.2f" % med(req) if req else "", "%.2f" % med(con) if con else ""))
+    w("")
 
 
 def policy_rounds(raw):
@@ -665,6 +726,8 @@ def main():
 
     memory_section(w, rows, summary, mx)
     broker_section(w, br, summary)
+    disc = discovery_rounds(a.raw)
+    discovery_section(w, disc, summary)
 
     # ---- docker
     if "docker_direct" in rows and "docker_proxied" in rows:
@@ -764,6 +827,15 @@ def main():
                        c, "s" if c > 1 else "", "; the one-time set-up is in it" if c == 1 else ""),
                    "%.2f MB (%s the floor loop's)" % (kb / 1024, fmt_ratio(ratio(rows, key, "memory_floor.c%d" % c,
                                                                                 "rss_kb_per_conn"))), kb <= 2048)
+    if "cached_locate" in disc:
+        ns = summary["rows"]["discovery/cached_locate"]["ns"]
+        target("cached discovery lookup ≤ 1 µs", "%.0f ns (`async_locate`, warm)" % ns, ns <= 1000)
+    if "swarm_labels_uncached" in disc:
+        d = summary["rows"]["discovery/swarm_labels_uncached"]
+        target("uncached Swarm-label discovery in ≤ 3 engine requests on one kept connection",
+               "%.2f requests, %.2f new connections per lookup, %.1f µs (%s one kept round trip)" % (
+                   d["requests_per_lookup"], d["connections_per_lookup"], d["ns"] / 1e3, fmt_ratio(d["vs"][1])),
+               d["requests_per_lookup"] <= 3 and d["connections_per_lookup"] == 0)
     if br:
         hop = summary["broker_hop"]["hop_ms"]
         target("the broker hop ≤ 0.2 ms", "%.2f ms (%.2f–%.2f) over the validator deciding alone, %.2f× it" % (
@@ -794,8 +866,12 @@ def main():
         missing.append("the proxy side decomposed: `proxy`")
     sections = open(os.path.join(a.raw, "sections.txt")).read().strip() \
         if os.path.exists(os.path.join(a.raw, "sections.txt")) else "all"
-    w("Not measured by this run: discovery (cached / uncached Swarm-label / DNS; no row yet)%s." % (
-        "".join("; " + x for x in missing)))
+    if not disc:
+        missing.append("discovery: `discovery`")
+    elif "swarm_labels_uncached" not in disc:
+        missing.append("discovery against an engine: `discovery` with `docker`")
+    if missing:
+        w("Not measured by this run: %s." % "; ".join(missing))
     if sections != "all":
         w("")
         w("**A narrowed run** (`NEXTPRISM_BENCH_ONLY=%s`): the sections named above after the colon were not run." %

@@ -19,9 +19,10 @@
 #                                 memory (own dockerd, no Swarm)
 #   NEXTPRISM_BENCH_ONLY=LIST     only these sections, comma-separated, of:
 #                                 clients profile memory proxy validator broker
-#                                 docker image (docker and image start the
-#                                 dockerd, as NEXTPRISM_BENCH_DOCKER=1 does);
-#                                 the report says what it lacks
+#                                 discovery docker image (docker and image
+#                                 start the dockerd, as NEXTPRISM_BENCH_DOCKER=1
+#                                 does; discovery's engine rows run when it is
+#                                 up); the report says what it lacks
 #   NEXTPRISM_IMAGE_CACHE=DIR     where proxy/build-image.sh keeps the proxy image's
 #                                 tar (default $NEXTPRISM_BENCH_DIR/image-cache):
 #                                 a cached image is loaded, not built
@@ -46,12 +47,12 @@ want() {
   esac
 }
 for s in ${only//,/ }; do
-  case $s in clients | profile | memory | proxy | validator | broker | docker | image) ;;
+  case $s in clients | profile | memory | proxy | validator | broker | discovery | docker | image) ;;
   *) echo "run.sh: unknown section '$s' in NEXTPRISM_BENCH_ONLY" >&2; exit 2 ;; esac
 done
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec \
+cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec bench_discovery \
   nextprism-validate nextprism-broker -j1 >/dev/null
 mkdir -p "$work"
 bin=$build/benchmarks
@@ -73,10 +74,12 @@ echo "${only:-all}" >"$raw/sections.txt"
 variant_pid=""
 broker_pid=""
 docker_started=0
+swarm_started=0
 cleanup() {
   set +e
   if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then kill "$broker_pid"; fi
   [ "$docker_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-bench-proxy >/dev/null 2>&1
+  [ "$swarm_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker swarm leave --force >/dev/null 2>&1
   ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1
   if [ -n "$variant_pid" ] && kill -0 "$variant_pid" 2>/dev/null; then kill "$variant_pid"; fi
   "$root/tests/testbed/sshd.sh" stop "$sshd_dir" >/dev/null 2>&1
@@ -349,6 +352,16 @@ if want broker; then
   echo "run.sh: broker done" >&2
 fi
 
+# ---- 3c. Discovery without an engine: the cache's hit, a cached locate,
+# a DNS lookup (/etc/hosts). Its engine rows run in section 4's dockerd.
+if want discovery; then
+  for r in $(seq 0 $((rounds - 1))); do
+    "$bin/bench_discovery" --benchmark_min_time=0.2 "--benchmark_filter=cache_fresh|cached_locate|dns_lookup" \
+      --benchmark_out="$raw/discovery_local.r$r.json" --benchmark_out_format=json >"$raw/discovery_local.r$r.txt" 2>&1
+  done
+  echo "run.sh: discovery (local) done" >&2
+fi
+
 # ---- 4. Docker: `php occ status` through the direct transport vs through
 # the proxy (executing validator) on the same node, interleaved.
 if want docker || want image; then
@@ -370,6 +383,35 @@ if want docker || want image; then
   )
   export DOCKER_HOST=unix://$sock NEXTPRISM_SSHD_DIR=$work/sshd-docker
   if want docker; then rows_in_rounds docker_rows; fi
+  # Discovery against a Swarm manager: this engine joins a Swarm of its
+  # own (ports beside the default ones, which the tests' engine may hold),
+  # with a target service and a proxy service labelled for it; GET round
+  # trips on the kept connection, uncached label lookups, first lookups.
+  if want discovery; then
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:23770 --data-path-port 23789 >/dev/null
+    swarm_started=1
+    docker service create --detach --name np-bench-target --restart-condition none \
+      nextprism/standin-nextcloud:test >/dev/null
+    docker service create --detach --name np-bench-target-proxy --mode global --restart-condition none \
+      --label io.nextprism.proxy.target=nextcloud --label io.nextprism.proxy.port="$port" \
+      nextprism/standin-nextcloud:test >/dev/null
+    for _ in $(seq 1 100); do
+      [ "$(docker service ps -q --filter desired-state=running --filter name=np-bench-target np-bench-target np-bench-target-proxy 2>/dev/null | wc -l)" -ge 2 ] &&
+        [ "$(docker ps -q --filter label=com.docker.swarm.service.name | wc -l)" -ge 2 ] && break
+      sleep 0.3
+    done
+    for r in $(seq 0 $((rounds - 1))); do
+      NEXTPRISM_BENCH_SERVICE=nextcloud NEXTPRISM_BENCH_TARGET=np-bench-target \
+        "$bin/bench_discovery" --benchmark_min_time=0.5 "--benchmark_filter=engine_round_trip|swarm_labels" \
+        --benchmark_out="$raw/discovery_engine.r$r.json" --benchmark_out_format=json \
+        >"$raw/discovery_engine.r$r.txt" 2>&1 ||
+        echo "discovery_engine round $r: the benchmark exited non-zero" >>"$raw/failed-rows.txt"
+    done
+    docker service rm np-bench-target np-bench-target-proxy >/dev/null 2>&1 || true
+    docker swarm leave --force >/dev/null 2>&1 || true
+    swarm_started=0
+    echo "run.sh: discovery (engine) done" >&2
+  fi
   # The sshd goes, the port is the image's now; the stand-in stays.
   "$root/tests/testbed/sshd.sh" stop "$work/sshd-docker"
 fi

@@ -134,10 +134,12 @@ TEST_CASE("swarm_labels: finds the deployed proxies, the target's node and the r
     CHECK(p.proxy_services[0].running == 1);
     CHECK_FALSE(p.proxy_services[0].desired.has_value()); // global
 
-    // The first lookup: /_ping and /info (the engine's identity, kept),
-    // then services, tasks and nodes.
+    // The first lookup: /_ping (twice if the events stream negotiated at
+    // the same moment), /info (the engine's identity, kept), then
+    // services, tasks and nodes.
     const auto first = discovery.source().engine().stats();
-    CHECK(first.requests == 5);
+    CHECK(first.requests >= 5);
+    CHECK(first.requests <= 6);
 
     auto [ec2, photo] = wait_for<placement>([&](auto h) { discovery.async_locate("photoprism", std::move(h)); });
     REQUIRE_FALSE(ec2);
