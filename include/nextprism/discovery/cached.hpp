@@ -75,6 +75,9 @@ public:
     struct state; // detail
 
 private:
+    template<class Handler>
+    static void locate_from_source(std::shared_ptr<state> st, std::string service, Handler&& handler);
+
     std::shared_ptr<state> state_;
 };
 

@@ -88,6 +88,17 @@ struct basic_cached_discovery<Source, Clock>::state
     basic_placement_cache<Clock> cache;
     std::size_t lookups = 0;
     bool watching = false;
+
+    /// The fresh entry, if any, once the source's events are followed
+    /// (the first lookup starts that, on the coroutine path).
+    std::optional<placement> fresh_once_watching(const std::string& service)
+    {
+        std::lock_guard lock(mutex);
+        if constexpr (requires(Source& s, std::function<void()> f) { s.watch(f); })
+            if (!watching)
+                return std::nullopt;
+        return cache.fresh(service, Clock::now());
+    }
 };
 
 template<discovery_source Source, class Clock>
@@ -102,9 +113,29 @@ template<discovery_source Source, class Clock>
 template<completion_token_for<placement> Token>
 auto basic_cached_discovery<Source, Clock>::async_locate(std::string service, Token&& token)
 {
-    auto st = state_;
-    return detail::async_spawn<placement>(
-        st->ex, std::forward<Token>(token),
+    return net::async_initiate<Token, void(error_code, placement)>(
+        [st = state_](auto handler, std::string service) {
+            // A warm entry (every command of a busy caller) completes
+            // without a coroutine: the cache's lookup and a post.
+            if (auto hit = st->fresh_once_watching(service)) {
+                auto ex = net::get_associated_executor(handler, st->ex);
+                net::post(ex, [h = std::move(handler), p = std::move(*hit)]() mutable {
+                    std::move(h)(error_code{}, std::move(p));
+                });
+                return;
+            }
+            locate_from_source(st, std::move(service), std::move(handler));
+        },
+        token, std::move(service));
+}
+
+template<discovery_source Source, class Clock>
+template<class Handler>
+void basic_cached_discovery<Source, Clock>::locate_from_source(std::shared_ptr<state> st, std::string service,
+                                                               Handler&& handler)
+{
+    detail::async_spawn<placement>(
+        st->ex, std::forward<Handler>(handler),
         [st, service = std::move(service)]() -> net::awaitable<detail::op_result<placement>> {
             detail::op_result<placement> r;
             if constexpr (requires(Source& s, std::function<void()> f) { s.watch(f); }) {
