@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+scripts/configure.sh "$build" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target nextprism-run >/dev/null
 build=$(realpath "$build")
 demo=$build/demo

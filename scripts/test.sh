@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/configure.sh "$build"
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 exec ctest --output-on-failure --no-tests=error "$@"
