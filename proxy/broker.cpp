@@ -14,9 +14,12 @@
 // the command through a helper container (broker_stop.hpp); the lock is
 // held until the engine says the exec ended.
 //
-// The parent does nothing but accept and fork: a child's failure (or a
-// bug reached by a hostile request) ends that child only. Each child
-// builds its own io_context.
+// The parent does nothing but fork and reap: a child's failure (or a bug
+// reached by a hostile request) ends that child only. Each child builds
+// its own io_context. One child, the spare, is forked before any request
+// and waits for the next connection, so that no fork is on a request's
+// path; once it takes one, the parent forks the next spare. The parent
+// accepts only to answer busy (the cap reached, the drain).
 //
 // SIGTERM (the container is stopped, a rolling update): drain. Requests
 // already running go on; new ones are answered busy ("the proxy is
@@ -208,7 +211,9 @@ int listen_on(const std::string& path, gid_t group)
     if (path.size() >= sizeof addr.sun_path)
         die(exit_code::usage, "socket path too long", path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Non-blocking: the spare and the parent may both see a connection
+    // when the spare retires; the one that does not get it must not block.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         die(exit_code::internal, "socket", std::strerror(errno));
     ::unlink(path.c_str());
@@ -345,6 +350,60 @@ void become(const std::string& user)
     std::exit(0);
 }
 
+/** The spare: a child forked before any request, blocked until the next
+    connection. The parent keeps exactly one while it may serve more. */
+struct spare_child
+{
+    pid_t pid = 0;
+    int retire = -1; ///< the parent's end of the spare's pipe: closing it ends a spare that took nothing
+
+    explicit operator bool() const { return pid > 0; }
+};
+
+/// Forks the spare. It takes one connection, says so by writing its pid to
+/// `taken` (one atomic write), and serves it like any child; it ends when
+/// the parent closes its end of `retire` (or the parent dies) first.
+spare_child fork_spare(const options& opts, const nextprism::whitelist& policy, int listener, int taken_read,
+                       int taken_write)
+{
+    int retire[2];
+    if (::pipe2(retire, O_CLOEXEC) != 0)
+        return {};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(retire[1]);
+        ::close(taken_read);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        ::sigaction(SIGTERM, &dfl, nullptr); // the child's own io_context handles it
+        for (;;) {
+            pollfd p[2] = {{retire[0], POLLIN, 0}, {listener, POLLIN, 0}};
+            if (::poll(p, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                std::_Exit(0);
+            }
+            if (p[0].revents)
+                std::_Exit(0); // retired (or the parent is gone): nothing taken
+            const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (conn < 0)
+                continue; // the parent took it (the drain) or the caller gave up
+            ::close(listener);
+            ::close(retire[0]);
+            const pid_t self = ::getpid();
+            [[maybe_unused]] const auto n = ::write(taken_write, &self, sizeof self);
+            ::close(taken_write);
+            serve(opts, policy, conn);
+        }
+    }
+    ::close(retire[0]);
+    if (pid < 0) {
+        ::close(retire[1]);
+        return {};
+    }
+    return {pid, retire[1]};
+}
+
 int stop_tree_main(const options& o)
 {
     return nextprism::broker_stop::stop_tree(o.stop_pid, o.stop_container, o.not_before,
@@ -383,13 +442,22 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "nextprism-broker: serving %s on %s (uid %u), stop helper %s\n", opts.service.c_str(),
                  opts.socket_path.c_str(), ::getuid(), opts.helper_image.c_str());
 
-    // Accept and fork; children are reaped here. SIGTERM interrupts the
-    // poll (no SA_RESTART) and starts the drain.
+    // Fork and reap; the spare accepts. SIGTERM interrupts the poll (no
+    // SA_RESTART) and starts the drain.
     struct sigaction term {};
     term.sa_handler = [](int) { drain_requested = 1; };
     ::sigemptyset(&term.sa_mask);
     ::sigaction(SIGTERM, &term, nullptr);
-    std::set<pid_t> children;
+    int taken[2]; // spares that took a connection write their pid here
+    if (::pipe2(taken, O_CLOEXEC | O_NONBLOCK) != 0)
+        die(exit_code::internal, "pipe", std::strerror(errno));
+    std::set<pid_t> serving; // children that took a connection
+    std::set<pid_t> leaving; // spares told to end, not yet reaped
+    spare_child spare;
+    const auto retire = [&] {
+        ::close(spare.retire);
+        spare = {};
+    };
     std::optional<std::chrono::steady_clock::time_point> drain_until;
     bool told_to_stop = false;
     // Read the request first (bounded): answered before it was read, the
@@ -405,17 +473,49 @@ int main(int argc, char** argv)
                                          exit_code::busy, nextprism::proxy_exit_line("busy", detail)}));
         ::close(conn);
     };
-    for (;;) {
+    // Taken before reaped: a spare writes its pid before it can end, so a
+    // pid read here that is already reaped is in no set and ignored.
+    const auto settle = [&] {
+        for (pid_t p; ::read(taken[0], &p, sizeof p) == static_cast<ssize_t>(sizeof p);) {
+            if (spare && p == spare.pid) {
+                serving.insert(p);
+                retire();
+            } else if (leaving.erase(p)) {
+                serving.insert(p); // took one just as it was told to end: it serves it
+            }
+        }
         int status;
-        for (pid_t done; (done = ::waitpid(-1, &status, WNOHANG)) > 0;)
-            children.erase(done);
+        for (pid_t done; (done = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+            serving.erase(done);
+            leaving.erase(done);
+            if (spare && done == spare.pid)
+                retire(); // it died idle: a new one is forked
+        }
+    };
+    int fork_error = 0;
+    // A spare while the broker may serve one more; false: answer busy.
+    const auto have_spare = [&] {
+        if (drain_until || static_cast<long>(serving.size()) >= opts.max_children)
+            return false;
+        if (!spare) {
+            spare = fork_spare(opts, *policy, listener, taken[0], taken[1]);
+            fork_error = spare ? 0 : errno;
+        }
+        return bool(spare);
+    };
+    for (;;) {
+        settle();
         if (drain_requested && !drain_until) {
             drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(opts.drain_timeout_seconds);
+            if (spare) {
+                leaving.insert(spare.pid);
+                retire();
+            }
             std::fprintf(stderr, "nextprism-broker: stopping: %zu command(s) running, %ld s to finish\n",
-                         children.size(), opts.drain_timeout_seconds);
+                         serving.size(), opts.drain_timeout_seconds);
         }
         if (drain_until) {
-            if (children.empty()) {
+            if (serving.empty() && leaving.empty()) {
                 std::fprintf(stderr, "nextprism-broker: stopped, nothing running\n");
                 return 0;
             }
@@ -423,37 +523,31 @@ int main(int argc, char** argv)
                 // Each child stops its command as if its caller had gone
                 // (verified in the target, on record); the lock goes when it ended.
                 std::fprintf(stderr, "nextprism-broker: stopping the %zu command(s) still running\n",
-                             children.size());
-                for (const pid_t child : children)
+                             serving.size());
+                for (const pid_t child : serving)
                     ::kill(child, SIGTERM);
                 told_to_stop = true;
             }
         }
-        pollfd p{listener, POLLIN, 0};
-        if (::poll(&p, 1, drain_until ? 200 : 1000) <= 0)
+        // With a spare the parent does not accept: the spare wakes alone.
+        const bool spare_waits = have_spare();
+        pollfd p[2] = {{taken[0], POLLIN, 0}, {listener, POLLIN, 0}};
+        if (::poll(p, spare_waits ? 1 : 2, drain_until ? 200 : 1000) <= 0 || spare_waits ||
+            !(p[1].revents & POLLIN))
             continue;
+        settle(); // a child that ended while the parent waited frees a place:
+        if (have_spare())
+            continue; // the spare takes this connection
         const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (conn < 0)
             continue;
-        if (drain_until) {
+        if (drain_until)
             refuse(conn, "the proxy is stopping; try again shortly");
-            continue;
-        }
-        if (static_cast<long>(children.size()) >= opts.max_children) {
-            refuse(conn, "the proxy's broker serves " + std::to_string(children.size()) +
+        else if (static_cast<long>(serving.size()) >= opts.max_children)
+            refuse(conn, "the proxy's broker serves " + std::to_string(serving.size()) +
                              " sessions; try again shortly");
-            continue;
-        }
-        const pid_t child = ::fork();
-        if (child == 0) {
-            ::close(listener);
-            struct sigaction dfl {};
-            dfl.sa_handler = SIG_DFL;
-            ::sigaction(SIGTERM, &dfl, nullptr); // the child's own io_context handles it
-            serve(opts, *policy, conn);
-        }
-        ::close(conn);
-        if (child > 0)
-            children.insert(child);
+        else
+            refuse(conn, std::string("the proxy's broker cannot start a worker (") + std::strerror(fork_error) +
+                             "); try again shortly");
     }
 }

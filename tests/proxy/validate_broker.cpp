@@ -13,6 +13,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <sstream>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -42,6 +45,28 @@ std::string user_auth_for(const fs::path& dir, const std::string& name)
     std::getline(std::ifstream(key.string() + ".pub"), pub);
     std::ofstream(dir / (name + ".auth")) << "publickey " << pub << "\n";
     return "SSH_USER_AUTH=" + (dir / (name + ".auth")).string();
+}
+
+/// The processes whose parent is `parent` (/proc/PID/stat's fourth field).
+std::set<pid_t> children_of(pid_t parent)
+{
+    std::set<pid_t> found;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::string stat;
+        std::getline(std::ifstream(entry.path() / "stat"), stat);
+        const auto close = stat.rfind(')'); // the command name may hold spaces
+        if (close == std::string::npos)
+            continue;
+        std::istringstream rest(stat.substr(close + 1));
+        char state = 0;
+        pid_t ppid = 0;
+        if (rest >> state >> ppid && ppid == parent)
+            found.insert(std::stoi(name));
+    }
+    return found;
 }
 
 } // namespace
@@ -139,6 +164,58 @@ TEST_CASE("per-key cap: one key cannot take every slot")
     CHECK(first.wait(60) == 0);
     first.finish();
     CHECK(p.run("nextcloud", "php occ status", {alice}).exit_code == 0); // its slot is free again
+}
+
+TEST_CASE("the broker's cap on sessions: busy while it is reached, served again once one ends")
+{
+    // One place: the spare that takes the scan is not replaced until it ends.
+    proxy_env p("np-b", {"--max-children", "1"});
+    auto first = p.spawn("nextcloud", "php occ files:scan -v slow3");
+    std::string seen;
+    REQUIRE(first.read_until("photo-1.jpg", 30, seen));
+    const auto turned_away = p.run("nextcloud", "php occ status");
+    CHECK(turned_away.exit_code == exit_code::busy);
+    CHECK(turned_away.err == "nextprism: busy: the proxy's broker serves 1 sessions; try again shortly\n");
+    CHECK(turned_away.out.empty());
+    CHECK(first.wait(60) == 0);
+    first.finish();
+    // A new spare is forked once the child is reaped (at most a second later).
+    bool served = false;
+    for (int i = 0; i < 40 && !served; ++i) {
+        served = p.run("nextcloud", "php occ status").exit_code == 0;
+        if (!served)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(served);
+    // The two that ran are on record; the busy one was turned away by the
+    // broker before any child read it: nothing ran, nothing to record.
+    int decisions = 0, finished = 0;
+    for (const auto& line : p.audit()) {
+        decisions += line["event"] == "decision";
+        finished += line["event"] == "finished";
+    }
+    CHECK(decisions == 2);
+    CHECK(finished == 2);
+}
+
+TEST_CASE("sequential requests each get a child of their own, forked before they came")
+{
+    proxy_env p("np-b");
+    auto& broker = p.brokers.at("nextcloud");
+    std::set<pid_t> children;
+    for (int i = 0; i < 3; ++i) {
+        CHECK(p.run("nextcloud", "php occ status").exit_code == 0);
+        // Once the child that served it has ended, exactly one idle child
+        // (the spare) waits for the next connection.
+        auto now = children_of(broker.pid);
+        for (int wait = 0; wait < 100 && now.size() != 1; ++wait) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            now = children_of(broker.pid);
+        }
+        CHECK(now.size() == 1);
+        children.insert(now.begin(), now.end());
+    }
+    CHECK(children.size() == 3); // a new spare after every request: no child serves twice
 }
 
 TEST_CASE("a killed validator stops the command; the next single-flight command runs")
