@@ -504,8 +504,8 @@ def broker_section(w, br, summary):
     w("## The broker hop")
     w("")
     w("Start-up + decision of `nextprism-validate` (dry-run, the same command) handing the decision to a real "
-      "`nextprism-broker` (`--broker SOCKET`: connect, send, the broker forks a child that checks the argv "
-      "again, writes the audit record and answers), against the same validator deciding and writing the "
+      "`nextprism-broker` (`--broker SOCKET`: connect, send; the broker's spare child, forked before the "
+      "request came, takes the connection, checks the argv again, writes the audit record and answers), against the same validator deciding and writing the "
       "audit line itself, and `/bin/true`, in one hyperfine run per round (%d rounds, 400 runs each, order "
       "rotated). The difference is the hop." % len(br))
     w("")

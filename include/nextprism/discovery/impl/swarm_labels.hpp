@@ -122,12 +122,14 @@ auto swarm_label_source::async_lookup(std::string service, Token&& token)
             const auto named = opts.targets.find(service);
             const std::string target = named == opts.targets.end() ? service : named->second;
 
-            // A second pass only when the kept identity proved stale.
+            // A second pass only when the kept identity proved stale, and at
+            // most one (a concurrent lookup may keep an identity again).
             for (bool first_pass = true;; first_pass = false) {
                 r = {};
                 auto& p = r.value;
                 auto info = self->get(opts.identity_ttl);
                 const bool kept = info.has_value();
+                const bool may_ask_again = kept && first_pass;
                 if (!kept) {
                     auto [iec, fetched] = co_await client.async_info(use_tuple);
                     if (iec) {
@@ -160,7 +162,7 @@ auto swarm_label_source::async_lookup(std::string service, Token&& token)
                 // proxies by their label (filters cannot say "this or that").
                 const docker::filters everything;
                 auto [sec, services] = co_await client.async_list_services(everything, use_tuple);
-                if (sec == error::not_swarm_manager && kept) {
+                if (sec == error::not_swarm_manager && may_ask_again) {
                     self->forget(); // demoted or left since: ask who it is
                     continue;
                 }
@@ -204,7 +206,7 @@ auto swarm_label_source::async_lookup(std::string service, Token&& token)
                     r.ec = nec;
                     co_return r;
                 }
-                if (kept && first_pass &&
+                if (may_ask_again &&
                     std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return n.id == info->node_id; })) {
                     self->forget(); // this engine left and joined again under a new id
                     continue;
