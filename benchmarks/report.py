@@ -198,7 +198,7 @@ def discovery_rounds(raw):
 
 DISCOVERY_ROWS = [
     ("cache_fresh", "the placement cache's hit (the data structure alone)", None),
-    ("cached_locate", "`async_locate` on a warm entry (coroutine, completion on this thread)", "cache_fresh"),
+    ("cached_locate", "`async_locate` on a warm entry (the cache checked in the initiation, the handler posted: no coroutine)", "cache_fresh"),
     ("dns_lookup", "`dns_source` on a name /etc/hosts answers (glibc's resolver)", None),
     ("engine_round_trip", "one `GET /_ping` on the client's kept connection", None),
     ("swarm_labels_uncached", "Swarm-label lookup, uncached (the engine's identity kept)", "engine_round_trip"),
