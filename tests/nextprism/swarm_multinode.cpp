@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <condition_variable>
@@ -560,11 +561,24 @@ TEST_CASE("3 nodes: node B's dockerd stopped mid-command: a clear error within t
     std::cout << "measured: B's dockerd stopped mid-command: the call ended after " << ended << " s with '"
               << (slow.ec ? slow.ec.message() : "exit " + std::to_string(slow.result.exit_code)) << "'\n";
     CHECK(finished);
-    CHECK(slow.ec); // not a success: the command was cut
-    CHECK_FALSE(slow.ec.message().empty());
+    // Not a success: the command was cut. Two true reports race in the
+    // engine's shutdown: the proxy loses the exec's stream first (an error:
+    // the outcome unknown), or the target is killed first (its stop
+    // timeout, 10 s, is shorter than the draining proxy's) and the proxy
+    // reports the exit status the engine saw, 137 (SIGKILL).
+    CHECK((slow.ec || slow.result.exit_code == 128 + SIGKILL));
+    if (slow.ec)
+        CHECK_FALSE(slow.ec.message().empty());
     // Nothing hangs: the configured timeout (20 s) bounds the whole call,
     // retries included; the margin is for the start (discovery, connect).
     CHECK(ended < 20 + 15);
+
+    // The old dockerd may still be stopping its containers (the proxy
+    // drains for up to 20 s): swarm.sh would take it for a running one.
+    const auto gone = [&] { return ::kill(std::stoi(pid), 0) != 0; };
+    for (int i = 0; i < 600 && !gone(); ++i)
+        std::this_thread::sleep_for(100ms);
+    REQUIRE(gone());
 
     const auto t1 = std::chrono::steady_clock::now();
     restore_swarm();
