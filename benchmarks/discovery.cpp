@@ -1,5 +1,7 @@
 // Discovery: what a lookup costs, from a warm cache to the engine.
 //
+//   map_find_copy        the baseline of a hit: std::unordered_map::find of
+//                        the same key and a copy of the same placement
 //   cache_fresh          the placement cache's hit alone (the data structure)
 //   cached_locate        basic_cached_discovery::async_locate on a warm
 //                        entry, completion run on this thread (what the
@@ -10,6 +12,8 @@
 //                        (every cache miss after the first)
 //   swarm_labels_first   the same on a new source each time: /_ping and
 //                        /info on a new connection first
+//   getaddrinfo_direct   the baseline of dns_lookup: glibc's getaddrinfo of
+//                        the same name and port on this thread, no Asio
 //   dns_lookup           dns_source on a name /etc/hosts answers (Swarm's
 //                        resolver only answers inside an overlay network)
 //
@@ -28,7 +32,11 @@
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <thread>
+#include <unordered_map>
 
 
 namespace {
@@ -47,11 +55,33 @@ std::pair<error_code, T> run_here(net::io_context& io, Start start)
     return out;
 }
 
+placement two_proxies()
+{
+    placement p;
+    p.proxies = {{"10.0.0.2", 22, "node-b"}, {"10.0.0.3", 22, "node-c"}};
+    return p;
+}
+
+// What any hit must do at least: find the key, copy the value out (a
+// caller keeps its placement past the next store).
+void map_find_copy(benchmark::State& state)
+{
+    std::unordered_map<std::string, placement> map{{"nextcloud", two_proxies()}};
+    const std::string key = "nextcloud";
+    for (auto _ : state) {
+        const auto it = map.find(key);
+        std::optional<placement> out;
+        if (it != map.end())
+            out = it->second;
+        benchmark::DoNotOptimize(out);
+    }
+}
+BENCHMARK(map_find_copy);
+
 void cache_fresh(benchmark::State& state)
 {
     placement_cache cache;
-    placement p;
-    p.proxies = {{"10.0.0.2", 22, "node-b"}, {"10.0.0.3", 22, "node-c"}};
+    const placement p = two_proxies();
     const auto now = std::chrono::steady_clock::now();
     cache.store("nextcloud", p, now);
     for (auto _ : state)
@@ -197,6 +227,24 @@ void swarm_labels_first(benchmark::State& state)
     count_lookups(state, lookup, docker::client::statistics{}, [&] { return total; });
 }
 BENCHMARK(swarm_labels_first)->Unit(benchmark::kMicrosecond);
+
+// The resolver dns_source's Asio resolver ends in, called directly.
+void getaddrinfo_direct(benchmark::State& state)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG; // Asio's default resolver flags
+    for (auto _ : state) {
+        addrinfo* res = nullptr;
+        if (::getaddrinfo("localhost", "22", &hints, &res) != 0 || !res) {
+            state.SkipWithError("localhost did not resolve");
+            break;
+        }
+        ::freeaddrinfo(res);
+    }
+}
+BENCHMARK(getaddrinfo_direct)->Unit(benchmark::kMicrosecond);
 
 void dns_lookup(benchmark::State& state)
 {

@@ -7,8 +7,9 @@ from the raw results of benchmarks/run.sh (python3 stdlib + gnuplot).
 Raw files: LABEL.rROUND.json, Google Benchmark JSON with the counters of
 benchmarks/latency.hpp (one row per file); validator_startup.rN.json from
 hyperfine; broker_hop.rN.json (hyperfine: alone, --broker, /bin/true);
-maxrss.rN.txt (`NAME KB` lines from /usr/bin/time); proxy_idle.txt (the
-image's cgroup samples and processes); whitelist.rN.json; load-start.txt /
+maxrss.rN.txt (`NAME KB` lines from /usr/bin/time); idle.proxy.rN.txt and
+idle.sshd.rN.txt (the proxy container's and its sshd-alone baseline's
+cgroup samples, processes and sshd's mappings); whitelist.rN.json; load-start.txt /
 load-end.txt; sections.txt (what NEXTPRISM_BENCH_ONLY asked for).
 Every ratio is computed within one round (the rows of a round ran back to
 back) and reported as the median of the rounds with their min-max; an
@@ -40,7 +41,7 @@ def load_rows(raw):
         b = bms[0]
         keys = ("p50_ms", "p99_ms", "max_ms", "cmds_per_s", "failures", "connections",
                 "cpu_ms_per_cmd", "commands", "rss_kb_per_conn", "rss_kb_before", "rss_kb_after",
-                "sshd_pss_kb_per_conn", "create_p50_ms")
+                "rss_anon_kb_per_conn", "rss_file_kb_per_conn", "sshd_pss_kb_per_conn", "create_p50_ms")
         rows.setdefault(label, {})[rnd] = {k: b.get(k, 0.0) for k in keys}
         rows[label][rnd]["wall_ms"] = b["real_time"]
     return rows
@@ -155,11 +156,11 @@ def maxrss_rounds(raw):
     return out
 
 
-def proxy_idle(raw):
-    path = os.path.join(raw, "proxy_idle.txt")
-    if not os.path.exists(path):
-        return None
-    d = {"samples": [], "processes": [], "docker_stats": "?", "cgroup": "?"}
+def idle_file(path):
+    """One idle sample of run.sh's sample_idle: cgroup samples, processes
+    (RSS, PSS, its anonymous and file-backed parts), the sshd listener's
+    mappings by PSS."""
+    d = {"samples": [], "processes": [], "mappings": [], "docker_stats": "?", "cgroup": "?"}
     for line in open(path):
         f = line.split()
         if not f:
@@ -167,17 +168,36 @@ def proxy_idle(raw):
         if f[0] == "sample" and len(f) >= 2 and f[1].isdigit():
             kv = dict(zip(f[2::2], f[3::2]))
             d["samples"].append({"current": int(f[1]), "anon": int(kv.get("anon", 0)), "file": int(kv.get("file", 0))})
-        elif f[0] == "process" and len(f) >= 5:
-            d["processes"].append({"pid": f[1], "rss_kb": int(f[2]), "pss_kb": int(f[3]), "args": " ".join(f[4:])})
+        elif f[0] == "process" and len(f) >= 7:
+            d["processes"].append({"pid": f[1], "rss_kb": int(f[2]), "pss_kb": int(f[3]), "pss_anon_kb": int(f[4]),
+                                   "pss_file_kb": int(f[5]), "args": " ".join(f[6:])})
+        elif f[0] == "mapping" and len(f) >= 3:
+            d["mappings"].append({"pss_kb": int(f[1]), "name": " ".join(f[2:])})
         elif f[0] == "docker_stats":
             d["docker_stats"] = " ".join(f[1:])
         elif f[0] == "cgroup":
             d["cgroup"] = " ".join(f[1:])
     if not d["samples"]:
         return None
-    secs = os.path.join(raw, "image-build-seconds.txt")
-    d["build_seconds"] = open(secs).read().strip() if os.path.exists(secs) else "?"
+    d["current"] = med([x["current"] for x in d["samples"]])
+    d["pss_kb"] = sum(p["pss_kb"] for p in d["processes"])
     return d
+
+
+def proxy_idle(raw):
+    """{"proxy": {round: sample}, "sshd": {round: sample}} (the proxy
+    container, and the same image's sshd alone), or None."""
+    out = {"proxy": {}, "sshd": {}}
+    for path in glob.glob(os.path.join(raw, "idle.*.r*.txt")):
+        m = re.search(r"idle\.(proxy|sshd)\.r(\d+)\.txt$", path)
+        d = idle_file(path) if m else None
+        if d:
+            out[m.group(1)][int(m.group(2))] = d
+    if not out["proxy"]:
+        return None
+    secs = os.path.join(raw, "image-build-seconds.txt")
+    out["build_seconds"] = open(secs).read().strip() if os.path.exists(secs) else "?"
+    return out
 
 
 def discovery_rounds(raw):
@@ -197,9 +217,12 @@ def discovery_rounds(raw):
 
 
 DISCOVERY_ROWS = [
-    ("cache_fresh", "the placement cache's hit (the data structure alone)", None),
+    ("map_find_copy", "baseline: `std::unordered_map::find` of the same key and a copy of the same placement", None),
+    ("cache_fresh", "the placement cache's hit (the data structure alone)", "map_find_copy"),
     ("cached_locate", "`async_locate` on a warm entry (the cache checked in the initiation, the handler posted: no coroutine)", "cache_fresh"),
-    ("dns_lookup", "`dns_source` on a name /etc/hosts answers (glibc's resolver)", None),
+    ("getaddrinfo_direct", "baseline: glibc's `getaddrinfo` of the same name on the calling thread, no Asio", None),
+    ("dns_lookup", "`dns_source` on a name /etc/hosts answers (glibc's resolver through Asio's resolver thread)",
+     "getaddrinfo_direct"),
     ("engine_round_trip", "one `GET /_ping` on the client's kept connection", None),
     ("swarm_labels_uncached", "Swarm-label lookup, uncached (the engine's identity kept)", "engine_round_trip"),
     ("swarm_labels_first", "Swarm-label lookup on a new source (`/_ping`, `/info`, new connection)",
@@ -222,6 +245,7 @@ def discovery_section(w, disc, summary):
     def fmt_t(ns):
         return "%.0f ns" % ns if ns < 1e4 else "%.1f µs" % (ns / 1e3) if ns < 1e7 else "%.1f ms" % (ns / 1e6)
 
+    baselines = {ref for _, _, ref in DISCOVERY_ROWS if ref}
     for name, what, ref in DISCOVERY_ROWS:
         if name not in disc:
             continue
@@ -236,7 +260,8 @@ def discovery_section(w, disc, summary):
         summary["rows"]["discovery/" + name] = {"ns": ns, "requests_per_lookup": med(req) if req else None,
                                                 "connections_per_lookup": med(con) if con else None,
                                                 "vs": [ref, rr]}
-        w("| %s | %s | %s | %s | %s |" % (what, fmt_t(ns), ("%s `%s`" % (fmt_ratio(rr), ref)) if rr else "",
+        vs = "%s `%s`" % (fmt_ratio(rr), ref) if rr else "1× (the baseline)" if name in baselines else ""
+        w("| %s | %s | %s | %s | %s |" % (what, fmt_t(ns), vs,
                                          "%.2f" % med(req) if req else "", "%.2f" % med(con) if con else ""))
     w("")
 
@@ -444,22 +469,26 @@ def memory_section(w, rows, summary, mx):
       "running, nothing connected: one-time set-up such as crypto initialisation is in the difference), "
       "divided by N; one process per row. sshd: the PSS (`smaps_rollup`) of every process under the bench "
       "sshd's listener, after minus before, divided by N (the connections are kept open, so each has its "
-      "privilege-separated pair of sshd processes).")
+      "privilege-separated pair of sshd processes). The client's RSS is split as the kernel counts it "
+      "(`RssAnon`: heap, stacks, what the process built; `RssFile`: pages of the binary and its libraries "
+      "first touched).")
     w("")
-    w("| N | client | client RSS / connection | vs floor loop (per round) | sshd PSS / connection | connections |")
-    w("|---|---|---|---|---|---|")
+    w("| N | client | client RSS / connection | anon / file | vs floor loop (per round) | sshd PSS / connection "
+      "| connections |")
+    w("|---|---|---|---|---|---|---|")
     for c in MEMORY_CONNS:
         for label, name in MEMORY_POLICIES:
             key = "%s.c%d" % (label, c)
             if key not in rows:
                 continue
             r = ratio(rows, key, "memory_floor.c%d" % c, "rss_kb_per_conn") if label != "memory_floor" else None
-            record(summary, rows, key, ("rss_kb_per_conn", "sshd_pss_kb_per_conn",
-                                                                    "connections", "failures"))
+            record(summary, rows, key, ("rss_kb_per_conn", "rss_anon_kb_per_conn", "rss_file_kb_per_conn",
+                                        "sshd_pss_kb_per_conn", "connections", "failures"))
             if r:
                 summary["ratios"][key + "/memory_floor.c%d:rss_kb_per_conn" % c] = r
-            w("| %d | %s | %.2f MB | %s | %.2f MB | %.0f |" % (
-                c, name, agg(rows, key, "rss_kb_per_conn") / 1024, fmt_ratio(r) if label != "memory_floor" else "1×",
+            w("| %d | %s | %.2f MB | %.2f / %.2f MB | %s | %.2f MB | %.0f |" % (
+                c, name, agg(rows, key, "rss_kb_per_conn") / 1024, agg(rows, key, "rss_anon_kb_per_conn") / 1024,
+                agg(rows, key, "rss_file_kb_per_conn") / 1024, fmt_ratio(r) if label != "memory_floor" else "1×",
                 agg(rows, key, "sshd_pss_kb_per_conn") / 1024, agg(rows, key, "connections")))
     w("")
     slopes = {label: slope_rounds(rows, label, 8, 32) for label, _ in MEMORY_POLICIES}
@@ -521,39 +550,65 @@ def broker_section(w, br, summary):
 def image_section(w, idle, summary):
     if not idle:
         return
-    mb = lambda x: x / 2**20
-    cur = [x["current"] for x in idle["samples"]]
-    summary["proxy_idle"] = {"memory_current_bytes": med(cur), "anon_bytes": med([x["anon"] for x in idle["samples"]]),
-                             "file_bytes": med([x["file"] for x in idle["samples"]]), "docker_stats": idle["docker_stats"],
-                             "processes": idle["processes"]}
+    mb = lambda kb: kb / 1024
+    proxy, alone = idle["proxy"], idle["sshd"]
+    both = sorted(set(proxy) & set(alone))
+    pss_r = [proxy[r]["pss_kb"] / alone[r]["pss_kb"] for r in both if alone[r]["pss_kb"]]
+    cg_r = [proxy[r]["current"] / alone[r]["current"] for r in both if alone[r]["current"]]
+    rng = lambda xs: (med(xs), min(xs), max(xs), len(xs)) if xs else None
+    pss = [d["pss_kb"] for d in proxy.values()]
+    cur = [d["current"] / 1024 for d in proxy.values()]
+    summary["proxy_idle"] = {
+        "pss_kb": med(pss), "memory_current_kb": med(cur),
+        "sshd_alone_pss_kb": med([d["pss_kb"] for d in alone.values()]) if alone else None,
+        "sshd_alone_memory_current_kb": med([d["current"] / 1024 for d in alone.values()]) if alone else None,
+        "pss_vs_sshd_alone": rng(pss_r), "cgroup_vs_sshd_alone": rng(cg_r),
+        "processes": proxy[min(proxy)]["processes"]}
     w("## The proxy container, idle")
     w("")
     w("The real image (`proxy/build-image.sh`; %s s to build or load it from `NEXTPRISM_IMAGE_CACHE` in this "
       "run), run with the stack's containment (read-only root, tmpfs /run and /tmp, five capabilities, host "
-      "network) against the bench's dockerd, healthy, then left to settle; its cgroup sampled once a second "
-      "5 times (medians). No baseline: nothing else in the run is a proxy container." % idle["build_seconds"])
+      "network) against the bench's dockerd, healthy, then left to settle 8 s; its cgroup sampled once a second "
+      "3 times, and the PSS (`smaps_rollup`) of each of its processes. The baseline: the same image with the "
+      "same containment running only its sshd (`sshd -D` with the configuration the proxy rendered for itself): "
+      "what any proxy built on OpenSSH holds before it does anything. One container at a time (two would split "
+      "the image's shared pages between them), %d rounds, the order alternating." % (idle["build_seconds"], len(both)))
     w("")
-    w("Read from `%s` (and its memory.stat: anon/rss, file/cache)." % idle["cgroup"])
+    w("| container | processes' PSS | vs sshd alone (per round) | cgroup memory | vs sshd alone (per round) |")
+    w("|---|---|---|---|---|")
+    w("| the proxy (sshd, broker and its spare, audit drainer, entrypoint) | %.1f MB | %s | %.1f MB | %s |" % (
+        mb(med(pss)), fmt_ratio(rng(pss_r)) if pss_r else "", mb(med(cur)), fmt_ratio(rng(cg_r)) if cg_r else ""))
+    if alone:
+        w("| baseline: the same image's sshd alone | %.1f MB | 1× | %.1f MB | 1× |" % (
+            mb(med([d["pss_kb"] for d in alone.values()])), mb(med([d["current"] / 1024 for d in alone.values()]))))
     w("")
-    w("| cgroup memory (current / usage_in_bytes) | anon | file (page cache, tmpfs) | `docker stats` |")
-    w("|---|---|---|---|")
-    w("| %.1f MB (%.1f–%.1f) | %.1f MB | %.1f MB | %s |" % (
-        mb(med(cur)), mb(min(cur)), mb(max(cur)), mb(med([x["anon"] for x in idle["samples"]])),
-        mb(med([x["file"] for x in idle["samples"]])), idle["docker_stats"]))
+    first = proxy[min(proxy)]
+    w("The proxy's processes (round %d; `docker stats` %s; cgroup `%s`):" % (
+        min(proxy), first["docker_stats"], first["cgroup"]))
     w("")
-    if idle["processes"]:
-        w("| process (host PID) | RSS | PSS |")
-        w("|---|---|---|")
-        for p in idle["processes"]:
-            w("| `%s` (%s) | %.1f MB | %.1f MB |" % (p["args"][:90], p["pid"], p["rss_kb"] / 1024, p["pss_kb"] / 1024))
-        w("| all | %.1f MB | %.1f MB |" % (sum(p["rss_kb"] for p in idle["processes"]) / 1024,
-                                        sum(p["pss_kb"] for p in idle["processes"]) / 1024))
+    w("| process (host PID) | RSS | PSS | of which anonymous | file-backed |")
+    w("|---|---|---|---|---|")
+    for p in first["processes"]:
+        w("| `%s` (%s) | %.1f MB | %.1f MB | %.1f MB | %.1f MB |" % (
+            p["args"][:90], p["pid"], mb(p["rss_kb"]), mb(p["pss_kb"]), mb(p["pss_anon_kb"]), mb(p["pss_file_kb"])))
+    tot = lambda k: mb(sum(p[k] for p in first["processes"]))
+    w("| all | %.1f MB | %.1f MB | %.1f MB | %.1f MB |" % (tot("rss_kb"), tot("pss_kb"), tot("pss_anon_kb"),
+                                                         tot("pss_file_kb")))
+    w("")
+    if first["mappings"]:
+        w("Where sshd's listener's PSS is (its mappings, largest first; a library's PSS is the pages of it "
+          "resident and mapped, split among the processes that map them):")
         w("")
-        w("The two disagree because the cgroup is charged only for pages first touched from inside it: the "
-          "image's binaries and libraries read earlier (the image build, an earlier container of the same "
-          "layers) stay charged elsewhere, while PSS counts every mapped page, split among its users. A first "
-          "container on a fresh node is charged nearer the PSS figure; the target is judged on the larger.")
+        w("| mapping | PSS |")
+        w("|---|---|")
+        for m in first["mappings"]:
+            w("| `%s` | %.2f MB |" % (m["name"], mb(m["pss_kb"])))
         w("")
+    w("The cgroup and the PSS disagree because the cgroup is charged only for pages first touched from inside "
+      "it: the image's binaries and libraries read earlier (the image build, an earlier container of the same "
+      "layers) stay charged elsewhere, while PSS counts every mapped page, split among its users. A first "
+      "container on a fresh node is charged nearer the PSS figure; the target is judged on the larger.")
+    w("")
 
 
 def main():
@@ -841,11 +896,13 @@ def main():
         target("the broker hop ≤ 0.2 ms", "%.2f ms (%.2f–%.2f) over the validator deciding alone, %.2f× it" % (
             hop[0], hop[1], hop[2], summary["broker_hop"]["ratio"][0]), hop[0] <= 0.2)
     if idle:
-        cur = summary["proxy_idle"]["memory_current_bytes"] / 2**20
-        pss = sum(p["pss_kb"] for p in idle["processes"]) / 1024
+        pi = summary["proxy_idle"]
+        cur, pss = pi["memory_current_kb"] / 1024, pi["pss_kb"] / 1024
+        vs = pi["pss_vs_sshd_alone"]
         # Judged on the larger: the cgroup misses pages first charged elsewhere.
-        target("the proxy container idle ≤ 10 MB", "cgroup %.1f MB; its processes' PSS %.1f MB (no baseline)" % (
-            cur, pss), max(cur, pss) <= 10)
+        target("the proxy container idle ≤ 10 MB", "its processes' PSS %.1f MB, %s the same image's sshd alone "
+               "(%.1f MB); cgroup %.1f MB" % (pss, fmt_ratio(vs) if vs else "?",
+                                               (pi["sshd_alone_pss_kb"] or 0) / 1024, cur), max(cur, pss) <= 10)
     w("")
     missing = []
     if not any(k.startswith("memory_") for k in rows):

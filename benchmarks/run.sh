@@ -26,6 +26,8 @@
 #   NEXTPRISM_IMAGE_CACHE=DIR     where proxy/build-image.sh keeps the proxy image's
 #                                 tar (default $NEXTPRISM_BENCH_DIR/image-cache):
 #                                 a cached image is loaded, not built
+#   NEXTPRISM_BENCH_IDLE_ROUNDS=3 rounds of the proxy container idle against
+#                                 its sshd alone (each settles 8 s)
 #   NEXTPRISM_BENCH_HEAVY=0       skip the 128-in-flight and burst rows
 #   NEXTPRISM_BENCH_BASELINE_VALIDATOR=FILE  also a proxy-side row with this
 #                                 validator build (e.g. an earlier commit's)
@@ -78,7 +80,7 @@ swarm_started=0
 cleanup() {
   set +e
   if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then kill "$broker_pid"; fi
-  [ "$docker_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-bench-proxy >/dev/null 2>&1
+  [ "$docker_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-bench-idle >/dev/null 2>&1
   [ "$swarm_started" = 1 ] && DOCKER_HOST=unix://$work/dockerd/docker.sock docker swarm leave --force >/dev/null 2>&1
   ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1
   if [ -n "$variant_pid" ] && kill -0 "$variant_pid" 2>/dev/null; then kill "$variant_pid"; fi
@@ -356,7 +358,7 @@ fi
 # a DNS lookup (/etc/hosts). Its engine rows run in section 4's dockerd.
 if want discovery; then
   for r in $(seq 0 $((rounds - 1))); do
-    "$bin/bench_discovery" --benchmark_min_time=0.2 "--benchmark_filter=cache_fresh|cached_locate|dns_lookup" \
+    "$bin/bench_discovery" --benchmark_min_time=0.2 "--benchmark_filter=map_find_copy|cache_fresh|cached_locate|getaddrinfo_direct|dns_lookup" \
       --benchmark_out="$raw/discovery_local.r$r.json" --benchmark_out_format=json >"$raw/discovery_local.r$r.txt" 2>&1
   done
   echo "run.sh: discovery (local) done" >&2
@@ -435,36 +437,77 @@ if want image; then
   ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$img/client"
   echo "restrict $(cat "$img/client.pub")" >"$img/authorized_keys"
   chmod 0644 "$img/authorized_keys"
-  docker rm -f np-bench-proxy >/dev/null 2>&1 || true
-  docker run -d --name np-bench-proxy --network host --read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL \
-    --cap-add CHOWN --cap-add SETUID --cap-add SETGID --cap-add SYS_CHROOT --cap-add KILL \
-    -e NEXTPRISM_SERVICE=nextcloud -e NEXTPRISM_PROXY_PORT="$port" -e NEXTPRISM_LISTEN_ADDRESS=127.0.0.1 \
-    -e NEXTCLOUD_CONTAINER=np-ssh-nextcloud -v "$img/host_key:/run/secrets/nextprism_host_ed25519_key:ro" \
-    -v "$sock:/var/run/docker.sock" -v "$img/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
-  for _ in $(seq 1 50); do
-    docker exec np-bench-proxy /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && break
-    sleep 0.2
+  # The stack's containment, for the proxy and for its baseline.
+  contain=(--network host --read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL --cap-add CHOWN --cap-add SETUID
+    --cap-add SETGID --cap-add SYS_CHROOT --cap-add KILL
+    -v "$img/host_key:/run/secrets/nextprism_host_ed25519_key:ro"
+    -v "$img/authorized_keys:/etc/nextprism/authorized_keys:ro")
+  run_proxy() {
+    docker run -d --name np-bench-idle "${contain[@]}" \
+      -e NEXTPRISM_SERVICE=nextcloud -e NEXTPRISM_PROXY_PORT="$port" -e NEXTPRISM_LISTEN_ADDRESS=127.0.0.1 \
+      -e NEXTCLOUD_CONTAINER=np-ssh-nextcloud -v "$sock:/var/run/docker.sock" "$tag" >/dev/null
+    for _ in $(seq 1 50); do
+      docker exec np-bench-idle /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+  }
+  # The baseline: the same image's sshd alone, with the configuration the
+  # proxy wrote for itself, the same containment, no broker, drainer or
+  # shell: what any proxy built on OpenSSH holds before it does anything.
+  run_sshd_alone() {
+    docker run -d --name np-bench-idle "${contain[@]}" -v "$img/sshd_config:/etc/nextprism-bench/sshd_config:ro" \
+      --entrypoint /bin/sh "$tag" \
+      -c 'mkdir -p /run/nextprism /run/sshd && exec /usr/sbin/sshd -D -e -f /etc/nextprism-bench/sshd_config' >/dev/null
+    for _ in $(seq 1 50); do
+      docker exec np-bench-idle test -s /run/nextprism/sshd.pid 2>/dev/null && return 0
+      sleep 0.2
+    done
+  }
+  # sample_idle OUT: after the settle, the cgroup (memory.current or v1's
+  # usage_in_bytes; memory.stat anon, file) once a second, `docker stats`,
+  # each process's RSS and PSS (all, anonymous, file-backed), and the
+  # mappings of its sshd listener by PSS (the profile of the largest).
+  sample_idle() {
+    sleep "${NEXTPRISM_BENCH_SETTLE:-8}"
+    local cid cg
+    cid=$(docker inspect -f '{{.Id}}' np-bench-idle)
+    cg=$(find /sys/fs/cgroup -maxdepth 5 -type f \( -name memory.current -o -name memory.usage_in_bytes \) \
+      -path "*$cid*" | head -1)
+    {
+      echo "cgroup $cg"
+      for _ in 1 2 3; do
+        echo "sample $(cat "$cg") $(awk '$1 == "anon" || $1 == "rss" {printf "anon %s ", $2}
+          $1 == "file" || $1 == "cache" {printf "file %s ", $2}' "$(dirname "$cg")/memory.stat")"
+        sleep 1
+      done
+      echo "docker_stats $(docker stats --no-stream --format '{{.MemUsage}}' np-bench-idle)"
+      docker top np-bench-idle -o pid,rss,args | tail -n +2 | while read -r pid rss args; do
+        echo "process $pid $rss $(awk '$1 == "Pss:" {p = $2} $1 == "Pss_Anon:" {a = $2} $1 == "Pss_File:" {f = $2}
+          END {printf "%d %d %d", p, a, f}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0 0 0) $args"
+        case $args in *sshd*listener*)
+          awk '/^[0-9a-f]+-[0-9a-f]+ / {name = NF >= 6 ? $6 : "[anon]"} $1 == "Pss:" {pss[name] += $2}
+            END {for (n in pss) if (pss[n] > 0) printf "mapping %d %s\n", pss[n], n}' "/proc/$pid/smaps" |
+            sort -k2,2nr | head -12 ;;
+        esac
+      done
+    } >"$1"
+    docker logs np-bench-idle >"${1%.txt}.log" 2>&1 || true
+    docker rm -f np-bench-idle >/dev/null
+  }
+  # The configuration the proxy renders, for the baseline.
+  docker rm -f np-bench-idle >/dev/null 2>&1 || true
+  run_proxy
+  docker exec np-bench-idle cat /run/nextprism/sshd_config >"$img/sshd_config"
+  chmod 0644 "$img/sshd_config"
+  docker rm -f np-bench-idle >/dev/null
+  # One container at a time (two would split the image's shared pages
+  # between them), the order alternating per round.
+  for r in $(seq 0 $((${NEXTPRISM_BENCH_IDLE_ROUNDS:-3} - 1))); do
+    for which in $([ $((r % 2)) -eq 0 ] && echo "proxy sshd" || echo "sshd proxy"); do
+      if [ "$which" = proxy ]; then run_proxy; else run_sshd_alone; fi
+      sample_idle "$raw/idle.$which.r$r.txt"
+    done
   done
-  sleep "${NEXTPRISM_BENCH_SETTLE:-10}"
-  cid=$(docker inspect -f '{{.Id}}' np-bench-proxy)
-  # cgroup v2 (memory.current; memory.stat anon, file) or v1's memory
-  # hierarchy (memory.usage_in_bytes; memory.stat rss, cache: the same two).
-  cg=$(find /sys/fs/cgroup -maxdepth 5 -type f \( -name memory.current -o -name memory.usage_in_bytes \) \
-    -path "*$cid*" | head -1)
-  {
-    echo "cgroup $cg"
-    for _ in $(seq 1 5); do
-      echo "sample $(cat "$cg") $(awk '$1 == "anon" || $1 == "rss" {printf "anon %s ", $2}
-        $1 == "file" || $1 == "cache" {printf "file %s ", $2}' "$(dirname "$cg")/memory.stat")"
-      sleep 1
-    done
-    echo "docker_stats $(docker stats --no-stream --format '{{.MemUsage}}' np-bench-proxy)"
-    docker top np-bench-proxy -o pid,rss,args | tail -n +2 | while read -r pid rss args; do
-      echo "process $pid $rss $(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0) $args"
-    done
-  } >"$raw/proxy_idle.txt"
-  docker logs np-bench-proxy >"$raw/proxy_idle.log" 2>&1 || true
-  docker rm -f np-bench-proxy >/dev/null
   echo "run.sh: image done" >&2
 fi
 

@@ -108,6 +108,10 @@ inline int sshd_listener()
 struct memory_probe
 {
     long rss0 = self_rss_kb();
+    // The split of VmRSS: anonymous (heap, stacks: what the process built)
+    // and file-backed (library and binary pages first touched).
+    long anon0 = proc_kb("/proc/self/status", "RssAnon");
+    long file0 = proc_kb("/proc/self/status", "RssFile");
     int listener = sshd_listener();
     long sshd0 = listener > 0 ? descendants_pss_kb(listener) : 0;
 
@@ -118,6 +122,10 @@ struct memory_probe
         state.counters["rss_kb_before"] = static_cast<double>(rss0);
         state.counters["rss_kb_after"] = static_cast<double>(rss1);
         state.counters["rss_kb_per_conn"] = static_cast<double>(rss1 - rss0) / conns;
+        state.counters["rss_anon_kb_per_conn"] =
+            static_cast<double>(proc_kb("/proc/self/status", "RssAnon") - anon0) / conns;
+        state.counters["rss_file_kb_per_conn"] =
+            static_cast<double>(proc_kb("/proc/self/status", "RssFile") - file0) / conns;
         state.counters["sshd_pss_kb_per_conn"] = static_cast<double>(sshd1 - sshd0) / conns;
         state.counters["connections"] = conns;
         state.counters["failures"] = commands_failed;
