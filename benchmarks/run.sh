@@ -422,7 +422,8 @@ fi
 # loaded from its cache when built before) run with the stack's
 # containment against this engine, left to settle, then its cgroup's
 # memory (memory.current, memory.stat anon/file: sampled once a second),
-# `docker stats`, and its processes with their RSS and PSS.
+# `docker stats`, and its processes with their RSS and PSS; against the
+# same image running its sshd alone (the baseline), in alternating rounds.
 if want image; then
   img=$work/image
   rm -rf "$img"
