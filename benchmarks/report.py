@@ -558,10 +558,11 @@ def image_section(w, idle, summary):
     rng = lambda xs: (med(xs), min(xs), max(xs), len(xs)) if xs else None
     pss = [d["pss_kb"] for d in proxy.values()]
     cur = [d["current"] / 1024 for d in proxy.values()]
+    alone_pss = med([d["pss_kb"] for d in alone.values()]) if alone else None
+    alone_cur = med([d["current"] / 1024 for d in alone.values()]) if alone else None
     summary["proxy_idle"] = {
         "pss_kb": med(pss), "memory_current_kb": med(cur),
-        "sshd_alone_pss_kb": med([d["pss_kb"] for d in alone.values()]) if alone else None,
-        "sshd_alone_memory_current_kb": med([d["current"] / 1024 for d in alone.values()]) if alone else None,
+        "sshd_alone_pss_kb": alone_pss, "sshd_alone_memory_current_kb": alone_cur,
         "pss_vs_sshd_alone": rng(pss_r), "cgroup_vs_sshd_alone": rng(cg_r),
         "processes": proxy[min(proxy)]["processes"]}
     w("## The proxy container, idle")
@@ -579,8 +580,7 @@ def image_section(w, idle, summary):
     w("| the proxy (sshd, broker and its spare, audit drainer, entrypoint) | %.1f MB | %s | %.1f MB | %s |" % (
         mb(med(pss)), fmt_ratio(rng(pss_r)) if pss_r else "", mb(med(cur)), fmt_ratio(rng(cg_r)) if cg_r else ""))
     if alone:
-        w("| baseline: the same image's sshd alone | %.1f MB | 1× | %.1f MB | 1× |" % (
-            mb(med([d["pss_kb"] for d in alone.values()])), mb(med([d["current"] / 1024 for d in alone.values()]))))
+        w("| baseline: the same image's sshd alone | %.1f MB | 1× | %.1f MB | 1× |" % (mb(alone_pss), mb(alone_cur)))
     w("")
     first = proxy[min(proxy)]
     w("The proxy's processes (round %d; `docker stats` %s; cgroup `%s`):" % (

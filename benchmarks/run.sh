@@ -443,14 +443,26 @@ if want image; then
     --cap-add SETGID --cap-add SYS_CHROOT --cap-add KILL
     -v "$img/host_key:/run/secrets/nextprism_host_ed25519_key:ro"
     -v "$img/authorized_keys:/etc/nextprism/authorized_keys:ro")
+  # await_idle WHAT CHECK...: until CHECK succeeds in np-bench-idle (10 s);
+  # if it never does, the container's log goes to failed-rows.txt and it
+  # is removed: no sample of a container that did not start.
+  await_idle() {
+    local what=$1
+    shift
+    for _ in $(seq 1 50); do
+      docker exec np-bench-idle "$@" >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+    { echo "idle $what: not ready in 10 s ($*); its log:"; docker logs np-bench-idle 2>&1 | tail -20; } \
+      >>"$raw/failed-rows.txt"
+    docker rm -f np-bench-idle >/dev/null
+    return 1
+  }
   run_proxy() {
     docker run -d --name np-bench-idle "${contain[@]}" \
       -e NEXTPRISM_SERVICE=nextcloud -e NEXTPRISM_PROXY_PORT="$port" -e NEXTPRISM_LISTEN_ADDRESS=127.0.0.1 \
       -e NEXTCLOUD_CONTAINER=np-ssh-nextcloud -v "$sock:/var/run/docker.sock" "$tag" >/dev/null
-    for _ in $(seq 1 50); do
-      docker exec np-bench-idle /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && return 0
-      sleep 0.2
-    done
+    await_idle proxy /usr/local/bin/nextprism-proxy health
   }
   # The baseline: the same image's sshd alone, with the configuration the
   # proxy wrote for itself, the same containment, no broker, drainer or
@@ -459,10 +471,7 @@ if want image; then
     docker run -d --name np-bench-idle "${contain[@]}" -v "$img/sshd_config:/etc/nextprism-bench/sshd_config:ro" \
       --entrypoint /bin/sh "$tag" \
       -c 'mkdir -p /run/nextprism /run/sshd && exec /usr/sbin/sshd -D -e -f /etc/nextprism-bench/sshd_config' >/dev/null
-    for _ in $(seq 1 50); do
-      docker exec np-bench-idle test -s /run/nextprism/sshd.pid 2>/dev/null && return 0
-      sleep 0.2
-    done
+    await_idle "sshd alone" test -s /run/nextprism/sshd.pid
   }
   # sample_idle OUT: after the settle, the cgroup (memory.current or v1's
   # usage_in_bytes; memory.stat anon, file) once a second, `docker stats`,
@@ -497,18 +506,19 @@ if want image; then
   }
   # The configuration the proxy renders, for the baseline.
   docker rm -f np-bench-idle >/dev/null 2>&1 || true
-  run_proxy
-  docker exec np-bench-idle cat /run/nextprism/sshd_config >"$img/sshd_config"
-  chmod 0644 "$img/sshd_config"
-  docker rm -f np-bench-idle >/dev/null
-  # One container at a time (two would split the image's shared pages
-  # between them), the order alternating per round.
-  for r in $(seq 0 $((${NEXTPRISM_BENCH_IDLE_ROUNDS:-3} - 1))); do
-    for which in $([ $((r % 2)) -eq 0 ] && echo "proxy sshd" || echo "sshd proxy"); do
-      if [ "$which" = proxy ]; then run_proxy; else run_sshd_alone; fi
-      sample_idle "$raw/idle.$which.r$r.txt"
+  if run_proxy; then
+    docker exec np-bench-idle cat /run/nextprism/sshd_config >"$img/sshd_config"
+    chmod 0644 "$img/sshd_config"
+    docker rm -f np-bench-idle >/dev/null
+    # One container at a time (two would split the image's shared pages
+    # between them), the order alternating per round.
+    for r in $(seq 0 $((${NEXTPRISM_BENCH_IDLE_ROUNDS:-3} - 1))); do
+      for which in $([ $((r % 2)) -eq 0 ] && echo "proxy sshd" || echo "sshd proxy"); do
+        if [ "$which" = proxy ]; then run_proxy && sample_idle "$raw/idle.proxy.r$r.txt"
+        else run_sshd_alone && sample_idle "$raw/idle.sshd.r$r.txt"; fi
+      done
     done
-  done
+  fi
   echo "run.sh: image done" >&2
 fi
 
