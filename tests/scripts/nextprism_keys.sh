@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# scripts/nextprism-keys revoke against a real OpenSSH sshd reading the files
+# the script writes: a key given as the authorized_keys line the script itself
+# writes ("restrict ssh-ed25519 ..."), as a .pub file or as a fingerprint is
+# refused afterwards while every other key is still accepted; a line sshd
+# would read as "revoke every key" is never written; a revocation list that
+# is not one is not published.
+#   nextprism_keys.sh NEXTPRISM_KEYS PORT
+set -euo pipefail
+keys_tool=${1:?nextprism-keys} port=${2:?port}
+[ "$(id -u)" -eq 0 ] || { echo "nextprism_keys.sh: needs root (it starts sshd)" >&2; exit 1; }
+# sshd checks the modes of every directory above the files it reads: /run.
+work=$(mktemp -d /run/nextprism-keys-test.XXXXXX)
+pid=
+cleanup() {
+  [ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ ! -f "$work/sshd.log" ] || tail -20 "$work/sshd.log" >&2; exit 1; }
+k=$work/k
+keys() { "$keys_tool" --dir "$k" --no-swarm --target "nextcloud:$port" "$@"; }
+
+keys --node 127.0.0.1 init >/dev/null
+ssh-keygen -q -t ed25519 -N '' -C second-caller -f "$work/second"
+ssh-keygen -q -t ed25519 -N '' -C third -f "$work/third"
+# A second caller's key, in the form the script writes its own.
+echo "restrict $(cat "$work/second.pub")" >>"$k/authorized_keys"
+
+cat >"$work/sshd_config" <<CONF
+ListenAddress 127.0.0.1:$port
+HostKey $k/host_nextcloud_ed25519
+PidFile none
+AuthorizedKeysFile $k/authorized_keys
+RevokedKeys $k/revoked_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+ForceCommand /bin/echo accepted
+CONF
+mkdir -p /run/sshd
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+pid=$!
+for _ in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+accepted() { # accepted KEY: the key logs in (host key checked against the script's known_hosts)
+  [ "$(ssh -n -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none -o ConnectTimeout=5 \
+    -o UserKnownHostsFile="$k/known_hosts" -o StrictHostKeyChecking=yes -i "$1" -p "$port" \
+    root@127.0.0.1 2>>"$work/ssh.log")" = accepted ]
+}
+fp() { ssh-keygen -lf "$1" | cut -d' ' -f2; }
+
+accepted "$k/client_ed25519" || fail "the client key is not accepted before any revocation"
+accepted "$work/second" || fail "the second caller's key is not accepted before any revocation"
+
+# 1. The authorized_keys line, as the script writes it.
+out=$(keys revoke "$(grep second-caller "$k/authorized_keys")")
+[[ $out == *"revoked $(fp "$work/second.pub")"* ]] || fail "revoke by line said: $out"
+[ "$(grep -cv '^#' "$k/revoked_keys")" = 1 ] || fail "revoked_keys: $(cat "$k/revoked_keys")"
+grep -qxF "$(cut -d' ' -f1,2 "$work/second.pub")" "$k/revoked_keys" || fail "revoked_keys lacks the key: $(cat "$k/revoked_keys")"
+accepted "$work/second" && fail "the revoked key is still accepted"
+accepted "$k/client_ed25519" || fail "revoking one key refused another (sshd read revoked_keys as revoke-all)"
+
+# 2. Again, by fingerprint: nothing changes.
+before=$(cat "$k/revoked_keys")
+out=$(keys revoke "$(fp "$work/second.pub")")
+[[ $out == *"already revoked $(fp "$work/second.pub")"* || $out == *"already revoked: $(fp "$work/second.pub")"* ]] ||
+  fail "revoke by fingerprint again said: $out"
+[ "$before" = "$(cat "$k/revoked_keys")" ] || fail "an already revoked key changed revoked_keys"
+
+# 3. Not a key: refused, nothing written.
+for bad in "restrict ssh-ed25519" "ssh-ed25519 AAAAnotbase64" "SHA256:$(printf 'A%.0s' $(seq 1 43))" "$work/missing.pub"; do
+  if keys revoke "$bad" >"$work/out" 2>&1; then fail "revoke '$bad' succeeded: $(cat "$work/out")"; fi
+  [ "$before" = "$(cat "$k/revoked_keys")" ] || fail "revoke '$bad' changed revoked_keys"
+done
+
+# 4. A .pub file: a second revocation still takes effect (before, every
+#    revocation after the first said "already revoked").
+out=$(keys revoke "$work/third.pub")
+[[ $out == *"revoked $(fp "$work/third.pub")"* && $out != *already* ]] || fail "revoke by file said: $out"
+[ "$(grep -cv '^#' "$k/revoked_keys")" = 2 ] || fail "revoked_keys: $(cat "$k/revoked_keys")"
+accepted "$k/client_ed25519" || fail "the client key is refused after two revocations"
+
+# 5. A list sshd would read as revoke-all (edited by hand) is not published.
+echo "restrict ssh-ed25519" >>"$k/revoked_keys"
+if keys revoke "$work/second.pub" >"$work/out" 2>&1; then fail "a broken revoked_keys was accepted: $(cat "$work/out")"; fi
+grep -q "is not a public key: sshd would refuse every key" "$work/out" || fail "no reason given: $(cat "$work/out")"
+echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused"
