@@ -55,6 +55,7 @@ enum class error {
     authentication_failed,  ///< the client key was not accepted
     ssh_failure,            ///< an SSH protocol step failed
     connection_lost,        ///< the connection broke or stopped answering
+    connection_failed,      ///< the connection broke before the command was sent: it never ran
     pool_timeout,           ///< no connection became free before the deadline
 
     // -- routing (the Swarm-aware executor) --

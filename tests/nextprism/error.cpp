@@ -68,6 +68,11 @@ TEST_CASE("one table answers moved, not started, unreachable and cancelled, for 
     CHECK(error_code(ae::connection_refused) == condition::unreachable);
     CHECK(error_code(ae::host_unreachable) == condition::unreachable);
     CHECK(error_code(error::target_not_found) != condition::unreachable);
+    // Broken before the command was sent: it never ran, and nothing answered.
+    CHECK(error_code(error::connection_failed) == condition::unreachable);
+    CHECK(error_code(error::connection_failed) == condition::not_started);
+    CHECK(error_code(error::connection_failed) == condition::transient);
+    CHECK(error_code(error::connection_failed) != condition::moved);
 
     for (auto e : {error::no_route, error::busy, error::pool_timeout, error::host_key_mismatch,
                    error::authentication_failed, error::audit_log_failed})

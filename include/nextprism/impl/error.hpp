@@ -66,6 +66,10 @@ inline constexpr error_row error_table[] = {
     {error::authentication_failed, "SSH authentication failed", is_permanent | is_not_started},
     {error::ssh_failure, "SSH protocol failure", is_permanent},
     {error::connection_lost, "SSH connection lost", is_transient},
+    // A handshake a proxy's port dropped, a pooled connection found closed
+    // before the channel opened: nothing ran, and nothing answered there.
+    {error::connection_failed, "SSH connection failed before the command was sent",
+     is_transient | is_not_started | is_unreachable},
     {error::pool_timeout, "no SSH connection became free in time", is_transient | is_not_started},
     {error::no_route, "no usable proxy for the target, and it does not run on this node", is_transient | is_not_started},
     {error::proxy_refused, "the proxy refused the command", is_rejected | is_not_started},

@@ -78,6 +78,7 @@ TEST_CASE("endpoint verdicts come from the error table")
     CHECK(judge_endpoint({}) == endpoint_verdict::healthy);
     // The proxy answered and the attempt failed there.
     CHECK(judge_endpoint(error::connection_lost) == endpoint_verdict::failing);
+    CHECK(judge_endpoint(error::connection_failed) == endpoint_verdict::failing); // a dropped handshake
     CHECK(judge_endpoint(error::authentication_failed) == endpoint_verdict::failing);
     CHECK(judge_endpoint(error::timeout) == endpoint_verdict::failing);
     CHECK(judge_endpoint(error::proxy_internal) == endpoint_verdict::failing);

@@ -382,6 +382,33 @@ TEST_CASE("executor: a proxy that refused the connection goes last, and is tried
     CHECK(b.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_b.to_string()});
 }
 
+TEST_CASE("executor: a proxy stopping under a pooled connection (busy, then the handshake dropped) falls back locally")
+{
+    // What a proxy's drain looks like to a caller with a pooled connection:
+    // "busy" (it takes nothing new), then its port drops the handshake of a
+    // new connection. Nothing ran: the run goes on locally, not as
+    // "outcome unknown" after the proxy used up every attempt (Release
+    // build of tests/nextprism/swarm_executor_stack.cpp:281).
+    swarm_executor_options opts;
+    opts.prefer_local = false;
+    assembly<fixed_retry> a(fixed_retry{0ms, 4}, {node_a}, {"nextcloud"}, opts);
+    a.proxy.s->steps = {{error::busy}, {error::connection_failed}, {error::connection_failed}};
+    auto [ec, result] = a.run(occ_status);
+    INFO(ec.message() << " " << result.reason);
+    REQUIRE_FALSE(ec);
+    CHECK(a.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_a.to_string()});
+    CHECK(a.local.s->calls == std::vector<std::string>{"local"});
+    CHECK(a.executor->statistics().fallbacks == 1);
+
+    // A connection lost after the command was sent is another matter: an
+    // import (not idempotent) is not run again anywhere.
+    assembly<fixed_retry> b(fixed_retry{0ms, 4}, {node_a}, {"photoprism"}, opts);
+    b.proxy.s->steps = {{error::connection_lost}};
+    auto [ec2, r2] = b.run(import_files, "photoprism");
+    CHECK(ec2 == error::connection_lost);
+    CHECK(b.local.s->calls.empty());
+}
+
 TEST_CASE("executor: no proxy and no local engine is no_route")
 {
     assembly<no_retry> a(no_retry{}, {}, {}, {}, false);

@@ -287,7 +287,8 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
         for (int attempt = 0; attempt < 2; ++attempt) {
             auto [ec, c] = co_await acquire(key, ep, fresh_only, *control);
             if (ec) {
-                r.ec = ec;
+                // No connection: whatever broke, the command was never sent.
+                r.ec = ec == error::connection_lost ? error_code(error::connection_failed) : ec;
                 publish(key, hosts[key]);
                 co_return r;
             }
@@ -316,6 +317,10 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
                 fresh_only = true;
                 continue;
             }
+            // Lost before the exec request went out: it never ran (the
+            // executor may then try another route; a lost command may not).
+            if (!started && r.ec == error::connection_lost)
+                r.ec = error::connection_failed;
             break;
         }
         co_return r;
