@@ -2,6 +2,7 @@
 // policies at compile time, configured from one JSON file.
 //
 //   nextprism-run [-v] [--trust-exit-status] CONFIG.json swarm|static|dns|direct SERVICE ARGV...
+//   (--help: options and exit table)
 //
 // -v: how the command was routed, on stderr.
 // A command that exits 0 but prints one of its service's failure lines
@@ -15,6 +16,7 @@
 // direct: the local engine only
 // Streams the command's output; exits with its status (70: no result).
 #include <nextprism/executor/config.hpp>
+#include <nextprism/tools/command_line.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -68,7 +70,7 @@ direct_executor make_direct(net::any_io_executor ex, const executor_config& c,
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what, int code = 64)
+[[noreturn]] void fail(const std::string& what, int code)
 {
     std::cerr << "nextprism-run: " << what << "\n";
     std::exit(code);
@@ -110,20 +112,29 @@ int run(Make make, const executor_config& c, std::shared_ptr<const whitelist> p,
 
 int main(int argc, char** argv)
 {
-    for (; argc > 1 && std::string_view(argv[1]).starts_with("-"); --argc, ++argv) {
-        const std::string_view flag = argv[1];
-        if (flag == "-v")
-            verbose = true;
-        else if (flag == "--trust-exit-status")
-            trust_exit_status = true;
-        else
-            fail("unknown option " + std::string(flag));
-    }
-    if (argc < 5)
-        fail("usage: nextprism-run CONFIG.json swarm|static|dns|direct SERVICE ARGV...");
+    namespace tools = nextprism::tools;
+    tools::command_line cli({
+        .program = "nextprism-run",
+        .synopsis = "[OPTIONS] CONFIG.json swarm|static|dns|direct SERVICE ARGV...",
+        .summary = "One host program, four executors assembled from policies at compile time,\n"
+                   "configured from one JSON file (docs/configuration.md).",
+        .exits = {{"0-255", "the command's own exit status (1: it exited 0 but printed one of its\n"
+                            "service's failure lines, unless --trust-exit-status)"},
+                  {"64", "usage: a bad command line"},
+                  {"65", "refused by the whitelist (with the rule)"},
+                  {"70", "no result: what the attempts met, and where a proxy started it"},
+                  {"78", "the configuration or the policy file is wrong (with its key path)"}},
+        .notes = "swarm:  SSH pool + Swarm labels; static: SSH pool + the configured proxy list;\n"
+                 "dns:    SSH pool + tasks.<service>-proxy names; direct: the local engine only.",
+    });
+    cli.flag("-v, --verbose", "how the command was routed, on stderr", verbose)
+        .flag("--trust-exit-status", "pass the command's exit status as it is", trust_exit_status);
+    const auto operands = cli.parse(argc, argv);
+    if (operands.size() < 4)
+        cli.usage_error("need CONFIG.json, an executor, a service and a command");
     error_code ec;
     std::string reason;
-    const auto config = executor_config::from_file(argv[1], ec, reason);
+    const auto config = executor_config::from_file(operands[0], ec, reason);
     if (ec)
         fail(reason, 78);
     std::shared_ptr<const whitelist> policy = default_whitelist();
@@ -134,10 +145,11 @@ int main(int argc, char** argv)
         if (!in || ec)
             fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
     }
-    const std::string kind = argv[2];
+    const std::string& kind = operands[1];
     if (kind != "static" && kind != "dns" && !config.engine)
         fail(kind + " needs docker_host in the configuration", 78);
-    command_request request{argv[3], std::vector<std::string>(argv + 4, argv + argc), config.command_timeout};
+    command_request request{operands[2], std::vector<std::string>(operands.begin() + 3, operands.end()),
+                            config.command_timeout};
     request.detect_failures = !trust_exit_status;
     if (kind == "swarm")
         return run<swarm_executor>(make_swarm, config, policy, std::move(request));
@@ -147,5 +159,5 @@ int main(int argc, char** argv)
         return run<dns_executor>(make_dns, config, policy, std::move(request));
     if (kind == "direct")
         return run<direct_executor>(make_direct, config, policy, std::move(request));
-    fail("unknown executor '" + kind + "': swarm, static, dns or direct");
+    cli.usage_error("unknown executor '" + kind + "': swarm, static, dns or direct");
 }

@@ -5,23 +5,34 @@
 // Prints the SSH command string the library sends for the argv, and the
 // proxy's decision: the argv it would run in the container, or the reason for the refusal.
 #include <nextprism.hpp>
+#include <nextprism/tools/command_line.hpp>
 
 #include <iostream>
 
 int main(int argc, char** argv)
 {
-    if (argc < 3) {
-        std::cerr << "usage: nextprism-check <service> <argv...>\n";
-        return 2;
-    }
-    const std::vector<std::string> command(argv + 2, argv + argc);
+    namespace tools = nextprism::tools;
+    tools::command_line cli({
+        .program = "nextprism-check",
+        .synopsis = "SERVICE ARGV...",
+        .summary = "Prints the SSH command string the library sends for ARGV and the default\n"
+                   "whitelist's decision: the argv it would run in the container, or the rule that refuses.",
+        .exits = {{"0", "allowed"},
+                  {"1", "refused, or the argv cannot be sent (a single quote)"},
+                  {"64", "usage: a bad command line"}},
+        .notes = {},
+    });
+    const auto operands = cli.parse(argc, argv);
+    if (operands.size() < 2)
+        cli.usage_error("need a service and a command");
+    const std::vector<std::string> command(operands.begin() + 1, operands.end());
     nextprism::error_code ec;
     const std::string wire = nextprism::format_command(command, ec);
     if (ec) {
         std::cerr << "cannot send this argv: " << ec.message() << '\n';
         return 1;
     }
-    const auto d = nextprism::whitelist::default_policy().check_command(argv[1], wire);
+    const auto d = nextprism::whitelist::default_policy().check_command(operands[0], wire);
     std::cout << "wire:    " << wire << '\n';
     if (!d) {
         std::cout << "refused: " << d.reason << '\n';

@@ -1,8 +1,8 @@
 // nextprism-exec: run one whitelisted command through a nextprism proxy.
 //
 //   nextprism-exec --proxy HOST:PORT --user USER --key FILE --known-hosts FILE
-//                  [--timeout SECONDS] [--trust-on-first-use] [--trust-exit-status]
-//                  <nextcloud|photoprism> <argv...>
+//                  [--timeout DURATION] [--trust-on-first-use] [--trust-exit-status]
+//                  <nextcloud|photoprism> <argv...>      (--help: options, exit table)
 //
 // Streams the command's output and exits with its exit status; a command
 // that exits 0 but prints one of its service's failure lines (the default
@@ -14,6 +14,7 @@
 #include <nextprism/failure_lines.hpp>
 #include <nextprism/ssh/pool.hpp>
 #include <nextprism/wire/exit_status.hpp>
+#include <nextprism/tools/command_line.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -22,15 +23,6 @@
 #include <unistd.h>
 
 namespace {
-
-[[noreturn]] void usage(const std::string& why)
-{
-    std::cerr << "nextprism-exec: " << why << "\n"
-              << "usage: nextprism-exec --proxy HOST:PORT --user USER --key FILE --known-hosts FILE\n"
-              << "                      [--timeout SECONDS] [--trust-on-first-use] [--trust-exit-status]\n"
-              << "                      <nextcloud|photoprism> <argv...>\n";
-    std::exit(2);
-}
 
 void write_all(int fd, std::string_view data)
 {
@@ -50,45 +42,50 @@ int main(int argc, char** argv)
     nextprism::ssh_pool_options options;
     std::chrono::milliseconds timeout{0};
     bool trust_exit_status = false;
-    int i = 1;
-    for (; i < argc && std::string_view(argv[i]).starts_with("--"); ++i) {
-        const std::string_view flag = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
-                usage(std::string(flag) + " needs a value");
-            return argv[++i];
-        };
-        if (flag == "--proxy") {
-            const std::string v = value();
-            const auto colon = v.rfind(':');
-            if (colon == std::string::npos)
-                usage("--proxy takes HOST:PORT");
-            ep.host = v.substr(0, colon);
-            ep.port = static_cast<std::uint16_t>(std::stoi(v.substr(colon + 1)));
-        } else if (flag == "--user") {
-            ep.user = value();
-        } else if (flag == "--key") {
-            options.credentials.private_key_file = value();
-        } else if (flag == "--known-hosts") {
-            options.credentials.known_hosts_file = value();
-        } else if (flag == "--timeout") {
-            timeout = std::chrono::seconds(std::stol(value()));
-        } else if (flag == "--trust-on-first-use") {
-            options.credentials.trust_on_first_use = true;
-        } else if (flag == "--trust-exit-status") {
-            trust_exit_status = true;
-        } else {
-            usage("unknown option " + std::string(flag));
-        }
-    }
+    bool proxy_given = false;
+    namespace tools = nextprism::tools;
+    tools::command_line cli({
+        .program = "nextprism-exec",
+        .synopsis = "--proxy HOST:PORT --user USER --key FILE --known-hosts FILE [OPTIONS] SERVICE ARGV...",
+        .summary = "Runs one whitelisted command through a nextprism proxy and streams its output.\n"
+                   "The argv travels as the wire-format command string (no shell anywhere); the proxy decides.",
+        .exits = {{"0-254", "the command's own exit status (1: it exited 0 but printed one of its\n"
+                            "service's failure lines, unless --trust-exit-status)"},
+                  {"64", "usage: a bad command line (this tool) or a misconfigured proxy"},
+                  {"65", "refused: not on the proxy's whitelist"},
+                  {"66", "busy: a single-flight command already runs there"},
+                  {"69", "no running target container on the proxy's node"},
+                  {"124", "timed out: stopped at the deadline"},
+                  {"255", "connection, host key or authentication failure; killed by a signal"}},
+        .notes = "SERVICE: nextcloud or photoprism.",
+    });
+    cli.option("--proxy", "HOST:PORT", "the proxy's address", [&](std::string_view v) {
+           const auto hp = tools::parse_host_port(v);
+           if (!hp)
+               return "'" + std::string(v) + "' is not HOST:PORT with a port from 1 to 65535";
+           ep.host = hp->host;
+           ep.port = hp->port;
+           proxy_given = true;
+           return std::string();
+       })
+        .option("--user", "USER", "the proxy's SSH account", ep.user)
+        .option("--key", "FILE", "the client's private key", options.credentials.private_key_file)
+        .option("--known-hosts", "FILE", "the proxies' host keys", options.credentials.known_hosts_file)
+        .duration("--timeout", "DURATION", "stop the command after this long (90, 1500ms, 10m, 4h; 0: none)",
+                  timeout, std::chrono::hours(24 * 7))
+        .flag("--trust-on-first-use", "accept and record an unknown host key", options.credentials.trust_on_first_use)
+        .flag("--trust-exit-status", "pass the command's exit status as it is", trust_exit_status);
+    const auto operands = cli.parse(argc, argv);
+    if (!proxy_given)
+        cli.usage_error("--proxy is required");
     if (options.credentials.private_key_file.empty() || options.credentials.known_hosts_file.empty())
-        usage("--key and --known-hosts are required");
-    if (argc - i < 2)
-        usage("need a service and a command");
-    const std::string service = argv[i++];
+        cli.usage_error("--key and --known-hosts are required");
+    if (operands.size() < 2)
+        cli.usage_error("need a service and a command");
+    const std::string service = operands[0];
     if (service != "nextcloud" && service != "photoprism")
-        usage("service must be nextcloud or photoprism");
-    std::vector<std::string> command(argv + i, argv + argc);
+        cli.usage_error("service must be nextcloud or photoprism, not '" + service + "'");
+    std::vector<std::string> command(operands.begin() + 1, operands.end());
 
     const auto* rules = nextprism::whitelist::default_policy().find_service(service);
     nextprism::failure_scanner failures;

@@ -36,6 +36,8 @@
 #include "broker_stop.hpp"
 #include "default_policy_table.hpp" // generated: the default policy as constants
 
+#include <nextprism/tools/command_line.hpp>
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/prctl.h>
@@ -58,20 +60,6 @@ volatile std::sig_atomic_t drain_requested = 0; // SIGTERM: see the drain above
 
 namespace exit_code = nextprism::proxy_exit_code;
 namespace protocol = nextprism::broker_protocol;
-
-constexpr std::string_view usage_text =
-    "usage: nextprism-broker --socket PATH --service SERVICE [--policy FILE] [--audit-log FILE]\n"
-    "                        [--lock-dir DIR] [--timeout S] [--output-stall S] [--max-running N]\n"
-    "                        [--max-per-key N] [--peer-uid UID]... [--socket-group GID] [--user NAME]\n"
-    "                        [--helper-image IMAGE|auto|none] [--stop-grace MS] [--max-children N]\n"
-    "                        [--authorized-keys FILE] [--drain-timeout S]\n"
-    "       nextprism-broker --stop-tree PID --container ID --not-before EPOCH [--grace MS]\n"
-    "Environment: DOCKER_HOST, <SERVICE>_CONTAINER (the target's Swarm service or container).\n"
-    "--peer-uid: the uids allowed to connect (default: the account 'nextprism'); --socket-group:\n"
-    "the socket's group (default: that account's group), mode 0660; --user: the account the\n"
-    "broker runs as once its socket is bound (its groups reach the Docker socket);\n"
-    "--helper-image auto (default): stop commands with a helper container of this container's\n"
-    "image, none: signal them from here (a broker in the host PID namespace).\n";
 
 struct options
 {
@@ -102,91 +90,79 @@ struct options
     std::exit(code);
 }
 
-long number(std::string_view arg, const std::string& text, long lo, long hi)
-{
-    char* end = nullptr;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || v < lo || v > hi)
-        die(exit_code::usage, std::string(arg) + ": bad value '" + text + "'");
-    return static_cast<long>(v);
-}
-
-std::string upper(std::string s)
-{
-    for (auto& c : s)
-        c = static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
-
 /// The whole command line and environment, in one place.
 options parse_options(int argc, char** argv)
 {
+    namespace tools = nextprism::tools;
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
-                die(exit_code::usage, std::string(arg) + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--socket")
-            o.socket_path = value();
-        else if (arg == "--service")
-            o.run.service = o.service = value();
-        else if (arg == "--policy")
-            o.policy_file = value();
-        else if (arg == "--audit-log")
-            o.audit_log = value();
-        else if (arg == "--lock-dir")
-            o.run.lock_dir = value();
-        else if (arg == "--authorized-keys")
-            o.authorized_keys = value();
-        else if (arg == "--timeout")
-            o.run.timeout_seconds = number(arg, value(), 0, 7 * 24 * 3600);
-        else if (arg == "--output-stall")
-            o.run.output_stall_seconds = number(arg, value(), 0, 7 * 24 * 3600);
-        else if (arg == "--max-running")
-            o.run.max_running = number(arg, value(), 0, 1024);
-        else if (arg == "--max-per-key")
-            o.run.max_per_key = number(arg, value(), 0, 1024);
-        else if (arg == "--peer-uid")
-            o.peer_uids.insert(static_cast<uid_t>(number(arg, value(), 0, 0x7fffffff)));
-        else if (arg == "--socket-group")
-            o.socket_group = static_cast<gid_t>(number(arg, value(), 0, 0x7fffffff));
-        else if (arg == "--user")
-            o.user = value();
-        else if (arg == "--helper-image")
-            o.helper_image = value();
-        else if (arg == "--stop-grace" || arg == "--grace")
-            o.stop_grace_ms = number(arg, value(), 0, 600'000);
-        else if (arg == "--max-children")
-            o.max_children = number(arg, value(), 1, 4096);
-        else if (arg == "--drain-timeout")
-            o.drain_timeout_seconds = number(arg, value(), 0, 24 * 3600);
-        else if (arg == "--stop-tree")
-            o.stop_pid = static_cast<int>(number(arg, value(), 1, 0x7fffffff));
-        else if (arg == "--container")
-            o.stop_container = value();
-        else if (arg == "--not-before")
-            o.not_before = number(arg, value(), 0, 0x7fffffffffffLL);
-        else if (arg == "--help" || arg == "-h") {
-            std::cout << usage_text;
-            std::exit(0);
-        } else
-            die(exit_code::usage, "unknown argument " + std::string(arg) + " (see --help)");
-    }
+    tools::command_line cli({
+        .program = "nextprism-broker",
+        .synopsis = "--socket PATH --service SERVICE [OPTIONS]\n"
+                    "--stop-tree PID --container ID --not-before EPOCH [--grace MS]",
+        .summary = "The proxy's privileged half: the only process that reaches the Docker socket and the\n"
+                   "audit log. Validators hand it their decisions over PATH; it records and runs them.",
+        .exits = {{"0", "stopped by SIGTERM after its drain, or a stop helper's work done"},
+                  {"64", "usage: a bad command line, or DOCKER_HOST is not an engine address"},
+                  {"70", "internal error"},
+                  {"74", "the audit log cannot be written"}},
+        .notes = "Environment: DOCKER_HOST, <SERVICE>_CONTAINER (the target's Swarm service or container).\n"
+                 "--helper-image auto (default): stop commands with a helper container of this container's\n"
+                 "image; none: signal them from here (a broker in the host PID namespace).",
+        .operands_allowed = false,
+    });
+    constexpr long week = 7 * 24 * 3600;
+    cli.option("--socket", "PATH", "the unix socket validators connect to", o.socket_path)
+        .option("--service", "SERVICE", "the target service", [&o](std::string_view v) {
+            o.run.service = o.service = std::string(v);
+            return std::string();
+        })
+        .option("--policy", "FILE", "a whitelist file instead of the compiled-in default", o.policy_file)
+        .option("--audit-log", "FILE", "the audit sink (default /run/nextprism/audit.fifo)", o.audit_log)
+        .option("--lock-dir", "DIR", "single-flight locks", o.run.lock_dir)
+        .option("--authorized-keys", "FILE", "for the key's comment in the audit", o.authorized_keys)
+        .number("--timeout", "SECONDS", "stop a command after this long", o.run.timeout_seconds, 0L, week)
+        .number("--output-stall", "SECONDS", "the caller may read nothing this long (0: no limit)",
+                o.run.output_stall_seconds, 0L, week)
+        .number("--max-running", "N", "commands at once per service (0: no cap)", o.run.max_running, 0L, 1024L)
+        .number("--max-per-key", "N", "commands at once per key (0: no cap)", o.run.max_per_key, 0L, 1024L)
+        .option("--peer-uid", "UID", "a uid allowed to connect (repeatable; default: the account 'nextprism')",
+                [&o](std::string_view v) {
+                    const auto uid = tools::parse_number<uid_t>(v, 0, 0x7fffffff);
+                    if (!uid)
+                        return "'" + std::string(v) + "' is not a uid";
+                    o.peer_uids.insert(*uid);
+                    return std::string();
+                })
+        .option("--socket-group", "GID", "the socket's group, mode 0660 (default: that account's group)",
+                [&o](std::string_view v) {
+                    const auto gid = tools::parse_number<gid_t>(v, 0, 0x7fffffff);
+                    if (!gid)
+                        return "'" + std::string(v) + "' is not a gid";
+                    o.socket_group = *gid;
+                    return std::string();
+                })
+        .option("--user", "NAME", "run as this account once the socket is bound", o.user)
+        .option("--helper-image", "IMAGE|auto|none", "how a command is stopped (see below)", o.helper_image)
+        .number("--stop-grace, --grace", "MS", "SIGTERM to SIGKILL, milliseconds", o.stop_grace_ms, 0L, 600'000L)
+        .number("--max-children", "N", "request children at once", o.max_children, 1L, 4096L)
+        .number("--drain-timeout", "SECONDS", "after SIGTERM, how long running commands may go on",
+                o.drain_timeout_seconds, 0L, 24L * 3600)
+        .number("--stop-tree", "PID", "as the stop helper: stop this process tree", o.stop_pid, 1, 0x7fffffff)
+        .option("--container", "ID", "the stop helper's container (full id)", o.stop_container)
+        .number("--not-before", "EPOCH", "the stop helper waits until then", o.not_before, 0LL, 0x7fffffffffffLL);
+    cli.parse(argc, argv);
     if (o.stop_pid > 0) {
         if (o.stop_container.size() != 64)
-            die(exit_code::usage, "--stop-tree needs --container with a full container id");
+            cli.usage_error("--stop-tree needs --container with a full container id");
         return o;
     }
     if (o.socket_path.empty() || o.service.empty())
-        die(exit_code::usage, "--socket and --service are required (see --help)");
+        cli.usage_error("--socket and --service are required");
     nextprism::error_code ec;
     o.run.engine = nextprism::docker::engine_address_from_environment(ec);
     if (ec)
         die(exit_code::usage, "DOCKER_HOST is not a unix:// or tcp:// address");
-    const char* target = std::getenv((upper(o.service) + "_CONTAINER").c_str());
+    const char* target = std::getenv(nextprism::proxy_run::target_variable(o.service).c_str());
     o.run.container = target && *target ? target : o.service;
     o.run.hold_until_ended = true;
     if (o.peer_uids.empty() || !o.socket_group) {

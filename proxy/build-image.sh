@@ -14,7 +14,7 @@
 #   proxy/build-image.sh --check-sshd  only the sshd version gate (proxy/check-sshd.sh)
 #
 # Cached: the image carries the label nextprism.source, a hash of its build
-# context (CMakeLists.txt, cmake/, include/, proxy/; the caller: examples/
+# context (CMakeLists.txt, cmake/, include/, tools/, proxy/; the caller: examples/
 # instead of proxy/) and of its base. An
 # engine that has an image with that hash is not asked to build again; the
 # image is also saved under the cache directory, so another engine (a fresh
@@ -45,7 +45,7 @@ sha() { sha256sum | cut -c1-16; }
 context_tar() {
   (cd "$source_dir" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
      --mode=go-w --exclude='*~' --exclude='*.swp' --exclude=proxy/build-image.sh \
-     -cf - CMakeLists.txt cmake include "${context[@]}")
+     -cf - CMakeLists.txt cmake include tools "${context[@]}")
 }
 
 # The host's Debian mirrors (deb822 or one-line sources): "MAIN SECURITY".

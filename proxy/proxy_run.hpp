@@ -45,6 +45,16 @@ namespace nextprism::proxy_run {
 
 namespace exit_code = nextprism::proxy_exit_code;
 
+/// The environment variable naming a service's target (Swarm service or
+/// container): `photo-prism` -> PHOTO_PRISM_CONTAINER.
+inline std::string target_variable(std::string_view service)
+{
+    std::string name;
+    for (const char c : service)
+        name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name + "_CONTAINER";
+}
+
 /// Writes all of `data` to a blocking or non-blocking `fd`; gives up after ~2 s of no progress.
 inline void write_all(int fd, std::string_view data)
 {

@@ -24,6 +24,8 @@
 #include "broker_protocol.hpp"
 #include "default_policy_table.hpp" // generated: the default policy as constants
 
+#include <nextprism/tools/command_line.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
@@ -39,25 +41,6 @@
 namespace {
 
 namespace exit_code = nextprism::proxy_exit_code;
-
-constexpr std::string_view usage_text =
-    "usage: nextprism-validate [--service nextcloud|photoprism] [--policy FILE]\n"
-    "                          [--audit-log FILE] [--timeout SECONDS]\n"
-    "                          [--output-stall SECONDS] [--max-running N] [--max-per-key N]\n"
-    "                          [--broker SOCKET] [--dry-run]\n"
-    "       nextprism-validate --print-default-policy\n"
-    "       nextprism-validate --audit-drain FIFO [--audit-file FILE]\n"
-    "                          [--audit-file-max-bytes N] [--audit-file-keep K]\n"
-    "The command comes from SSH_ORIGINAL_COMMAND (set by sshd for a ForceCommand).\n"
-    "Environment: NEXTPRISM_SERVICE, NEXTPRISM_POLICY, NEXTPRISM_AUDIT_LOG\n"
-    "(default /var/log/nextprism/audit.log), NEXTPRISM_TIMEOUT (seconds, default\n"
-    "14400), NEXTPRISM_OUTPUT_STALL (seconds the caller may read nothing, default 300,\n"
-    "0: no limit), NEXTPRISM_MAX_RUNNING (commands at once per service, default 40, 0: no\n"
-    "cap), NEXTPRISM_MAX_PER_KEY (commands at once per key, default 32, 0: no cap),\n"
-    "NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
-    "NEXTPRISM_BROKER (the broker's socket: it audits and runs; then the options above but\n"
-    "the service, policy and dry run are the broker's own),\n"
-    "<SERVICE>_CONTAINER (Swarm service or container name; default: the service).\n";
 
 struct options
 {
@@ -130,97 +113,68 @@ int shell_invocation(int argc, char** argv)
 
 options parse_options(int argc, char** argv)
 {
+    namespace tools = nextprism::tools;
     options o;
-    if (auto v = env("NEXTPRISM_SERVICE"))
-        o.service = v;
-    if (auto v = env("NEXTPRISM_POLICY"))
-        o.policy_file = v;
-    if (auto v = env("NEXTPRISM_AUDIT_LOG"))
-        o.audit_log = v;
     if (auto v = env("NEXTPRISM_LOCK_DIR"))
         o.lock_dir = v;
     if (auto v = env("NEXTPRISM_AUTHORIZED_KEYS"))
         o.authorized_keys = v;
     if (auto v = env("NEXTPRISM_DRY_RUN"))
         o.dry_run = std::string_view(v) == "1";
-    auto seconds = [](std::string_view text) {
-        char* end = nullptr;
-        const std::string s(text);
-        const long v = std::strtol(s.c_str(), &end, 10);
-        if (s.empty() || *end != '\0' || v < 0 || v > 7 * 24 * 3600)
-            fail(exit_code::usage, "usage", "timeout must be 0 to 604800 seconds, got '" + s + "'");
-        return v;
-    };
-    if (auto v = env("NEXTPRISM_TIMEOUT"))
-        o.timeout_seconds = seconds(v);
-    if (auto v = env("NEXTPRISM_OUTPUT_STALL"))
-        o.output_stall_seconds = seconds(v);
-    auto slots = [](std::string_view text) {
-        char* end = nullptr;
-        const std::string s(text);
-        const long v = std::strtol(s.c_str(), &end, 10);
-        if (s.empty() || *end != '\0' || v < 0 || v > 1024)
-            fail(exit_code::usage, "usage", "max running must be 0 to 1024, got '" + s + "'");
-        return v;
-    };
-    if (auto v = env("NEXTPRISM_MAX_RUNNING"))
-        o.max_running = slots(v);
-    if (auto v = env("NEXTPRISM_MAX_PER_KEY"))
-        o.max_per_key = slots(v);
-    if (auto v = env("NEXTPRISM_BROKER"))
-        o.broker = v;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
-                fail(exit_code::usage, "usage", std::string(arg) + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "--service")
-            o.service = value();
-        else if (arg == "--policy")
-            o.policy_file = value();
-        else if (arg == "--audit-log")
-            o.audit_log = value();
-        else if (arg == "--dry-run")
-            o.dry_run = true;
-        else if (arg == "--audit-drain")
-            o.audit_drain = value();
-        else if (arg == "--audit-file")
-            o.audit_file = value();
-        else if (arg == "--audit-file-max-bytes" || arg == "--audit-file-keep") {
-            const std::string v = value();
-            char* end = nullptr;
-            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-            if (v.empty() || *end != '\0' || (arg == "--audit-file-keep" && n > 100) ||
-                (arg == "--audit-file-max-bytes" && n < 4096))
-                fail(exit_code::usage, "usage", std::string(arg) + ": bad value '" + v + "'");
-            if (arg == "--audit-file-keep")
-                o.audit_file_keep = static_cast<unsigned>(n);
-            else
-                o.audit_file_max_bytes = n;
-        }
-        else if (arg == "--timeout")
-            o.timeout_seconds = seconds(value());
-        else if (arg == "--output-stall")
-            o.output_stall_seconds = seconds(value());
-        else if (arg == "--max-running")
-            o.max_running = slots(value());
-        else if (arg == "--max-per-key")
-            o.max_per_key = slots(value());
-        else if (arg == "--broker")
-            o.broker = value();
-        else if (arg == "--print-default-policy") {
-            print(nextprism::whitelist::default_policy_json());
-            print("\n");
-            std::exit(0);
-        } else if (arg == "--help" || arg == "-h") {
-            print(usage_text);
-            std::exit(0);
-        } else {
-            // One line only, the contract's (the usage text is behind --help).
-            fail(exit_code::usage, "usage", "unknown argument " + std::string(arg) + " (see --help)");
-        }
+    bool print_policy = false;
+    tools::command_line cli({
+        .program = "nextprism-validate",
+        .synopsis = "[--service nextcloud|photoprism] [--policy FILE] [OPTIONS]   (sshd: -c ITS-OWN-PATH)\n"
+                    "--print-default-policy\n"
+                    "--audit-drain FIFO [--audit-file FILE] [--audit-file-max-bytes N] [--audit-file-keep K]",
+        .summary = "The proxy's ForceCommand: splits SSH_ORIGINAL_COMMAND by the wire grammar (no shell),\n"
+                   "checks it against the whitelist and, as deployed, hands the decision to the broker\n"
+                   "(NEXTPRISM_BROKER), which records and runs it; the exit status is the command's.",
+        .exits = {{"0-255", "the command's own exit status"},
+                  {"64", "usage: the proxy is misconfigured (service, policy file, options)"},
+                  {"65", "refused: not on the whitelist"},
+                  {"66", "busy: a single-flight command already runs"},
+                  {"69", "no running target container"},
+                  {"70", "internal error"},
+                  {"74", "the audit cannot be written: nothing ran"},
+                  {"75", "the Docker engine failed or is unreachable"},
+                  {"76", "a stop was tried and the engine says it still runs"},
+                  {"124", "the command exceeded its deadline and was stopped"}},
+        .notes = "Also: NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
+                 "NEXTPRISM_AUTHORIZED_KEYS, <SERVICE>_CONTAINER (Swarm service or container name;\n"
+                 "default: the service). With a broker, the service, policy and dry run are the broker's.\n"
+                 "Each error is one stderr line, `nextprism: ...` (nextprism/wire/exit_status.hpp).",
+        .operands_allowed = false,
+    });
+    // One line only, the contract's.
+    cli.on_usage_error([](const std::string& what) { fail(exit_code::usage, "usage", what); });
+    constexpr long week = 7 * 24 * 3600;
+    cli.option("--service", "NAME", "the target service", o.service, "NEXTPRISM_SERVICE")
+        .option("--policy", "FILE", "a whitelist file instead of the compiled-in default", o.policy_file,
+                "NEXTPRISM_POLICY")
+        .option("--audit-log", "FILE", "the audit log (default /var/log/nextprism/audit.log)", o.audit_log,
+                "NEXTPRISM_AUDIT_LOG")
+        .number("--timeout", "SECONDS", "stop a command after this long (default 14400)", o.timeout_seconds, 0L,
+                week, "NEXTPRISM_TIMEOUT")
+        .number("--output-stall", "SECONDS", "the caller may read nothing this long (default 300; 0: no limit)",
+                o.output_stall_seconds, 0L, week, "NEXTPRISM_OUTPUT_STALL")
+        .number("--max-running", "N", "commands at once per service (default 40; 0: no cap)", o.max_running, 0L,
+                1024L, "NEXTPRISM_MAX_RUNNING")
+        .number("--max-per-key", "N", "commands at once per key (default 32; 0: no cap)", o.max_per_key, 0L,
+                1024L, "NEXTPRISM_MAX_PER_KEY")
+        .option("--broker", "SOCKET", "the broker's socket: it audits and runs", o.broker, "NEXTPRISM_BROKER")
+        .flag("--dry-run", "decide and print the argv; run nothing", o.dry_run)
+        .flag("--print-default-policy", "print the compiled-in whitelist as JSON", print_policy)
+        .option("--audit-drain", "FIFO", "run as the audit drainer of this FIFO", o.audit_drain)
+        .option("--audit-file", "FILE", "the drainer's rotated file", o.audit_file)
+        .number("--audit-file-max-bytes", "N", "rotate at this size (at least 4096)", o.audit_file_max_bytes,
+                std::uint64_t{4096}, std::numeric_limits<std::uint64_t>::max())
+        .number("--audit-file-keep", "K", "rotated files kept (0-100)", o.audit_file_keep, 0U, 100U);
+    cli.parse(argc, argv);
+    if (print_policy) {
+        print(nextprism::whitelist::default_policy_json());
+        print("\n");
+        std::exit(0);
     }
     if (o.service.empty() && o.audit_drain.empty())
         fail(exit_code::usage, "usage", "no service: pass --service or set NEXTPRISM_SERVICE");
@@ -229,12 +183,6 @@ options parse_options(int argc, char** argv)
 
 
 
-std::string upper(std::string s)
-{
-    for (auto& c : s)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
 
 /** The proxy's audit drainer (root, beside sshd, started by the
     entrypoint): reads the lines validators write into the audit FIFO and
@@ -457,7 +405,7 @@ int main(int argc, char** argv)
     if (ec)
         fail(exit_code::usage, "usage", "DOCKER_HOST is not a unix:// or tcp:// address");
     cfg.engine = engine;
-    const char* target = env((upper(opts.service) + "_CONTAINER").c_str());
+    const char* target = env(nextprism::proxy_run::target_variable(opts.service).c_str());
     cfg.container = target ? target : opts.service;
     cfg.lock_dir = opts.lock_dir;
     cfg.timeout_seconds = opts.timeout_seconds;

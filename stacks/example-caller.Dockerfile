@@ -16,6 +16,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
 COPY include/ include/
+COPY tools/ tools/
 COPY examples/ examples/
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
       -DNEXTPRISM_BUILD_TESTS=OFF -DNEXTPRISM_BUILD_BENCHMARKS=OFF -DNEXTPRISM_BUILD_PROXY=OFF \

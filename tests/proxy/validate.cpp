@@ -126,7 +126,7 @@ TEST_CASE("the service comes from --service or NEXTPRISM_SERVICE")
     r = v.run({"--service", "nextcloud", "--bogus"}, {"SSH_ORIGINAL_COMMAND=php occ status"});
     CHECK(r.exit_code == exit_code::usage);
     // The proxy's own exit is one stderr line, nothing else (proxy_exit_code.hpp).
-    CHECK(r.err == "nextprism: usage: unknown argument --bogus (see --help)\n");
+    CHECK(r.err == "nextprism: usage: unknown option --bogus (see --help)\n");
 }
 
 TEST_CASE("the audit record carries the client and the key")
