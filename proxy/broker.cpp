@@ -52,6 +52,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 
 namespace {
@@ -218,6 +219,23 @@ void become(const std::string& user)
         die(exit_code::internal, "could regain root after becoming " + user);
 }
 
+/** The validator's own check, on the argv it sent: written back in the
+    wire grammar (whose character rules refuse control, formatting and
+    malformed bytes, also inside quotes) and checked as the command string
+    an SSH session would carry. One check on both sides: a forged argv the
+    grammar cannot carry (`--path=a\nb`) is refused here too. */
+nextprism::decision check_as_sent(const nextprism::whitelist& policy, const std::string& service,
+                                  std::span<const std::string> argv)
+{
+    nextprism::decision d;
+    const auto command = nextprism::format_command(argv, d.ec);
+    if (d.ec) {
+        d.reason = "the argv cannot be written as an SSH command string (" + d.ec.message() + ")";
+        return d;
+    }
+    return policy.check_command(service, command);
+}
+
 /// Answers the validator and ends this child.
 [[noreturn]] void answer(int conn, int status, std::string line = {})
 {
@@ -267,14 +285,20 @@ void become(const std::string& user)
     record.key_comment = key_comment;
 
     nextprism::decision d;
-    if (req.service != opts.service) {
+    const bool runs = req.op == "run" || req.op == "dry_run";
+    if (runs && key.fingerprint.empty()) {
+        // sshd names the key in SSH_USER_AUTH (ExposeAuthInfo): a session
+        // without one is no session of ours, and nobody would be on record.
+        d.ec = nextprism::error::authentication_failed;
+        d.reason = "no client key on record (the session has no SSH_USER_AUTH public key)";
+    } else if (req.service != opts.service) {
         d.ec = nextprism::error::unknown_service;
         d.reason = "this proxy serves " + opts.service + ", not '" + req.service + "'";
     } else if (req.op == "refused") {
         d.ec = nextprism::error::empty_command; // any refusal: the validator's reason is on record
         d.reason = req.reason;
-    } else if (req.op == "run" || req.op == "dry_run") {
-        d = policy.check(opts.service, req.argv); // the whitelist again, on the argv
+    } else if (runs) {
+        d = check_as_sent(policy, opts.service, req.argv); // the grammar and the whitelist again
     } else {
         answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
     }
@@ -436,15 +460,11 @@ int main(int argc, char** argv)
     };
     std::optional<std::chrono::steady_clock::time_point> drain_until;
     bool told_to_stop = false;
-    // Read the request first (bounded): answered before it was read, the
-    // validator's send of it failed (EPIPE) and it reported an internal
-    // error instead of the busy answer.
+    // Answered at once and unread: the parent never waits on a peer (it
+    // read each refused request for up to 2 s, so 4 idle connections held
+    // a valid request 8 s). The reply fits an empty socket buffer; the
+    // validator reads it even when its own send then fails (EPIPE).
     const auto refuse = [](int conn, std::string detail) {
-        std::string ignored;
-        std::vector<int> fds;
-        protocol::receive_message(conn, ignored, fds, std::chrono::milliseconds(2000));
-        for (const int fd : fds)
-            ::close(fd);
         protocol::send_message(conn, protocol::encode(protocol::reply{
                                          exit_code::busy, nextprism::proxy_exit_line("busy", detail)}));
         ::close(conn);
@@ -514,7 +534,7 @@ int main(int argc, char** argv)
         settle(); // a child that ended while the parent waited frees a place:
         if (have_spare())
             continue; // the spare takes this connection
-        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0)
             continue;
         if (drain_until)

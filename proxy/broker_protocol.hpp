@@ -83,6 +83,67 @@ inline bool text(const nlohmann::json& j, const char* key, std::string& out)
     return true;
 }
 
+/** Whether `data` is one CBOR item with no more than `max_depth` arrays
+    and maps nested (the request is a map holding one array: 2), of definite lengths that
+    fit in `data`, with no tags. Iterative, so that a hostile peer's
+    nesting cannot overflow the stack here, and checked before the
+    recursive reader sees the bytes: ~1 MB of nested arrays made it
+    overflow. */
+inline bool well_formed(std::string_view data, std::size_t max_depth = 3)
+{
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    const auto* const end = p + data.size();
+    std::vector<std::uint64_t> open; // items still to read in each open array or map
+    std::uint64_t top = 1;           // the one item at the top level
+    while (top > 0 || !open.empty()) {
+        if (top == 0) {
+            top = open.back();
+            open.pop_back();
+            continue;
+        }
+        --top;
+        if (p == end)
+            return false;
+        const unsigned major = *p >> 5, info = *p & 31u;
+        ++p;
+        std::uint64_t value = info;
+        if (info >= 24) {
+            if (info > 27)
+                return false; // reserved, or an indefinite length
+            const std::size_t size = std::size_t(1) << (info - 24);
+            if (std::size_t(end - p) < size)
+                return false;
+            value = 0;
+            for (std::size_t i = 0; i < size; ++i)
+                value = (value << 8) | *p++;
+        }
+        switch (major) {
+        case 0: case 1: // integers
+            break;
+        case 2: case 3: // byte and text strings
+            if (value > std::uint64_t(end - p))
+                return false;
+            p += value;
+            break;
+        case 4: case 5: { // arrays and maps
+            const std::uint64_t items = major == 5 ? value * 2 : value;
+            if (value > std::uint64_t(end - p) || open.size() >= max_depth)
+                return false; // each item takes a byte at least
+            open.push_back(top);
+            top = items;
+            break;
+        }
+        case 7: // false, true, null; floats
+            if (info < 20 || info == 24 || info > 27)
+                return false;
+            break;
+        default: // tags
+            return false;
+        }
+    }
+    return p == end;
+}
+
 } // namespace detail
 
 inline std::string encode(const request& r)
@@ -101,6 +162,8 @@ inline std::string encode(const request& r)
 
 inline bool decode(std::string_view data, request& r)
 {
+    if (!detail::well_formed(data))
+        return false;
     const auto j = nlohmann::json::from_cbor(data.begin(), data.end(), true, false);
     if (!j.is_object())
         return false;
@@ -133,6 +196,8 @@ inline std::string encode(const reply& r)
 
 inline bool decode(std::string_view data, reply& r)
 {
+    if (!detail::well_formed(data))
+        return false;
     const auto j = nlohmann::json::from_cbor(data.begin(), data.end(), true, false);
     if (!j.is_object() || !j.contains("status") || !j["status"].is_number_integer())
         return false;

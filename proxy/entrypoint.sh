@@ -36,7 +36,8 @@
 # It never changes anything outside the container: the node's Docker
 # socket is used through a group inside the container (its GID, given to
 # the broker's account only in /run/nextprism/group, which /etc/group
-# links to), or the proxy refuses to start. Every authorized_keys line must start with
+# links to), or the proxy refuses to start: a socket of group root or
+# writable by everyone. Every authorized_keys line must start with
 # `restrict`. The root file system may be read-only: everything written
 # lives under /run (a tmpfs).
 set -eu
@@ -90,21 +91,39 @@ grep -q -E '^restrict' "$keys" || die "$keys has no key"
 
 # The node's Docker socket, used as it is. Its group must grant rw; that
 # GID becomes a group of the broker's account inside this container only
-# (never of the validator's: it cannot open the socket).
+# (never of the validator's: it cannot open the socket). Any GID but 0
+# works: one that an account of the image already uses is joined, not
+# replaced (deleting the image's own nextprism-broker group, 999 like a
+# docker-ce host's docker group, made the proxy crash-loop); the
+# validator's own group moves out of the way. /etc/passwd and /etc/group
+# are links into /run, written here from the image's copies.
 socket=/var/run/docker.sock
 [ -S "$socket" ] || die "$socket is not a socket: bind the node's Docker socket"
 gid=$(stat -c %g "$socket")
 mode=$(stat -c %a "$socket")
 case $mode in ?6?|?7?) ;; *) die "$socket is mode $mode: its group needs rw (Debian's docker.io: root:docker 0660)" ;; esac
+case $mode in *[2367]) die "$socket is mode $mode: writable by every account, the validator's too; the proxy will not use it (make it 0660)" ;; esac
 [ "$gid" != 0 ] || die "$socket belongs to group root (gid 0): the proxy will not use or change it; give it a docker group (dockerd --group, the default of Debian's docker.io: root:docker 0660)"
-[ "$gid" != "$(id -g nextprism)" ] || die "$socket belongs to group $gid, the validator account's own group: the validator would reach the engine; give the socket another group"
 mkdir -p /run/nextprism /run/sshd
 chmod 0755 /run/nextprism /run/sshd
-{
-  grep -v -E "^[^:]*:[^:]*:$gid:" /etc/nextprism/group.in
-  echo "docker-host:x:$gid:nextprism-broker"
-} >/run/nextprism/group
-chmod 0644 /run/nextprism/group
+moved=
+if [ "$gid" = "$(awk -F: '$1 == "nextprism" { print $4 }' /etc/nextprism/passwd.in)" ]; then
+  moved=64000
+  while [ "$moved" = "$gid" ] || awk -F: -v g="$moved" '$3 == g { found = 1 } END { exit !found }' /etc/nextprism/group.in; do
+    moved=$((moved + 1))
+  done
+fi
+awk -F: -v OFS=: -v m="$moved" '$1 == "nextprism" && m != "" { $4 = m } { print }' \
+  /etc/nextprism/passwd.in >/run/nextprism/passwd
+awk -F: -v OFS=: -v g="$gid" -v m="$moved" '
+  $1 == "nextprism" && m != "" { $3 = m }
+  $3 == g { joined = 1; if ($1 != "nextprism-broker") $4 = ($4 == "" ? "" : $4 ",") "nextprism-broker" }
+  { print }
+  END { if (!joined) print "docker-host:x:" g ":nextprism-broker" }' /etc/nextprism/group.in >/run/nextprism/group
+chmod 0644 /run/nextprism/passwd /run/nextprism/group
+[ "$gid" != "$(id -g nextprism)" ] && ! id -G nextprism | tr ' ' '\n' | grep -qx "$gid" ||
+  die "$socket: group $gid is still the validator account's"
+id -G nextprism-broker | tr ' ' '\n' | grep -qx "$gid" || die "$socket: the broker's account did not get group $gid"
 
 # State under /run: the locks and slots (the broker's alone: a validator
 # cannot hold one), the audit FIFO (the broker may write it, not read it;
@@ -120,7 +139,8 @@ chown root:nextprism-broker "$fifo"
 broker_socket=/run/nextprism/broker.sock
 
 # The validator gets the service and the broker's socket, nothing of the engine.
-env_line="SetEnv NEXTPRISM_SERVICE=$service NEXTPRISM_BROKER=$broker_socket"
+# Its --timeout (the broker's) bounds its wait for the broker's answer.
+env_line="SetEnv NEXTPRISM_SERVICE=$service NEXTPRISM_BROKER=$broker_socket NEXTPRISM_TIMEOUT=$timeout"
 sed -e "s|^Port .*|Port $port|" -e "s|^ListenAddress .*|ListenAddress $listen|" -e "s|^SetEnv .*|$env_line|" \
   /etc/nextprism/sshd_config.in >/run/nextprism/sshd_config
 /usr/sbin/sshd -t -f /run/nextprism/sshd_config

@@ -154,7 +154,7 @@ options parse_options(int argc, char** argv)
                 "NEXTPRISM_POLICY")
         .option("--audit-log", "FILE", "the audit log (default /var/log/nextprism/audit.log)", o.audit_log,
                 "NEXTPRISM_AUDIT_LOG")
-        .number("--timeout", "SECONDS", "stop a command after this long (default 14400)", o.timeout_seconds, 0L,
+        .number("--timeout", "SECONDS", "stop a command after this long (default 14400; a broker's answer: +60 s)", o.timeout_seconds, 0L,
                 week, "NEXTPRISM_TIMEOUT")
         .number("--output-stall", "SECONDS", "the caller may read nothing this long (default 300; 0: no limit)",
                 o.output_stall_seconds, 0L, week, "NEXTPRISM_OUTPUT_STALL")
@@ -293,15 +293,27 @@ int through_broker(const options& opts, nextprism::broker_protocol::request req,
         fail(exit_code::internal, "cannot reach the proxy's broker " + opts.broker, std::strerror(errno));
     }
     const int fds[] = {STDOUT_FILENO, STDERR_FILENO};
-    if (!protocol::send_message(sock, protocol::encode(req),
-                                pass_output ? std::span<const int>(fds) : std::span<const int>()))
-        fail(exit_code::internal, "cannot send the request to the proxy's broker", std::strerror(errno));
+    const bool sent = protocol::send_message(sock, protocol::encode(req),
+                                             pass_output ? std::span<const int>(fds) : std::span<const int>());
+    const int send_errno = errno;
+    // A broker that answers busy at once closes without reading: its
+    // answer is waiting even when the send failed. The wait is bounded: a
+    // run by --timeout (the broker's own deadline, as the entrypoint sets
+    // both) and a minute for its stop, the rest by seconds; then this side
+    // closes, which stops what the broker runs.
+    const auto wait = !sent             ? std::chrono::seconds(2)
+                      : req.op != "run" ? std::chrono::seconds(30)
+                      : opts.timeout_seconds > 0 ? std::chrono::seconds(opts.timeout_seconds + 60)
+                                                 : std::chrono::seconds(-1);
     std::string payload;
     std::vector<int> ignored;
     protocol::reply reply;
-    if (!protocol::receive_message(sock, payload, ignored, std::chrono::milliseconds(-1)) ||
-        !protocol::decode(payload, reply))
+    if (!protocol::receive_message(sock, payload, ignored, std::chrono::duration_cast<std::chrono::milliseconds>(wait)) ||
+        !protocol::decode(payload, reply)) {
+        if (!sent)
+            fail(exit_code::internal, "cannot send the request to the proxy's broker", std::strerror(send_errno));
         fail(exit_code::internal, "the proxy's broker ended without an answer");
+    }
     if (!reply.line.empty())
         std::fwrite(reply.line.data(), 1, reply.line.size(), stderr);
     return reply.status;

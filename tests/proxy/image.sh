@@ -4,7 +4,8 @@
 # stack file's containment (read-only root, tmpfs /run and /tmp, every
 # capability dropped but five, host network), against the test bed's
 # dockerd. Checks the sshd version gate, the entrypoint's refusals (a
-# root-group socket, a key line without `restrict`), that the node's socket
+# root-group or world-writable socket, a key line without `restrict`), any
+# other socket group (105, 999, 1000) working, that the node's socket
 # is left as it was, a command through sshd, the audit line on the
 # container's stdout, the healthcheck, privilege separation, commands that
 # really stop, the drain on docker stop, and that the container ends when
@@ -20,11 +21,13 @@ sock=${DOCKER_HOST#unix://}
 work=$(mktemp -d /run/nextprism-image-test.XXXXXX) # /run: StrictModes-clean, root-owned
 chmod 0755 "$work"
 fails=0
+relays=()
 check() { # check DESCRIPTION COMMAND...
   if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
 }
 cleanup() {
-  docker rm -f np-img-proxy np-img-refuse np-img-nc >/dev/null 2>&1 || true
+  docker rm -f np-img-proxy np-img-refuse np-img-nc np-img-gid >/dev/null 2>&1 || true
+  [ ${#relays[@]} = 0 ] || kill "${relays[@]}" 2>/dev/null || true
   rm -rf "$work"
 }
 [ -n "${KEEP:-}" ] || trap cleanup EXIT
@@ -47,6 +50,7 @@ check "gate refuses what it cannot read" sh -c "! NEXTPRISM_SSHD_VERSION='garbag
 check "the image's sshd passes the gate" docker run --rm --network none --entrypoint /usr/local/lib/nextprism/check-sshd.sh "$tag"
 check "the image's sshd is Debian's openssh-server" sh -c "docker run --rm --network none --entrypoint dpkg-query '$tag' -W -f='\${Status}' openssh-server | grep -q 'install ok installed'"
 check "no host key in the image" sh -c "! docker run --rm --network none --entrypoint sh '$tag' -c 'ls /etc/ssh/ssh_host_*' >/dev/null 2>&1"
+check "no setuid or setgid file in the image" sh -c "[ -z \"\$(docker run --rm --network none --entrypoint find '$tag' / -xdev -type f -perm /6000)\" ]"
 check "the image records its inputs' hash" sh -c "docker image inspect -f '{{index .Config.Labels \"nextprism.source\"}}' '$tag' | grep -q ."
 ssh-keygen -q -t ed25519 -N '' -C image-test-host -f "$work/host_key"
 ssh-keygen -q -t ed25519 -N '' -C image-test-client -f "$work/client"
@@ -78,6 +82,67 @@ check "a root-group socket is refused" refused "belongs to group root" "$work/ro
 check "the root-group socket is unchanged" test "$(stat -c '%u:%g %a %i' "$work/root.sock")" = "$before"
 check "a key line without restrict is refused" refused "do not start with 'restrict'" "$sock" "$work/bad_keys"
 
+ssh_=(ssh -p "$port" -i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
+  -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none nextprism@127.0.0.1)
+
+# ---- any socket group but root: the engine's socket through a relay of
+# each group (a python forwarder: the test bed's own socket stays as it
+# is), the proxy started on it, a command run, the validator outside it.
+# 999 is the image's own nextprism-broker group (and docker-ce's usual
+# docker gid: the entrypoint deleted that group and crash-looped), 1000
+# the validator's (it moves), 105 one nobody in the image has.
+relay() { # relay GID MODE: a socket of that group and mode forwarding to the engine
+  python3 - "$work/relay-$1.sock" "$sock" <<'PY' &
+import os, socket, sys, threading
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen(64)
+def pump(a, b):
+    try:
+        while (data := a.recv(65536)):
+            b.sendall(data)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+while True:
+    client, _ = listener.accept()
+    engine = socket.socket(socket.AF_UNIX)
+    engine.connect(sys.argv[2])
+    threading.Thread(target=pump, args=(client, engine), daemon=True).start()
+    threading.Thread(target=pump, args=(engine, client), daemon=True).start()
+PY
+  relays+=($!)
+  for _ in $(seq 1 50); do [ -S "$work/relay-$1.sock" ] && break; sleep 0.1; done
+  chown "0:$1" "$work/relay-$1.sock"
+  chmod "$2" "$work/relay-$1.sock"
+}
+relays=()
+broker_gid=$(docker run --rm --network none --entrypoint awk "$tag" -F: '$1 == "nextprism-broker" { print $3 }' /etc/nextprism/group.in)
+check "the image's broker group is 999 ($broker_gid), as a docker-ce host's docker group" test "$broker_gid" = 999
+for g in 105 999 1000; do
+  relay "$g" 0660
+  docker rm -f np-img-gid >/dev/null 2>&1 || true
+  docker run -d --name np-img-gid "${containment[@]}" -v "$work/relay-$g.sock:/var/run/docker.sock" \
+    -v "$work/authorized_keys:/etc/nextprism/authorized_keys:ro" "$tag" >/dev/null
+  healthy=no
+  for _ in $(seq 1 50); do
+    docker exec np-img-gid /usr/local/bin/nextprism-proxy health >/dev/null 2>&1 && { healthy=yes; break; }
+    sleep 0.2
+  done
+  check "socket group $g: the proxy starts ($(docker logs np-img-gid 2>&1 | grep nextprism-proxy | head -2 | tr '\n' ' '))" test "$healthy" = yes
+  out=$("${ssh_[@]}" "php occ status" 2>&1) || true
+  check "socket group $g: a command runs through it" grep -q "installed: true" <<<"$out"
+  check "socket group $g: the validator's account is not in it ($(docker exec -u nextprism np-img-gid id 2>&1))" \
+    sh -c "! docker exec -u nextprism np-img-gid id -G | tr ' ' '\n' | grep -qx '$g'"
+  docker rm -f np-img-gid >/dev/null 2>&1 || true
+done
+relay 998 0666
+check "a world-writable socket is refused" refused "writable by every account" "$work/relay-998.sock" "$work/authorized_keys"
+kill "${relays[@]}" 2>/dev/null || true
+
 # The real run.
 before=$(stat -c '%u:%g %a %i' "$sock")
 docker run -d --name np-img-proxy "${containment[@]}" -v "$sock:/var/run/docker.sock" \
@@ -92,8 +157,6 @@ wait_healthy() {
 wait_healthy || true
 check "healthcheck passes" docker exec np-img-proxy /usr/local/bin/nextprism-proxy health
 check "the node's socket is unchanged" test "$(stat -c '%u:%g %a %i' "$sock")" = "$before"
-ssh_=(ssh -p "$port" -i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
-  -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none nextprism@127.0.0.1)
 out=$("${ssh_[@]}" "php occ status" 2>"$work/ssh.err") || true
 check "a command runs through the image's sshd" grep -q "installed: true" <<<"$out" || cat "$work/ssh.err" >&2
 check "the audit line is on the container's stdout" sh -c "docker logs np-img-proxy 2>/dev/null | grep -q '\"event\":\"finished\".*\"outcome\":\"exited\"'"

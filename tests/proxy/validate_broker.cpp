@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 namespace exit_code = nextprism::proxy_exit_code;
 namespace protocol = nextprism::broker_protocol;
 using namespace nextprism::test;
+using namespace std::literals;
 
 namespace {
 
@@ -93,6 +94,7 @@ TEST_CASE("a forged request is checked again: refused, on record, nothing runs")
     req.service = "nextcloud";
     req.argv = {"php", "occ", "maintenance:mode", "--on"};
     req.input = "php occ status";
+    req.key = p.key_line();
     int pipes[2];
     REQUIRE(::pipe(pipes) == 0);
     const int conn = connect_to(p.socket("nextcloud"));
@@ -133,6 +135,125 @@ TEST_CASE("a forged request is checked again: refused, on record, nothing runs")
     REQUIRE(protocol::decode(payload, reply));
     CHECK(reply.status == exit_code::internal);
     ::close(conn3);
+}
+
+namespace {
+
+/// Sends `payload` as a request (the output pipes attached) and returns the broker's reply.
+protocol::reply ask(const proxy_env& p, const std::string& payload)
+{
+    int pipes[2];
+    REQUIRE(::pipe(pipes) == 0);
+    const int conn = connect_to(p.socket("nextcloud"));
+    const int fds[] = {pipes[1], pipes[1]};
+    REQUIRE(protocol::send_message(conn, payload, fds));
+    std::string answer;
+    std::vector<int> none;
+    protocol::reply reply;
+    reply.status = -1;
+    if (protocol::receive_message(conn, answer, none, std::chrono::seconds(30)))
+        REQUIRE(protocol::decode(answer, reply));
+    ::close(conn);
+    ::close(pipes[0]);
+    ::close(pipes[1]);
+    return reply;
+}
+
+protocol::request forged(const proxy_env& p, std::vector<std::string> argv)
+{
+    protocol::request req;
+    req.op = "run";
+    req.service = "nextcloud";
+    req.argv = std::move(argv);
+    req.key = p.key_line();
+    return req;
+}
+
+} // namespace
+
+TEST_CASE("the broker's inputs from a subverted validator: the grammar again, bounded CBOR, a key on record")
+{
+    proxy_env p("np-b");
+    SECTION("an argv the command grammar cannot carry is refused, though the whitelist allows the option")
+    {
+        const auto reply =
+            ask(p, protocol::encode(forged(p, {"php", "occ", "files:scan", "--path=/alice/files/a\nb\x1b[2J\xff\u202e"})));
+        CHECK(reply.status == exit_code::refused);
+        CHECK(reply.line.find("cannot be written as an SSH command string") != std::string::npos);
+        // A bidi override alone (valid UTF-8, not a control byte) as well.
+        CHECK(ask(p, protocol::encode(forged(p, {"php", "occ", "files:scan", "--path=/alice/files/\u202etxt.exe"})))
+                  .status == exit_code::refused);
+        const auto audit = p.audit();
+        REQUIRE(audit.size() == 2);
+        CHECK(audit[0]["decision"] == "refused");
+        CHECK(p.idle(p.nextcloud));
+        // What the grammar carries runs, as the validator would have sent it.
+        CHECK(ask(p, protocol::encode(forged(p, {"php", "occ", "status"}))).status == 0);
+    }
+    SECTION("a megabyte of nested CBOR is malformed, answered, and the child does not crash")
+    {
+        std::string nested(1 << 20, '\x81'); // arrays of one array of ...
+        nested.back() = '\x00';
+        const auto reply = ask(p, nested);
+        CHECK(reply.status == exit_code::internal);
+        CHECK(reply.line.find("malformed request") != std::string::npos);
+        // One level too deep inside the request's own map is refused the same way.
+        auto deep = protocol::encode(forged(p, {"php", "occ", "status"}));
+        CHECK(protocol::detail::well_formed(deep));
+        CHECK(protocol::detail::well_formed("\x81\x81\x81\x00"sv));
+        CHECK_FALSE(protocol::detail::well_formed("\x81\x81\x81\x81\x00"sv));
+        CHECK_FALSE(protocol::detail::well_formed(deep.substr(0, deep.size() - 1)));
+        CHECK_FALSE(protocol::detail::well_formed(deep + "x"));
+        CHECK_FALSE(protocol::detail::well_formed("\x9f\xff"sv)); // an indefinite length
+        CHECK_FALSE(protocol::detail::well_formed("\xc0\x00"sv)); // a tag
+        CHECK(p.audit().empty());
+    }
+    SECTION("a session without SSH_USER_AUTH runs nothing and is on record as refused")
+    {
+        auto req = forged(p, {"php", "occ", "status"});
+        req.key.clear();
+        const auto reply = ask(p, protocol::encode(req));
+        CHECK(reply.status == exit_code::refused);
+        CHECK(reply.line.find("no client key on record") != std::string::npos);
+        // The validator without the file (sshd without ExposeAuthInfo) is refused the same way.
+        const auto r = p.run("nextcloud", "php occ status", {"SSH_USER_AUTH="});
+        CHECK(r.exit_code == exit_code::refused);
+        CHECK(r.err.find("no client key on record") != std::string::npos);
+        const auto audit = p.audit();
+        REQUIRE(audit.size() == 2);
+        CHECK(audit[1]["decision"] == "refused");
+        CHECK(audit[1]["key_fp"] == "");
+    }
+}
+
+TEST_CASE("the broker's parent refuses without waiting on the peer: idle connections hold nobody")
+{
+    proxy_env p("np-b", {"--max-children", "1"});
+    auto scan = p.spawn("nextcloud", "php occ files:scan -v slow3");
+    std::string seen;
+    REQUIRE(scan.read_until("photo-1.jpg", 30, seen));
+    // Twenty connections that never send: the parent read each one for 2 s
+    // before it answered busy, so a request behind them waited 40 s.
+    std::vector<int> idle;
+    for (int i = 0; i < 20; ++i)
+        idle.push_back(connect_to(p.socket("nextcloud")));
+    const auto started = std::chrono::steady_clock::now();
+    const auto turned_away = p.run("nextcloud", "php occ status");
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(turned_away.exit_code == exit_code::busy);
+    CHECK(turned_away.err == "nextprism: busy: the proxy's broker serves 1 sessions; try again shortly\n");
+    CHECK(waited < std::chrono::seconds(10)); // not a timing: 40 s before, milliseconds now
+    // Each idle connection has its answer though it never asked.
+    for (const int fd : idle) {
+        std::string payload;
+        std::vector<int> none;
+        protocol::reply reply;
+        CHECK((protocol::receive_message(fd, payload, none, std::chrono::seconds(5)) &&
+               protocol::decode(payload, reply) && reply.status == exit_code::busy));
+        ::close(fd);
+    }
+    CHECK(scan.wait(60) == 0);
+    scan.finish();
 }
 
 TEST_CASE("a refusal of the validator is on record through the broker, the validator's line on stderr")

@@ -40,6 +40,14 @@ struct proxy_env
           dir(std::filesystem::temp_directory_path() / unique_name(prefix + "-state"))
     {
         std::filesystem::create_directories(dir);
+        // The caller's key, named as sshd names it (SSH_USER_AUTH): the
+        // broker refuses a session without one.
+        const auto key = dir / "caller";
+        if (std::system(("ssh-keygen -q -t ed25519 -N '' -C caller@test -f " + key.string()).c_str()) != 0)
+            throw std::runtime_error("ssh-keygen failed");
+        std::string pub;
+        std::getline(std::ifstream(key.string() + ".pub"), pub);
+        std::ofstream(dir / "caller.auth") << "publickey " << pub << "\n";
         start_brokers(std::move(broker_args));
     }
     ~proxy_env()
@@ -49,6 +57,14 @@ struct proxy_env
     }
 
     std::string socket(const std::string& service) const { return (dir / (service + ".broker")).string(); }
+
+    /// The caller's key as a validator sends it to the broker ("TYPE BASE64").
+    std::string key_line() const
+    {
+        std::string type, blob;
+        std::ifstream(dir / "caller.pub") >> type >> blob;
+        return type + " " + blob;
+    }
 
     /** (Re)starts both brokers with `args` (after the defaults: root may
         connect, signals sent from here, the private audit log and locks)
@@ -105,14 +121,16 @@ struct proxy_env
     /// As sshd gives it to the validator in the proxy: the command and the broker.
     std::vector<std::string> env(const std::string& command, const std::string& service = "nextcloud") const
     {
-        return {"SSH_ORIGINAL_COMMAND=" + command, "NEXTPRISM_BROKER=" + socket(service)};
+        return {"SSH_ORIGINAL_COMMAND=" + command, "NEXTPRISM_BROKER=" + socket(service),
+                "SSH_USER_AUTH=" + (dir / "caller.auth").string()};
     }
 
+    /// `extra_env` first: getenv() finds the first of two, so it overrides.
     process_result run(const std::string& service, const std::string& command,
                        std::vector<std::string> extra_env = {}) const
     {
         auto e = env(command, service);
-        e.insert(e.end(), extra_env.begin(), extra_env.end());
+        e.insert(e.begin(), extra_env.begin(), extra_env.end());
         return run_process({NEXTPRISM_VALIDATE, "--service", service}, e);
     }
 
@@ -120,7 +138,7 @@ struct proxy_env
                           std::vector<std::string> extra_env = {}) const
     {
         auto e = env(command, service);
-        e.insert(e.end(), extra_env.begin(), extra_env.end());
+        e.insert(e.begin(), extra_env.begin(), extra_env.end());
         return spawn_process({NEXTPRISM_VALIDATE, "--service", service}, e);
     }
 
