@@ -429,7 +429,7 @@ if want image; then
   rm -rf "$img"
   mkdir -p "$img"
   chmod 0755 "$img"
-  tag=nextprism/proxy:bench
+  tag=nextprism.invalid/proxy:bench
   t0=$(date +%s)
   NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$work/image-cache} NEXTPRISM_IMAGE_QUIET=1 \
     "$root/proxy/build-image.sh" "$tag" >/dev/null 2>"$raw/image-build.txt"

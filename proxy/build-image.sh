@@ -7,9 +7,9 @@
 # same Dockerfile a user with a registry builds is built with
 # `docker build --network host` (apt inside reaches the Debian mirror).
 #
-#   proxy/build-image.sh [TAG]         build or reuse; prints TAG (default nextprism/proxy:local)
+#   proxy/build-image.sh [TAG]         build or reuse; prints TAG (default nextprism.invalid/proxy:local)
 #   proxy/build-image.sh --caller [TAG] the example caller instead (stacks/example-caller.Dockerfile,
-#                                      default nextprism/caller:local)
+#                                      default nextprism.invalid/caller:local)
 #   proxy/build-image.sh --inputs-hash print the hash of what goes into the image
 #   proxy/build-image.sh --check-sshd  only the sshd version gate (proxy/check-sshd.sh)
 #
@@ -140,7 +140,13 @@ case ${1:-} in
   ;;
 -*) echo "usage: build-image.sh [--caller] [TAG] | [--caller] --inputs-hash | --check-sshd" >&2; exit 2 ;;
 esac
-tag=${1:-nextprism/$image:local}
+# A name no registry resolves (.invalid, RFC 2606): a node without the
+# local copy fails to start the task instead of pulling someone's image
+# that would then get the Docker socket; deploy with --resolve-image never.
+tag=${1:-nextprism.invalid/$image:local}
+# The project's version (the binaries' --version), also the image's label.
+version=$(sed -n 's/^project(nextprism VERSION \([0-9.]*\).*/\1/p' "$source_dir/CMakeLists.txt")
+[ -n "$version" ] || die "no version in CMakeLists.txt"
 docker version >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST:-the default socket}"
 mkdir -p "$cache"
 ensure_base
@@ -148,7 +154,7 @@ context_file=$(mktemp "$cache/context.XXXXXX.tar")
 trap 'rm -f "$context_file"' EXIT
 context_tar >"$context_file"
 hash=$( (sha256sum <"$context_file"; echo "$base_key") | sha)
-built=nextprism/$image:src-$hash
+built=nextprism.invalid/$image:src-$hash
 saved=$cache/$image-$hash.tar
 if [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] &&
    [ "$(docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' "$built" 2>/dev/null)" = "$hash" ]; then
@@ -159,7 +165,8 @@ elif [ "${NEXTPRISM_IMAGE_REBUILD:-0}" != 1 ] && [ -s "$saved" ]; then
 else
   say "building $built from $dockerfile (apt inside; a few minutes)"
   started=$(date +%s)
-  if ! docker build --network host -q -f "$dockerfile" --label "nextprism.source=$hash" -t "$built" - \
+  if ! docker build --network host -q -f "$dockerfile" --label "nextprism.source=$hash" \
+      --label "org.opencontainers.image.version=$version" -t "$built" - \
       <"$context_file" >"$cache/build-$image.log" 2>&1; then
     tail -30 "$cache/build-$image.log" >&2
     die "docker build failed (log: $cache/build-$image.log; it needs the Debian mirror from the engine's network)"

@@ -3,7 +3,7 @@
 # (here: the tests and the demo, by `docker exec`) runs nextprism-run.
 # Build from the repository's root:
 #
-#   docker build -f stacks/example-caller.Dockerfile -t nextprism/caller .
+#   docker build -f stacks/example-caller.Dockerfile -t nextprism.invalid/caller .
 #
 # or proxy/build-image.sh --caller (no registry: base made locally, cached).
 FROM debian:bookworm-slim AS build

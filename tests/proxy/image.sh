@@ -16,7 +16,7 @@ set -euo pipefail
 port=${1:?port}
 here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../../proxy/build-image.sh
-tag=nextprism/proxy:image-test
+tag=nextprism.invalid/proxy:image-test
 sock=${DOCKER_HOST#unix://}
 work=$(mktemp -d /run/nextprism-image-test.XXXXXX) # /run: StrictModes-clean, root-owned
 chmod 0755 "$work"
@@ -51,6 +51,11 @@ check "the image's sshd passes the gate" docker run --rm --network none --entryp
 check "the image's sshd is Debian's openssh-server" sh -c "docker run --rm --network none --entrypoint dpkg-query '$tag' -W -f='\${Status}' openssh-server | grep -q 'install ok installed'"
 check "no host key in the image" sh -c "! docker run --rm --network none --entrypoint sh '$tag' -c 'ls /etc/ssh/ssh_host_*' >/dev/null 2>&1"
 check "no setuid or setgid file in the image" sh -c "[ -z \"\$(docker run --rm --network none --entrypoint find '$tag' / -xdev -type f -perm /6000)\" ]"
+label_version=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' "$tag")
+binary_version=$(docker run --rm --network none --entrypoint /usr/local/bin/nextprism-validate "$tag" --version)
+check "the image's version label ($label_version) is its binaries' (--version: $binary_version)" \
+  sh -c "[ -n '$label_version' ] && echo '$binary_version' | grep -qw -- '$label_version'"
+check "the image's name resolves at no registry" sh -c "echo '$tag' | grep -q '^nextprism.invalid/'"
 check "the image records its inputs' hash" sh -c "docker image inspect -f '{{index .Config.Labels \"nextprism.source\"}}' '$tag' | grep -q ."
 ssh-keygen -q -t ed25519 -N '' -C image-test-host -f "$work/host_key"
 ssh-keygen -q -t ed25519 -N '' -C image-test-client -f "$work/client"

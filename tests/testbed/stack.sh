@@ -43,14 +43,14 @@ start)
   "$here/../../scripts/nextprism-keys" --dir "$dir" --yes --swarm --node 127.0.0.1 \
     --target nextcloud:22622 --target photoprism:22623 init >"$dir/keys.log"
   NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$dir/../cache} NEXTPRISM_IMAGE_QUIET=1 \
-    "$here/../../proxy/build-image.sh" nextprism/proxy:test >/dev/null
-  docker stack deploy -c "$here/targets.yml" "$targets" >/dev/null
+    "$here/../../proxy/build-image.sh" nextprism.invalid/proxy:test >/dev/null
+  docker stack deploy --resolve-image never -c "$here/targets.yml" "$targets" >/dev/null
   sock=${DOCKER_HOST#unix://}
   mapfile -t envs < <(grep -v '=$' "$dir/stack.env")
-  env "${envs[@]}" NEXTPRISM_PROXY_IMAGE=nextprism/proxy:test \
+  env "${envs[@]}" NEXTPRISM_PROXY_IMAGE=nextprism.invalid/proxy:test \
     DOCKER_SOCKET=$sock NEXTCLOUD_SERVICE=${targets}_nextcloud PHOTOPRISM_SERVICE=${targets}_photoprism \
     NEXTCLOUD_PROXY_PORT=22622 PHOTOPRISM_PROXY_PORT=22623 \
-    docker stack deploy -c "$here/../../stacks/nextcloud-proxy.yaml" \
+    docker stack deploy --resolve-image never -c "$here/../../stacks/nextcloud-proxy.yaml" \
       -c "$here/../../stacks/photoprism-proxy.yaml" "$proxies" >/dev/null
   # Ready when both proxies greet, their tasks are running as the engine
   # reports them (with a healthcheck: after the first healthy check, which is

@@ -221,26 +221,26 @@ copy_image() {
 proxy_image() {
   local engine=$1 hash
   DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
-    "$source_dir/proxy/build-image.sh" nextprism/proxy:swarm >/dev/null
-  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism/proxy:swarm)
-  proxy_tag=nextprism/proxy:swarm-$hash
-  DOCKER_HOST=$engine docker tag nextprism/proxy:swarm "$proxy_tag"
+    "$source_dir/proxy/build-image.sh" nextprism.invalid/proxy:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism.invalid/proxy:swarm)
+  proxy_tag=nextprism.invalid/proxy:swarm-$hash
+  DOCKER_HOST=$engine docker tag nextprism.invalid/proxy:swarm "$proxy_tag"
   DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
-    "$source_dir/proxy/build-image.sh" --caller nextprism/caller:swarm >/dev/null
-  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism/caller:swarm)
-  caller_tag=nextprism/caller:swarm-$hash
-  DOCKER_HOST=$engine docker tag nextprism/caller:swarm "$caller_tag"
+    "$source_dir/proxy/build-image.sh" --caller nextprism.invalid/caller:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism.invalid/caller:swarm)
+  caller_tag=nextprism.invalid/caller:swarm-$hash
+  DOCKER_HOST=$engine docker tag nextprism.invalid/caller:swarm "$caller_tag"
 }
 
 # Earlier proxy images (those no container uses any more), on every node.
 prune_proxy_images() {
   local n old
   for n in $nodes; do
-    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism/proxy'); do
-      case $old in nextprism/proxy:swarm-*) [ "$old" = "$proxy_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
+    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism.invalid/proxy'); do
+      case $old in nextprism.invalid/proxy:swarm-*) [ "$old" = "$proxy_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
     done
-    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism/caller'); do
-      case $old in nextprism/caller:swarm-*) [ "$old" = "$caller_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
+    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism.invalid/caller'); do
+      case $old in nextprism.invalid/caller:swarm-*) [ "$old" = "$caller_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
     done
   done
 }
@@ -290,12 +290,12 @@ stack_env() {
 deploy() {
   local envs
   mapfile -t envs < <(stack_env)
-  on a docker stack deploy -c "$here/swarm-targets.yml" "$targets" >/dev/null 2>"$dir/deploy.err" ||
+  on a docker stack deploy --resolve-image never -c "$here/swarm-targets.yml" "$targets" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
-  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy \
+  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never \
     -c "$source_dir/stacks/nextcloud-proxy.yaml" -c "$source_dir/stacks/photoprism-proxy.yaml" "$proxies" \
     >/dev/null 2>"$dir/deploy.err" || { cat "$dir/deploy.err" >&2; exit 1; }
-  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy \
+  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never \
     -c "$source_dir/stacks/example-caller.yaml" "$callers" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
 }
