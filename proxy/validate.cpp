@@ -57,6 +57,7 @@ struct options
     long max_running = 40;
     long max_per_key = 32; ///< see proxy_run::run_config
     bool dry_run = false;
+    bool check_policy = false; ///< load the policy, say what it holds, run nothing
     std::string broker; ///< the broker's socket: it audits and runs (as deployed)
     std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
     // The drainer (--audit-drain FIFO): the audit FIFO to the container's
@@ -126,6 +127,7 @@ options parse_options(int argc, char** argv)
         .program = "nextprism-validate",
         .synopsis = "[--service nextcloud|photoprism] [--policy FILE] [OPTIONS]   (sshd: -c ITS-OWN-PATH)\n"
                     "--print-default-policy\n"
+                    "--check-policy [--policy FILE] --service NAME\n"
                     "--audit-drain FIFO [--audit-file FILE] [--audit-file-max-bytes N] [--audit-file-keep K]",
         .summary = "The proxy's ForceCommand: splits SSH_ORIGINAL_COMMAND by the wire grammar (no shell),\n"
                    "checks it against the whitelist and, as deployed, hands the decision to the broker\n"
@@ -165,6 +167,7 @@ options parse_options(int argc, char** argv)
         .option("--broker", "SOCKET", "the broker's socket: it audits and runs", o.broker, "NEXTPRISM_BROKER")
         .flag("--dry-run", "decide and print the argv; run nothing", o.dry_run)
         .flag("--print-default-policy", "print the compiled-in whitelist as JSON", print_policy)
+        .flag("--check-policy", "load the policy, print what it holds for --service, run nothing (bad file: 64)", o.check_policy)
         .option("--audit-drain", "FIFO", "run as the audit drainer of this FIFO", o.audit_drain)
         .option("--audit-file", "FILE", "the drainer's rotated file", o.audit_file)
         .number("--audit-file-max-bytes", "N", "rotate at this size (at least 4096)", o.audit_file_max_bytes,
@@ -337,8 +340,14 @@ int main(int argc, char** argv)
             ? nextprism::policy_table::default_policy()
             : nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
     const nextprism::whitelist* policy = &policy_in_use;
-    if (!policy->find_service(opts.service))
+    const auto* rule = policy->find_service(opts.service);
+    if (!rule)
         fail(exit_code::usage, "usage", "service '" + opts.service + "' is not in the policy");
+    if (opts.check_policy) {
+        print("nextprism-validate: policy " + (opts.policy_file.empty() ? "(compiled-in default)" : opts.policy_file) +
+              ": " + std::to_string(rule->commands.size()) + " commands for " + opts.service + "\n");
+        return 0;
+    }
 
     const char* original = std::getenv("SSH_ORIGINAL_COMMAND");
     const std::string input = original ? original : "";
