@@ -298,3 +298,41 @@ TEST_CASE("the audit file rotates by size; a FIFO without a reader fails closed"
     ::close(reader);
     fs::remove_all(dir);
 }
+
+TEST_CASE("a long decision is kept whole where it fits, and says how much it left out where not")
+{
+    // A files:scan of 51 users (the whole input on the line too): 640 bytes
+    // of argv kept 20 of them; the line has room for all.
+    std::vector<std::string> argv{"php", "occ", "files:scan"};
+    std::string input = "php occ files:scan";
+    for (int i = 0; i < 51; ++i) {
+        argv.push_back("user-" + std::to_string(1000 + i));
+        input += " " + argv.back();
+    }
+    nextprism::audit_record r;
+    r.service = "nextcloud";
+    r.decision = "allowed";
+    r.input = input;
+    r.argv = argv;
+    r.key_type = "ssh-ed25519";
+    r.key_fingerprint = "SHA256:" + std::string(43, 'k');
+    r.key_comment = "sync@nas";
+    r.ssh_client = "10.0.1.2 50000 2222";
+    auto line = nextprism::format_audit_line(r);
+    CHECK(line.size() <= nextprism::max_audit_line);
+    auto j = nlohmann::json::parse(line);
+    CHECK(j["argv"].size() == argv.size());
+    CHECK_FALSE(j.contains("argv_truncated"));
+    CHECK_FALSE(j.contains("argv_left_out"));
+
+    // 400 users do not fit: the line is still bounded and says how many are not on it.
+    for (int i = 51; i < 400; ++i)
+        argv.push_back("user-" + std::to_string(1000 + i));
+    r.argv = argv;
+    line = nextprism::format_audit_line(r);
+    CHECK(line.size() <= nextprism::max_audit_line);
+    j = nlohmann::json::parse(line);
+    CHECK(j["argv_truncated"] == true);
+    CHECK(j["argv"].size() > 51);
+    CHECK(j["argv_left_out"].get<std::size_t>() == argv.size() - j["argv"].size());
+}

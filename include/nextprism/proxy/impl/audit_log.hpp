@@ -131,9 +131,12 @@ inline std::string format_audit_line(const audit_record& r, std::size_t argv_bud
                 break;
         }
         cut = cut || argv.size() < r.argv.size();
+        const auto kept = argv.size();
         j["argv"] = std::move(argv);
-        if (cut)
+        if (cut) {
             j["argv_truncated"] = true;
+            j["argv_left_out"] = r.argv.size() - kept; // elements not on the line at all
+        }
     }
     if (r.input) {
         put("input", *r.input, 512, 512);
@@ -166,9 +169,13 @@ inline std::string format_audit_line(const audit_record& r, std::size_t argv_bud
 
 inline std::string format_audit_line(const audit_record& r)
 {
-    // The budgets above add up to about 1,900 bytes; a line that still
-    // comes out longer (many argv elements) is written again with less argv.
-    for (std::size_t argv_budget = 640;; argv_budget /= 2) {
+    // The argv gets what the other fields (each capped) leave of the line,
+    // so a long decision (51 users of a files:scan) is kept whole where it
+    // fits; 48 bytes stay for the argv_* markers. The budget is an upper
+    // bound of the escaped size; halving is the safety net.
+    const auto others = detail::format_audit_line(r, 0).size();
+    for (std::size_t argv_budget = others + 48 < max_audit_line ? max_audit_line - others - 48 : 0;;
+         argv_budget /= 2) {
         auto line = detail::format_audit_line(r, argv_budget);
         if (line.size() <= max_audit_line || argv_budget < 16)
             return line;
