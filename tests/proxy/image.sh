@@ -21,6 +21,11 @@ sock=${DOCKER_HOST#unix://}
 work=$(mktemp -d /run/nextprism-image-test.XXXXXX) # /run: StrictModes-clean, root-owned
 chmod 0755 "$work"
 fails=0
+# A command as the proxy account with the groups sshd's initgroups gives it,
+# by setpriv inside the container. Not `docker exec -u nextprism`: the daemon
+# resolves a user name on the host's side of the container's file system,
+# where /etc/passwd links into the container's own /run, so the name is unknown.
+as_nextprism() { local c=$1; shift; docker exec "$c" setpriv --reuid=nextprism --regid=nextprism --init-groups -- "$@"; }
 relays=()
 check() { # check DESCRIPTION COMMAND...
   if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
@@ -140,8 +145,9 @@ for g in 105 999 1000; do
   check "socket group $g: the proxy starts ($(docker logs np-img-gid 2>&1 | grep nextprism-proxy | head -2 | tr '\n' ' '))" test "$healthy" = yes
   out=$("${ssh_[@]}" "php occ status" 2>&1) || true
   check "socket group $g: a command runs through it" grep -q "installed: true" <<<"$out"
-  check "socket group $g: the validator's account is not in it ($(docker exec -u nextprism np-img-gid id 2>&1))" \
-    sh -c "! docker exec -u nextprism np-img-gid id -G | tr ' ' '\n' | grep -qx '$g'"
+  groups=$(as_nextprism np-img-gid id -G 2>&1) || groups="failed: $groups"
+  check "socket group $g: the validator's account is not in it (groups: $groups)" \
+    sh -c "echo '$groups' | grep -qx '1000' && ! echo '$groups' | tr ' ' '\n' | grep -qx '$g'"
   docker rm -f np-img-gid >/dev/null 2>&1 || true
 done
 relay 998 0666
@@ -177,14 +183,18 @@ check "the broker runs as nextprism-broker, in the socket's group" sh -c "
   pid=\$(docker exec np-img-proxy cat /run/nextprism/broker.pid) &&
   docker exec np-img-proxy grep -E '^(Uid|Groups):' /proc/\$pid/status | tr -s '\t ' ' ' | grep -q '^Uid: 101 ' &&
   docker exec np-img-proxy grep '^Groups:' /proc/\$pid/status | grep -qw '$sock_gid'"
-check "the validator's account is not in the socket's group" sh -c "! docker exec -u nextprism np-img-proxy id -G | grep -qw '$sock_gid'"
+groups=$(as_nextprism np-img-proxy id -G 2>&1) || groups="failed: $groups"
+check "the validator's account is not in the socket's group (groups: $groups)" \
+  sh -c "echo '$groups' | grep -qx '1000' && ! echo '$groups' | grep -qw '$sock_gid'"
 # The validator itself, as the account sshd runs it as, told to reach the engine directly: refused by the kernel.
-out=$(docker exec -u nextprism -e SSH_ORIGINAL_COMMAND='php occ status' -e DOCKER_HOST=unix:///var/run/docker.sock \
-  -e NEXTPRISM_AUDIT_LOG=/dev/null -e NEXTPRISM_LOCK_DIR=/tmp -e NEXTCLOUD_CONTAINER=np-img-nc \
-  np-img-proxy /usr/local/bin/nextprism-validate --service nextcloud 2>&1) && rc=0 || rc=$?
+out=$(as_nextprism np-img-proxy env SSH_ORIGINAL_COMMAND='php occ status' DOCKER_HOST=unix:///var/run/docker.sock \
+  NEXTPRISM_AUDIT_LOG=/dev/null NEXTPRISM_LOCK_DIR=/tmp NEXTCLOUD_CONTAINER=np-img-nc \
+  /usr/local/bin/nextprism-validate --service nextcloud 2>&1) && rc=0 || rc=$?
 check "the validator cannot open docker.sock (rc $rc: $out)" sh -c "[ $rc = 75 ] && echo '$out' | grep -q 'ermission denied'"
-check "the proxy account cannot write the audit FIFO" sh -c "! docker exec -u nextprism np-img-proxy sh -c 'echo forged >/run/nextprism/audit.fifo' 2>/dev/null"
-check "the proxy account cannot touch the locks" sh -c "! docker exec -u nextprism np-img-proxy sh -c 'ls /run/nextprism/locks' >/dev/null 2>&1"
+out=$(as_nextprism np-img-proxy sh -c 'echo forged >/run/nextprism/audit.fifo' 2>&1) && rc=0 || rc=$?
+check "the proxy account cannot write the audit FIFO (rc $rc: $out)" sh -c "[ $rc != 0 ] && echo '$out' | grep -q 'ermission denied'"
+out=$(as_nextprism np-img-proxy ls /run/nextprism/locks 2>&1) && rc=0 || rc=$?
+check "the proxy account cannot touch the locks (rc $rc: $out)" sh -c "[ $rc != 0 ] && echo '$out' | grep -q 'ermission denied'"
 check "the broker's socket: root:nextprism 660" sh -c "docker exec np-img-proxy stat -c '%U:%G %a' /run/nextprism/broker.sock | grep -qx 'root:nextprism 660'"
 # A live session's validator: uid 1000, no group of the socket.
 "${ssh_[@]}" "php occ files:scan -v slow300" >/dev/null 2>&1 &

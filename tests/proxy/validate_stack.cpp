@@ -267,19 +267,31 @@ TEST_CASE("deployed proxy: the validator cannot reach the Docker socket, the bro
 {
     const auto proxy = container_of(proxy_service);
     const auto gid = trimmed(docker_cli({"exec", proxy, "stat", "-c", "%g", "/var/run/docker.sock"}).out);
-    const auto groups = docker_cli({"exec", "-u", "nextprism", proxy, "id", "-G"});
+    // As the proxy account with the groups sshd's initgroups gives it: setpriv
+    // in the container. `docker exec -u nextprism` cannot: the daemon resolves
+    // the name on its side of the file system, where /etc/passwd's link into
+    // the container's /run leads nowhere.
+    const auto as_validator = [&](std::vector<std::string> argv) {
+        std::vector<std::string> a{"exec", proxy, "setpriv", "--reuid=nextprism", "--regid=nextprism",
+                                   "--init-groups", "--"};
+        a.insert(a.end(), argv.begin(), argv.end());
+        return docker_cli(a);
+    };
+    const auto groups = as_validator({"id", "-G"});
     REQUIRE(groups.exit_code == 0);
+    CHECK((" " + trimmed(groups.out) + " ").find(" 1000 ") != std::string::npos);
     CHECK((" " + trimmed(groups.out) + " ").find(" " + gid + " ") == std::string::npos);
     // The validator binary as the validator's account, told to use the socket itself.
-    const auto direct = docker_cli({"exec", "-u", "nextprism", "-e", "SSH_ORIGINAL_COMMAND=php occ status", "-e",
-                                    "DOCKER_HOST=unix:///var/run/docker.sock", "-e", "NEXTPRISM_AUDIT_LOG=/dev/null",
-                                    "-e", "NEXTPRISM_LOCK_DIR=/tmp", proxy, "/usr/local/bin/nextprism-validate",
-                                    "--service", "nextcloud"});
+    const auto direct = as_validator({"env", "SSH_ORIGINAL_COMMAND=php occ status",
+                                      "DOCKER_HOST=unix:///var/run/docker.sock", "NEXTPRISM_AUDIT_LOG=/dev/null",
+                                      "NEXTPRISM_LOCK_DIR=/tmp", "/usr/local/bin/nextprism-validate", "--service",
+                                      "nextcloud"});
     CHECK(direct.exit_code == exit_code::engine_error);
     CHECK(direct.err == "nextprism: error: Permission denied\n");
     // The audit FIFO: not writable by the proxy account.
-    const auto forged = docker_cli({"exec", "-u", "nextprism", proxy, "sh", "-c", "echo forged >/run/nextprism/audit.fifo"});
+    const auto forged = as_validator({"sh", "-c", "echo forged >/run/nextprism/audit.fifo"});
     CHECK(forged.exit_code != 0);
+    CHECK(forged.err.find("ermission denied") != std::string::npos);
     CHECK(trimmed(docker_cli({"exec", proxy, "stat", "-c", "%U:%G %a", "/run/nextprism/audit.fifo"}).out) ==
           "root:nextprism-broker 620");
 }

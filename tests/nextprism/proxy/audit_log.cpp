@@ -315,7 +315,8 @@ TEST_CASE("a long decision is kept whole where it fits, and says how much it lef
     r.input = input;
     r.argv = argv;
     r.key_type = "ssh-ed25519";
-    r.key_fingerprint = "SHA256:" + std::string(43, 'k');
+    const std::string fingerprint = "SHA256:" + std::string(43, 'k'); // the record holds views: kept alive here
+    r.key_fingerprint = fingerprint;
     r.key_comment = "sync@nas";
     r.ssh_client = "10.0.1.2 50000 2222";
     auto line = nextprism::format_audit_line(r);
