@@ -272,6 +272,23 @@ inline accepted_command accepted_from(const decision& d)
 
 namespace detail {
 
+/** A record the audit sink did not take (it blocked past its wait, or
+    failed): one line on stderr (the container's log, beside sshd's) and
+    one line in `lock_dir/audit-dropped`, whose line count is the tally of
+    dropped records. Nothing is dropped unnoticed. */
+inline void report_dropped(const std::string& lock_dir, const audit_record& r, const error_code& ec)
+{
+    const std::string line = "nextprism: audit record dropped: event=" + std::string(r.event) +
+                             " outcome=" + std::string(r.outcome) + " service=" + std::string(r.service) +
+                             " pid=" + std::to_string(::getpid()) + ": " + ec.message() + "\n";
+    write_all(STDERR_FILENO, line);
+    const int fd = ::open((lock_dir + "/audit-dropped").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        write_all(fd, line); // one write below PIPE_BUF: lines of several children do not mix
+        ::close(fd);
+    }
+}
+
 /// A flock'd slot among `count` files PREFIX.I; the fd (kept open: the lock
 /// goes with the process) or -1 when all are taken, -2 when a file cannot be opened.
 inline int take_slot(const std::string& prefix, long count, std::string& error)
@@ -324,6 +341,8 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
         record.duration_ms = ms;
         error_code wec;
         log.write(record, wec); // what follows says the same either way
+        if (wec)
+            detail::report_dropped(cfg.lock_dir, record, wec);
     };
     // An outcome without a run (busy, misconfigured) is on record too.
     auto refuse = [&](std::string_view outcome, int status, std::string_view what, const std::string& detail) {
@@ -578,6 +597,8 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     record.duration_ms = duration<double, std::milli>(steady_clock::now() - run_started).count();
     error_code wec;
     log.write(record, wec);
+    if (wec)
+        detail::report_dropped(cfg.lock_dir, record, wec);
     return status;
 }
 

@@ -43,6 +43,10 @@ struct command_result
     /// <id>)", from its start line; empty when it never started it. Also
     /// set when the run failed after a proxy had started it.
     std::string started_in;
+    /// Whether the command was started, where the transport knows it (a
+    /// proxy that ended the run itself: its start line was there or not).
+    /// Unset: the error's row of the table says (`may_have_started`).
+    std::optional<bool> started;
     /// When the run ended with a refusal (`condition::rejected`): the rule
     /// that refused it, in one line, as the whitelist gave it. When it
     /// ended with `outcome_unknown` after retries: what the attempts met.

@@ -18,11 +18,11 @@ namespace nextprism {
 
 /// SSH pool + Swarm-label discovery + the configured retry (and, like every
 /// assembly, a breaker per proxy endpoint: swarm_executor_options::breaker).
-using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, any_retry>;
+using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, any_retry, direct_transport>;
 /// SSH pool + a configured list of proxies + the configured retry.
-using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, any_retry>;
+using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, any_retry, direct_transport>;
 /// The local engine only, no retry.
-using direct_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry>;
+using direct_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry, direct_transport>;
 
 } // namespace nextprism
 

@@ -14,5 +14,6 @@ struct forgetful_discovery
     executor_type ex;
 };
 
-using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, forgetful_discovery, nextprism::no_retry>;
+using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, forgetful_discovery, nextprism::no_retry,
+                                               nextprism::direct_transport>;
 int main() { return sizeof(broken); }

@@ -13,6 +13,6 @@ struct forgetful_retry
 };
 
 using broken = nextprism::basic_swarm_executor<nextprism::no_proxy, nextprism::local_only_discovery,
-                                               forgetful_retry>;
+                                               forgetful_retry, nextprism::direct_transport>;
 broken* instance = nullptr;
 int main() { return sizeof(broken); }

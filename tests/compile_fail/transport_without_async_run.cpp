@@ -9,5 +9,5 @@ struct mute_transport
 };
 
 using broken = nextprism::basic_swarm_executor<mute_transport, nextprism::local_only_discovery,
-                                               nextprism::no_retry>;
+                                               nextprism::no_retry, nextprism::direct_transport>;
 int main() { return sizeof(broken); }

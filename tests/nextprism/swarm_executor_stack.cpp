@@ -241,7 +241,7 @@ TEST_CASE("executor: proxy stopped mid-run → the scan finishes there (drain); 
 {
     io_thread io;
     auto ex = io.io.get_executor();
-    using static_ssh_executor = basic_swarm_executor<ssh_proxy_transport, static_list, fixed_retry>;
+    using static_ssh_executor = basic_swarm_executor<ssh_proxy_transport, static_list, fixed_retry, direct_transport>;
     // 4: while the task stops, the host-mode port's docker-proxy (engines
     // without iptables) still accepts once and drops the handshake.
     fixed_retry retry{100ms, 4};

@@ -255,3 +255,48 @@ TEST_CASE("200 concurrent status calls against a cap of 8: the rest refused busy
     CHECK(peak <= 8);
     CHECK(p.idle(p.nextcloud)); // nothing left running
 }
+
+TEST_CASE("an audit sink that blocks: 74 (transient), and a record it drops is said and counted")
+{
+    proxy_env p("np-h");
+    const auto fifo = p.dir / "audit.fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0620) == 0);
+    // A reader that holds the FIFO and reads only when told: the sink of a
+    // drainer whose stdout (the log driver) stopped taking lines.
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(reader >= 0);
+    const int filler = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(filler >= 0);
+    auto drain = [&] {
+        char buffer[65536];
+        while (::read(reader, buffer, sizeof buffer) > 0) {
+        }
+    };
+    auto fill = [&] {
+        const std::string junk(4096, 'x');
+        while (::write(filler, junk.data(), junk.size()) > 0) {
+        }
+    };
+    p.start_brokers({"--audit-log", fifo.string()});
+    auto scan = p.spawn("nextcloud", "php occ files:scan -v slow3");
+    std::string seen;
+    REQUIRE(scan.read_until("photo-1.jpg", 30, seen)); // its decision went through
+    fill(); // the sink blocks before the command ends: its finished record cannot go
+    CHECK(scan.wait(60) == 0);   // the command's own status: it ran
+    scan.finish();
+    // The broker says so on stderr and in the tally.
+    const auto tally = p.dir / "audit-dropped";
+    for (int i = 0; i < 50 && !fs::exists(tally); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::string line;
+    std::getline(std::ifstream(tally), line);
+    CHECK(line.find("audit record dropped: event=finished outcome=exited service=nextcloud") != std::string::npos);
+    // A new command while it blocks: refused before it runs, 74, which the client retries.
+    const auto blocked = p.run("nextcloud", "php occ status");
+    CHECK(blocked.exit_code == exit_code::audit_failed);
+    CHECK(blocked.out.empty());
+    drain();
+    CHECK(p.run("nextcloud", "php occ status").exit_code == 0); // it recovers
+    ::close(filler);
+    ::close(reader);
+}

@@ -11,7 +11,6 @@
 #include <nextprism/failure_lines.hpp>
 #include <nextprism/retry.hpp>
 #include <nextprism/transport/concept.hpp>
-#include <nextprism/transport/direct.hpp>
 #include <nextprism/whitelist.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -72,15 +71,17 @@ struct executor_statistics
     (`endpoint_health`, owned here: a breaker per proxy endpoint), runs,
     and resolves the endpoint's ticket with how it went. Only transient
     failures are retried, and a non-idempotent command never once it may
-    have started (`is_retryable`; whether it may have is known from the
-    proxy's start line when the proxy ended the run, else read from the
-    error table).
+    have started (`is_retryable`; whether it may have is known when the
+    transport says, `command_result::started`, else read from the error
+    table). Every transport answers alike: the SSH transport decodes the
+    proxy's wire contract itself (wire/exit_status.hpp, `proxy_reply`), so
+    nothing here knows a proxy protocol.
 
     Cancellation through the token's slot stops the wait or is passed to
     the transport that runs the command. Thread-safe.
 */
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
-         transport_policy Local = direct_transport, class Clock = std::chrono::steady_clock>
+         transport_policy Local, class Clock = std::chrono::steady_clock>
 class basic_swarm_executor
 {
 public:
@@ -114,6 +115,7 @@ public:
     basic_endpoint_health<Clock> health() const;
 
     struct state; // detail
+    struct run;   // detail: one call of async_run
 
 private:
     std::shared_ptr<state> state_;

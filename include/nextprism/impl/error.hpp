@@ -75,7 +75,7 @@ inline constexpr error_row error_table[] = {
     {error::proxy_refused, "the proxy refused the command", is_rejected | is_not_started},
     {error::proxy_misconfigured, "the proxy is misconfigured", is_permanent | is_not_started},
     {error::proxy_internal, "internal error in the proxy", is_permanent},
-    {error::audit_log_failed, "the proxy cannot write its audit log; nothing ran", is_permanent | is_not_started},
+    {error::audit_log_failed, "the proxy cannot write its audit log; nothing ran", is_transient | is_not_started},
     // Never retried: the first run may still be going.
     {error::command_not_stopped, "the proxy could not stop the command; it may still run", is_permanent},
 };

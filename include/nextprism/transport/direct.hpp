@@ -14,8 +14,7 @@ namespace nextprism {
 
 /** Runs authorized commands in containers on the local Docker engine.
 
-    The transport the executor uses when the target runs on this node, and
-    the one the proxy's validator uses for what it accepted. It runs what
+    The transport the executor uses when the target runs on this node. It runs what
     the whitelist authorized (`exec_argv`, as `exec_user` in `working_dir`)
     and checks nothing itself: an `authorized_command` only comes from
     `whitelist::check`. The container is the running task of the Swarm
@@ -47,7 +46,10 @@ public:
     /** Runs `command`. `void(error_code, command_result)`:
         `error::target_not_found` / `target_not_running` when no container
         runs; `error::timeout` when the deadline passed (the process was
-        stopped, or `still_running` says it could not be). */
+        stopped, or `still_running` says it could not be). Cancellation:
+        every type stops the process in the target (docker/client.hpp).
+        The operation holds copies of what it needs: the transport object
+        may go before it completes. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(authorized_command command, output_handler on_output, Token&& token = Token{});
 

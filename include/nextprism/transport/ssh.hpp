@@ -5,7 +5,12 @@
 #include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/ssh/pool.hpp>
+#include <nextprism/detail/async_spawn.hpp>
 #include <nextprism/transport/concept.hpp>
+#include <nextprism/wire/exit_status.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -35,14 +40,31 @@ public:
     /// The SSH endpoint (user@host:port) used for a proxy endpoint.
     ssh::endpoint ssh_endpoint(const proxy_endpoint& ep) const { return {ep.host, ep.port, user_}; }
 
-    /// Sends the canonical argv; the pool formats the wire string at the
-    /// SSH edge (wire/command_string.hpp) and the proxy checks it again.
+    /** Sends the canonical argv; the pool formats the wire string at the
+        SSH edge (wire/command_string.hpp) and the proxy checks it again.
+        Completes as every transport does: the proxy's wire contract (its
+        start line, its exit table) is decoded here (`proxy_reply`), so the
+        caller gets the proxy's errors as `error_code`s and the result's
+        `started_in`/`started`. Cancellation: every type, passed to the
+        pool's run (which stops the command in the target). */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler on_output,
                    Token&& token = Token{})
     {
-        return pool_->async_run(ssh_endpoint(ep), std::move(command.argv), std::move(on_output),
-                                command.timeout, std::forward<Token>(token));
+        namespace net = boost::asio;
+        auto cancel = std::make_shared<net::cancellation_signal>();
+        return detail::async_spawn<command_result>(
+            pool_->get_executor(), std::forward<Token>(token),
+            [pool = pool_, cancel, to = ssh_endpoint(ep), command = std::move(command),
+             on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+                proxy_reply reply(std::move(on_output));
+                auto [ec, result] = co_await pool->async_run(
+                    to, std::move(command.argv), [&reply](output_stream s, std::string_view d) { reply(s, d); },
+                    command.timeout, net::bind_cancellation_slot(cancel->slot(), detail::use_tuple));
+                ec = reply.finish(ec, result);
+                co_return detail::op_result<command_result>{ec, std::move(result)};
+            },
+            [cancel](net::cancellation_type type) { cancel->emit(type); });
     }
 
 private:

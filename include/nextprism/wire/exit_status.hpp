@@ -2,7 +2,9 @@
 #define NEXTPRISM_WIRE_EXIT_STATUS_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/command.hpp>
 #include <nextprism/error.hpp>
+#include <nextprism/output.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -44,7 +46,7 @@ namespace nextprism {
     | 66     | busy: a single-flight run       | busy                   | transient |
     | 69     | target missing on this node     | target_not_found       | transient (moved) |
     | 70     | internal error in the proxy     | proxy_internal         | permanent |
-    | 74     | audit log unwritable, nothing ran | audit_log_failed     | permanent |
+    | 74     | audit log unwritable, nothing ran | audit_log_failed     | transient (a blocked sink recovers) |
     | 75     | Docker engine error             | engine_error           | transient, may have started |
     | 76     | stop failed: it may still run   | command_not_stopped    | permanent (never retried) |
     | 124    | the command timed out, stopped  | timeout                | transient, may have started |
@@ -263,6 +265,52 @@ inline error_code from_exit_status(int status, std::uint64_t stdout_bytes, const
             return row.code;
     return {};
 }
+
+/** The client's side, whole: a proxied run decoded into what every
+    transport answers the executor with. A proxy transport hands
+    `operator()` to the raw run as its output handler (stdout passes on,
+    stderr loses the start line) and, when the raw run ends, calls `finish`
+    once; the executor then sees an `error_code` and a `command_result`
+    like the local engine's, with `started_in` and `started` filled in, and
+    knows no proxy protocol. */
+class proxy_reply
+{
+public:
+    explicit proxy_reply(output_handler out) : out_(std::move(out)) {}
+
+    void operator()(output_stream s, std::string_view data)
+    {
+        if (s == output_stream::err)
+            err_.feed(data, [this](std::string_view rest) { pass(rest); });
+        else if (out_)
+            out_(s, data);
+    }
+
+    /** After the raw run ended with `ec` and `r`: the run's error (the
+        transport's own, or the proxy's from its exit table) and `r` as the
+        caller reads it (start line out of `stderr_bytes`, `started_in`
+        set; `started` known when the proxy ended the run itself). */
+    error_code finish(error_code ec, command_result& r)
+    {
+        err_.finish([this](std::string_view rest) { pass(rest); });
+        r.started_in = std::string(err_.started_in());
+        r.stderr_bytes -= std::min<std::uint64_t>(r.stderr_bytes, err_.start_line_size());
+        if (ec)
+            return ec; // cut off: whether it started is the error table's guess
+        r.started = err_.started(); // a clean end: known
+        return from_exit_status(r.exit_code, r.stdout_bytes, err_);
+    }
+
+private:
+    void pass(std::string_view data)
+    {
+        if (out_ && !data.empty())
+            out_(output_stream::err, data);
+    }
+
+    output_handler out_;
+    proxy_stderr err_;
+};
 
 } // namespace nextprism
 

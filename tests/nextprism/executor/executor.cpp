@@ -53,24 +53,30 @@ struct script
     }
 };
 
+/// A scripted step as a run's answer; `proxied`: decoded as the SSH
+/// transport decodes what a proxy wrote (its start line, its exit table).
 template<class Token>
 auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where,
-            const authorized_command& command, output_handler out, Token&& token)
+            const authorized_command& command, output_handler out, bool proxied, Token&& token)
 {
     return detail::async_spawn<command_result>(
         ex, std::forward<Token>(token),
-        [s, where, out, timeout = command.timeout]() -> net::awaitable<detail::op_result<command_result>> {
+        [s, where, out, proxied, timeout = command.timeout]() -> net::awaitable<detail::op_result<command_result>> {
             const auto st = s->next(where, timeout);
+            proxy_reply reply(out);
+            const output_handler raw = proxied ? output_handler(std::ref(reply)) : out;
             detail::op_result<command_result> r{st.ec, {}};
             if (!st.ec) {
-                if (!st.err.empty() && out)
-                    out(output_stream::err, st.err);
-                if (!st.out.empty() && out)
-                    out(output_stream::out, st.out);
+                if (!st.err.empty() && raw)
+                    raw(output_stream::err, st.err);
+                if (!st.out.empty() && raw)
+                    raw(output_stream::out, st.out);
                 r.value.exit_code = st.exit_code;
                 r.value.stdout_bytes = st.out.size();
                 r.value.stderr_bytes = st.err.size();
             }
+            if (proxied)
+                r.ec = reply.finish(r.ec, r.value);
             co_return r;
         });
 }
@@ -87,7 +93,7 @@ struct scripted_proxy
     template<class Token>
     auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler out, Token&& token)
     {
-        return answer(ex, s, ep.to_string(), command, std::move(out), std::forward<Token>(token));
+        return answer(ex, s, ep.to_string(), command, std::move(out), true, std::forward<Token>(token));
     }
 };
 
@@ -101,7 +107,7 @@ struct scripted_local
     template<class Token>
     auto async_run(authorized_command command, output_handler out, Token&& token)
     {
-        return answer(ex, s, "local", command, std::move(out), std::forward<Token>(token));
+        return answer(ex, s, "local", command, std::move(out), false, std::forward<Token>(token));
     }
 };
 
@@ -668,6 +674,12 @@ TEST_CASE("executor: every proxy exit status is an error when it comes with the 
     a.proxy.s->steps = {{{}, 66, "", "nextprism: busy: another index-class command is running\n"}, {}};
     auto [ec2, r2] = a.run(occ_status);
     CHECK_FALSE(ec2);
+    CHECK(a.proxy.s->calls.size() == 2);
+    // So is an audit sink that blocked (74): nothing ran, it recovers.
+    a.proxy.s->calls.clear();
+    a.proxy.s->steps = {{{}, 74, "", "nextprism: cannot write audit log /run/nextprism/audit.fifo: timed out\n"}, {}};
+    auto [ec3, r3] = a.run(occ_status);
+    CHECK_FALSE(ec3);
     CHECK(a.proxy.s->calls.size() == 2);
 }
 

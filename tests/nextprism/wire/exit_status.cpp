@@ -57,7 +57,7 @@ TEST_CASE("proxy exit table: how the client reacts to each")
     CHECK(decoded(exit_code::busy) == condition::transient);
     CHECK(decoded(exit_code::target_missing) == condition::transient);
     CHECK(decoded(exit_code::internal) == condition::permanent);
-    CHECK(decoded(exit_code::audit_failed) == condition::permanent);
+    CHECK(decoded(exit_code::audit_failed) == condition::transient); // nothing ran; a blocked sink recovers
     CHECK(decoded(exit_code::engine_error) == condition::transient);
     CHECK(decoded(exit_code::timeout) == error::timeout);
 }

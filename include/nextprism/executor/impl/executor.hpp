@@ -1,7 +1,6 @@
 #ifndef NEXTPRISM_EXECUTOR_IMPL_EXECUTOR_HPP
 #define NEXTPRISM_EXECUTOR_IMPL_EXECUTOR_HPP
 
-#include <nextprism/wire/exit_status.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -112,6 +111,207 @@ basic_endpoint_health<Clock> basic_swarm_executor<Transport, Discovery, Retry, L
     return state_->health;
 }
 
+/** One call of async_run: what the run keeps from one attempt to the next,
+    and its steps. `all()` is the loop: authorize once, then attempts
+    (`attempt()`: locate, choose a route, run it there) until one succeeds
+    or `next()` says to stop. */
+template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
+         transport_policy Local, class Clock>
+struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
+{
+    using ticket = typename basic_endpoint_health<Clock>::ticket;
+
+    /// What one attempt met.
+    struct attempt_outcome
+    {
+        error_code ec;
+        command_result result;
+        /// Whether it may have started the command: known from the
+        /// transport when it says (`command_result::started`), else from
+        /// the error table.
+        bool started = false;
+    };
+
+    run(std::shared_ptr<state> s, std::shared_ptr<detail::run_cancellation> c, command_request r,
+        output_handler o)
+        : st(std::move(s)), cancel(std::move(c)), request(std::move(r)), on_output(std::move(o))
+    {
+    }
+
+    std::shared_ptr<state> st;
+    std::shared_ptr<detail::run_cancellation> cancel;
+    command_request request;
+    output_handler on_output;
+
+    authorized_command command;
+    // The timeout bounds the whole run, its retries included: each attempt
+    // gets what is left of it, and no attempt starts after it.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    // An attempt that may have started the command decides what the caller
+    // learns: a later attempt that never reached a proxy ("no usable
+    // proxy") must not hide that it may have run.
+    std::string maybe_started;
+    std::string started_in; // the last proxy start line of this run
+    // Proxies that said "the target is not on my node" in this run.
+    std::vector<proxy_endpoint> passed_over;
+    // Proxies that did not answer in this run (refused, unreachable): others
+    // go first, but they are tried again when nothing else can serve (a
+    // proxy restarting answers again in seconds).
+    std::vector<proxy_endpoint> unanswered;
+
+    static bool contains(const std::vector<proxy_endpoint>& v, const proxy_endpoint& ep)
+    {
+        return std::find(v.begin(), v.end(), ep) != v.end();
+    }
+
+    std::chrono::milliseconds time_left() const
+    {
+        return std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    }
+
+    /// The run's end with an error.
+    detail::op_result<command_result> failed(error_code ec, command_result value = {})
+    {
+        st->count([](auto& s) { ++s.failures; });
+        return {ec, std::move(value)};
+    }
+
+    /// The run's end after attempts: the last one's error, unless an earlier
+    /// one may have started the command and the last never reached it.
+    detail::op_result<command_result> failed_after(error_code last, bool last_started)
+    {
+        command_result value;
+        value.started_in = started_in;
+        if (!maybe_started.empty() && !last_started) {
+            value.reason = maybe_started + "; then: " + last.message();
+            last = error::outcome_unknown;
+        }
+        return failed(last, std::move(value));
+    }
+
+    net::awaitable<detail::op_result<command_result>> all()
+    {
+        st->count([](auto& s) { ++s.runs; });
+        // The one check: what travels on is its value.
+        auto decision = st->opts.policy->check(request.service, request.argv);
+        if (!decision) {
+            command_result refused;
+            refused.reason = std::move(decision.reason);
+            co_return failed(decision.ec, std::move(refused));
+        }
+        command = std::move(decision.command);
+        if (!request.detect_failures)
+            command.failure_patterns.clear();
+        const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
+        if (budget.count() != 0)
+            deadline = std::chrono::steady_clock::now() + budget;
+
+        auto schedule = st->start_schedule();
+        net::steady_timer pause(st->ex);
+        for (std::size_t n = 1;; ++n) {
+            st->count([n](auto& s) {
+                ++s.attempts;
+                s.retries += n > 1 ? 1 : 0;
+            });
+            if (deadline) {
+                command.timeout = time_left();
+                if (command.timeout.count() <= 0)
+                    co_return failed_after(error::timeout, false);
+            }
+            auto a = co_await attempt();
+            if (!a.ec)
+                co_return detail::op_result<command_result>{{}, std::move(a.result)};
+            if (cancel->cancelled)
+                co_return failed(error::cancelled);
+            const auto delay = next(n, a, schedule);
+            if (!delay)
+                co_return failed_after(a.ec, a.started);
+            pause.expires_after(*delay);
+            co_await pause.async_wait(net::bind_cancellation_slot(cancel->signal.slot(), detail::use_tuple));
+            if (cancel->cancelled)
+                co_return failed(error::cancelled);
+        }
+    }
+
+    /// After failed attempt `n`: how long to wait before the next, or none.
+    std::optional<std::chrono::milliseconds> next(std::size_t n, const attempt_outcome& a,
+                                                  typename Retry::schedule& schedule)
+    {
+        if (a.ec == condition::moved)
+            st->discovery.invalidate(command.service);
+        if (maybe_started.empty() && a.started)
+            maybe_started = "attempt " + std::to_string(n) + " may have started it (" + a.ec.message() + ")";
+        if (!is_retryable(a.ec, a.started, command.idempotent))
+            return std::nullopt;
+        const auto delay = schedule.next_delay(n);
+        // A retry that would start after the deadline is none.
+        if (!delay || (deadline && *delay >= time_left()))
+            return std::nullopt;
+        return delay;
+    }
+
+    /// Where the endpoints' health and this run's experience let it go;
+    /// `admitted` is the chosen proxy's admission.
+    route choose(const placement& where, ticket& admitted) const
+    {
+        const auto pick = [&](bool skip_unanswered) {
+            return choose_route(st->opts.mode, st->opts.prefer_local, where, st->local.has_value(),
+                                [&](const proxy_endpoint& ep) {
+                                    return !contains(passed_over, ep) &&
+                                           !(skip_unanswered && contains(unanswered, ep)) &&
+                                           (admitted = st->health.admit(ep)).allowed();
+                                });
+        };
+        const route chosen = pick(true);
+        return chosen.how == route::kind::none && !unanswered.empty() ? pick(false) : chosen;
+    }
+
+    /// One attempt: locate, choose, run there.
+    net::awaitable<attempt_outcome> attempt()
+    {
+        auto [lec, where] = co_await st->discovery.async_locate(request.service, detail::use_tuple);
+        if (lec && st->opts.mode != swarm_mode::off)
+            where = placement{}; // discovery failed: the local engine may still serve
+        ticket admitted; // resolved below, or given back unresolved
+        const route chosen = choose(where, admitted);
+        if (chosen.how == route::kind::none)
+            co_return attempt_outcome{lec ? lec : error_code(error::no_route), {}, false};
+
+        // Failure lines of this attempt only: a retried attempt starts afresh.
+        failure_scanner failures(command.failure_patterns);
+        output_handler out = [&failures, this](output_stream s, std::string_view data) {
+            failures.feed(s, data);
+            if (on_output)
+                on_output(s, data);
+        };
+        attempt_outcome a;
+        const auto slot = [this] { return net::bind_cancellation_slot(cancel->signal.slot(), detail::use_tuple); };
+        if (chosen.how == route::kind::local) {
+            st->count([&chosen](auto& s) {
+                ++s.local;
+                s.fallbacks += chosen.fallback ? 1 : 0;
+            });
+            std::tie(a.ec, a.result) = co_await st->local->async_run(command, out, slot());
+        } else {
+            st->count([](auto& s) { ++s.proxied; });
+            std::tie(a.ec, a.result) = co_await st->transport.async_run(chosen.endpoint, command, out, slot());
+            admitted.resolve(a.ec);
+            if (a.ec == error::target_not_found || a.ec == error::target_not_running)
+                passed_over.push_back(chosen.endpoint);
+            else if (a.ec == condition::unreachable && !contains(unanswered, chosen.endpoint))
+                unanswered.push_back(chosen.endpoint);
+        }
+        if (!a.result.started_in.empty())
+            started_in = a.result.started_in;
+        a.started = a.result.started.value_or(may_have_started(a.ec));
+        if (!a.ec) {
+            failures.finish();
+            a.result.failure_lines = failures.lines();
+        }
+        co_return a;
+    }
+};
+
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
          transport_policy Local, class Clock>
 template<completion_token_for<command_result> Token>
@@ -120,192 +320,10 @@ auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(
                                                                                Token&& token)
 {
     auto cancel = std::make_shared<detail::run_cancellation>();
-    auto st = state_;
+    auto one = std::make_shared<run>(state_, cancel, std::move(request), std::move(on_output));
     return detail::async_spawn<command_result>(
-        st->ex, std::forward<Token>(token),
-        [st, cancel, request = std::move(request),
-         on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
-            using detail::use_tuple;
-            detail::op_result<command_result> r;
-            st->count([](auto& s) { ++s.runs; });
-            auto fail = [&](error_code ec) {
-                r.ec = ec;
-                st->count([](auto& s) { ++s.failures; });
-            };
-
-            // The one check: what travels on is its value.
-            auto decision = st->opts.policy->check(request.service, request.argv);
-            if (!decision) {
-                r.value.reason = std::move(decision.reason);
-                fail(decision.ec);
-                co_return r;
-            }
-            authorized_command command = std::move(decision.command);
-            if (!request.detect_failures)
-                command.failure_patterns.clear();
-            // The timeout bounds the whole run, its retries included: each
-            // attempt gets what is left of it, and no attempt starts after it.
-            const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
-            const auto run_deadline = budget.count() != 0
-                                          ? std::optional(std::chrono::steady_clock::now() + budget)
-                                          : std::nullopt;
-            const auto time_left = [&run_deadline] {
-                return std::chrono::ceil<std::chrono::milliseconds>(*run_deadline -
-                                                                    std::chrono::steady_clock::now());
-            };
-            // An attempt that may have started the command decides what the
-            // caller learns: a later attempt that never reached a proxy
-            // ("no usable proxy") must not hide that it may have run.
-            std::string maybe_started;
-            std::string started_in; // the last proxy start line of this run
-            const auto fail_run = [&](error_code last, bool last_started) {
-                r.value.started_in = started_in;
-                if (!maybe_started.empty() && !last_started) {
-                    r.value.reason = maybe_started + "; then: " + last.message();
-                    last = error::outcome_unknown;
-                }
-                fail(last);
-            };
-
-            auto schedule = st->start_schedule();
-            net::steady_timer pause(st->ex);
-            // Proxies that said "the target is not on my node" in this run.
-            std::vector<proxy_endpoint> passed_over;
-            // Proxies that did not answer in this run (refused, unreachable):
-            // others go first, but they are tried again when nothing else
-            // can serve (a proxy restarting answers again in seconds).
-            std::vector<proxy_endpoint> unanswered;
-            const auto contains = [](const std::vector<proxy_endpoint>& v, const proxy_endpoint& ep) {
-                return std::find(v.begin(), v.end(), ep) != v.end();
-            };
-            for (std::size_t attempt = 1;; ++attempt) {
-                st->count([attempt](auto& s) {
-                    ++s.attempts;
-                    if (attempt > 1)
-                        ++s.retries;
-                });
-                if (run_deadline) {
-                    command.timeout = time_left();
-                    if (command.timeout.count() <= 0) {
-                        fail_run(error::timeout, false);
-                        co_return r;
-                    }
-                }
-                // Not a structured binding: the lambdas below capture `where`
-                // (clang 14 refuses to capture a binding).
-                error_code lec;
-                placement where;
-                std::tie(lec, where) = co_await st->discovery.async_locate(request.service, use_tuple);
-                // This attempt's admission at the chosen endpoint; resolved below,
-                // or given back when it goes out of scope unresolved.
-                typename basic_endpoint_health<Clock>::ticket admitted;
-                if (lec && st->opts.mode != swarm_mode::off) {
-                    // Discovery failed: the local engine may still serve.
-                    where = placement{};
-                }
-                const auto choose = [&](bool skip_unanswered) {
-                    return choose_route(st->opts.mode, st->opts.prefer_local, where, st->local.has_value(),
-                                        [&](const proxy_endpoint& ep) {
-                                            return !contains(passed_over, ep) &&
-                                                   !(skip_unanswered && contains(unanswered, ep)) &&
-                                                   (admitted = st->health.admit(ep)).allowed();
-                                        });
-                };
-                route chosen = choose(true);
-                if (chosen.how == route::kind::none && !unanswered.empty())
-                    chosen = choose(false);
-                error_code ec;
-                command_result result;
-                // Whether this attempt may have started the command: from
-                // the error table, or exactly, from a proxy's start line.
-                bool attempt_started = false;
-                // Failure lines of this attempt only: a retried attempt starts afresh.
-                failure_scanner failures(command.failure_patterns);
-                output_handler attempt_output = [&failures, &on_output](output_stream s,
-                                                                        std::string_view data) {
-                    failures.feed(s, data);
-                    if (on_output)
-                        on_output(s, data);
-                };
-                if (chosen.how == route::kind::none) {
-                    ec = lec ? lec : error_code(error::no_route);
-                } else if (chosen.how == route::kind::local) {
-                    st->count([&](auto& s) {
-                        ++s.local;
-                        s.fallbacks += chosen.fallback ? 1 : 0;
-                    });
-                    std::tie(ec, result) = co_await st->local->async_run(
-                        command, attempt_output,
-                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
-                    attempt_started = may_have_started(ec);
-                } else {
-                    st->count([](auto& s) { ++s.proxied; });
-                    // The proxy's start line is taken out of stderr; its own
-                    // exits come with its one line (wire/exit_status.hpp).
-                    proxy_stderr proxy_line;
-                    const auto pass_err = [&attempt_output](std::string_view data) {
-                        if (attempt_output && !data.empty())
-                            attempt_output(output_stream::err, data);
-                    };
-                    output_handler proxy_output = [&](output_stream s, std::string_view data) {
-                        if (s == output_stream::err)
-                            proxy_line.feed(data, pass_err);
-                        else if (attempt_output)
-                            attempt_output(s, data);
-                    };
-                    std::tie(ec, result) = co_await st->transport.async_run(
-                        chosen.endpoint, command, proxy_output,
-                        net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
-                    proxy_line.finish(pass_err);
-                    result.started_in = proxy_line.started_in();
-                    if (!result.started_in.empty())
-                        started_in = result.started_in;
-                    result.stderr_bytes -= std::min<std::uint64_t>(result.stderr_bytes, proxy_line.start_line_size());
-                    if (ec) {
-                        attempt_started = may_have_started(ec);
-                    } else {
-                        ec = from_exit_status(result.exit_code, result.stdout_bytes, proxy_line);
-                        attempt_started = proxy_line.started(); // a clean end: known
-                    }
-                    admitted.resolve(ec);
-                    if (ec == error::target_not_found || ec == error::target_not_running)
-                        passed_over.push_back(chosen.endpoint);
-                    else if (ec == condition::unreachable && !contains(unanswered, chosen.endpoint))
-                        unanswered.push_back(chosen.endpoint);
-                }
-                if (!ec) {
-                    failures.finish();
-                    result.failure_lines = failures.lines();
-                    r.value = std::move(result);
-                    co_return r;
-                }
-                if (cancel->cancelled) {
-                    fail(error::cancelled);
-                    co_return r;
-                }
-                if (ec == condition::moved)
-                    st->discovery.invalidate(command.service);
-                if (maybe_started.empty() && attempt_started)
-                    maybe_started = "attempt " + std::to_string(attempt) + " may have started it (" +
-                                    ec.message() + ")";
-                if (!is_retryable(ec, attempt_started, command.idempotent)) {
-                    fail_run(ec, attempt_started);
-                    co_return r;
-                }
-                const auto delay = schedule.next_delay(attempt);
-                // A retry that would start after the deadline is none.
-                if (!delay || (run_deadline && *delay >= time_left())) {
-                    fail_run(ec, attempt_started);
-                    co_return r;
-                }
-                pause.expires_after(*delay);
-                co_await pause.async_wait(net::bind_cancellation_slot(cancel->signal.slot(), use_tuple));
-                if (cancel->cancelled) {
-                    fail(error::cancelled);
-                    co_return r;
-                }
-            }
-        },
+        state_->ex, std::forward<Token>(token),
+        [one]() -> net::awaitable<detail::op_result<command_result>> { return one->all(); },
         [cancel](net::cancellation_type type) {
             cancel->cancelled = true;
             cancel->signal.emit(type);

@@ -24,11 +24,13 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
     auto signal = std::make_shared<net::cancellation_signal>();
     return detail::async_spawn<command_result>(
         get_executor(), std::forward<Token>(token),
-        [this, signal, command = std::move(command),
+        // Copies, not `this`: the run may outlive the transport object
+        // (a client's copies share its connection state).
+        [client = client_, gate = options_.output_gate, name = container_for(command.service), signal,
+         command = std::move(command),
          on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
             detail::op_result<command_result> r;
-            auto [fec, container] = co_await client_.async_find_container(
-                container_for(command.service), docker::detail::use_tuple);
+            auto [fec, container] = co_await client.async_find_container(name, docker::detail::use_tuple);
             if (fec) {
                 r.ec = fec;
                 co_return r;
@@ -36,7 +38,7 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
             docker::exec_spec spec;
             spec.argv = std::move(command.exec_argv);
             spec.user = command.exec_user;
-            spec.gate = options_.output_gate;
+            spec.gate = gate;
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
             if (command.working_dir)
                 spec.working_dir = *command.working_dir;
@@ -45,7 +47,7 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
                 if (on_output)
                     on_output(s, data);
             };
-            auto [eec, result] = co_await client_.async_exec(
+            auto [eec, result] = co_await client.async_exec(
                 container.id, std::move(spec), counting, command.timeout,
                 net::bind_cancellation_slot(signal->slot(), docker::detail::use_tuple));
             r.ec = eec;
