@@ -2,8 +2,10 @@
 #define NEXTPRISM_COMMAND_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/error.hpp>
 #include <nextprism/output.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -22,6 +24,13 @@ struct command_request
     /// and report them in command_result::failure_lines. Opt out for a
     /// command whose error lines the caller handles itself.
     bool detect_failures = true;
+};
+
+/// One attempt of a run, as the executor made it.
+struct attempt_report
+{
+    std::string route; ///< the proxy ("10.0.1.3:2222"), "local", or empty: no route
+    error_code ec;     ///< how it ended; empty: the command ran to its end there
 };
 
 /** How a command ended. A non-zero `exit_code` is data, not an error: a
@@ -51,6 +60,8 @@ struct command_result
     /// that refused it, in one line, as the whitelist gave it. When it
     /// ended with `outcome_unknown` after retries: what the attempts met.
     std::string reason;
+    /// Every attempt of the run, in order (set by the Swarm-aware executor).
+    std::vector<attempt_report> attempts;
 
     /// Whether the command ran and succeeded: exit 0, no signal, no
     /// failure line.
@@ -59,6 +70,37 @@ struct command_result
         return exit_code == 0 && !exit_signal && failure_lines.empty();
     }
 };
+
+/** One line for a run that failed with `ec`: the error, for which
+    service, and what each route met (its last error), e.g. "no usable
+    proxy for photoprism: 10.0.1.3:2222 connection refused; 10.0.1.4:2222
+    host key mismatch"; then the result's reason and where a proxy
+    started it. */
+inline std::string describe_failure(std::string_view service, const error_code& ec, const command_result& r)
+{
+    std::string line = ec.message();
+    line += " for ";
+    line += service;
+    std::vector<const attempt_report*> last; // per route, its last attempt
+    for (const auto& a : r.attempts) {
+        if (a.route.empty() || !a.ec)
+            continue;
+        auto it = std::find_if(last.begin(), last.end(), [&](auto* p) { return p->route == a.route; });
+        if (it == last.end())
+            last.push_back(&a);
+        else
+            *it = &a;
+    }
+    for (std::size_t i = 0; i < last.size(); ++i) {
+        line += i == 0 ? ": " : "; ";
+        line += last[i]->route + " " + last[i]->ec.message();
+    }
+    if (!r.reason.empty())
+        line += " (" + r.reason + ")";
+    if (!r.started_in.empty())
+        line += "; it was started in " + r.started_in;
+    return line;
+}
 
 } // namespace nextprism
 

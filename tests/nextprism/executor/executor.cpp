@@ -388,6 +388,35 @@ TEST_CASE("executor: a proxy that refused the connection goes last, and is tried
     CHECK(b.proxy.s->calls == std::vector<std::string>{node_a.to_string(), node_b.to_string()});
 }
 
+TEST_CASE("executor: the result lists every attempt, and a failure names what each proxy met")
+{
+    // Two proxies, neither usable: refused, then a host key that does not
+    // match; the run ends with the last error and its line names both.
+    assembly<fixed_retry> a(fixed_retry{0ms, 3}, {node_a, node_b}, {}, {}, false);
+    a.proxy.s->steps = {{boost::asio::error::connection_refused}, {error::host_key_mismatch},
+                        {boost::asio::error::connection_refused}};
+    auto [ec, r] = a.run(occ_status);
+    REQUIRE(ec);
+    REQUIRE(r.attempts.size() >= 2);
+    CHECK(r.attempts[0].route == node_a.to_string());
+    CHECK(r.attempts[0].ec == boost::asio::error::connection_refused);
+    CHECK(r.attempts[1].route == node_b.to_string());
+    CHECK(r.attempts[1].ec == error::host_key_mismatch);
+    const auto line = describe_failure("nextcloud", ec, r);
+    CHECK(line.find(" for nextcloud: ") != std::string::npos);
+    CHECK(line.find(node_a.to_string() + " " + error_code(boost::asio::error::connection_refused).message()) !=
+          std::string::npos);
+    CHECK(line.find(node_b.to_string() + " " + error_code(error::host_key_mismatch).message()) != std::string::npos);
+
+    // A run that succeeds says where: one attempt, on the proxy, no error.
+    assembly<fixed_retry> b(fixed_retry{0ms, 3}, {node_a}, {}, {}, false);
+    auto [ec2, r2] = b.run(occ_status);
+    REQUIRE_FALSE(ec2);
+    REQUIRE(r2.attempts.size() == 1);
+    CHECK(r2.attempts[0].route == node_a.to_string());
+    CHECK_FALSE(r2.attempts[0].ec);
+}
+
 TEST_CASE("executor: a proxy stopping under a pooled connection (busy, then the handshake dropped) falls back locally")
 {
     // What a proxy's drain looks like to a caller with a pooled connection:

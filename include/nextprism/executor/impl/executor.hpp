@@ -189,7 +189,16 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
         return failed(last, std::move(value));
     }
 
+    std::vector<attempt_report> attempts; // what each attempt met, for the result
+
     net::awaitable<detail::op_result<command_result>> all()
+    {
+        auto r = co_await steps();
+        r.value.attempts = std::move(attempts);
+        co_return r;
+    }
+
+    net::awaitable<detail::op_result<command_result>> steps()
     {
         st->count([](auto& s) { ++s.runs; });
         // The one check: what travels on is its value.
@@ -274,8 +283,11 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
             where = placement{}; // discovery failed: the local engine may still serve
         ticket admitted; // resolved below, or given back unresolved
         const route chosen = choose(where, admitted);
-        if (chosen.how == route::kind::none)
-            co_return attempt_outcome{lec ? lec : error_code(error::no_route), {}, false};
+        if (chosen.how == route::kind::none) {
+            const error_code none = lec ? lec : error_code(error::no_route);
+            attempts.push_back({{}, none});
+            co_return attempt_outcome{none, {}, false};
+        }
 
         // Failure lines of this attempt only: a retried attempt starts afresh.
         failure_scanner failures(command.failure_patterns);
@@ -301,6 +313,7 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
             else if (a.ec == condition::unreachable && !contains(unanswered, chosen.endpoint))
                 unanswered.push_back(chosen.endpoint);
         }
+        attempts.push_back({chosen.how == route::kind::local ? "local" : chosen.endpoint.to_string(), a.ec});
         if (!a.result.started_in.empty())
             started_in = a.result.started_in;
         a.started = a.result.started.value_or(may_have_started(a.ec));
