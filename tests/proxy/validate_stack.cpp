@@ -148,9 +148,10 @@ void check_stopped_and_next_runs(ssh_proxy_transport& t, const std::string& mark
         ran = !tries.back().ec && tries.back().result.exit_code == 0;
         if (!ran) {
             INFO(tries.back().ec.message() << ", exit " << tries.back().result.exit_code);
-            // The transport passes the proxy's status on as data (the executor decodes it).
-            CHECK(!tries.back().ec);
+            // The transport decodes the proxy's own exit (66 with its one line): busy.
+            CHECK(tries.back().ec == error::busy);
             CHECK(tries.back().result.exit_code == exit_code::busy);
+            CHECK(tries.back().result.started == false); // known: it never started
             std::this_thread::sleep_for(200ms);
         }
     }

@@ -2,6 +2,7 @@
 #define NEXTPRISM_DISCOVERY_DNS_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/discovery/cached.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -32,8 +33,8 @@ public:
     /// The name looked up for `service`.
     std::string name_for(const std::string& service) const;
 
-    template<class Token>
-    auto async_lookup(std::string service, Token&& token);
+    template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_lookup(std::string service, Token&& token = Token{});
 
 private:
     executor_type ex_;
@@ -48,7 +49,7 @@ inline std::string dns_source::name_for(const std::string& service) const
     return name;
 }
 
-template<class Token>
+template<completion_token_for<placement> Token>
 auto dns_source::async_lookup(std::string service, Token&& token)
 {
     return detail::async_spawn<placement>(

@@ -2,6 +2,7 @@
 #define NEXTPRISM_DISCOVERY_STATIC_LIST_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/discovery/cached.hpp>
 
 #include <map>
@@ -26,15 +27,15 @@ public:
 
     static_list_source(executor_type ex, options opts) : ex_(std::move(ex)), options_(std::move(opts)) {}
 
-    template<class Token>
-    auto async_lookup(std::string service, Token&& token);
+    template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_lookup(std::string service, Token&& token = Token{});
 
 private:
     executor_type ex_;
     options options_;
 };
 
-template<class Token>
+template<completion_token_for<placement> Token>
 auto static_list_source::async_lookup(std::string service, Token&& token)
 {
     placement p;

@@ -2,6 +2,7 @@
 #define NEXTPRISM_DISCOVERY_SWARM_LABELS_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/discovery/cached.hpp>
 #include <nextprism/docker/client.hpp>
 
@@ -55,8 +56,8 @@ public:
 
     docker::client& engine() noexcept { return client_; }
 
-    template<class Token>
-    auto async_lookup(std::string service, Token&& token);
+    template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_lookup(std::string service, Token&& token = Token{});
 
     /// Starts following service and node events (once); `on_change` runs
     /// for each, on the executor. Stops when this object is destroyed.

@@ -2,6 +2,7 @@
 #define NEXTPRISM_DOCKER_CLIENT_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/async.hpp>
 #include <nextprism/docker/engine_address.hpp>
 #include <nextprism/docker/types.hpp>
 #include <nextprism/error.hpp>
@@ -80,52 +81,52 @@ public:
 
     /// One request; `target` without the version prefix ("/containers/json").
     /// Completes with the response whatever its status.
-    template<class Token>
+    template<completion_token_for<response> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_request(boost::beast::http::verb method, std::string target, std::string body,
-                       Token&& token);
+                       Token&& token = Token{});
 
     /// GET /_ping and version negotiation: `void(error_code, std::string version)`.
-    template<class Token>
-    auto async_ping(Token&& token);
+    template<completion_token_for<std::string> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_ping(Token&& token = Token{});
 
     /// GET /containers/{name or id}/json: `void(error_code, container_info)`.
-    template<class Token>
-    auto async_inspect_container(std::string name_or_id, Token&& token);
+    template<completion_token_for<container_info> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_inspect_container(std::string name_or_id, Token&& token = Token{});
 
     /// GET /containers/json: `void(error_code, std::vector<container_info>)`.
-    template<class Token>
-    auto async_list_containers(filters f, bool all, Token&& token);
+    template<completion_token_for<std::vector<container_info>> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_list_containers(filters f, bool all, Token&& token = Token{});
 
     /** The running container of a Swarm service on this engine (label
         com.docker.swarm.service.name), else the container of that name.
         `void(error_code, container_info)`; not found: error::target_not_found;
         found but stopped: error::target_not_running. */
-    template<class Token>
-    auto async_find_container(std::string service_or_name, Token&& token);
+    template<completion_token_for<container_info> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_find_container(std::string service_or_name, Token&& token = Token{});
 
     /// GET /info, without the slow parts: `void(error_code, engine_info)`.
     /// Costs ~17x a filtered /services call: call once, not in a loop.
-    template<class Token>
-    auto async_info(Token&& token);
+    template<completion_token_for<engine_info> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_info(Token&& token = Token{});
 
     /// GET /nodes: `void(error_code, std::vector<node_info>)`.
-    template<class Token>
-    auto async_list_nodes(filters f, Token&& token);
+    template<completion_token_for<std::vector<node_info>> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_list_nodes(filters f, Token&& token = Token{});
 
     /// GET /services: `void(error_code, std::vector<service_info>)`.
-    template<class Token>
-    auto async_list_services(filters f, Token&& token);
+    template<completion_token_for<std::vector<service_info>> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_list_services(filters f, Token&& token = Token{});
 
     /// GET /tasks: `void(error_code, std::vector<task_info>)`.
-    template<class Token>
-    auto async_list_tasks(filters f, Token&& token);
+    template<completion_token_for<std::vector<task_info>> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_list_tasks(filters f, Token&& token = Token{});
 
     /** GET /events: calls `on_event(json)` for each event as it arrives
         until it returns false, the operation is cancelled, or the engine
         goes away. `void(error_code, std::size_t events_seen)`. */
-    template<class Token>
+    template<completion_token_for<std::size_t> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_watch_events(filters f, std::function<bool(const nlohmann::json&)> on_event,
-                            Token&& token);
+                            Token&& token = Token{});
 
     /** Runs `spec` in a container and streams its output.
 
@@ -148,9 +149,9 @@ public:
         `void(error_code, exec_result)`; a non-zero exit status is data
         (`exit_code`), not an error. `timeout` 0 means none.
     */
-    template<class Token>
+    template<completion_token_for<exec_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_exec(std::string container_id, exec_spec spec, output_handler on_output,
-                    std::chrono::milliseconds timeout, Token&& token);
+                    std::chrono::milliseconds timeout, Token&& token = Token{});
 
 private:
     executor_type ex_;

@@ -110,7 +110,7 @@ inline bool is_active_node(const docker::node_info& n)
 
 } // namespace detail
 
-template<class Token>
+template<completion_token_for<placement> Token>
 auto swarm_label_source::async_lookup(std::string service, Token&& token)
 {
     return detail::async_spawn<placement>(

@@ -43,7 +43,7 @@ inline client::statistics client::stats() const noexcept
     return {.requests = context_->requests.load(), .connections = context_->connections.load()};
 }
 
-template<class Token>
+template<completion_token_for<client::response> Token>
 auto client::async_request(boost::beast::http::verb method, std::string target, std::string body,
                            Token&& token)
 {
@@ -54,14 +54,14 @@ auto client::async_request(boost::beast::http::verb method, std::string target, 
         });
 }
 
-template<class Token>
+template<completion_token_for<std::string> Token>
 auto client::async_ping(Token&& token)
 {
     return nextprism::detail::async_spawn<std::string>(
         ex_, std::forward<Token>(token), [ctx = context_] { return detail::negotiate(ctx); });
 }
 
-template<class Token>
+template<completion_token_for<container_info> Token>
 auto client::async_inspect_container(std::string name_or_id, Token&& token)
 {
     return nextprism::detail::async_spawn<container_info>(
@@ -70,7 +70,7 @@ auto client::async_inspect_container(std::string name_or_id, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<std::vector<container_info>> Token>
 auto client::async_list_containers(filters f, bool all, Token&& token)
 {
     std::string query = all ? "all=1" : "";
@@ -83,7 +83,7 @@ auto client::async_list_containers(filters f, bool all, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<container_info> Token>
 auto client::async_find_container(std::string service_or_name, Token&& token)
 {
     return nextprism::detail::async_spawn<container_info>(
@@ -116,7 +116,7 @@ auto client::async_find_container(std::string service_or_name, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<engine_info> Token>
 auto client::async_info(Token&& token)
 {
     return nextprism::detail::async_spawn<engine_info>(
@@ -137,7 +137,7 @@ auto client::async_info(Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<std::vector<node_info>> Token>
 auto client::async_list_nodes(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<node_info>>(
@@ -146,7 +146,7 @@ auto client::async_list_nodes(filters f, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<std::vector<service_info>> Token>
 auto client::async_list_services(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<service_info>>(
@@ -155,7 +155,7 @@ auto client::async_list_services(filters f, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<std::vector<task_info>> Token>
 auto client::async_list_tasks(filters f, Token&& token)
 {
     return nextprism::detail::async_spawn<std::vector<task_info>>(
@@ -164,7 +164,7 @@ auto client::async_list_tasks(filters f, Token&& token)
         });
 }
 
-template<class Token>
+template<completion_token_for<std::size_t> Token>
 auto client::async_watch_events(filters f, std::function<bool(const nlohmann::json&)> on_event,
                                 Token&& token)
 {
@@ -182,7 +182,7 @@ auto client::async_watch_events(filters f, std::function<bool(const nlohmann::js
         });
 }
 
-template<class Token>
+template<completion_token_for<exec_result> Token>
 auto client::async_exec(std::string container_id, exec_spec spec, output_handler on_output,
                         std::chrono::milliseconds timeout, Token&& token)
 {
