@@ -145,9 +145,10 @@ for g in 105 999 1000; do
   check "socket group $g: the proxy starts ($(docker logs np-img-gid 2>&1 | grep nextprism-proxy | head -2 | tr '\n' ' '))" test "$healthy" = yes
   out=$("${ssh_[@]}" "php occ status" 2>&1) || true
   check "socket group $g: a command runs through it" grep -q "installed: true" <<<"$out"
+  check "socket group $g: setpriv acts as uid 1000" test "$(as_nextprism np-img-gid id -u 2>&1)" = 1000
   groups=$(as_nextprism np-img-gid id -G 2>&1) || groups="failed: $groups"
   check "socket group $g: the validator's account is not in it (groups: $groups)" \
-    sh -c "echo '$groups' | grep -qx '1000' && ! echo '$groups' | tr ' ' '\n' | grep -qx '$g'"
+    sh -c "echo '$groups' | grep -Eqx '[0-9 ]+' && ! echo '$groups' | tr ' ' '\n' | grep -qx '$g'"
   docker rm -f np-img-gid >/dev/null 2>&1 || true
 done
 relay 998 0666
@@ -185,7 +186,7 @@ check "the broker runs as nextprism-broker, in the socket's group" sh -c "
   docker exec np-img-proxy grep '^Groups:' /proc/\$pid/status | grep -qw '$sock_gid'"
 groups=$(as_nextprism np-img-proxy id -G 2>&1) || groups="failed: $groups"
 check "the validator's account is not in the socket's group (groups: $groups)" \
-  sh -c "echo '$groups' | grep -qx '1000' && ! echo '$groups' | grep -qw '$sock_gid'"
+  sh -c "echo '$groups' | grep -Eqx '[0-9 ]+' && ! echo '$groups' | tr ' ' '\n' | grep -qx '$sock_gid'"
 # The validator itself, as the account sshd runs it as, told to reach the engine directly: refused by the kernel.
 out=$(as_nextprism np-img-proxy env SSH_ORIGINAL_COMMAND='php occ status' DOCKER_HOST=unix:///var/run/docker.sock \
   NEXTPRISM_AUDIT_LOG=/dev/null NEXTPRISM_LOCK_DIR=/tmp NEXTCLOUD_CONTAINER=np-img-nc \
