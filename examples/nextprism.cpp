@@ -518,6 +518,9 @@ int proxies_command(int argc, char** argv)
             for (const auto& ep : p.proxies)
                 std::cout << s.name << "\t" << here << "\t" << ep.to_string() << "\t"
                           << (ep.node_id.empty() ? "-" : ep.node_id.substr(0, 12)) << "\t" << probe(ep) << "\n";
+            for (const auto& [ep, met] : p.left_out) // the health check's rejects, with what it met
+                std::cout << s.name << "\t" << here << "\t" << ep.to_string() << "\t"
+                          << (ep.node_id.empty() ? "-" : ep.node_id.substr(0, 12)) << "\t" << met.message() << "\n";
             for (const auto& ps : p.proxy_services)
                 std::cout << "  proxy service " << ps.name << ": " << ps.running << " running"
                           << (ps.desired ? " of " + std::to_string(*ps.desired) : " (global)") << "\n";

@@ -72,15 +72,17 @@ struct command_result
 };
 
 /** One line for a run that failed with `ec`: the error, for which
-    service, and what each route met (its last error), e.g. "no usable
-    proxy for photoprism: 10.0.1.3:2222 connection refused; 10.0.1.4:2222
-    host key mismatch"; then the result's reason and where a proxy
-    started it. */
+    service, and what each proxy met (its last error, the health check's
+    included), e.g. "no usable proxy for the target, and it does not run
+    on this node (photoprism): 10.0.1.3:2222 Connection refused;
+    10.0.1.4:2222 host key mismatch"; then the result's reason and where a
+    proxy started it. */
 inline std::string describe_failure(std::string_view service, const error_code& ec, const command_result& r)
 {
     std::string line = ec.message();
-    line += " for ";
+    line += " (";
     line += service;
+    line += ")";
     std::vector<const attempt_report*> last; // per route, its last attempt
     for (const auto& a : r.attempts) {
         if (a.route.empty() || !a.ec)

@@ -2,11 +2,13 @@
 #define NEXTPRISM_DISCOVERY_PLACEMENT_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/error.hpp>
 
 #include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nextprism {
@@ -51,6 +53,8 @@ struct placement
     std::optional<bool> target_local;  ///< does the target run on this node?
     std::vector<proxy_endpoint> proxies;
     std::vector<proxy_service_status> proxy_services; ///< swarm_labels only
+    /// Candidates the health check left out, with what it met.
+    std::vector<std::pair<proxy_endpoint, error_code>> left_out;
 };
 
 } // namespace nextprism

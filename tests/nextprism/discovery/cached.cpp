@@ -146,6 +146,10 @@ TEST_CASE("health checks: a closed port is dropped; banner mode wants an SSH ser
     auto [ec1, p1] = locate(d1, "nextcloud");
     REQUIRE_FALSE(ec1);
     CHECK(p1.proxies == std::vector<proxy_endpoint>{ssh_like.endpoint(), http_like.endpoint()});
+    // What was left out says what the check met: the caller can name it.
+    REQUIRE(p1.left_out.size() == 1);
+    CHECK(p1.left_out[0].first == closed);
+    CHECK(p1.left_out[0].second == boost::asio::error::connection_refused);
 
     discovery_options banner_opts;
     banner_opts.health = health_check::banner;
@@ -154,6 +158,9 @@ TEST_CASE("health checks: a closed port is dropped; banner mode wants an SSH ser
     auto [ec2, p2] = locate(d2, "nextcloud");
     REQUIRE_FALSE(ec2);
     CHECK(p2.proxies == std::vector<proxy_endpoint>{ssh_like.endpoint()});
+    REQUIRE(p2.left_out.size() == 2);
+    CHECK(p2.left_out[0].first == http_like.endpoint());
+    CHECK(p2.left_out[0].second == error::connection_failed); // no SSH banner
 }
 
 TEST_CASE("health check: a listener that never answers fails by the deadline")
@@ -170,6 +177,8 @@ TEST_CASE("health check: a listener that never answers fails by the deadline")
     auto [ec, p] = locate(d, "nextcloud");
     REQUIRE_FALSE(ec);
     CHECK(p.proxies.empty());
+    REQUIRE(p.left_out.size() == 1);
+    CHECK(p.left_out[0].second == boost::asio::error::timed_out);
     CHECK(std::chrono::steady_clock::now() - start < 10s); // bounded, not hung
 }
 

@@ -403,7 +403,7 @@ TEST_CASE("executor: the result lists every attempt, and a failure names what ea
     CHECK(r.attempts[1].route == node_b.to_string());
     CHECK(r.attempts[1].ec == error::host_key_mismatch);
     const auto line = describe_failure("nextcloud", ec, r);
-    CHECK(line.find(" for nextcloud: ") != std::string::npos);
+    CHECK(line.find(" (nextcloud): ") != std::string::npos);
     CHECK(line.find(node_a.to_string() + " " + error_code(boost::asio::error::connection_refused).message()) !=
           std::string::npos);
     CHECK(line.find(node_b.to_string() + " " + error_code(error::host_key_mismatch).message()) != std::string::npos);

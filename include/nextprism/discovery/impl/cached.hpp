@@ -22,14 +22,15 @@ namespace nextprism {
 namespace detail {
 
 /** Checks one candidate: a TCP connect, and for `banner` the server's
-    identification line. Any failure or the deadline: false. */
-inline net::awaitable<bool> probe_endpoint(proxy_endpoint ep, health_check mode,
-                                           std::chrono::milliseconds timeout)
+    identification line. Healthy: no error; else what the check met (the
+    deadline: timed_out; no SSH banner: connection_failed). */
+inline net::awaitable<error_code> probe_endpoint(proxy_endpoint ep, health_check mode,
+                                                 std::chrono::milliseconds timeout)
 {
     using namespace boost::asio::experimental::awaitable_operators;
     using net::ip::tcp;
     if (mode == health_check::none)
-        co_return true;
+        co_return error_code{};
     auto ex = co_await net::this_coro::executor;
     using detail::use_tuple;
     net::steady_timer deadline(ex);
@@ -38,17 +39,21 @@ inline net::awaitable<bool> probe_endpoint(proxy_endpoint ep, health_check mode,
     tcp::resolver resolver(ex);
     auto resolved = co_await (resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple) ||
                               deadline.async_wait(use_tuple));
-    if (resolved.index() != 0 || std::get<0>(std::get<0>(resolved)))
-        co_return false;
+    if (resolved.index() != 0)
+        co_return error_code(net::error::timed_out);
+    if (const auto ec = std::get<0>(std::get<0>(resolved)))
+        co_return ec;
     const auto endpoints = std::get<1>(std::get<0>(resolved));
 
     tcp::socket socket(ex);
     auto connected = co_await (net::async_connect(socket, endpoints, use_tuple) ||
                                deadline.async_wait(use_tuple));
-    if (connected.index() != 0 || std::get<0>(std::get<0>(connected)))
-        co_return false;
+    if (connected.index() != 0)
+        co_return error_code(net::error::timed_out);
+    if (const auto ec = std::get<0>(std::get<0>(connected)))
+        co_return ec;
     if (mode == health_check::tcp)
-        co_return true;
+        co_return error_code{};
 
     // RFC 4253 4.2: the server may send other lines before "SSH-"; 255
     // bytes per line at most. Read up to a few lines.
@@ -56,15 +61,17 @@ inline net::awaitable<bool> probe_endpoint(proxy_endpoint ep, health_check mode,
     for (int line = 0; line < 4; ++line) {
         auto read = co_await (net::async_read_until(socket, net::dynamic_buffer(buffer, 1024), "\n", use_tuple) ||
                               deadline.async_wait(use_tuple));
-        if (read.index() != 0 || std::get<0>(std::get<0>(read)))
-            co_return false;
+        if (read.index() != 0)
+            co_return error_code(net::error::timed_out);
+        if (std::get<0>(std::get<0>(read)))
+            co_return error_code(error::connection_failed);
         const auto n = std::get<1>(std::get<0>(read));
         const std::string_view text(buffer.data(), n);
         if (text.starts_with("SSH-2.0-") || text.starts_with("SSH-1.99-"))
-            co_return true;
+            co_return error_code{};
         buffer.erase(0, n);
     }
-    co_return false;
+    co_return error_code(error::connection_failed);
 }
 
 } // namespace detail
@@ -183,18 +190,21 @@ void basic_cached_discovery<Source, Clock>::locate_from_source(std::shared_ptr<s
                 probes.push_back(net::co_spawn(
                     st->ex, detail::probe_endpoint(ep, st->opts.health, st->opts.health_timeout),
                     net::deferred));
-            std::vector<bool> healthy(found.proxies.size(), true);
+            std::vector<error_code> met(found.proxies.size());
             if (!probes.empty()) {
                 auto [order, errors, answers] =
                     co_await net::experimental::make_parallel_group(std::move(probes))
                         .async_wait(net::experimental::wait_for_all(), net::use_awaitable);
                 for (std::size_t k = 0; k < answers.size(); ++k)
-                    healthy[k] = !errors[k] && answers[k];
+                    met[k] = errors[k] ? error_code(error::internal_error) : answers[k];
             }
             std::vector<proxy_endpoint> kept;
-            for (std::size_t i = 0; i < found.proxies.size(); ++i)
-                if (healthy[i])
+            for (std::size_t i = 0; i < found.proxies.size(); ++i) {
+                if (!met[i])
                     kept.push_back(found.proxies[i]);
+                else
+                    found.left_out.emplace_back(found.proxies[i], met[i]);
+            }
             const bool left_out = kept.size() < found.proxies.size();
             found.proxies = std::move(kept);
             std::lock_guard lock(st->mutex);

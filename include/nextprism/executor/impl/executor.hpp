@@ -284,6 +284,9 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
         ticket admitted; // resolved below, or given back unresolved
         const route chosen = choose(where, admitted);
         if (chosen.how == route::kind::none) {
+            // What each proxy met that discovery's health check left out.
+            for (const auto& [ep, met] : where.left_out)
+                attempts.push_back({ep.to_string(), met});
             const error_code none = lec ? lec : error_code(error::no_route);
             attempts.push_back({{}, none});
             co_return attempt_outcome{none, {}, false};
