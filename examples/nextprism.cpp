@@ -474,6 +474,7 @@ int proxies_command(int argc, char** argv)
     auto locate = [&](auto& discovery, const std::string& service) {
         std::optional<std::pair<error_code, placement>> r;
         discovery.async_locate(service, [&](error_code ec, placement p) { r.emplace(ec, std::move(p)); });
+        io.restart(); // a loop that ran out of work stays stopped until restarted
         while (!r && io.run_one() != 0) {
         }
         return r.value_or(std::pair<error_code, placement>{error::internal_error, {}});
@@ -498,6 +499,7 @@ int proxies_command(int argc, char** argv)
                 s.close();
             }
         });
+        io.restart();
         while (!(result && timer_done) && io.run_one() != 0) {
         }
         return timed_out ? "no answer in 2 s" : *result ? result->message() : "port open";

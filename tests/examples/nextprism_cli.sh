@@ -28,7 +28,7 @@ config "$work/c.json" 127.0.0.1:22622
 config "$work/closed.json" 127.0.0.1:22699 # nothing listens there (loopback)
 ex=("$bin" exec --config "$work/c.json")
 target=$(docker ps -q --filter label=com.docker.swarm.service.name=nptargets_nextcloud | head -1)
-in_target() { [ "$(docker top "$target" -o args 2>/dev/null | grep -c "$1" || true)" -gt 0 ]; }
+in_target() { [ "$(docker top "$target" -o pid,args 2>/dev/null | grep -c "$1" || true)" -gt 0 ]; }
 gone_from_target() { for _ in $(seq 1 50); do in_target "$1" || return 0; sleep 0.2; done; return 1; }
 
 # ---- the three routes
