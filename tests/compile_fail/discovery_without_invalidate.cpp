@@ -9,7 +9,7 @@ struct forgetful_discovery
     template<class Token>
     auto async_locate(std::string, Token&& token)
     {
-        return nextprism::detail::async_ready(ex, nextprism::placement{}, std::forward<Token>(token));
+        return nextprism::async_ready(ex, nextprism::placement{}, std::forward<Token>(token));
     }
     executor_type ex;
 };

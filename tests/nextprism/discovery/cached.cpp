@@ -83,9 +83,9 @@ struct scripted_source
         auto answer = o_.answers->front();
         if (o_.answers->size() > 1)
             o_.answers->pop_front();
-        return detail::async_spawn<placement>(
-            ex_, std::forward<Token>(token), [answer]() -> net::awaitable<detail::op_result<placement>> {
-                co_return detail::op_result<placement>{answer.first, answer.second};
+        return nextprism::async_spawn<placement>(
+            ex_, std::forward<Token>(token), [answer]() -> net::awaitable<nextprism::op_result<placement>> {
+                co_return nextprism::op_result<placement>{answer.first, answer.second};
             });
     }
 

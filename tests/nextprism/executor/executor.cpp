@@ -59,13 +59,13 @@ template<class Token>
 auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where,
             const authorized_command& command, output_handler out, bool proxied, Token&& token)
 {
-    return detail::async_spawn<command_result>(
+    return nextprism::async_spawn<command_result>(
         ex, std::forward<Token>(token),
-        [s, where, out, proxied, timeout = command.timeout]() -> net::awaitable<detail::op_result<command_result>> {
+        [s, where, out, proxied, timeout = command.timeout]() -> net::awaitable<nextprism::op_result<command_result>> {
             const auto st = s->next(where, timeout);
             proxy_reply reply(out);
             const output_handler raw = proxied ? output_handler(std::ref(reply)) : out;
-            detail::op_result<command_result> r{st.ec, {}};
+            nextprism::op_result<command_result> r{st.ec, {}};
             if (!st.ec) {
                 if (!st.err.empty() && raw)
                     raw(output_stream::err, st.err);
