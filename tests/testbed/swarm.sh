@@ -170,6 +170,50 @@ setup_swarm() {
   done
 }
 
+# node_state N: the manager's view of node N (ready, down, unknown, ...).
+node_state() { on a docker node inspect -f '{{.Status.State}}' "$(node_id "$1")" 2>/dev/null || echo absent; }
+
+# What a node says about itself and the last errors of its engine (the
+# kernel-parameter noise of a namespaced dockerd left out).
+node_diagnostics() {
+  local n=$1
+  echo "swarm.sh: node $(upper "$n"): manager says '$(node_state "$n")'; itself:" \
+    "$(on "$n" docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.Error}}' 2>&1)" >&2
+  grep 'level=error' "$(node_dir "$n")/dockerd.log" | grep -v 'kernel parameter' | tail -5 >&2 || true
+}
+
+# A worker whose engine restarted reconnects by itself, as a rule within
+# seconds. One the manager still reports down after 45 s rejoins, as an
+# operator would do it: leave, remove the old node, join with a new ID.
+wait_nodes() {
+  local n token id
+  for _ in $(seq 1 150); do
+    local all=1
+    for n in b c; do [ "$(node_state "$n")" = ready ] || all=0; done
+    [ $all = 1 ] && return 0
+    sleep 0.3
+  done
+  token=$(on a docker swarm join-token -q worker)
+  for n in b c; do
+    [ "$(node_state "$n")" = ready ] && continue
+    node_diagnostics "$n"
+    echo "swarm.sh: node $(upper "$n") not ready after 45 s: it rejoins" >&2
+    id=$(node_id "$n")
+    on "$n" docker swarm leave --force >/dev/null 2>&1 || true
+    [ -z "$id" ] || on a docker node rm --force "$id" >/dev/null 2>&1 || true
+    on "$n" docker swarm join --token "$token" --advertise-addr "$(addr_of "$n")" \
+      --listen-addr "$(addr_of "$n"):2377" "$(addr_of a):2377" >/dev/null
+  done
+  for _ in $(seq 1 100); do
+    local all=1
+    for n in b c; do [ "$(node_state "$n")" = ready ] || all=0; done
+    [ $all = 1 ] && return 0
+    sleep 0.3
+  done
+  for n in b c; do node_diagnostics "$n"; done
+  die "the workers did not become ready"
+}
+
 # The placement an operator sets up: a label per target on the node that may
 # run it. Re-applied on every start (a test may have drained a node or
 # moved a label).
@@ -350,6 +394,7 @@ wait_ready() {
   echo "swarm.sh: the stacks did not become ready in 120 s" >&2
   on a docker service ls >&2
   on a docker service ps --no-trunc ${proxies}_nextcloud-proxy ${targets}_nextcloud ${targets}_photoprism >&2 || true
+  for n in $nodes; do node_diagnostics "$n"; done
   exit 1
 }
 
@@ -405,6 +450,7 @@ start)
   for n in $nodes; do wait_dockerd "$n"; done
   say "engines up"
   setup_swarm
+  wait_nodes
   label_nodes
   say "swarm formed, nodes labelled"
   source=${3:-}
