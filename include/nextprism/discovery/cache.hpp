@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace nextprism {
 
@@ -48,6 +49,24 @@ public:
                std::optional<typename Clock::duration> keep_for = std::nullopt)
     {
         entries_[service] = entry{std::move(p), now, keep_for ? std::min(*keep_for, ttl) : ttl};
+    }
+
+    /// One entry as the admin view shows it.
+    struct entry_view
+    {
+        std::string service;
+        placement value;
+        typename Clock::duration age;
+        bool fresh;
+    };
+
+    /// Every entry, fresh or stale, with its age at `now`.
+    std::vector<entry_view> snapshot(time_point now) const
+    {
+        std::vector<entry_view> out;
+        for (const auto& [service, e] : entries_)
+            out.push_back({service, e.value, now - e.stored_at, now - e.stored_at < e.keep_for});
+        return out;
     }
 
     void invalidate(const std::string& service) { entries_.erase(service); }

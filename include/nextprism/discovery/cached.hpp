@@ -72,6 +72,9 @@ public:
     /// Lookups the source has answered (the cache's misses), for tests and the admin view.
     std::size_t source_lookups() const;
 
+    /// The cached placements with their age, for the admin view.
+    std::vector<typename basic_placement_cache<Clock>::entry_view> cache_entries() const;
+
     struct state; // detail
 
 private:

@@ -81,8 +81,10 @@ public:
             --probes_in_flight_;
     }
 
-    void record_success(time_point)
+    void record_success(time_point now)
     {
+        if (state_ != state::closed)
+            changed_at_ = now;
         state_ = state::closed;
         failures_ = 0;
         probes_in_flight_ = 0;
@@ -95,6 +97,7 @@ public:
         if (state_ == state::half_open || failures_ >= options.failure_threshold) {
             state_ = state::open;
             opened_at_ = now;
+            changed_at_ = now;
             probes_in_flight_ = 0;
             ++epoch_;
         }
@@ -109,12 +112,21 @@ public:
 
     std::size_t consecutive_failures() const noexcept { return failures_; }
 
+    /// When it entered `current(now)` (a time-point zero: closed since it was made).
+    time_point since(time_point now) const
+    {
+        if (state_ == state::open && now - opened_at_ >= options.open_for)
+            return opened_at_ + options.open_for;
+        return changed_at_;
+    }
+
 private:
     state state_ = state::closed;
     std::size_t failures_ = 0;
     std::size_t probes_in_flight_ = 0;
     std::uint64_t epoch_ = 0;
     time_point opened_at_{};
+    time_point changed_at_{};
 };
 
 /// What an attempt's outcome says about the endpoint it ran through.
@@ -259,6 +271,7 @@ public:
         proxy_endpoint endpoint;
         state current;
         std::size_t consecutive_failures;
+        typename Clock::time_point since; ///< entered `current` (zero: closed since first seen)
     };
 
     /// Every endpoint seen, for the admin view and metrics.
@@ -266,8 +279,9 @@ public:
     {
         std::lock_guard lock(shared_->mutex);
         std::vector<entry> out;
+        const auto now = Clock::now();
         for (const auto& [ep, b] : shared_->breakers)
-            out.push_back({ep, b.current(Clock::now()), b.consecutive_failures()});
+            out.push_back({ep, b.current(now), b.consecutive_failures(), b.since(now)});
         return out;
     }
 

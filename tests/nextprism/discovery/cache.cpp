@@ -53,3 +53,23 @@ TEST_CASE("placement cache: an entry stored with a shorter keep_for expires soon
     CHECK_FALSE(cache.fresh("photoprism", t0 + 60s));
 }
 
+
+TEST_CASE("placement cache: the admin snapshot lists every entry with its age and freshness")
+{
+    basic_placement_cache<fake_clock> cache;
+    const auto t0 = fake_clock::time_point{} + 1000s;
+    placement p;
+    p.proxies = {a, b};
+    cache.store("nextcloud", p, t0);
+    cache.store("photoprism", p, t0 + 50s, 5s);
+    const auto entries = cache.snapshot(t0 + 58s);
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].service == "nextcloud");
+    CHECK(entries[0].age == 58s);
+    CHECK(entries[0].fresh);
+    CHECK(entries[0].value.proxies.size() == 2);
+    CHECK(entries[1].service == "photoprism");
+    CHECK(entries[1].age == 8s);
+    CHECK_FALSE(entries[1].fresh); // kept for 5 s only
+    CHECK_FALSE(cache.snapshot(t0 + 60s)[0].fresh);
+}

@@ -124,6 +124,12 @@ TEST_CASE("static list: cached for the TTL, invalidated when the executor met a 
     fake_clock::current += 60s;
     (void)locate(d, "nextcloud");
     CHECK(d.source_lookups() == 3); // TTL passed
+    const auto cached = d.cache_entries(); // the admin view: photoprism is a TTL old now
+    REQUIRE(cached.size() == 2);
+    CHECK(cached[0].service == "nextcloud");
+    CHECK(cached[0].age == 0s);
+    CHECK(cached[1].age == 60s);
+    CHECK_FALSE(cached[1].fresh);
 
     d.invalidate("nextcloud"); // what the executor does on condition::moved
     (void)locate(d, "nextcloud");

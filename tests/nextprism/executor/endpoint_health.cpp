@@ -158,3 +158,21 @@ TEST_CASE("endpoint health: a ticket dropped or resolved neutral gives its probe
     CHECK(health.current(a) == state::closed);
     CHECK(health.admit(a));
 }
+
+TEST_CASE("circuit breaker: since when it is in its state, half-open included (fake clock)")
+{
+    circuit_breaker<fake_clock> breaker({1, 30s, 1});
+    using state = breaker_state;
+    const auto t0 = fake_clock::time_point{} + 100s;
+    CHECK(breaker.since(t0) == fake_clock::time_point{}); // closed since it was made
+    breaker.record_failure(t0 + 1s);
+    CHECK(breaker.current(t0 + 2s) == state::open);
+    CHECK(breaker.since(t0 + 2s) == t0 + 1s);
+    CHECK(breaker.current(t0 + 40s) == state::half_open);
+    CHECK(breaker.since(t0 + 40s) == t0 + 31s); // half-open when open_for ran out, not when asked
+    REQUIRE(breaker.allow(t0 + 40s));
+    breaker.record_success(t0 + 41s);
+    CHECK(breaker.since(t0 + 50s) == t0 + 41s);
+    breaker.record_success(t0 + 60s); // still closed: the time it closed stays
+    CHECK(breaker.since(t0 + 61s) == t0 + 41s);
+}

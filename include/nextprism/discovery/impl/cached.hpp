@@ -241,6 +241,14 @@ std::size_t basic_cached_discovery<Source, Clock>::source_lookups() const
     return state_->lookups;
 }
 
+template<discovery_source Source, class Clock>
+std::vector<typename basic_placement_cache<Clock>::entry_view>
+basic_cached_discovery<Source, Clock>::cache_entries() const
+{
+    std::lock_guard lock(state_->mutex);
+    return state_->cache.snapshot(Clock::now());
+}
+
 } // namespace nextprism
 
 #endif
