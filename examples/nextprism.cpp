@@ -12,7 +12,9 @@
 #include <nextprism/executor/config.hpp>
 #include <nextprism/progress.hpp>
 #include <nextprism/swarm_executor.hpp>
+#include <nextprism/tools/assembly.hpp>
 #include <nextprism/tools/command_line.hpp>
+#include <nextprism/tools/fd_io.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -31,6 +33,9 @@
 
 using namespace nextprism;
 namespace tools = nextprism::tools;
+using tools::load_config;
+using tools::load_policy;
+using tools::write_all;
 
 namespace {
 
@@ -91,43 +96,6 @@ outcome_row outcome_of(const error_code& ec, const command_result& r)
     std::exit(status);
 }
 
-void write_all(int fd, std::string_view d)
-{
-    while (!d.empty()) {
-        const auto n = ::write(fd, d.data(), d.size());
-        if (n <= 0)
-            return;
-        d.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-executor_config load_config(const std::string& path)
-{
-    error_code ec;
-    std::string reason;
-    auto c = path.empty() ? executor_config::from_json("{}", ec, reason)
-                          : executor_config::from_file(path, ec, reason);
-    if (ec)
-        fail("configuration", (path.empty() ? "defaults" : path) + ": " + reason, tool_exit::config);
-    return c;
-}
-
-std::shared_ptr<const whitelist> load_policy(const std::string& path)
-{
-    if (path.empty())
-        return default_whitelist();
-    std::ifstream in(path);
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    if (!in && !in.eof())
-        fail("policy", path + ": cannot be read", tool_exit::config);
-    error_code ec;
-    std::string reason;
-    auto w = whitelist::from_json(text, ec, reason);
-    if (ec)
-        fail("policy", path + ": " + reason, tool_exit::config);
-    return std::make_shared<const whitelist>(std::move(w));
-}
-
 std::string joined(const std::vector<std::string>& v)
 {
     std::string s;
@@ -155,10 +123,7 @@ std::pair<std::string, std::vector<std::string>> service_and_argv(tools::command
 
 struct exec_options
 {
-    std::string config = [] {
-        const char* c = std::getenv("NEXTPRISM_CONFIG");
-        return std::string(c ? c : "");
-    }();
+    std::string config;
     std::string via = "auto";
     std::chrono::milliseconds timeout{0};
     bool json = false, json_stream = false, quiet = false, verbose = false, trust_exit_status = false;
@@ -230,11 +195,9 @@ int run_exec(Assembly& executor, net::io_context& io, const exec_options& o, com
     std::optional<std::pair<error_code, command_result>> done;
     net::cancellation_signal cancel;
     net::signal_set signals(io, SIGINT, SIGTERM);
-    bool interrupted = false;
     signals.async_wait([&](error_code ec, int) {
         if (ec)
             return;
-        interrupted = true;
         status.clear();
         std::cerr << "nextprism: stopping the command in the target...\n";
         cancel.emit(net::cancellation_type::terminal);
@@ -259,12 +222,11 @@ int run_exec(Assembly& executor, net::io_context& io, const exec_options& o, com
                            signals.cancel();
                            tick.cancel();
                        }));
-    while (!done && io.run_one() != 0) {
-    }
+    tools::run_until(io, [&] { return done.has_value(); });
     status.clear();
+    if (!done) // the loop ran out of work without an answer: a bug, said as one
+        fail("failed", "the executor never answered", tool_exit::failed);
     auto& [ec, result] = *done;
-    if (interrupted && ec == error::cancelled)
-        ec = error::cancelled;
     const auto outcome = outcome_of(ec, result);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
 
@@ -328,11 +290,10 @@ int exec_command(int argc, char** argv)
         .notes = "Output streams as it arrives. On a terminal a long scan shows files, folders,\n"
                  "elapsed time and rate on one status line (from occ's -v entries and PhotoPrism's\n"
                  "index log lines); never in a pipe. Every failure of the tool itself prints one\n"
-                 "\"nextprism: OUTCOME: ...\" line naming what failed where.\n"
-                 "Environment: NEXTPRISM_CONFIG (the configuration file, docs/configuration.md).",
+                 "\"nextprism: OUTCOME: ...\" line naming what failed where.",
     });
-    cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults",
-               [&](std::string_view v) { o.config = v; return std::string(); })
+    cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults", o.config,
+               "NEXTPRISM_CONFIG")
         .option("--via", "ROUTE", "auto (default), direct (local engine only) or proxy (proxies only)",
                 [&](std::string_view v) {
                     o.via = v;
@@ -356,31 +317,9 @@ int exec_command(int argc, char** argv)
     request.detect_failures = !o.trust_exit_status;
 
     net::io_context io;
-    auto ex = io.get_executor();
-    std::optional<direct_transport> local;
-    if (config.engine && o.via != "proxy")
-        local.emplace(ex, *config.engine,
-                      direct_transport::options{.containers = config.containers, .output_gate = {}});
-    auto opts = config.executor_options(policy);
-    if (o.via == "direct") {
-        if (!local)
-            fail("configuration", "--via direct needs docker_host", tool_exit::config);
-        direct_executor e(ex, no_proxy(ex), local_only_discovery(ex), no_retry{}, std::move(*local), opts);
-        return run_exec(e, io, o, std::move(request));
-    }
-    if (o.via == "proxy")
-        opts.mode = swarm_mode::on;
-    if (!config.static_list.endpoints.empty()) {
-        static_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
-                          static_list(ex, config.discovery, config.static_list), config.retry(), std::move(local),
-                          opts);
-        return run_exec(e, io, o, std::move(request));
-    }
-    if (!config.engine)
-        fail("configuration", "Swarm discovery needs docker_host (or a static proxy list)", tool_exit::config);
-    swarm_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
-                     swarm_labels(ex, config.discovery, config.swarm), config.retry(), std::move(local), opts);
-    return run_exec(e, io, o, std::move(request));
+    const auto via = o.via == "direct" ? tools::via::direct : o.via == "proxy" ? tools::via::proxy : tools::via::automatic;
+    return tools::with_executor(config, policy, io.get_executor(), via,
+                                [&](auto& executor) { return run_exec(executor, io, o, std::move(request)); });
 }
 
 // ---- check -------------------------------------------------------------------------
@@ -451,10 +390,7 @@ int policy_command(int argc, char** argv)
 
 int proxies_command(int argc, char** argv)
 {
-    std::string config_file = [] {
-        const char* c = std::getenv("NEXTPRISM_CONFIG");
-        return std::string(c ? c : "");
-    }();
+    std::string config_file;
     tools::command_line cli({
         .program = "nextprism proxies",
         .synopsis = "[--config FILE]",
@@ -464,8 +400,7 @@ int proxies_command(int argc, char** argv)
         .notes = {},
         .operands_allowed = false,
     });
-    cli.option("--config", "FILE", "the executor configuration (JSON)",
-               [&](std::string_view v) { config_file = v; return std::string(); });
+    cli.option("--config", "FILE", "the executor configuration (JSON)", config_file, "NEXTPRISM_CONFIG");
     cli.parse(argc, argv);
     const auto config = load_config(config_file);
     const auto policy = load_policy(config.policy_file);
@@ -474,9 +409,7 @@ int proxies_command(int argc, char** argv)
     auto locate = [&](auto& discovery, const std::string& service) {
         std::optional<std::pair<error_code, placement>> r;
         discovery.async_locate(service, [&](error_code ec, placement p) { r.emplace(ec, std::move(p)); });
-        io.restart(); // a loop that ran out of work stays stopped until restarted
-        while (!r && io.run_one() != 0) {
-        }
+        tools::run_until(io, [&] { return r.has_value(); });
         return r.value_or(std::pair<error_code, placement>{error::internal_error, {}});
     };
     auto probe = [&](const proxy_endpoint& ep) -> std::string {
@@ -499,9 +432,7 @@ int proxies_command(int argc, char** argv)
                 s.close();
             }
         });
-        io.restart();
-        while (!(result && timer_done) && io.run_one() != 0) {
-        }
+        tools::run_until(io, [&] { return result && timer_done; });
         return timed_out ? "no answer in 2 s" : *result ? result->message() : "port open";
     };
     auto list = [&](auto& discovery) {
@@ -566,14 +497,18 @@ int main(int argc, char** argv)
         return 0;
     }
     // Each command parses its own options from argv[1] on ("exec" as its argv[0]).
-    if (command == "exec")
-        return exec_command(argc - 1, argv + 1);
-    if (command == "check")
-        return check_command(argc - 1, argv + 1);
-    if (command == "policy")
-        return policy_command(argc - 1, argv + 1);
-    if (command == "proxies")
-        return proxies_command(argc - 1, argv + 1);
+    try {
+        if (command == "exec")
+            return exec_command(argc - 1, argv + 1);
+        if (command == "check")
+            return check_command(argc - 1, argv + 1);
+        if (command == "policy")
+            return policy_command(argc - 1, argv + 1);
+        if (command == "proxies")
+            return proxies_command(argc - 1, argv + 1);
+    } catch (const tools::config_error& e) {
+        fail("configuration", e.what(), tool_exit::config);
+    }
     std::fputs(overview, stderr);
     std::cerr << "nextprism: " << (command.empty() ? "need a command" : "unknown command " + std::string(command))
               << " (see --help)\n";

@@ -15,6 +15,7 @@
 #include <nextprism/ssh/pool.hpp>
 #include <nextprism/wire/exit_status.hpp>
 #include <nextprism/tools/command_line.hpp>
+#include <nextprism/tools/fd_io.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -22,19 +23,7 @@
 #include <string_view>
 #include <unistd.h>
 
-namespace {
-
-void write_all(int fd, std::string_view data)
-{
-    while (!data.empty()) {
-        const auto n = ::write(fd, data.data(), data.size());
-        if (n <= 0)
-            return;
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-} // namespace
+using nextprism::tools::write_all;
 
 int main(int argc, char** argv)
 {

@@ -17,6 +17,7 @@
 #include <nextprism/docker/client.hpp>
 #include <nextprism/docker/output_gate.hpp>
 #include <nextprism/wire/exit_status.hpp>
+#include <nextprism/tools/fd_io.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -55,25 +56,7 @@ inline std::string target_variable(std::string_view service)
     return name + "_CONTAINER";
 }
 
-/// Writes all of `data` to a blocking or non-blocking `fd`; gives up after ~2 s of no progress.
-inline void write_all(int fd, std::string_view data)
-{
-    int idle = 0;
-    while (!data.empty() && fd >= 0) {
-        const auto n = ::write(fd, data.data(), data.size());
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            idle = 0;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN && ++idle < 200) {
-            pollfd p{fd, POLLOUT, 0};
-            ::poll(&p, 1, 10);
-        } else {
-            return;
-        }
-    }
-}
+using tools::write_all;
 
 /// Whether the reader of `fd` went away (sshd closed the channel).
 inline bool reader_gone(int fd)

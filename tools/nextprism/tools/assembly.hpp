@@ -1,0 +1,111 @@
+#ifndef NEXTPRISM_TOOLS_ASSEMBLY_HPP
+#define NEXTPRISM_TOOLS_ASSEMBLY_HPP
+
+// The executor a configuration file names, for the tools that serve it
+// (nextprism exec, nextprism proxies, nextprism-agent): one place that
+// reads the file, loads its policy and picks the assembly, so that the CLI
+// and the agent cannot drift apart.
+
+#include <nextprism/executor/config.hpp>
+#include <nextprism/swarm_executor.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace nextprism::tools {
+
+/// A configuration or policy file that does not load; what() names the
+/// file and the key path.
+struct config_error : std::runtime_error
+{
+    using std::runtime_error::runtime_error;
+};
+
+/// The executor configuration at `path` (empty: the built-in defaults).
+inline executor_config load_config(const std::string& path)
+{
+    error_code ec;
+    std::string reason;
+    auto c = path.empty() ? executor_config::from_json("{}", ec, reason)
+                          : executor_config::from_file(path, ec, reason);
+    if (ec) // from_file's reason names the file already
+        throw config_error(path.empty() ? "defaults: " + reason : reason);
+    return c;
+}
+
+/// The whitelist at `path` (empty: the compiled one).
+inline std::shared_ptr<const whitelist> load_policy(const std::string& path)
+{
+    if (path.empty())
+        return default_whitelist();
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (!in && !in.eof())
+        throw config_error(path + ": cannot be read");
+    error_code ec;
+    std::string reason;
+    auto w = whitelist::from_json(text, ec, reason);
+    if (ec)
+        throw config_error(path + ": " + reason);
+    return std::make_shared<const whitelist>(std::move(w));
+}
+
+/// Which routes a run may take.
+enum class via { automatic, direct, proxy };
+
+/** Builds the assembly `config` names and calls `f(executor)`; returns
+    what `f` returns. The executor lives as long as the call:
+    - `via::direct`: the local engine only (`direct_executor`);
+    - a static proxy list: `static_executor`;
+    - else Swarm discovery on the configured engine: `swarm_executor`.
+    `via::proxy` turns the local engine off and Swarm mode on.
+    Throws config_error for a configuration that cannot serve `v`. */
+template<class F>
+decltype(auto) with_executor(const executor_config& config, std::shared_ptr<const whitelist> policy,
+                             boost::asio::any_io_executor ex, via v, F&& f)
+{
+    std::optional<direct_transport> local;
+    if (config.engine && v != via::proxy)
+        local.emplace(ex, *config.engine,
+                      direct_transport::options{.containers = config.containers, .output_gate = {}});
+    auto opts = config.executor_options(std::move(policy));
+    if (v == via::direct) {
+        if (!local)
+            throw config_error("routes: direct needs docker_host");
+        direct_executor e(ex, no_proxy(ex), local_only_discovery(ex), no_retry{}, std::move(*local), opts);
+        return f(e);
+    }
+    if (v == via::proxy)
+        opts.mode = swarm_mode::on;
+    if (!config.static_list.endpoints.empty()) {
+        static_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
+                          static_list(ex, config.discovery, config.static_list), config.retry(), std::move(local),
+                          opts);
+        return f(e);
+    }
+    if (!config.engine)
+        throw config_error("Swarm discovery needs docker_host (or a static proxy list)");
+    swarm_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
+                     swarm_labels(ex, config.discovery, config.swarm), config.retry(), std::move(local), opts);
+    return f(e);
+}
+
+/// Runs `io` one handler at a time until `done()` or it runs out of work;
+/// restarts it first (a loop that ran out of work stays stopped).
+template<class Done>
+void run_until(boost::asio::io_context& io, Done&& done)
+{
+    io.restart();
+    while (!done() && io.run_one() != 0) {
+    }
+}
+
+} // namespace nextprism::tools
+
+#endif
