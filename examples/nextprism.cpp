@@ -15,6 +15,7 @@
 #include <nextprism/tools/assembly.hpp>
 #include <nextprism/tools/command_line.hpp>
 #include <nextprism/tools/fd_io.hpp>
+#include <nextprism/tools/outcome.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -41,15 +42,7 @@ namespace {
 
 // ---- the tool's own exits ------------------------------------------------------
 
-namespace tool_exit {
-constexpr int refused = 65;      // the whitelist refused it (here or at the proxy)
-constexpr int unreachable = 69;  // no route: no usable proxy, target not found
-constexpr int failed = 70;       // another failure, nothing known to have run
-constexpr int config = 78;       // a configuration or policy file is wrong
-constexpr int timed_out = 124;   // the deadline passed; the command was stopped
-constexpr int may_have_run = 125; // it may have run (or may still run): check before repeating
-constexpr int cancelled = 130;   // Ctrl-C / SIGTERM: the command was stopped
-} // namespace tool_exit
+namespace tool_exit = tools::tool_exit;
 
 const std::vector<tools::exit_row> exec_exits = {
     {"0-255", "the command's own exit status (1: it exited 0 but printed one of its\n"
@@ -64,31 +57,7 @@ const std::vector<tools::exit_row> exec_exits = {
     {"130", "cancelled (Ctrl-C, SIGTERM): the command was stopped in the target"},
 };
 
-struct outcome_row
-{
-    const char* name;
-    int status;
-};
-
-/// The run's outcome: one name for --json, one status for the shell.
-outcome_row outcome_of(const error_code& ec, const command_result& r)
-{
-    if (!ec)
-        return {r.succeeded() ? "succeeded" : "exited", caller_exit_status(r)};
-    if (ec == condition::rejected)
-        return {"refused", tool_exit::refused};
-    if (ec == error::cancelled)
-        return {"cancelled", tool_exit::cancelled};
-    if (ec == error::timeout)
-        return {r.still_running ? "may_have_run" : "timed_out",
-                r.still_running ? tool_exit::may_have_run : tool_exit::timed_out};
-    if (ec == error::outcome_unknown || ec == error::command_not_stopped)
-        return {"may_have_run", tool_exit::may_have_run};
-    if (ec == error::no_route || ec == error::target_not_found || ec == error::target_not_running ||
-        ec == condition::unreachable)
-        return {"unreachable", tool_exit::unreachable};
-    return {"failed", tool_exit::failed};
-}
+using tools::outcome_of;
 
 [[noreturn]] void fail(std::string_view outcome, const std::string& what, int status)
 {
@@ -250,29 +219,8 @@ int run_exec(Assembly& executor, net::io_context& io, const exec_options& o, com
         nlohmann::ordered_json j;
         if (events)
             j["event"] = "finished";
-        j["service"] = service;
-        j["argv"] = argv;
-        j["outcome"] = outcome.name;
-        j["status"] = outcome.status;
-        if (!ec) {
-            j["exit_code"] = result.exit_code;
-            if (result.exit_signal)
-                j["signal"] = *result.exit_signal;
-        } else {
-            j["error"] = ec.message();
-            j["message"] = describe_failure(service, ec, result);
-        }
-        if (!result.started_in.empty())
-            j["started_in"] = result.started_in;
-        j["failure_lines"] = result.failure_lines;
-        auto attempts = nlohmann::ordered_json::array();
-        for (const auto& a : result.attempts)
-            attempts.push_back({{"route", a.route.empty() ? "none" : a.route}, {"error", a.ec ? a.ec.message() : ""}});
-        j["attempts"] = std::move(attempts);
-        j["route"] = result.attempts.empty() ? "none" : result.attempts.back().route;
-        j["files"] = scanner.current().files;
-        j["folders"] = scanner.current().folders;
-        j["duration_ms"] = ms;
+        j.update(tools::run_summary(service, argv, ec, result, scanner.current(),
+                                    std::chrono::milliseconds(ms)));
         event(std::move(j));
     }
     return outcome.status;

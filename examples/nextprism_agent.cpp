@@ -1,0 +1,566 @@
+// nextprism-agent: the executor over HTTP, for an app in any language.
+//
+//   nextprism-agent [--config FILE] [--listen ADDR:PORT] [--token-file FILE] [--via auto|direct|proxy]
+//
+//   POST   /v1/exec           {"service", "argv", "timeout"?, "detect_failures"?}: NDJSON events
+//                             accepted, stdout, stderr, progress, finished (run_summary)
+//   GET    /v1/runs           runs in flight, then the last finished ones (a bounded ring)
+//   GET    /v1/runs/{id}      one of them
+//   DELETE /v1/runs/{id}      stops it in the target (202); its stream ends with outcome cancelled
+//   GET    /admin/proxy-stats executor counters, endpoint health, pools, discovery cache (JSON)
+//   GET    /metrics           the same, in Prometheus' text format
+//   GET    /healthz           the process answers; GET /readyz: every whitelisted service has a route
+//   GET    /                  a status page (admin_view.hpp's facts, refreshed every 2 s)
+//
+// One io_context thread owns everything (the executor, the runs, the
+// sessions). A client that goes away cancels its run, as DELETE does: the
+// executor stops the command in the target. Without a token the agent
+// listens on loopback only; with one, every path but /healthz and /readyz
+// wants "Authorization: Bearer TOKEN" (the file is read once, never logged).
+#include "agent/admin_view.hpp"
+#include "agent/run_registry.hpp"
+#include "agent/status_page.hpp"
+
+#include <nextprism/tools/assembly.hpp>
+#include <nextprism/tools/command_line.hpp>
+#include <nextprism/tools/outcome.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+using namespace nextprism;
+namespace tools = nextprism::tools;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+namespace av = nextprism::agent;
+
+namespace {
+
+constexpr std::size_t max_body = 64 * 1024;
+constexpr std::size_t max_queued = 16 * 1024 * 1024; // a client that reads slower than this falls behind: its run stops
+constexpr auto progress_every = std::chrono::milliseconds(250);
+
+struct agent_options
+{
+    std::string config, listen = "127.0.0.1:8087", token_file, via = "auto";
+    std::size_t keep_runs = 200;
+};
+
+/// Equal without a timing side channel on where they differ.
+bool same_secret(std::string_view a, std::string_view b)
+{
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+    return diff == 0 && !b.empty();
+}
+
+std::string json_text(const nlohmann::ordered_json& j)
+{
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// POST /v1/exec's body, checked; `error` says what is wrong with it.
+struct exec_body
+{
+    command_request request;
+    std::string error;
+};
+
+exec_body parse_exec_body(const std::string& body, std::chrono::milliseconds default_timeout)
+{
+    exec_body b;
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return {{}, "the body is not a JSON object"};
+    for (const auto& [k, v] : j.items())
+        if (k != "service" && k != "argv" && k != "timeout" && k != "detect_failures")
+            return {{}, "unknown key: " + k};
+    if (!j.contains("service") || !j["service"].is_string())
+        return {{}, "service: a string is required"};
+    if (!j.contains("argv") || !j["argv"].is_array() || j["argv"].empty())
+        return {{}, "argv: a non-empty array of strings is required"};
+    b.request.service = j["service"];
+    for (const auto& a : j["argv"]) {
+        if (!a.is_string())
+            return {{}, "argv: every element must be a string"};
+        b.request.argv.push_back(a);
+    }
+    b.request.timeout = default_timeout;
+    if (j.contains("timeout")) {
+        const auto& t = j["timeout"];
+        std::optional<std::chrono::milliseconds> d;
+        if (t.is_string())
+            d = tools::parse_duration(t.get<std::string>(), std::chrono::hours(24 * 7));
+        if (!d)
+            return {{}, "timeout: a duration such as \"30s\" or \"4h\" (at most a week)"};
+        b.request.timeout = *d;
+    }
+    if (j.contains("detect_failures")) {
+        if (!j["detect_failures"].is_boolean())
+            return {{}, "detect_failures: true or false"};
+        b.request.detect_failures = j["detect_failures"];
+    }
+    return b;
+}
+
+template<class Executor>
+class http_agent;
+
+/** One HTTP connection: requests one after another (keep-alive), except
+    that POST /v1/exec streams its events and then closes. */
+template<class Executor>
+class session : public std::enable_shared_from_this<session<Executor>>
+{
+public:
+    session(tcp::socket s, http_agent<Executor>& a) : stream_(std::move(s)), agent_(a) {}
+
+    void start() { read_request(); }
+
+    // ---- plain responses -------------------------------------------------------------
+
+    void respond(http::status status, std::string type, std::string body)
+    {
+        auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
+        res->set(http::field::server, "nextprism-agent");
+        res->set(http::field::content_type, type);
+        res->set(http::field::cache_control, "no-store");
+        res->keep_alive(request_.keep_alive());
+        res->body() = std::move(body);
+        res->prepare_payload();
+        http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+            if (ec || !res->keep_alive())
+                return self->close();
+            self->read_request();
+        });
+    }
+
+    void respond_json(http::status status, const nlohmann::ordered_json& j)
+    {
+        respond(status, "application/json", json_text(j) + "\n");
+    }
+
+    void respond_error(http::status status, std::string message)
+    {
+        respond_json(status, {{"error", std::move(message)}});
+    }
+
+    const http::request<http::string_body>& request() const { return request_; }
+
+    // ---- a streamed run --------------------------------------------------------------
+
+    void stream_run(std::shared_ptr<av::run_record> run, command_request request)
+    {
+        run_ = std::move(run);
+        std::ostringstream head;
+        http::response<http::empty_body> res{http::status::ok, request_.version()};
+        res.set(http::field::server, "nextprism-agent");
+        res.set(http::field::content_type, "application/x-ndjson");
+        res.set(http::field::cache_control, "no-store");
+        res.set("X-Nextprism-Run", std::to_string(run_->id));
+        res.keep_alive(false);
+        res.chunked(true);
+        head << res.base();
+        queue_raw(head.str());
+        event({{"event", "accepted"}, {"id", std::to_string(run_->id)}, {"service", run_->service},
+               {"argv", run_->argv}});
+        watch_client();
+        auto self = this->shared_from_this();
+        agent_.executor().async_run(
+            std::move(request),
+            [self](output_stream s, std::string_view data) { self->on_output(s, data); },
+            net::bind_cancellation_slot(run_->cancel.slot(), [self](error_code ec, command_result r) {
+                self->on_finished(ec, std::move(r));
+            }));
+    }
+
+private:
+    void read_request()
+    {
+        parser_.emplace();
+        parser_->body_limit(max_body);
+        stream_.expires_after(std::chrono::seconds(30));
+        http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof)
+                return self->close();
+            if (ec == http::error::body_limit)
+                return self->respond_error(http::status::payload_too_large, "the body is over 64 KiB");
+            if (ec)
+                return self->close();
+            self->stream_.expires_never();
+            self->request_ = self->parser_->release();
+            self->agent_.route(self);
+        });
+    }
+
+    void close()
+    {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.socket().close(ignored);
+    }
+
+    void on_output(output_stream s, std::string_view data)
+    {
+        event({{"event", s == output_stream::out ? "stdout" : "stderr"}, {"data", data}});
+        if (run_->scanner.feed(s, data) && std::chrono::steady_clock::now() - last_progress_ >= progress_every) {
+            last_progress_ = std::chrono::steady_clock::now();
+            progress_event();
+        }
+    }
+
+    void progress_event()
+    {
+        const auto& p = run_->scanner.current();
+        event({{"event", "progress"}, {"files", p.files}, {"folders", p.folders}, {"last", p.last}});
+    }
+
+    void on_finished(error_code ec, command_result r)
+    {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                              run_->started);
+        auto summary = tools::run_summary(run_->service, run_->argv, ec, r, run_->scanner.current(), ms);
+        summary["id"] = std::to_string(run_->id);
+        if (!run_->cancelled_by.empty())
+            summary["cancelled_by"] = run_->cancelled_by;
+        agent_.runs().finish(run_, summary);
+        if (run_->scanner.current().files + run_->scanner.current().folders > 0)
+            progress_event(); // the last count, whatever the throttle held back
+        nlohmann::ordered_json j{{"event", "finished"}};
+        j.update(summary);
+        event(j);
+        queue_raw("0\r\n\r\n"); // the last chunk
+        finished_ = true;
+        agent_.log(run_->to_json());
+    }
+
+    void event(const nlohmann::ordered_json& j)
+    {
+        const auto line = json_text(j) + "\n";
+        char size[20];
+        std::snprintf(size, sizeof size, "%zx\r\n", line.size());
+        queue_raw(size + line + "\r\n");
+    }
+
+    void queue_raw(std::string bytes)
+    {
+        if (gone_)
+            return;
+        queued_ += bytes.size();
+        out_.push_back(std::move(bytes));
+        if (queued_ > max_queued && run_)
+            run_->request_cancel("client too slow");
+        if (!writing_)
+            write_next();
+    }
+
+    void write_next()
+    {
+        if (out_.empty()) {
+            writing_ = false;
+            if (finished_)
+                close();
+            return;
+        }
+        writing_ = true;
+        net::async_write(stream_.socket(), net::buffer(out_.front()),
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->queued_ -= self->out_.front().size();
+                             self->out_.pop_front();
+                             if (ec)
+                                 return self->client_gone();
+                             self->write_next();
+                         });
+    }
+
+    /// The client sends nothing while its run streams; a read that ends
+    /// means it went away (or broke the protocol): the run stops.
+    void watch_client()
+    {
+        stream_.socket().async_read_some(net::buffer(probe_), [self = this->shared_from_this()](beast::error_code ec,
+                                                                                                std::size_t) {
+            if (self->finished_ && self->out_.empty())
+                return;
+            if (ec)
+                return self->client_gone();
+            self->watch_client();
+        });
+    }
+
+    void client_gone()
+    {
+        gone_ = true;
+        out_.clear();
+        queued_ = 0;
+        writing_ = false;
+        if (run_)
+            run_->request_cancel("client gone");
+        close();
+    }
+
+    beast::tcp_stream stream_;
+    http_agent<Executor>& agent_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    http::request<http::string_body> request_;
+    std::shared_ptr<av::run_record> run_;
+    std::deque<std::string> out_;
+    std::size_t queued_ = 0;
+    bool writing_ = false, finished_ = false, gone_ = false;
+    std::chrono::steady_clock::time_point last_progress_{};
+    std::array<char, 512> probe_{};
+};
+
+template<class Executor>
+class http_agent
+{
+public:
+    http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> policy, std::string token,
+          std::chrono::milliseconds default_timeout, std::size_t keep_runs)
+        : io_(io), executor_(e), policy_(std::move(policy)), token_(std::move(token)),
+          default_timeout_(default_timeout), runs_(keep_runs), acceptor_(io)
+    {
+    }
+
+    Executor& executor() { return executor_; }
+    av::run_registry& runs() { return runs_; }
+
+    void listen(const tcp::endpoint& at)
+    {
+        acceptor_.open(at.protocol());
+        acceptor_.set_option(net::socket_base::reuse_address(true));
+        acceptor_.bind(at);
+        acceptor_.listen();
+        accept();
+    }
+
+    /// Stops accepting and asks every run in flight to stop; the loop ends
+    /// when their commands have.
+    void shutdown()
+    {
+        error_code ignored;
+        acceptor_.close(ignored);
+        for (const auto& r : runs_.list())
+            if (r["state"] == "running")
+                if (auto run = runs_.find(std::stoull(r["id"].get<std::string>())))
+                    run->request_cancel("agent stopping");
+    }
+
+    void log(const nlohmann::ordered_json& j) { std::cerr << "nextprism-agent: " << json_text(j) << "\n"; }
+
+    void route(const std::shared_ptr<session<Executor>>& s)
+    {
+        const auto& req = s->request();
+        const std::string target(req.target());
+        const std::string path = target.substr(0, target.find('?'));
+        const auto method = req.method();
+        if (path == "/healthz")
+            return s->respond(http::status::ok, "text/plain", "ok\n");
+        if (path == "/readyz")
+            return ready(s);
+        if (!token_.empty() && !same_secret(bearer(req), token_))
+            return s->respond_error(http::status::unauthorized, "a bearer token is required");
+        if (path == "/" && method == http::verb::get)
+            return s->respond(http::status::ok, "text/html; charset=utf-8", av::status_page);
+        if (path == "/metrics" && method == http::verb::get)
+            return s->respond(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                              av::prometheus_text(av::proxy_stats(executor_, runs_), runs_));
+        if (path == "/admin/proxy-stats" && method == http::verb::get)
+            return s->respond_json(http::status::ok, av::proxy_stats(executor_, runs_));
+        if (path == "/v1/exec")
+            return method == http::verb::post ? exec(s) : s->respond_error(http::status::method_not_allowed, "POST");
+        if (path == "/v1/runs" && method == http::verb::get)
+            return s->respond_json(http::status::ok, runs_.list());
+        if (path.starts_with("/v1/runs/")) {
+            const auto id = tools::parse_number<std::uint64_t>(std::string_view(path).substr(9));
+            const auto run = id ? runs_.find(*id) : nullptr;
+            if (!run)
+                return s->respond_error(http::status::not_found, "no such run");
+            if (method == http::verb::get)
+                return s->respond_json(http::status::ok, run->to_json());
+            if (method == http::verb::delete_) {
+                if (run->finished())
+                    return s->respond_json(http::status::conflict, run->to_json());
+                run->request_cancel("DELETE");
+                return s->respond_json(http::status::accepted, run->to_json());
+            }
+            return s->respond_error(http::status::method_not_allowed, "GET or DELETE");
+        }
+        s->respond_error(http::status::not_found, "no such path: " + path);
+    }
+
+private:
+    static std::string bearer(const http::request<http::string_body>& req)
+    {
+        const auto h = req[http::field::authorization];
+        constexpr std::string_view scheme = "Bearer ";
+        return h.starts_with(scheme) ? std::string(h.substr(scheme.size())) : std::string();
+    }
+
+    void exec(const std::shared_ptr<session<Executor>>& s)
+    {
+        auto body = parse_exec_body(s->request().body(), default_timeout_);
+        if (!body.error.empty())
+            return s->respond_error(http::status::bad_request, body.error);
+        // A refusal is an answer, not a run: 403 with the rule, nothing sent anywhere.
+        const auto d = policy_->check(body.request.service, body.request.argv);
+        if (!d)
+            return s->respond_json(http::status::forbidden,
+                                   {{"outcome", "refused"},
+                                    {"status", tools::tool_exit::refused},
+                                    {"message", d.reason.empty() ? d.ec.message() : d.reason}});
+        auto run = runs_.begin(body.request.service, body.request.argv);
+        s->stream_run(std::move(run), std::move(body.request));
+    }
+
+    /// 200 when every whitelisted service has somewhere to run: a proxy, or
+    /// the target on this node; 503 with what each met otherwise.
+    void ready(const std::shared_ptr<session<Executor>>& s)
+    {
+        struct pending
+        {
+            std::size_t left;
+            bool ok = true;
+            nlohmann::ordered_json services = nlohmann::ordered_json::object();
+        };
+        const auto& services = policy_->services();
+        auto p = std::make_shared<pending>(pending{services.size()});
+        for (const auto& svc : services) {
+            executor_.discovery().async_locate(svc.name, [s, p, name = svc.name](error_code ec, placement pl) {
+                const bool routed = !ec && (!pl.proxies.empty() || pl.target_local == true);
+                p->ok = p->ok && routed;
+                p->services[name] = ec ? ec.message() : routed ? "ok" : "no proxy and not on this node";
+                if (--p->left == 0)
+                    s->respond_json(p->ok ? http::status::ok : http::status::service_unavailable,
+                                    {{"ready", p->ok}, {"services", p->services}});
+            });
+        }
+    }
+
+    void accept()
+    {
+        acceptor_.async_accept([this](error_code ec, tcp::socket sock) {
+            if (ec == net::error::operation_aborted)
+                return;
+            if (!ec)
+                std::make_shared<session<Executor>>(std::move(sock), *this)->start();
+            accept();
+        });
+    }
+
+    net::io_context& io_;
+    Executor& executor_;
+    std::shared_ptr<const whitelist> policy_;
+    std::string token_;
+    std::chrono::milliseconds default_timeout_;
+    av::run_registry runs_;
+    tcp::acceptor acceptor_;
+};
+
+std::string read_token(const std::string& path)
+{
+    std::ifstream in(path);
+    std::string token;
+    std::getline(in, token);
+    if (!in && !in.eof())
+        throw tools::config_error(path + ": cannot be read");
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
+        token.pop_back();
+    if (token.size() < 16)
+        throw tools::config_error(path + ": the token must have at least 16 characters");
+    return token;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    agent_options o;
+    tools::command_line cli({
+        .program = "nextprism-agent",
+        .synopsis = "[OPTIONS]",
+        .summary = "Serves the Swarm-aware executor over HTTP: POST /v1/exec streams a run's events as\n"
+                   "NDJSON; /v1/runs, /admin/proxy-stats, /metrics, /healthz, /readyz, a status page at /.",
+        .exits = {{"0", "stopped by SIGINT or SIGTERM (runs in flight were stopped first)"},
+                  {"64", "usage"},
+                  {"69", "cannot listen on the address"},
+                  {"78", "the configuration, the policy or the token file is wrong"}},
+        .notes = "Without --token-file it listens on loopback only. The API: docs/agent.md.",
+        .operands_allowed = false,
+    });
+    cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults", o.config,
+               "NEXTPRISM_CONFIG")
+        .option("--listen", "ADDR:PORT", "where to listen (default 127.0.0.1:8087)", o.listen, "NEXTPRISM_AGENT_LISTEN")
+        .option("--token-file", "FILE", "a bearer token (first line) every client must send", o.token_file,
+                "NEXTPRISM_AGENT_TOKEN_FILE")
+        .option("--via", "ROUTE", "auto (default), direct or proxy", [&](std::string_view v) {
+            o.via = v;
+            return v == "auto" || v == "direct" || v == "proxy" ? std::string() : std::string("auto, direct or proxy");
+        })
+        .number("--keep-runs", "N", "finished runs GET /v1/runs keeps (default 200)", o.keep_runs, std::size_t{1},
+                std::size_t{100000});
+    cli.parse(argc, argv);
+    try {
+        const auto listen = tools::parse_host_port(o.listen);
+        error_code aec;
+        const auto address = listen ? net::ip::make_address(listen->host, aec) : net::ip::address{};
+        if (!listen || aec)
+            cli.usage_error("--listen: ADDR:PORT with a numeric address");
+        const std::string token = o.token_file.empty() ? std::string() : read_token(o.token_file);
+        if (token.empty() && !address.is_loopback())
+            throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
+        const auto config = tools::load_config(o.config);
+        const auto policy = tools::load_policy(config.policy_file);
+        const auto via = o.via == "direct" ? tools::via::direct
+                         : o.via == "proxy" ? tools::via::proxy
+                                            : tools::via::automatic;
+        net::io_context io;
+        return tools::with_executor(config, policy, io.get_executor(), via, [&](auto& executor) {
+            http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, policy, token, config.command_timeout,
+                                                             o.keep_runs);
+            try {
+                a.listen({address, listen->port});
+            } catch (const boost::system::system_error& e) {
+                std::cerr << "nextprism-agent: cannot listen on " << o.listen << ": " << e.code().message() << "\n";
+                return tools::exit_status::unavailable;
+            }
+            net::signal_set signals(io, SIGINT, SIGTERM);
+            net::steady_timer drain(io);
+            std::function<void()> stop_when_drained = [&] { // idle keep-alive sessions do not hold it up
+                drain.expires_after(std::chrono::milliseconds(200));
+                drain.async_wait([&](error_code ec) {
+                    if (ec)
+                        return;
+                    if (a.runs().in_flight() == 0)
+                        return io.stop(); // the last events were written in the 200 ms before
+                    stop_when_drained();
+                });
+            };
+            signals.async_wait([&](error_code ec, int) {
+                if (ec)
+                    return;
+                std::cerr << "nextprism-agent: stopping (runs in flight: " << a.runs().in_flight() << ")\n";
+                a.shutdown();
+                stop_when_drained();
+            });
+            std::cerr << "nextprism-agent: listening on " << o.listen << (token.empty() ? "" : " (token required)")
+                      << "\n";
+            io.run();
+            return 0;
+        });
+    } catch (const tools::config_error& e) {
+        std::cerr << "nextprism-agent: configuration: " << e.what() << "\n";
+        return tools::exit_status::config;
+    }
+}
