@@ -415,11 +415,13 @@ private:
             return s->respond_error(http::status::bad_request, body.error);
         // A refusal is an answer, not a run: 403 with the rule, nothing sent anywhere.
         const auto d = policy_->check(body.request.service, body.request.argv);
-        if (!d)
+        if (!d) {
+            runs_.record_refusal();
             return s->respond_json(http::status::forbidden,
                                    {{"outcome", "refused"},
                                     {"status", tools::tool_exit::refused},
                                     {"message", d.reason.empty() ? d.ec.message() : d.reason}});
+        }
         auto run = runs_.begin(body.request.service, body.request.argv);
         s->stream_run(std::move(run), std::move(body.request));
     }

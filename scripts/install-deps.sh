@@ -13,6 +13,7 @@ packages=(
   php-cli php-symfony-console golang-go golang-github-urfave-cli-dev
   iproute2 procps util-linux python3 python3-paramiko libcap2-bin
   gnuplot-nox hyperfine
+  curl prometheus chromium fonts-dejavu-core
 )
 
 missing=()

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdio>
+#include <charconv>
 #include <string>
 
 namespace nextprism::agent {
@@ -111,11 +111,12 @@ inline std::string label(std::string_view v)
     return out;
 }
 
+/// The shortest text that reads back as `v` ("0.1", not "0.10000000000000001").
 inline std::string number(double v)
 {
     char b[64];
-    std::snprintf(b, sizeof b, "%.17g", v);
-    return b;
+    const auto r = std::to_chars(b, b + sizeof b, v);
+    return std::string(b, r.ptr);
 }
 
 } // namespace detail

@@ -103,6 +103,9 @@ public:
         duration_sum_ += s;
     }
 
+    /// A request the whitelist refused (403): never a run, but counted as one's outcome.
+    void record_refusal() { ++by_outcome_["refused"]; }
+
     std::shared_ptr<run_record> find(std::uint64_t id) const
     {
         if (auto it = active_.find(id); it != active_.end())

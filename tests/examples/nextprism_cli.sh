@@ -11,25 +11,10 @@ bin=$1 stack=$2 sock=$3
 export DOCKER_HOST=unix://$sock
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-check() { # check DESCRIPTION COMMAND...
-  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
-}
-config() { # config FILE NEXTCLOUD_PROXY
-  cat >"$1" <<JSON
-{"docker_host": "unix://$sock", "prefer_local": false,
- "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
- "ssh": {"private_key": "$stack/client_ed25519", "known_hosts": "$stack/known_hosts"},
- "discovery": {"static": {"nextcloud": ["$2"], "photoprism": ["127.0.0.1:22623"]}},
- "retry": {"strategy": "fixed", "delay_ms": 100, "max_attempts": 2}}
-JSON
-}
-config "$work/c.json" 127.0.0.1:22622
-config "$work/closed.json" 127.0.0.1:22699 # nothing listens there (loopback)
+. "$(dirname "$0")/stack_lib.sh"
+stack_config "$work/c.json" 127.0.0.1:22622
+stack_config "$work/closed.json" 127.0.0.1:22699 # nothing listens there (loopback)
 ex=("$bin" exec --config "$work/c.json")
-target=$(docker ps -q --filter label=com.docker.swarm.service.name=nptargets_nextcloud | head -1)
-in_target() { [ "$(docker top "$target" -o pid,args 2>/dev/null | grep -c "$1" || true)" -gt 0 ]; }
-gone_from_target() { for _ in $(seq 1 50); do in_target "$1" || return 0; sleep 0.2; done; return 1; }
 
 # ---- the three routes
 out=$("${ex[@]}" -v nextcloud -- php occ status 2>"$work/err"); rc=$?

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# nextprism-agent against the stack test bed, over real HTTP (curl):
+# POST /v1/exec streams NDJSON (accepted, stdout, progress, finished with
+# route and started_in); a refusal is 403 with the rule, a bad body 400;
+# DELETE /v1/runs/{id} and a client that goes away stop the command in
+# the target; /v1/runs, /admin/proxy-stats (pool, breaker, cache), /metrics
+# (promtool check metrics), /healthz, /readyz; a token off loopback; the
+# status page rendered by headless chromium (its DOM shows the runs; a
+# screenshot lands in the build tree). Chromium runs in a network
+# namespace of its own with only loopback, with an agent of its own there
+# (the local engine's socket is a file: no network needed).
+#   nextprism_agent.sh AGENT STACK_DIR DOCKER_SOCK OUT_DIR
+set -uo pipefail
+bin=$1 stack=$2 sock=$3 out=$4
+export DOCKER_HOST=unix://$sock
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+. "$(dirname "$0")/stack_lib.sh"
+stack_config "$work/c.json" 127.0.0.1:22622
+port=18187
+url=http://127.0.0.1:$port
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$port 2>"$work/agent.log" &
+pids+=($!)
+for _ in $(seq 1 50); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+check "healthz answers" sh -c "curl -sf '$url/healthz' | grep -qx ok"
+check "readyz: both services have a route" sh -c "curl -sf '$url/readyz' | grep -q '\"ready\":true'"
+
+# ---- a run streamed as it happens
+curl -sN -X POST "$url/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","files:scan","-v","slow3"]}' \
+  >"$work/events"
+check "POST /v1/exec: accepted first, stdout and progress, one finished last" python3 -c "
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+kinds = [e['event'] for e in ev]
+assert kinds[0] == 'accepted' and kinds[-1] == 'finished' and kinds.count('finished') == 1, kinds
+assert 'stdout' in kinds, kinds
+files = [e['files'] for e in ev if e['event'] == 'progress']
+assert files and files[-1] == 3 and files == sorted(files), files
+f = ev[-1]
+assert f['outcome'] == 'succeeded' and f['exit_code'] == 0 and f['route'] == '127.0.0.1:22622', f
+assert f['started_in'].startswith('nptargets_nextcloud') and f['files'] == 3 and f['id'] == ev[0]['id'], f
+" "$work/events"
+code=$(curl -s -o "$work/refused" -w '%{http_code}' -X POST "$url/v1/exec" \
+  -d '{"service":"nextcloud","argv":["php","occ","config:list"]}')
+check "a refusal: 403 with the rule ($(cat "$work/refused"))" \
+  sh -c "[ $code = 403 ] && grep -q 'is not allowed for nextcloud' '$work/refused'"
+for body in '{"service":"nextcloud"}' '{"service":"nextcloud","argv":["php",1]}' 'not json' \
+  '{"service":"nextcloud","argv":["php","occ","status"],"timeout":"soon"}' '{"service":"x","argv":["a"],"extra":1}'; do
+  code=$(curl -s -o "$work/bad" -w '%{http_code}' -X POST "$url/v1/exec" -d "$body")
+  check "a bad body is 400 with what is wrong: $body ($(cat "$work/bad"))" sh -c "[ $code = 400 ] && grep -q error '$work/bad'"
+done
+
+# ---- DELETE stops the command in the target
+curl -sN -X POST "$url/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","files:scan","slow30"]}' \
+  >"$work/deleted" &
+cpid=$!
+for _ in $(seq 1 100); do in_target slow30 && break; sleep 0.1; done
+check "the scan runs in the target" in_target slow30
+id=$(head -1 "$work/deleted" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+code=$(curl -s -o "$work/del" -w '%{http_code}' -X DELETE "$url/v1/runs/$id")
+check "DELETE /v1/runs/$id: 202 ($(cat "$work/del"))" sh -c "[ $code = 202 ] && grep -q '\"cancelled_by\":\"DELETE\"' '$work/del'"
+wait "$cpid"
+check "the stream ends with outcome cancelled" sh -c "tail -1 '$work/deleted' | grep -q '\"outcome\":\"cancelled\"'"
+check "after DELETE the scan is gone from the target within 10 s" gone_from_target slow30
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url/v1/runs/$id")
+check "DELETE of a finished run: 409" test "$code" = 409
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/runs/999999")
+check "an unknown run: 404" test "$code" = 404
+
+# ---- a client that goes away stops its run
+curl -sN -m 3 -X POST "$url/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","files:scan","slow30"]}' \
+  >"$work/gone"
+check "client gone: the scan is gone from the target within 10 s" gone_from_target slow30
+gid=$(head -1 "$work/gone" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+check "client gone: the run says so" sh -c "curl -s '$url/v1/runs/$gid' | grep -q '\"cancelled_by\":\"client gone\"'"
+
+# ---- the admin views
+curl -s "$url/v1/runs" >"$work/runs"
+check "GET /v1/runs lists the three runs, newest first" python3 -c "
+import json, sys
+runs = json.load(open(sys.argv[1]))
+assert [r['outcome'] for r in runs[:3]] == ['cancelled', 'cancelled', 'succeeded'], runs
+" "$work/runs"
+curl -s "$url/admin/proxy-stats" >"$work/stats"
+check "proxy-stats: counters, the endpoint's breaker and pool, the discovery cache" python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s['executor']['runs'] == 3 and s['executor']['proxied'] == 3, s['executor']
+ep = [e for e in s['endpoints'] if e['endpoint'] == '127.0.0.1:22622'][0]
+assert ep['breaker'] == 'closed' and ep['pool']['handshakes'] >= 1 and ep['pool']['commands'] == 3, ep
+assert ep['pool']['host_key'].startswith('SHA256:'), ep
+assert any(c['service'] == 'nextcloud' and c['proxies'] for c in s['discovery']['cache']), s['discovery']
+" "$work/stats"
+curl -s "$url/metrics" >"$work/metrics"
+check "/metrics passes promtool check metrics ($(promtool check metrics <"$work/metrics" 2>&1 | head -3))" \
+  sh -c "promtool check metrics <'$work/metrics'"
+check "/metrics counts the runs by outcome" sh -c "grep -qx 'nextprism_agent_runs_total{outcome=\"cancelled\"} 2' '$work/metrics' &&
+  grep -qx 'nextprism_agent_runs_total{outcome=\"refused\"} 1' '$work/metrics' &&
+  grep -q '^nextprism_pool_connections{endpoint=\"127.0.0.1:22622\"} ' '$work/metrics'"
+
+# ---- a token: required everywhere but the probes, never in the log
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+"$bin" --config "$work/c.json" --listen 0.0.0.0:$((port + 1)) 2>"$work/refuse.log"; rc=$?
+check "off loopback without a token: 78" sh -c "[ $rc = 78 ] && grep -q 'needs --token-file' '$work/refuse.log'"
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 1)) --token-file "$work/token" 2>"$work/tok.log" &
+pids+=($!)
+turl=http://127.0.0.1:$((port + 1))
+for _ in $(seq 1 50); do curl -sf "$turl/healthz" >/dev/null && break; sleep 0.1; done
+code=$(curl -s -o /dev/null -w '%{http_code}' "$turl/v1/runs")
+check "no token: 401" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong-token-wrong-token" "$turl/v1/runs")
+check "a wrong token: 401" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$work/token")" "$turl/v1/runs")
+check "the token: 200" test "$code" = 200
+check "the token is not in the log" sh -c "! grep -qF '$(cat "$work/token")' '$work/tok.log'"
+
+# ---- the status page, in headless chromium, with only loopback
+cat >"$work/page.sh" <<SH
+set -u
+ip link set lo up
+"$bin" --config "$work/c.json" --via direct --listen 127.0.0.1:18189 2>"$work/page-agent.log" &
+agent=\$!
+for _ in \$(seq 1 50); do curl -sf http://127.0.0.1:18189/healthz >/dev/null && break; sleep 0.1; done
+curl -sN -X POST http://127.0.0.1:18189/v1/exec -d '{"service":"nextcloud","argv":["php","occ","status"]}' >/dev/null
+curl -sN -X POST http://127.0.0.1:18189/v1/exec -d '{"service":"photoprism","argv":["photoprism","status"]}' >/dev/null
+flags="--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --disable-default-apps --user-data-dir=$work/chromium \
+  --virtual-time-budget=4000 --window-size=1280,760"
+chromium \$flags --dump-dom http://127.0.0.1:18189/ >"$work/dom.html" 2>"$work/chromium.log"
+chromium \$flags --screenshot="$out/agent-status.png" http://127.0.0.1:18189/ >>"$work/chromium.log" 2>&1
+kill \$agent
+SH
+rm -f "$out/agent-status.png"
+unshare --net bash "$work/page.sh"
+check "the status page's DOM lists both runs with their outcome" sh -c "grep -q 'php occ status' '$work/dom.html' &&
+  grep -q 'photoprism status' '$work/dom.html' && grep -q \"class=\\\"succeeded\\\"\" '$work/dom.html'"
+check "a screenshot of the status page: $out/agent-status.png" sh -c "[ \$(stat -c %s '$out/agent-status.png' 2>/dev/null || echo 0) -gt 10000 ]"
+
+[ "$fails" = 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+echo "nextprism-agent: every check passed"
