@@ -194,8 +194,11 @@ private:
         http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
             if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof)
                 return self->close();
-            if (ec == http::error::body_limit)
+            if (ec == http::error::body_limit) { // the rest of the body is unread: answer, then close
+                self->request_ = {};
+                self->request_.keep_alive(false);
                 return self->respond_error(http::status::payload_too_large, "the body is over 64 KiB");
+            }
             if (ec)
                 return self->close();
             self->stream_.expires_never();
@@ -267,6 +270,12 @@ private:
 
     void write_next()
     {
+        if (gone_) { // nothing is in flight now: what is queued can go
+            out_.clear();
+            queued_ = 0;
+            writing_ = false;
+            return;
+        }
         if (out_.empty()) {
             writing_ = false;
             if (finished_)
@@ -279,7 +288,7 @@ private:
                              self->queued_ -= self->out_.front().size();
                              self->out_.pop_front();
                              if (ec)
-                                 return self->client_gone();
+                                 self->client_gone();
                              self->write_next();
                          });
     }
@@ -298,12 +307,16 @@ private:
         });
     }
 
+    /// The buffer of a write in flight stays until its handler ran (write_next clears the rest).
     void client_gone()
     {
+        if (gone_)
+            return;
         gone_ = true;
-        out_.clear();
-        queued_ = 0;
-        writing_ = false;
+        if (!writing_) {
+            out_.clear();
+            queued_ = 0;
+        }
         if (run_)
             run_->request_cancel("client gone");
         close();
@@ -437,6 +450,8 @@ private:
             nlohmann::ordered_json services = nlohmann::ordered_json::object();
         };
         const auto& services = policy_->services();
+        if (services.empty())
+            return s->respond_json(http::status::service_unavailable, {{"ready", false}, {"services", {}}});
         auto p = std::make_shared<pending>(pending{services.size()});
         for (const auto& svc : services) {
             executor_.discovery().async_locate(svc.name, [s, p, name = svc.name](error_code ec, placement pl) {
