@@ -34,7 +34,7 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
             c.retry(),
-            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}}),
+            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}, .client = {}}),
             c.executor_options(std::move(p))};
 }
 
@@ -43,7 +43,7 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c,
 {
     std::optional<direct_transport> local;
     if (c.engine)
-        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}});
+        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}, .client = {}});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
@@ -54,7 +54,7 @@ dns_executor make_dns(net::any_io_executor ex, const executor_config& c, std::sh
 {
     std::optional<direct_transport> local;
     if (c.engine)
-        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}});
+        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}, .client = {}});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), dns_discovery(ex, c.discovery, c.dns),
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
@@ -63,7 +63,7 @@ direct_executor make_direct(net::any_io_executor ex, const executor_config& c,
                           std::shared_ptr<const whitelist> p)
 {
     return {ex, no_proxy(ex), local_only_discovery(ex), no_retry{},
-            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}}), c.executor_options(std::move(p))};
+            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}, .client = {}}), c.executor_options(std::move(p))};
 }
 
 // --- the program ----------------------------------------------------------

@@ -8,13 +8,16 @@
 //
 // Used by the broker (proxy/broker.cpp: one forked child per validator
 // session, output written straight into the session's pipes passed to it)
-// and by the validator's direct mode (tests on the host, no broker).
+// and by the validator's direct mode (tests on the host, no broker). The
+// exec itself is the library's direct transport: one exec path for the
+// executor's local route and the proxy.
 // Proxy-specific: it lives in proxy/, not in the library.
 
 #include <nextprism/proxy/audit_log.hpp>
 #include <nextprism/whitelist.hpp>
 #include <nextprism/detail/sha256.hpp>
 #include <nextprism/docker/client.hpp>
+#include <nextprism/transport/direct.hpp>
 #include <nextprism/docker/output_gate.hpp>
 #include <nextprism/wire/exit_status.hpp>
 #include <nextprism/tools/fd_io.hpp>
@@ -236,23 +239,6 @@ struct run_io
     int peer = -1; ///< the validator's connection (broker): its end stops the command
 };
 
-/// What run() needs of an allowed decision: the one place that reads the
-/// decision's shape (the whitelist's authorized_command will carry it).
-struct accepted_command
-{
-    std::vector<std::string> exec_argv;
-    std::optional<std::string> exec_user;
-    std::optional<std::string> working_dir;
-    bool single_flight = false;
-    std::string rule; ///< "php occ files:scan": the single-flight group's name
-};
-
-inline accepted_command accepted_from(const decision& d)
-{
-    return {d.command.exec_argv, d.command.exec_user, d.command.working_dir, d.command.single_flight,
-            d.command.rule};
-}
-
 namespace detail {
 
 /** A record the audit sink did not take (it blocked past its wait, or
@@ -312,7 +298,12 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     using namespace std::chrono;
 
     const auto started = steady_clock::now();
-    const accepted_command cmd = accepted_from(d);
+    // The whitelist's value, run as it is, under the proxy's deadline (or
+    // the rule's, when shorter).
+    authorized_command cmd = d.command;
+    if (cfg.timeout_seconds > 0 && (cmd.timeout.count() == 0 || cmd.timeout > seconds(cfg.timeout_seconds)))
+        cmd.timeout = seconds(cfg.timeout_seconds);
+    const std::string timeout_text = std::to_string(duration_cast<seconds>(cmd.timeout).count()) + " s";
     auto finish_record = [&](std::string_view outcome, int status, std::string_view reason, double ms) {
         record.event = "finished";
         record.decision = {};
@@ -375,11 +366,13 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     }
 
     net::io_context ioc;
-    docker::client::options client_options;
-    if (cfg.configure_client)
-        cfg.configure_client(ioc.get_executor(), client_options);
-    docker::client engine(ioc.get_executor(), cfg.engine, client_options);
     auto gate = std::make_shared<docker::output_gate>(ioc.get_executor());
+    direct_transport::options transport_options;
+    transport_options.containers = {{cmd.service, cfg.container}};
+    transport_options.output_gate = gate;
+    if (cfg.configure_client)
+        cfg.configure_client(ioc.get_executor(), transport_options.client);
+    direct_transport transport(ioc.get_executor(), cfg.engine, std::move(transport_options));
 
     ::signal(SIGPIPE, SIG_IGN);
     output_pump pump(ioc, gate, io.out, io.err);
@@ -457,8 +450,8 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     int status = 0;
     // A finished line's duration: from holding the slots and lock to the end.
     const auto run_started = steady_clock::now();
-    auto on_output = [&](docker::output_stream s, std::string_view data) {
-        pump.push(s == docker::output_stream::err, data);
+    auto on_output = [&](output_stream s, std::string_view data) {
+        pump.push(s == output_stream::err, data);
     };
     auto complete = [&](error_code run_ec, int exit_status, bool still_running) {
         finished = true;
@@ -496,8 +489,7 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
             // "Stopped" only when it is true: the engine still says it runs.
             outcome = "could_not_stop";
             status = exit_code::not_stopped;
-            reason = (stop_reason.empty() ? "timed out after " + std::to_string(cfg.timeout_seconds) + " s"
-                                          : stop_reason) +
+            reason = (stop_reason.empty() ? "timed out after " + timeout_text : stop_reason) +
                      "; the command could not be stopped and may still run in the target" +
                      (hold ? " (single-flight lock held until it ends)" : "");
         }
@@ -506,9 +498,8 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
         if (still_running) {
             pump.push(true, proxy_exit_line("error", reason));
         } else if (run_ec && stop_reason.empty()) {
-            std::string what = run_ec == error::timeout ? "timed out after " + std::to_string(cfg.timeout_seconds) +
-                                                              " s; the command was stopped"
-                                                        : run_ec.message();
+            std::string what =
+                run_ec == error::timeout ? "timed out after " + timeout_text + "; the command was stopped" : run_ec.message();
             if (status == exit_code::target_missing)
                 what += " (" + cfg.container + ")";
             pump.push(true, proxy_exit_line("error", what));
@@ -519,32 +510,19 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
             watch.cancel();
     };
 
-    // Find the target, then exec: the argv the decision made canonical,
-    // as the service's user, in its working directory (PhotoPrism resolves
-    // paths against it: never the image's WORKDIR).
-    engine.async_find_container(cfg.container, [&](error_code fec, docker::container_info container) {
-        if (fec)
-            return complete(fec, -1, false);
-        if (!stop_reason.empty())
-            return complete(error::cancelled, -1, false);
-        docker::exec_spec spec;
-        spec.argv = cmd.exec_argv;
-        spec.user = cmd.exec_user;
-        spec.gate = gate;
-        if (cmd.working_dir)
-            spec.working_dir = *cmd.working_dir;
-        // The start line, before the engine is asked to start it: without
-        // it the caller knows that nothing ran (wire/exit_status.hpp).
-        spec.on_starting = [&pump, name = container.name](std::string_view exec_id) {
-            pump.push(true, proxy_start_line(name, exec_id));
-        };
-        engine.async_exec(container.id, std::move(spec), on_output, seconds(cfg.timeout_seconds),
-                          net::bind_cancellation_slot(cancel.slot(),
-                                                      [&](error_code eec, docker::exec_result result) {
-                                                          exec_id = result.exec_id;
-                                                          complete(eec, result.exit_code, result.still_running);
-                                                      }));
-    });
+    // The library's direct transport finds the target and runs the argv
+    // the decision made canonical, as the service's user, in its working
+    // directory, under the deadline; the stop reaches it through `cancel`.
+    // The start line goes out before the engine is asked to start it:
+    // without it the caller knows that nothing ran (wire/exit_status.hpp).
+    auto on_started = [&](std::string_view container, std::string_view id) {
+        exec_id = id;
+        pump.push(true, proxy_start_line(container, id));
+    };
+    transport.async_run(cmd, on_output, on_started,
+                        net::bind_cancellation_slot(cancel.slot(), [&](error_code ec, command_result result) {
+                            complete(ec, result.exit_code, result.still_running);
+                        }));
     ioc.run();
     if (after_output)
         after_output(status);
@@ -557,7 +535,7 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     net::steady_timer pause(ioc);
     bool running = true;
     std::function<void()> poll_exec = [&] {
-        engine.async_request(boost::beast::http::verb::get, "/exec/" + exec_id + "/json", {},
+        transport.engine().async_request(boost::beast::http::verb::get, "/exec/" + exec_id + "/json", {},
                              [&](error_code ec, docker::client::response res) {
                                  if (!ec && res.result_int() == 404)
                                      running = false; // the exec is gone with its container

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nextprism {
@@ -48,9 +50,10 @@ struct command_result
     /// It was to be stopped (deadline, cancellation) and the engine still
     /// reported it running afterwards: it may still be running.
     bool still_running = false;
-    /// Through a proxy: where it started the command, "<container> (exec
-    /// <id>)", from its start line; empty when it never started it. Also
-    /// set when the run failed after a proxy had started it.
+    /// Where the command was started, "<container> (exec <id>)"
+    /// (`started_in_label`): through a proxy from its start line, on this
+    /// node from the engine; empty when it never started. Also set when the
+    /// run failed after it had started.
     std::string started_in;
     /// Whether the command was started, where the transport knows it (a
     /// proxy that ended the run itself: its start line was there or not).
@@ -70,6 +73,22 @@ struct command_result
         return exit_code == 0 && !exit_signal && failure_lines.empty();
     }
 };
+
+/// Receives where a run started its command, once, just before the engine
+/// is asked to start it: the container's name and the exec's id. Never
+/// called: the command was never started.
+using start_handler = std::function<void(std::string_view container, std::string_view exec_id)>;
+
+/// What `command_result::started_in` says for an exec: "<container> (exec
+/// <first 12 of its id>)", the proxy's start line's words too.
+inline std::string started_in_label(std::string_view container, std::string_view exec_id)
+{
+    std::string label(container);
+    label += " (exec ";
+    label += exec_id.substr(0, 12);
+    label += ')';
+    return label;
+}
 
 /** One line for a run that failed with `ec`: the error, for which
     service, and what each proxy met (its last error, the health check's

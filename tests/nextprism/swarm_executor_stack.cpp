@@ -56,7 +56,7 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
     backoff.max_attempts = 3;
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
                           swarm_labels(ex, discovery_options{}, label_options()), any_retry(backoff),
-                          direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}}), opts);
+                          direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}, .client = {}}), opts);
 }
 
 /// Output with PhotoPrism's log timestamps (time="...") and durations
@@ -253,7 +253,7 @@ TEST_CASE("executor: proxy stopped mid-run → the scan finishes there (drain); 
     static_ssh_executor executor(
         ex, ssh_proxy_transport(ex, pool_options()),
         static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
-        retry, direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}}), opts);
+        retry, direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}, .client = {}}), opts);
     using state = endpoint_health::state;
     const std::vector<std::string> status{"php", "occ", "status"};
 

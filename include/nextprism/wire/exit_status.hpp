@@ -138,11 +138,7 @@ inline std::string proxy_exit_line(std::string_view what, std::string_view detai
 /// The proxy's side: its start line for the exec `exec_id` in `container`.
 inline std::string proxy_start_line(std::string_view container, std::string_view exec_id)
 {
-    std::string detail(container);
-    detail += " (exec ";
-    detail += exec_id.substr(0, 12);
-    detail += ')';
-    return proxy_exit_line("running in " + detail);
+    return proxy_exit_line("running in " + started_in_label(container, exec_id));
 }
 
 /** The client's side: what a run wrote on stderr. It takes the start line

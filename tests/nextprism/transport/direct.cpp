@@ -3,6 +3,9 @@
 
 #include "support/docker_fixture.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <csignal>
 #include <filesystem>
@@ -44,7 +47,7 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
 {
     io_thread io;
     scoped_container nc("nextprism/standin-nextcloud:test", "np-d-nc");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}});
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
     CHECK(t.container_for("nextcloud") == nc.name);
     CHECK(t.container_for("photoprism") == "photoprism");
 
@@ -64,11 +67,70 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
     CHECK(ec == error::target_not_found);
 }
 
+TEST_CASE("direct transport: the start handler and started_in name the container and the exec")
+{
+    io_thread io;
+    scoped_container nc("nextprism/standin-nextcloud:test", "np-d-start");
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
+    std::vector<std::string> events; // in the order they came, on the io thread
+    auto [ec, r] = wait_for<command_result>([&](auto h) {
+        t.async_run(authorized("nextcloud", {"php", "occ", "status", "--output=json"}),
+                    [&](output_stream, std::string_view) {
+                        if (events.empty() || events.back() != "output")
+                            events.push_back("output");
+                    },
+                    [&](std::string_view container, std::string_view exec_id) {
+                        events.push_back("started " + std::string(container) + " " + std::string(exec_id));
+                    },
+                    h);
+    });
+    REQUIRE_FALSE(ec);
+    REQUIRE(events.size() == 2);
+    CHECK(events[1] == "output"); // the start before any output
+    REQUIRE(events[0].starts_with("started " + nc.name + " "));
+    const std::string exec_id = events[0].substr(("started " + nc.name + " ").size());
+    CHECK(exec_id.size() == 64); // the engine's full id
+    CHECK(r.started == true);
+    CHECK(r.started_in == started_in_label(nc.name, exec_id));
+    CHECK(r.started_in == nc.name + " (exec " + exec_id.substr(0, 12) + ")");
+
+    // No container: never started, and the result says so.
+    std::tie(ec, r) = run(t, authorized("photoprism", {"photoprism", "status"}));
+    CHECK(ec == error::target_not_found);
+    CHECK(r.started == false);
+    CHECK(r.started_in.empty());
+}
+
+TEST_CASE("direct transport: cancelled while the container is looked up, nothing starts")
+{
+    io_thread io;
+    scoped_container pp("nextprism/standin-photoprism:test", "np-d-cancel");
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
+    boost::asio::cancellation_signal cancel;
+    bool started = false;
+    auto [ec, r] = wait_for<command_result>([&](auto h) {
+        // Emitted right after the initiation, on the io thread: the lookup
+        // of the container is still in flight, no exec exists yet.
+        boost::asio::post(io.io, [&, h]() mutable {
+            t.async_run(authorized("photoprism", {"photoprism", "index", "slow300"}), nullptr,
+                        [&](std::string_view, std::string_view) { started = true; },
+                        boost::asio::bind_cancellation_slot(cancel.slot(), h));
+            cancel.emit(boost::asio::cancellation_type::terminal);
+        });
+    });
+    CHECK(ec == error::cancelled);
+    CHECK_FALSE(started);
+    CHECK(r.started == false);
+    // Nothing ran: the stand-in has no exec process.
+    auto top = docker_cli({"top", pp.name});
+    CHECK(top.out.find("slow300") == std::string::npos);
+}
+
 TEST_CASE("direct transport works with use_future")
 {
     io_thread io;
     scoped_container pp("nextprism/standin-photoprism:test", "np-d-pp");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}});
+    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
     auto f = t.async_run(authorized("photoprism", {"photoprism", "index", "exit5"}), nullptr,
                          boost::asio::use_future);
     REQUIRE(f.wait_for(60s) == std::future_status::ready);
@@ -98,7 +160,7 @@ TEST_CASE("dockerd killed mid-stream: an error, not a hang")
     io_thread io;
     docker::engine_address address;
     address.path = dir + "/docker.sock";
-    direct_transport t(io.io.get_executor(), address, {.containers = {{"photoprism", "np-crash"}}, .output_gate = {}});
+    direct_transport t(io.io.get_executor(), address, {.containers = {{"photoprism", "np-crash"}}, .output_gate = {}, .client = {}});
     std::atomic<bool> streaming{false};
     auto promise = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
     auto future = promise->get_future();

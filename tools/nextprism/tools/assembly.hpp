@@ -73,7 +73,7 @@ decltype(auto) with_executor(const executor_config& config, std::shared_ptr<cons
     std::optional<direct_transport> local;
     if (config.engine && v != via::proxy)
         local.emplace(ex, *config.engine,
-                      direct_transport::options{.containers = config.containers, .output_gate = {}});
+                      direct_transport::options{.containers = config.containers, .output_gate = {}, .client = {}});
     auto opts = config.executor_options(std::move(policy));
     if (v == via::direct) {
         if (!local)

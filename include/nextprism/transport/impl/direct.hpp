@@ -7,7 +7,7 @@
 namespace nextprism {
 
 inline direct_transport::direct_transport(executor_type ex, docker::engine_address engine, options opts)
-    : client_(std::move(ex), std::move(engine)), options_(std::move(opts))
+    : client_(std::move(ex), std::move(engine), opts.client), options_(std::move(opts))
 {
 }
 
@@ -18,21 +18,31 @@ inline std::string direct_transport::container_for(const std::string& service) c
 }
 
 template<completion_token_for<command_result> Token>
-auto direct_transport::async_run(authorized_command command, output_handler on_output, Token&& token)
+auto direct_transport::async_run(authorized_command command, output_handler on_output, start_handler on_started,
+                                 Token&& token)
 {
     namespace net = boost::asio;
-    auto signal = std::make_shared<net::cancellation_signal>();
+    // The cancellation reaches the exec through `signal`; one that comes
+    // while the container is looked up (no exec to stop yet) is kept in
+    // `cancelled` and ends the run before anything starts.
+    struct stop_state
+    {
+        net::cancellation_signal signal;
+        bool cancelled = false;
+    };
+    auto stop = std::make_shared<stop_state>();
     return detail::async_spawn<command_result>(
         get_executor(), std::forward<Token>(token),
         // Copies, not `this`: the run may outlive the transport object
         // (a client's copies share its connection state).
-        [client = client_, gate = options_.output_gate, name = container_for(command.service), signal,
-         command = std::move(command),
-         on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+        [client = client_, gate = options_.output_gate, name = container_for(command.service), stop,
+         command = std::move(command), on_output = std::move(on_output),
+         on_started = std::move(on_started)]() mutable -> net::awaitable<detail::op_result<command_result>> {
             detail::op_result<command_result> r;
+            r.value.started = false;
             auto [fec, container] = co_await client.async_find_container(name, docker::detail::use_tuple);
-            if (fec) {
-                r.ec = fec;
+            if (fec || stop->cancelled) {
+                r.ec = fec ? fec : error_code(error::cancelled);
                 co_return r;
             }
             docker::exec_spec spec;
@@ -42,6 +52,12 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
             if (command.working_dir)
                 spec.working_dir = *command.working_dir;
+            spec.on_starting = [&r, &on_started, &container](std::string_view exec_id) {
+                r.value.started = true;
+                r.value.started_in = started_in_label(container.name, exec_id);
+                if (on_started)
+                    on_started(container.name, exec_id);
+            };
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
                 if (on_output)
@@ -49,13 +65,16 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
             };
             auto [eec, result] = co_await client.async_exec(
                 container.id, std::move(spec), counting, command.timeout,
-                net::bind_cancellation_slot(signal->slot(), docker::detail::use_tuple));
+                net::bind_cancellation_slot(stop->signal.slot(), docker::detail::use_tuple));
             r.ec = eec;
             r.value.exit_code = result.exit_code;
             r.value.still_running = result.still_running;
             co_return r;
         },
-        [signal](net::cancellation_type type) { signal->emit(type); });
+        [stop](net::cancellation_type type) {
+            stop->cancelled = true;
+            stop->signal.emit(type);
+        });
 }
 
 // Checked here, after the definitions: async_run's return type is deduced.
