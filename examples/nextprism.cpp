@@ -185,7 +185,19 @@ int run_exec(Assembly& executor, net::io_context& io, const exec_options& o, com
     every_second();
     const std::string service = request.service;
     const std::vector<std::string> argv = request.argv;
-    executor.async_run(std::move(request), out,
+    // Where each attempt started it, before its output: an event in the
+    // stream, a line with -v (a retried run may start it more than once).
+    auto on_started = [&](const start_report& at) {
+        if (o.json_stream) {
+            event({{"event", "started"}, {"route", at.route}, {"started_in", at.label()}});
+        } else if (o.verbose) {
+            status.clear();
+            std::cerr << "nextprism: started "
+                      << (at.route == "local" ? "on the local engine" : "through proxy " + at.route) << " in "
+                      << at.label() << "\n";
+        }
+    };
+    executor.async_run(std::move(request), out, on_started,
                        net::bind_cancellation_slot(cancel.slot(), [&](error_code ec, command_result r) {
                            done.emplace(ec, std::move(r));
                            signals.cancel();

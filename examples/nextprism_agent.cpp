@@ -180,6 +180,9 @@ public:
         agent_.executor().async_run(
             std::move(request),
             [self](output_stream s, std::string_view data) { self->on_output(s, data); },
+            [self](const start_report& at) {
+                self->event({{"event", "started"}, {"route", at.route}, {"started_in", at.label()}});
+            },
             net::bind_cancellation_slot(run_->cancel.slot(), [self](error_code ec, command_result r) {
                 self->on_finished(ec, std::move(r));
             }));

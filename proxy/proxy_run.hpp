@@ -515,9 +515,9 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     // directory, under the deadline; the stop reaches it through `cancel`.
     // The start line goes out before the engine is asked to start it:
     // without it the caller knows that nothing ran (wire/exit_status.hpp).
-    auto on_started = [&](std::string_view container, std::string_view id) {
-        exec_id = id;
-        pump.push(true, proxy_start_line(container, id));
+    auto on_started = [&](const start_report& at) {
+        exec_id = at.exec_id;
+        pump.push(true, proxy_start_line(at.container, at.exec_id));
     };
     transport.async_run(cmd, on_output, on_started,
                         net::bind_cancellation_slot(cancel.slot(), [&](error_code ec, command_result result) {

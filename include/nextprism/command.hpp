@@ -74,11 +74,6 @@ struct command_result
     }
 };
 
-/// Receives where a run started its command, once, just before the engine
-/// is asked to start it: the container's name and the exec's id. Never
-/// called: the command was never started.
-using start_handler = std::function<void(std::string_view container, std::string_view exec_id)>;
-
 /// What `command_result::started_in` says for an exec: "<container> (exec
 /// <first 12 of its id>)", the proxy's start line's words too.
 inline std::string started_in_label(std::string_view container, std::string_view exec_id)
@@ -89,6 +84,21 @@ inline std::string started_in_label(std::string_view container, std::string_view
     label += ')';
     return label;
 }
+
+/// Where a command was started: reported once per attempt that starts it,
+/// just before the engine is asked to start it (so before its output).
+struct start_report
+{
+    std::string route;     ///< the executor's: the proxy ("10.0.1.3:2222") or "local"; empty from a transport
+    std::string container; ///< the container's name
+    std::string exec_id;   ///< the engine's exec id; through a proxy, its first 12 characters
+
+    std::string label() const { return started_in_label(container, exec_id); }
+};
+
+/// Receives a `start_report`; called on the operation's executor. Never
+/// called: the command was never started.
+using start_handler = std::function<void(const start_report&)>;
 
 /** One line for a run that failed with `ec`: the error, for which
     service, and what each proxy met (its last error, the health check's

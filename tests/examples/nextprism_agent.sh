@@ -29,12 +29,15 @@ check "readyz: both services have a route" sh -c "curl -sf '$url/readyz' | grep 
 # ---- a run streamed as it happens
 curl -sN -X POST "$url/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","files:scan","-v","slow3"]}' \
   >"$work/events"
-check "POST /v1/exec: accepted first, stdout and progress, one finished last" python3 -c "
+check "POST /v1/exec: accepted first, started before stdout, progress, one finished last" python3 -c "
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 kinds = [e['event'] for e in ev]
 assert kinds[0] == 'accepted' and kinds[-1] == 'finished' and kinds.count('finished') == 1, kinds
 assert 'stdout' in kinds, kinds
+assert kinds.count('started') == 1 and kinds.index('started') < kinds.index('stdout'), kinds
+s = ev[kinds.index('started')]
+assert s['route'] == '127.0.0.1:22622' and s['started_in'] == ev[-1]['started_in'], (s, ev[-1])
 files = [e['files'] for e in ev if e['event'] == 'progress']
 assert files and files[-1] == 3 and files == sorted(files), files
 f = ev[-1]

@@ -20,10 +20,14 @@ ex=("$bin" exec --config "$work/c.json")
 out=$("${ex[@]}" -v nextcloud -- php occ status 2>"$work/err"); rc=$?
 check "exec through the proxy: 0 and the command's output" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'installed: true'"
 check "-v names the attempt and its proxy ($(cat "$work/err"))" grep -q "attempt 1: proxy 127.0.0.1:22622: ran" "$work/err"
+check "-v names where it started, as it started" \
+  grep -Eq "^nextprism: started through proxy 127.0.0.1:22622 in nptargets_nextcloud[^ ]* \(exec [0-9a-f]{12}\)$" "$work/err"
 "${ex[@]}" -v --via proxy nextcloud php occ status >/dev/null 2>"$work/err"; rc=$?
 check "--via proxy (no -- needed): 0" sh -c "[ $rc = 0 ] && grep -q 'proxy 127.0.0.1:22622' '$work/err'"
 "${ex[@]}" -v --via direct nextcloud -- php occ status >/dev/null 2>"$work/err"; rc=$?
 check "--via direct: the local engine ($(cat "$work/err"))" sh -c "[ $rc = 0 ] && grep -q 'the local engine: ran' '$work/err'"
+check "--via direct: started on the local engine, in the service's task" \
+  grep -Eq "^nextprism: started on the local engine in nptargets_nextcloud[^ ]* \(exec [0-9a-f]{12}\)$" "$work/err"
 
 # ---- --json: one object on stdout, the command's output on stderr
 json=$("${ex[@]}" --json nextcloud -- php occ status 2>"$work/err"); rc=$?
@@ -44,6 +48,9 @@ ev = [json.loads(l) for l in open(sys.argv[1])]
 kinds = [e['event'] for e in ev]
 assert kinds[-1] == 'finished' and kinds.count('finished') == 1, kinds
 assert 'stdout' in kinds, kinds
+assert kinds.count('started') == 1 and kinds.index('started') < kinds.index('stdout'), kinds
+s = ev[kinds.index('started')]
+assert s['route'] == '127.0.0.1:22622' and s['started_in'] == ev[-1]['started_in'], (s, ev[-1])
 files = [e['files'] for e in ev if e['event'] == 'progress']
 assert files[-1] == 3 and files == sorted(files), files
 f = ev[-1]

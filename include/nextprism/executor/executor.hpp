@@ -107,7 +107,17 @@ public:
         `request.timeout` bounds the whole run: each attempt gets what is
         left, and no retry starts after it. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
-    auto async_run(command_request request, output_handler on_output, Token&& token = Token{});
+    auto async_run(command_request request, output_handler on_output, Token&& token = Token{})
+    {
+        return async_run(std::move(request), std::move(on_output), start_handler{}, std::forward<Token>(token));
+    }
+
+    /** The same, and `on_started` (may be empty) is told where each attempt
+        started the command, its route included, before that attempt's
+        output; a transport that cannot tell (`reports_start`) never calls it. */
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(command_request request, output_handler on_output, start_handler on_started,
+                   Token&& token = Token{});
 
     executor_statistics statistics() const;
 

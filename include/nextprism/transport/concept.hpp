@@ -38,6 +38,17 @@ concept transport_policy = requires(T& t, authorized_command command, output_han
     t.async_run(std::move(command), std::move(out), detail::run_handler_archetype{});
 };
 
+/** A transport that reports where it started a command: `async_run` with a
+    `start_handler` before the token (the direct and SSH transports). The
+    executor passes its caller's handler to such a transport; to any other
+    the report is simply never made. */
+template<class T, class... Endpoint>
+concept reports_start = requires(T& t, const Endpoint&... ep, authorized_command command, output_handler out,
+                                 start_handler on_started) {
+    t.async_run(ep..., std::move(command), std::move(out), std::move(on_started),
+                detail::run_handler_archetype{});
+};
+
 /** A proxy transport runs a command through the proxy at an endpoint that
     discovery chose: the same as `transport_policy`, with the endpoint as
     the first argument of `async_run`. */

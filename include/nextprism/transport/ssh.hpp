@@ -45,19 +45,28 @@ public:
         Completes as every transport does: the proxy's wire contract (its
         start line, its exit table) is decoded here (`proxy_reply`), so the
         caller gets the proxy's errors as `error_code`s and the result's
-        `started_in`/`started`. Cancellation: every type, passed to the
-        pool's run (which stops the command in the target). */
+        `started_in`/`started`; `on_started` (may be empty) when the
+        proxy's start line has come. Cancellation: every type, passed to
+        the pool's run (which stops the command in the target). */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler on_output,
                    Token&& token = Token{})
+    {
+        return async_run(ep, std::move(command), std::move(on_output), start_handler{}, std::forward<Token>(token));
+    }
+
+    template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler on_output,
+                   start_handler on_started, Token&& token = Token{})
     {
         namespace net = boost::asio;
         auto cancel = std::make_shared<net::cancellation_signal>();
         return detail::async_spawn<command_result>(
             pool_->get_executor(), std::forward<Token>(token),
             [pool = pool_, cancel, to = ssh_endpoint(ep), command = std::move(command),
-             on_output = std::move(on_output)]() mutable -> net::awaitable<detail::op_result<command_result>> {
-                proxy_reply reply(std::move(on_output));
+             on_output = std::move(on_output),
+             on_started = std::move(on_started)]() mutable -> net::awaitable<detail::op_result<command_result>> {
+                proxy_reply reply(std::move(on_output), std::move(on_started));
                 auto [ec, result] = co_await pool->async_run(
                     to, std::move(command.argv), [&reply](output_stream s, std::string_view d) { reply(s, d); },
                     command.timeout, net::bind_cancellation_slot(cancel->slot(), detail::use_tuple));

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace nextprism {
 
@@ -272,14 +273,32 @@ inline error_code from_exit_status(int status, std::uint64_t stdout_bytes, const
 class proxy_reply
 {
 public:
-    explicit proxy_reply(output_handler out) : out_(std::move(out)) {}
+    /// `on_start` (may be empty): called once, when the start line has come.
+    explicit proxy_reply(output_handler out, start_handler on_start = {})
+        : out_(std::move(out)), on_start_(std::move(on_start))
+    {
+    }
 
     void operator()(output_stream s, std::string_view data)
     {
-        if (s == output_stream::err)
+        if (s == output_stream::err) {
             err_.feed(data, [this](std::string_view rest) { pass(rest); });
-        else if (out_)
+            if (on_start_ && err_.started())
+                std::exchange(on_start_, {})(start_of(err_.started_in()));
+        } else if (out_) {
             out_(s, data);
+        }
+    }
+
+    /// "<container> (exec <id>)" read back into its parts.
+    static start_report start_of(std::string_view started_in)
+    {
+        constexpr std::string_view mark = " (exec ";
+        const auto at = started_in.rfind(mark);
+        if (at == std::string_view::npos || !started_in.ends_with(')'))
+            return {{}, std::string(started_in), {}};
+        const auto id = started_in.substr(at + mark.size());
+        return {{}, std::string(started_in.substr(0, at)), std::string(id.substr(0, id.size() - 1))};
     }
 
     /** After the raw run ended with `ec` and `r`: the run's error (the
@@ -305,6 +324,7 @@ private:
     }
 
     output_handler out_;
+    start_handler on_start_;
     proxy_stderr err_;
 };
 

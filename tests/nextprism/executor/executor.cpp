@@ -57,13 +57,15 @@ struct script
 /// transport decodes what a proxy wrote (its start line, its exit table).
 template<class Token>
 auto answer(net::any_io_executor ex, std::shared_ptr<script> s, std::string where,
-            const authorized_command& command, output_handler out, bool proxied, Token&& token)
+            const authorized_command& command, output_handler out, bool proxied, Token&& token,
+            start_handler on_started = {})
 {
     return nextprism::async_spawn<command_result>(
         ex, std::forward<Token>(token),
-        [s, where, out, proxied, timeout = command.timeout]() -> net::awaitable<nextprism::op_result<command_result>> {
+        [s, where, out, proxied, on_started,
+         timeout = command.timeout]() -> net::awaitable<nextprism::op_result<command_result>> {
             const auto st = s->next(where, timeout);
-            proxy_reply reply(out);
+            proxy_reply reply(out, on_started);
             const output_handler raw = proxied ? output_handler(std::ref(reply)) : out;
             nextprism::op_result<command_result> r{st.ec, {}};
             if (!st.ec) {
@@ -94,6 +96,15 @@ struct scripted_proxy
     auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler out, Token&& token)
     {
         return answer(ex, s, ep.to_string(), command, std::move(out), true, std::forward<Token>(token));
+    }
+
+    /// It reports the start as the SSH transport does: from the start line.
+    template<class Token>
+    auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler out,
+                   start_handler on_started, Token&& token)
+    {
+        return answer(ex, s, ep.to_string(), command, std::move(out), true, std::forward<Token>(token),
+                      std::move(on_started));
     }
 };
 
@@ -732,6 +743,43 @@ TEST_CASE("executor: the proxy's start line is taken out of stderr and makes the
         CHECK(err == "level=info msg=done\n");
         CHECK(r.started_in == "photoprism.1.xyz (exec feedfacecafe)");
         CHECK(r.stderr_bytes == err.size());
+    }
+    SECTION("each attempt's start is reported with its route, before its output")
+    {
+        static_assert(reports_start<scripted_proxy, proxy_endpoint>);
+        static_assert(!reports_start<scripted_local>);
+        // The first proxy answers busy (no start line), the second starts it.
+        assembly<fixed_retry> a(fixed_retry{0ms, 3}, {node_a, node_b}, {}, {}, false);
+        a.proxy.s->steps = {{{}, 66, "", "nextprism: busy: another index-class command is running\n"},
+                            {{}, 0, "ok\n", start}};
+        std::vector<std::string> events;
+        auto [ec, r] = wait_for<command_result>([&](auto handler) {
+            a.executor->async_run({"photoprism", {"photoprism", "status"}, 0ms},
+                                  [&events](output_stream s, std::string_view d) {
+                                      events.push_back((s == output_stream::out ? "out " : "err ") + std::string(d));
+                                  },
+                                  [&events](const start_report& at) {
+                                      events.push_back("started " + at.route + " " + at.container + " " +
+                                                       at.exec_id + " " + at.label());
+                                  },
+                                  std::move(handler));
+        });
+        REQUIRE_FALSE(ec);
+        REQUIRE(a.proxy.s->calls.size() == 2);
+        const std::string second = a.proxy.s->calls[1];
+        // The busy attempt started nothing: its proxy's line, and no start.
+        REQUIRE(events.size() == 3);
+        CHECK(events[0].starts_with("err nextprism: busy"));
+        CHECK(events[1] == "started " + second + " photoprism.1.xyz feedfacecafe photoprism.1.xyz (exec feedfacecafe)");
+        CHECK(events[2] == "out ok\n");
+        CHECK(r.started_in == "photoprism.1.xyz (exec feedfacecafe)");
+    }
+    SECTION("the start line read back: a container name with spaces and parentheses")
+    {
+        const auto at = proxy_reply::start_of("odd (name) (exec 0123456789ab)");
+        CHECK(at.container == "odd (name)");
+        CHECK(at.exec_id == "0123456789ab");
+        CHECK(proxy_reply::start_of("no exec here").container == "no exec here");
     }
     SECTION("an engine error before the start: photoprism import is run again (nothing ran)")
     {

@@ -79,8 +79,9 @@ TEST_CASE("direct transport: the start handler and started_in name the container
                         if (events.empty() || events.back() != "output")
                             events.push_back("output");
                     },
-                    [&](std::string_view container, std::string_view exec_id) {
-                        events.push_back("started " + std::string(container) + " " + std::string(exec_id));
+                    [&](const start_report& at) {
+                        CHECK(at.route.empty()); // the executor's to fill in
+                        events.push_back("started " + at.container + " " + at.exec_id);
                     },
                     h);
     });
@@ -113,7 +114,7 @@ TEST_CASE("direct transport: cancelled while the container is looked up, nothing
         // of the container is still in flight, no exec exists yet.
         boost::asio::post(io.io, [&, h]() mutable {
             t.async_run(authorized("photoprism", {"photoprism", "index", "slow300"}), nullptr,
-                        [&](std::string_view, std::string_view) { started = true; },
+                        [&](const start_report&) { started = true; },
                         boost::asio::bind_cancellation_slot(cancel.slot(), h));
             cancel.emit(boost::asio::cancellation_type::terminal);
         });

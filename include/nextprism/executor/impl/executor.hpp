@@ -133,8 +133,9 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     };
 
     run(std::shared_ptr<state> s, std::shared_ptr<detail::run_cancellation> c, command_request r,
-        output_handler o)
-        : st(std::move(s)), cancel(std::move(c)), request(std::move(r)), on_output(std::move(o))
+        output_handler o, start_handler on_start)
+        : st(std::move(s)), cancel(std::move(c)), request(std::move(r)), on_output(std::move(o)),
+          on_started(std::move(on_start))
     {
     }
 
@@ -142,6 +143,7 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     std::shared_ptr<detail::run_cancellation> cancel;
     command_request request;
     output_handler on_output;
+    start_handler on_started;
 
     authorized_command command;
     // The timeout bounds the whole run, its retries included: each attempt
@@ -301,22 +303,37 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
         };
         attempt_outcome a;
         const auto slot = [this] { return net::bind_cancellation_slot(cancel->signal.slot(), detail::use_tuple); };
+        const std::string route_name = chosen.how == route::kind::local ? "local" : chosen.endpoint.to_string();
+        start_handler started = [this, &route_name](const start_report& at) {
+            if (!on_started)
+                return;
+            start_report with_route = at;
+            with_route.route = route_name;
+            on_started(with_route);
+        };
         if (chosen.how == route::kind::local) {
             st->count([&chosen](auto& s) {
                 ++s.local;
                 s.fallbacks += chosen.fallback ? 1 : 0;
             });
-            std::tie(a.ec, a.result) = co_await st->local->async_run(command, out, slot());
+            if constexpr (reports_start<Local>)
+                std::tie(a.ec, a.result) = co_await st->local->async_run(command, out, started, slot());
+            else
+                std::tie(a.ec, a.result) = co_await st->local->async_run(command, out, slot());
         } else {
             st->count([](auto& s) { ++s.proxied; });
-            std::tie(a.ec, a.result) = co_await st->transport.async_run(chosen.endpoint, command, out, slot());
+            if constexpr (reports_start<Transport, proxy_endpoint>)
+                std::tie(a.ec, a.result) =
+                    co_await st->transport.async_run(chosen.endpoint, command, out, started, slot());
+            else
+                std::tie(a.ec, a.result) = co_await st->transport.async_run(chosen.endpoint, command, out, slot());
             admitted.resolve(a.ec);
             if (a.ec == error::target_not_found || a.ec == error::target_not_running)
                 passed_over.push_back(chosen.endpoint);
             else if (a.ec == condition::unreachable && !contains(unanswered, chosen.endpoint))
                 unanswered.push_back(chosen.endpoint);
         }
-        attempts.push_back({chosen.how == route::kind::local ? "local" : chosen.endpoint.to_string(), a.ec});
+        attempts.push_back({route_name, a.ec});
         if (!a.result.started_in.empty())
             started_in = a.result.started_in;
         a.started = a.result.started.value_or(may_have_started(a.ec));
@@ -333,10 +350,11 @@ template<proxy_transport_policy Transport, discovery_policy Discovery, retry_pol
 template<completion_token_for<command_result> Token>
 auto basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::async_run(command_request request,
                                                                                output_handler on_output,
+                                                                               start_handler on_started,
                                                                                Token&& token)
 {
     auto cancel = std::make_shared<detail::run_cancellation>();
-    auto one = std::make_shared<run>(state_, cancel, std::move(request), std::move(on_output));
+    auto one = std::make_shared<run>(state_, cancel, std::move(request), std::move(on_output), std::move(on_started));
     return detail::async_spawn<command_result>(
         state_->ex, std::forward<Token>(token),
         [one]() -> net::awaitable<detail::op_result<command_result>> { return one->all(); },

@@ -56,7 +56,7 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
                 r.value.started = true;
                 r.value.started_in = started_in_label(container.name, exec_id);
                 if (on_started)
-                    on_started(container.name, exec_id);
+                    on_started(start_report{{}, container.name, std::string(exec_id)});
             };
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
