@@ -13,6 +13,7 @@
 
 #include <nextprism/docker/client.hpp>
 #include <nextprism/transport/direct.hpp>
+#include <nextprism/whitelist.hpp>
 #include <nextprism/ssh/pool.hpp>
 
 #include <benchmark/benchmark.h>

@@ -93,7 +93,7 @@ std::pair<std::string, std::vector<std::string>> service_and_argv(tools::command
 struct exec_options
 {
     std::string config;
-    std::string via = "auto";
+    tools::via via = tools::via::automatic;
     std::chrono::milliseconds timeout{0};
     bool json = false, json_stream = false, quiet = false, verbose = false, trust_exit_status = false;
 };
@@ -255,11 +255,7 @@ int exec_command(int argc, char** argv)
     cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults", o.config,
                "NEXTPRISM_CONFIG")
         .option("--via", "ROUTE", "auto (default), direct (local engine only) or proxy (proxies only)",
-                [&](std::string_view v) {
-                    o.via = v;
-                    return v == "auto" || v == "direct" || v == "proxy" ? std::string()
-                                                                        : std::string("auto, direct or proxy");
-                })
+                [&](std::string_view v) { return tools::parse_via(v, o.via); })
         .duration("--timeout", "DUR", "bound the whole run, retries included (e.g. 30s, 4h)", o.timeout,
                   std::chrono::hours(24 * 7))
         .flag("--json", "one JSON object at the end on stdout (the command's output goes to stderr)", o.json)
@@ -277,8 +273,7 @@ int exec_command(int argc, char** argv)
     request.detect_failures = !o.trust_exit_status;
 
     net::io_context io;
-    const auto via = o.via == "direct" ? tools::via::direct : o.via == "proxy" ? tools::via::proxy : tools::via::automatic;
-    return tools::with_executor(config, policy, io.get_executor(), via,
+    return tools::with_executor(config, policy, io.get_executor(), o.via,
                                 [&](auto& executor) { return run_exec(executor, io, o, std::move(request)); });
 }
 

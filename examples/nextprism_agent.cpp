@@ -53,7 +53,8 @@ constexpr auto progress_every = std::chrono::milliseconds(250);
 
 struct agent_options
 {
-    std::string config, listen = "127.0.0.1:8087", token_file, via = "auto";
+    std::string config, listen = "127.0.0.1:8087", token_file;
+    tools::via via = tools::via::automatic;
     std::size_t keep_runs = 200;
 };
 
@@ -367,10 +368,7 @@ public:
     {
         error_code ignored;
         acceptor_.close(ignored);
-        for (const auto& r : runs_.list())
-            if (r["state"] == "running")
-                if (auto run = runs_.find(std::stoull(r["id"].get<std::string>())))
-                    run->request_cancel("agent stopping");
+        runs_.for_each_active([](av::run_record& r) { r.request_cancel("agent stopping"); });
     }
 
     void log(const nlohmann::ordered_json& j) { std::cerr << "nextprism-agent: " << json_text(j) << "\n"; }
@@ -524,10 +522,8 @@ int main(int argc, char** argv)
         .option("--listen", "ADDR:PORT", "where to listen (default 127.0.0.1:8087)", o.listen, "NEXTPRISM_AGENT_LISTEN")
         .option("--token-file", "FILE", "a bearer token (first line) every client must send", o.token_file,
                 "NEXTPRISM_AGENT_TOKEN_FILE")
-        .option("--via", "ROUTE", "auto (default), direct or proxy", [&](std::string_view v) {
-            o.via = v;
-            return v == "auto" || v == "direct" || v == "proxy" ? std::string() : std::string("auto, direct or proxy");
-        })
+        .option("--via", "ROUTE", "auto (default), direct or proxy",
+                [&](std::string_view v) { return tools::parse_via(v, o.via); })
         .number("--keep-runs", "N", "finished runs GET /v1/runs keeps (default 200)", o.keep_runs, std::size_t{1},
                 std::size_t{100000});
     cli.parse(argc, argv);
@@ -542,11 +538,8 @@ int main(int argc, char** argv)
             throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
         const auto config = tools::load_config(o.config);
         const auto policy = tools::load_policy(config.policy_file);
-        const auto via = o.via == "direct" ? tools::via::direct
-                         : o.via == "proxy" ? tools::via::proxy
-                                            : tools::via::automatic;
         net::io_context io;
-        return tools::with_executor(config, policy, io.get_executor(), via, [&](auto& executor) {
+        return tools::with_executor(config, policy, io.get_executor(), o.via, [&](auto& executor) {
             http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, policy, token, config.command_timeout,
                                                              o.keep_runs);
             try {

@@ -14,6 +14,7 @@
 #include <nextprism/failure_lines.hpp>
 #include <nextprism/ssh/pool.hpp>
 #include <nextprism/wire/exit_status.hpp>
+#include <nextprism/whitelist.hpp>
 #include <nextprism/tools/command_line.hpp>
 #include <nextprism/tools/fd_io.hpp>
 

@@ -128,6 +128,16 @@ public:
     }
 
     std::size_t in_flight() const noexcept { return active_.size(); }
+
+    /// Calls `f(run_record&)` for each run in flight (a copy of the set:
+    /// `f` may finish runs).
+    template<class F>
+    void for_each_active(F&& f) const
+    {
+        const auto runs = active_;
+        for (const auto& [id, r] : runs)
+            f(*r);
+    }
     std::size_t kept() const noexcept { return finished_.size(); }
     std::uint64_t outcome_count(const std::string& name) const
     {

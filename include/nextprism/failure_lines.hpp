@@ -3,7 +3,7 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command.hpp>
-#include <nextprism/whitelist.hpp>
+#include <nextprism/authorized_command.hpp>
 
 #include <array>
 #include <span>

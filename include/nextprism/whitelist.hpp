@@ -2,6 +2,7 @@
 #define NEXTPRISM_WHITELIST_HPP
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/authorized_command.hpp>
 #include <nextprism/wire/command_string.hpp>
 #include <nextprism/output.hpp>
 #include <nextprism/error.hpp>
@@ -77,21 +78,6 @@ struct argument_rule
     bool operator==(const argument_rule&) const = default;
 };
 
-/** How a service's CLI shows a failure when its exit status does not
-    (PhotoPrism exits 0 on almost every error; occ's files:scan exits 0 for
-    an unknown user). A line of output matches when every given part does. */
-struct failure_pattern
-{
-    enum class stream_kind { any, out, err };
-    stream_kind stream = stream_kind::any;
-    std::string starts_with;
-    std::string contains;
-    std::string ends_with;
-
-    bool matches(output_stream s, std::string_view line) const noexcept;
-    bool operator==(const failure_pattern&) const = default;
-};
-
 struct forbidden_option
 {
     std::string name;
@@ -124,32 +110,6 @@ struct service_rule
     std::vector<command_rule> commands;
 
     bool operator==(const service_rule&) const = default;
-};
-
-/** A command the whitelist allowed, as a value that owns everything the
-    rest of the way needs: it is made once (`whitelist::check`) and
-    travels, so transports run it without checking it again and nothing
-    points back into the policy. */
-struct authorized_command
-{
-    std::string service;                    ///< "nextcloud"
-    /// The matched rule's name ("php occ files:scan"): the single-flight group.
-    std::string rule;
-    /// Canonical argv: what a caller sends (check(argv) == argv, so the
-    /// executor's check and the proxy's agree).
-    std::vector<std::string> argv;
-    /// What runs in the container: argv with each path that has a `base`
-    /// made absolute under it (PhotoPrism's import source).
-    std::vector<std::string> exec_argv;
-    std::optional<std::string> exec_user;   ///< the exec's User
-    std::optional<std::string> working_dir; ///< the exec's WorkingDir
-    /// The command and every option given are safe to run again after an
-    /// unknown outcome (an option such as photoprism's --cleanup is not).
-    bool idempotent = false;
-    bool single_flight = false;             ///< at most one run per service at a time
-    /// Output lines that mean "it failed" although it exits 0 (empty: not scanned).
-    std::vector<failure_pattern> failure_patterns;
-    std::chrono::milliseconds timeout{0};   ///< 0: none
 };
 
 /// The outcome of `whitelist::check`: an authorized command, or why not.

@@ -1,5 +1,7 @@
 #include <nextprism/failure_lines.hpp> // first: the header is self-contained
 
+#include <nextprism/whitelist.hpp>
+
 #include <catch2/catch.hpp>
 
 using nextprism::whitelist;

@@ -98,9 +98,7 @@ outcome run(ssh_proxy_transport& t, std::vector<std::string> argv, std::chrono::
 {
     auto [ec, result] = wait_for<command_result>([&](auto h) {
         // The proxy checks it; here the argv goes out as given (the executor would check first).
-        authorized_command command;
-        command.service = "nextcloud";
-        command.argv = std::move(argv);
+        auto command = testing::unchecked_command("nextcloud", std::move(argv));
         command.timeout = timeout;
         t.async_run(proxy_endpoint{"127.0.0.1", 22622, {}}, std::move(command), [](output_stream, std::string_view) {},
                     std::move(h));

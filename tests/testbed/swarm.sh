@@ -185,14 +185,21 @@ node_diagnostics() {
 # A worker whose engine restarted reconnects by itself, as a rule within
 # seconds. One the manager still reports down after 45 s rejoins, as an
 # operator would do it: leave, remove the old node, join with a new ID.
-wait_nodes() {
-  local n token id
-  for _ in $(seq 1 150); do
-    local all=1
+# workers_ready TRIES: whether both workers are ready within TRIES x 0.3 s.
+workers_ready() {
+  local n all
+  for _ in $(seq 1 "$1"); do
+    all=1
     for n in b c; do [ "$(node_state "$n")" = ready ] || all=0; done
     [ $all = 1 ] && return 0
     sleep 0.3
   done
+  return 1
+}
+
+wait_nodes() {
+  local n token id
+  workers_ready 150 && return 0
   token=$(on a docker swarm join-token -q worker)
   for n in b c; do
     [ "$(node_state "$n")" = ready ] && continue
@@ -204,12 +211,7 @@ wait_nodes() {
     on "$n" docker swarm join --token "$token" --advertise-addr "$(addr_of "$n")" \
       --listen-addr "$(addr_of "$n"):2377" "$(addr_of a):2377" >/dev/null
   done
-  for _ in $(seq 1 100); do
-    local all=1
-    for n in b c; do [ "$(node_state "$n")" = ready ] || all=0; done
-    [ $all = 1 ] && return 0
-    sleep 0.3
-  done
+  workers_ready 100 && return 0
   for n in b c; do node_diagnostics "$n"; done
   die "the workers did not become ready"
 }

@@ -30,15 +30,6 @@ inline std::string command_rule::name() const
     return detail::join(argv);
 }
 
-inline bool failure_pattern::matches(output_stream s, std::string_view line) const noexcept
-{
-    if ((stream == stream_kind::out && s != output_stream::out) ||
-        (stream == stream_kind::err && s != output_stream::err))
-        return false;
-    return line.starts_with(starts_with) && line.ends_with(ends_with) &&
-           line.find(contains) != std::string_view::npos;
-}
-
 inline whitelist::whitelist(std::vector<service_rule> services)
     : services_(std::move(services))
 {

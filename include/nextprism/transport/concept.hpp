@@ -4,7 +4,7 @@
 #include <nextprism/detail/config.hpp>
 #include <nextprism/command.hpp>
 #include <nextprism/discovery/placement.hpp>
-#include <nextprism/whitelist.hpp>
+#include <nextprism/authorized_command.hpp>
 
 #include <concepts>
 

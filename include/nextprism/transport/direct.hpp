@@ -4,7 +4,7 @@
 #include <nextprism/detail/config.hpp>
 #include <nextprism/async.hpp>
 #include <nextprism/command.hpp>
-#include <nextprism/whitelist.hpp>
+#include <nextprism/authorized_command.hpp>
 #include <nextprism/docker/client.hpp>
 #include <nextprism/transport/concept.hpp>
 

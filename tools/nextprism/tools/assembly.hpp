@@ -59,6 +59,21 @@ inline std::shared_ptr<const whitelist> load_policy(const std::string& path)
 /// Which routes a run may take.
 enum class via { automatic, direct, proxy };
 
+/// A `--via` value (auto, direct, proxy) into `v`; for command_line's
+/// option: empty when accepted, else what it expects.
+inline std::string parse_via(std::string_view text, via& v)
+{
+    if (text == "auto")
+        v = via::automatic;
+    else if (text == "direct")
+        v = via::direct;
+    else if (text == "proxy")
+        v = via::proxy;
+    else
+        return "auto, direct or proxy";
+    return {};
+}
+
 /** Builds the assembly `config` names and calls `f(executor)`; returns
     what `f` returns. The executor lives as long as the call:
     - `via::direct`: the local engine only (`direct_executor`);

@@ -145,7 +145,8 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     output_handler on_output;
     start_handler on_started;
 
-    authorized_command command;
+    decision checked;                          // the one check's, made in steps()
+    authorized_command& command = checked.command;
     // The timeout bounds the whole run, its retries included: each attempt
     // gets what is left of it, and no attempt starts after it.
     std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -204,13 +205,12 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     {
         st->count([](auto& s) { ++s.runs; });
         // The one check: what travels on is its value.
-        auto decision = st->opts.policy->check(request.service, request.argv);
-        if (!decision) {
+        checked = st->opts.policy->check(request.service, request.argv);
+        if (!checked) {
             command_result refused;
-            refused.reason = std::move(decision.reason);
-            co_return failed(decision.ec, std::move(refused));
+            refused.reason = std::move(checked.reason);
+            co_return failed(checked.ec, std::move(refused));
         }
-        command = std::move(decision.command);
         if (!request.detect_failures)
             command.failure_patterns.clear();
         const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;

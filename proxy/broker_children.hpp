@@ -1,0 +1,186 @@
+#ifndef NEXTPRISM_PROXY_BROKER_CHILDREN_HPP
+#define NEXTPRISM_PROXY_BROKER_CHILDREN_HPP
+
+// The broker's parent: it forks (one spare child waits for the next
+// connection, so no fork is on a request's path) and reaps, answers busy
+// when it must, and drains on SIGTERM. A child's failure ends that child only.
+
+#include "broker_serve.hpp"
+
+#include <poll.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <optional>
+#include <set>
+
+namespace nextprism::broker {
+
+inline volatile std::sig_atomic_t drain_requested = 0; // SIGTERM: see broker.cpp's drain
+
+/** The spare: a child forked before any request, blocked until the next
+    connection. The parent keeps exactly one while it may serve more. */
+struct spare_child
+{
+    pid_t pid = 0;
+    int retire = -1; ///< the parent's end of the spare's pipe: closing it ends a spare that took nothing
+
+    explicit operator bool() const { return pid > 0; }
+};
+
+/// Forks the spare. It takes one connection, says so by writing its pid to
+/// `taken` (one atomic write), and serves it like any child; it ends when
+/// the parent closes its end of `retire` (or the parent dies) first.
+inline spare_child fork_spare(const options& opts, const nextprism::whitelist& policy, int listener, int taken_read,
+                       int taken_write)
+{
+    int retire[2];
+    if (::pipe2(retire, O_CLOEXEC) != 0)
+        return {};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(retire[1]);
+        ::close(taken_read);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        ::sigaction(SIGTERM, &dfl, nullptr); // the child's own io_context handles it
+        for (;;) {
+            pollfd p[2] = {{retire[0], POLLIN, 0}, {listener, POLLIN, 0}};
+            if (::poll(p, 2, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                std::_Exit(0);
+            }
+            if (p[0].revents)
+                std::_Exit(0); // retired (or the parent is gone): nothing taken
+            const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (conn < 0)
+                continue; // the parent took it (the drain) or the caller gave up
+            ::close(listener);
+            ::close(retire[0]);
+            const pid_t self = ::getpid();
+            [[maybe_unused]] const auto n = ::write(taken_write, &self, sizeof self);
+            ::close(taken_write);
+            serve(opts, policy, conn);
+        }
+    }
+    ::close(retire[0]);
+    if (pid < 0) {
+        ::close(retire[1]);
+        return {};
+    }
+    return {pid, retire[1]};
+}
+
+/// The parent's loop until the drain ends; returns the exit status.
+inline int supervise(const options& opts, const nextprism::whitelist* policy, int listener)
+{
+    // Fork and reap; the spare accepts. SIGTERM interrupts the poll (no
+    // SA_RESTART) and starts the drain.
+    struct sigaction term {};
+    term.sa_handler = [](int) { drain_requested = 1; };
+    ::sigemptyset(&term.sa_mask);
+    ::sigaction(SIGTERM, &term, nullptr);
+    int taken[2]; // spares that took a connection write their pid here
+    if (::pipe2(taken, O_CLOEXEC | O_NONBLOCK) != 0)
+        die(exit_code::internal, "pipe", std::strerror(errno));
+    std::set<pid_t> serving; // children that took a connection
+    std::set<pid_t> leaving; // spares told to end, not yet reaped
+    spare_child spare;
+    const auto retire = [&] {
+        ::close(spare.retire);
+        spare = {};
+    };
+    std::optional<std::chrono::steady_clock::time_point> drain_until;
+    bool told_to_stop = false;
+    // Answered at once and unread: the parent never waits on a peer (it
+    // read each refused request for up to 2 s, so 4 idle connections held
+    // a valid request 8 s). The reply fits an empty socket buffer; the
+    // validator reads it even when its own send then fails (EPIPE).
+    const auto refuse = [](int conn, std::string detail) {
+        protocol::send_message(conn, protocol::encode(protocol::reply{
+                                         exit_code::busy, nextprism::proxy_exit_line("busy", detail)}));
+        ::close(conn);
+    };
+    // Taken before reaped: a spare writes its pid before it can end, so a
+    // pid read here that is already reaped is in no set and ignored.
+    const auto settle = [&] {
+        for (pid_t p; ::read(taken[0], &p, sizeof p) == static_cast<ssize_t>(sizeof p);) {
+            if (spare && p == spare.pid) {
+                serving.insert(p);
+                retire();
+            } else if (leaving.erase(p)) {
+                serving.insert(p); // took one just as it was told to end: it serves it
+            }
+        }
+        int status;
+        for (pid_t done; (done = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+            serving.erase(done);
+            leaving.erase(done);
+            if (spare && done == spare.pid)
+                retire(); // it died idle: a new one is forked
+        }
+    };
+    int fork_error = 0;
+    // A spare while the broker may serve one more; false: answer busy.
+    const auto have_spare = [&] {
+        if (drain_until || static_cast<long>(serving.size()) >= opts.max_children)
+            return false;
+        if (!spare) {
+            spare = fork_spare(opts, *policy, listener, taken[0], taken[1]);
+            fork_error = spare ? 0 : errno;
+        }
+        return bool(spare);
+    };
+    for (;;) {
+        settle();
+        if (drain_requested && !drain_until) {
+            drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(opts.drain_timeout_seconds);
+            if (spare) {
+                leaving.insert(spare.pid);
+                retire();
+            }
+            std::fprintf(stderr, "nextprism-broker: stopping: %zu command(s) running, %ld s to finish\n",
+                         serving.size(), opts.drain_timeout_seconds);
+        }
+        if (drain_until) {
+            if (serving.empty() && leaving.empty()) {
+                std::fprintf(stderr, "nextprism-broker: stopped, nothing running\n");
+                return 0;
+            }
+            if (!told_to_stop && std::chrono::steady_clock::now() >= *drain_until) {
+                // Each child stops its command as if its caller had gone
+                // (verified in the target, on record); the lock goes when it ended.
+                std::fprintf(stderr, "nextprism-broker: stopping the %zu command(s) still running\n",
+                             serving.size());
+                for (const pid_t child : serving)
+                    ::kill(child, SIGTERM);
+                told_to_stop = true;
+            }
+        }
+        // With a spare the parent does not accept: the spare wakes alone.
+        const bool spare_waits = have_spare();
+        pollfd p[2] = {{taken[0], POLLIN, 0}, {listener, POLLIN, 0}};
+        if (::poll(p, spare_waits ? 1 : 2, drain_until ? 200 : 1000) <= 0 || spare_waits ||
+            !(p[1].revents & POLLIN))
+            continue;
+        settle(); // a child that ended while the parent waited frees a place:
+        if (have_spare())
+            continue; // the spare takes this connection
+        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (conn < 0)
+            continue;
+        if (drain_until)
+            refuse(conn, "the proxy is stopping; try again shortly");
+        else if (static_cast<long>(serving.size()) >= opts.max_children)
+            refuse(conn, "the proxy's broker serves " + std::to_string(serving.size()) +
+                             " sessions; try again shortly");
+        else
+            refuse(conn, std::string("the proxy's broker cannot start a worker (") + std::strerror(fork_error) +
+                             "); try again shortly");
+    }
+}
+
+} // namespace nextprism::broker
+
+#endif
