@@ -8,6 +8,7 @@
 #include "broker_options.hpp"
 #include "broker_protocol.hpp"
 #include "broker_stop.hpp"
+#include "session_record.hpp"
 
 #include <sys/socket.h>
 
@@ -70,22 +71,12 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, con
 
     // The record, from what the broker derives itself where it can: the
     // fingerprint and comment from the key line, its own service.
-    const auto key = nextprism::detail::fingerprint_of(req.key);
-    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
-    const auto input_sha256 = req.input ? nextprism::detail::sha256_hex(*req.input) : std::string();
-    nextprism::audit_record record;
-    record.service = opts.service;
-    if (req.input)
-        record.input = std::string_view(*req.input);
-    record.input_sha256 = input_sha256;
-    record.ssh_client = req.ssh_client;
-    record.key_type = key.type;
-    record.key_fingerprint = key.fingerprint;
-    record.key_comment = key_comment;
+    const nextprism::proxy_run::session_record session(opts.service, req.input, req.ssh_client, req.key,
+                                                       opts.authorized_keys);
 
     nextprism::decision d;
     const bool runs = req.op == "run" || req.op == "dry_run";
-    if (runs && key.fingerprint.empty()) {
+    if (runs && session.key_fingerprint().empty()) {
         // sshd names the key in SSH_USER_AUTH (ExposeAuthInfo): a session
         // without one is no session of ours, and nobody would be on record.
         d.ec = nextprism::error::authentication_failed;
@@ -101,13 +92,7 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, con
     } else {
         answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
     }
-    record.decision = d ? "allowed" : "refused";
-    record.argv = d.command.exec_argv;
-    record.reason = d.reason;
-    if (!d) {
-        record.outcome = "refused";
-        record.exit_code = exit_code::refused;
-    }
+    const auto record = session.decided(d);
     log.write(record, ec);
     if (ec)
         answer(conn, exit_code::audit_failed,

@@ -61,6 +61,13 @@ inline std::string target_variable(std::string_view service)
 
 using tools::write_all;
 
+/// The proxy's own exit: its one stderr line and status (wire/exit_status.hpp).
+[[noreturn]] inline void fail(int code, std::string_view what, std::string_view detail = {})
+{
+    write_all(STDERR_FILENO, proxy_exit_line(what, detail));
+    std::exit(code);
+}
+
 /// Whether the reader of `fd` went away (sshd closed the channel).
 inline bool reader_gone(int fd)
 {

@@ -21,7 +21,9 @@
 // iostream and locale set-up).
 
 #include "proxy_run.hpp" // first: it includes nextprism's config first
-#include "broker_protocol.hpp"
+#include "audit_drain.hpp"
+#include "broker_client.hpp"
+#include "session_record.hpp"
 #include "default_policy_table.hpp" // generated: the default policy as constants
 
 #include <nextprism/tools/command_line.hpp>
@@ -74,13 +76,7 @@ void print(std::string_view text)
     std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
-/// The proxy's own exit: its one stderr line and status (wire/exit_status.hpp).
-[[noreturn]] void fail(int code, std::string_view what, std::string_view detail = {})
-{
-    const std::string line = nextprism::proxy_exit_line(what, detail);
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::exit(code);
-}
+using nextprism::proxy_run::fail;
 
 const char* env(const char* name)
 {
@@ -187,141 +183,6 @@ options parse_options(int argc, char** argv)
 
 
 
-/** The proxy's audit drainer (root, beside sshd, started by the
-    entrypoint): reads the lines validators write into the audit FIFO and
-    writes each to stdout, which is the container's: `docker service logs`
-    and any logging driver get them. With --audit-file, also appends them
-    to that file, rotated by size. The validator's uid can write the FIFO
-    but not read it, nor touch the file.
-
-    The FIFO is held open for writing too, so that it never reads end of
-    file between validators. A line longer than max_audit_line (no
-    validator writes one) is cut. Any failure to write a sink ends the
-    drainer with 74: the entrypoint then stops the container, validators
-    find no reader (ENXIO) and refuse to run anything (fail closed). */
-int drain_audit(const options& opts)
-{
-    const int fd = ::open(opts.audit_drain.c_str(), O_RDWR | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
-        fail(exit_code::audit_failed, "cannot open audit FIFO " + opts.audit_drain,
-             fd < 0 ? std::strerror(errno) : "not a FIFO");
-    nextprism::audit_log file;
-    nextprism::error_code ec;
-    if (!opts.audit_file.empty()) {
-        file.open(opts.audit_file, ec);
-        if (ec)
-            fail(exit_code::audit_failed, "cannot open audit file " + opts.audit_file, ec.message());
-        file.rotate_at(opts.audit_file_max_bytes, opts.audit_file_keep);
-    }
-    // SIGTERM (the entrypoint, once the broker has ended): what is in the
-    // FIFO still goes out, then the drainer ends. No SA_RESTART: the
-    // blocking read returns EINTR.
-    static volatile std::sig_atomic_t stopping = 0;
-    struct sigaction term {};
-    term.sa_handler = [](int) { stopping = 1; };
-    ::sigemptyset(&term.sa_mask);
-    ::sigaction(SIGTERM, &term, nullptr);
-    std::string pending;
-    char buffer[8192];
-    for (bool nonblocking = false;;) {
-        if (stopping && !nonblocking) {
-            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-            nonblocking = true;
-        }
-        const auto n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN && nonblocking) {
-            // All read: a last line without its newline goes out too, then the end.
-            if (pending.empty())
-                return 0;
-            pending += '\n';
-        } else if (n <= 0) {
-            fail(exit_code::audit_failed, "cannot read audit FIFO " + opts.audit_drain,
-                 n < 0 ? std::strerror(errno) : "end of file");
-        } else {
-            pending.append(buffer, static_cast<std::size_t>(n));
-        }
-        std::size_t start = 0;
-        for (;;) {
-            auto end = pending.find('\n', start);
-            if (end == std::string::npos && pending.size() - start < nextprism::max_audit_line)
-                break;
-            if (end == std::string::npos || end - start >= nextprism::max_audit_line)
-                end = start + nextprism::max_audit_line - 1; // cut: no validator writes this
-            std::string line = pending.substr(start, end - start);
-            line += '\n';
-            start = end + (pending[end] == '\n' ? 1 : 0);
-            std::size_t done = 0;
-            while (done < line.size()) {
-                const auto w = ::write(STDOUT_FILENO, line.data() + done, line.size() - done);
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w <= 0)
-                    fail(exit_code::audit_failed, "cannot write audit lines to stdout", std::strerror(errno));
-                done += static_cast<std::size_t>(w);
-            }
-            if (file.is_open()) {
-                file.write_line(line, ec);
-                if (ec)
-                    fail(exit_code::audit_failed, "cannot write audit file " + opts.audit_file, ec.message());
-            }
-        }
-        pending.erase(0, start);
-    }
-}
-
-/** Hands the session to the broker: every decision goes on record
-    there, an allowed command runs there with this session's stdout and
-    stderr. Waits for its answer and returns the exit status (having
-    printed the line the broker asks for). The validator's own end of the
-    connection going away (it is killed, sshd hangs it up) tells the
-    broker to stop the command. */
-int through_broker(const options& opts, nextprism::broker_protocol::request req, bool pass_output)
-{
-    namespace protocol = nextprism::broker_protocol;
-    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (sock < 0 || opts.broker.size() >= sizeof addr.sun_path)
-        fail(exit_code::internal, "cannot reach the proxy's broker", opts.broker);
-    std::memcpy(addr.sun_path, opts.broker.c_str(), opts.broker.size() + 1);
-    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        // No broker listening: the proxy is stopping (its drain is over) or
-        // still starting; the container ends or serves in a moment. Nothing
-        // ran: busy (transient), so that callers retry.
-        if (errno == ECONNREFUSED || errno == ENOENT)
-            fail(exit_code::busy, "busy", "the proxy's broker is not running (the proxy is stopping or starting); try again shortly");
-        fail(exit_code::internal, "cannot reach the proxy's broker " + opts.broker, std::strerror(errno));
-    }
-    const int fds[] = {STDOUT_FILENO, STDERR_FILENO};
-    const bool sent = protocol::send_message(sock, protocol::encode(req),
-                                             pass_output ? std::span<const int>(fds) : std::span<const int>());
-    const int send_errno = errno;
-    // A broker that answers busy at once closes without reading: its
-    // answer is waiting even when the send failed. The wait is bounded: a
-    // run by --timeout (the broker's own deadline, as the entrypoint sets
-    // both) and a minute for its stop, the rest by seconds; then this side
-    // closes, which stops what the broker runs.
-    const auto wait = !sent             ? std::chrono::seconds(2)
-                      : req.op != "run" ? std::chrono::seconds(30)
-                      : opts.timeout_seconds > 0 ? std::chrono::seconds(opts.timeout_seconds + 60)
-                                                 : std::chrono::seconds(-1);
-    std::string payload;
-    std::vector<int> ignored;
-    protocol::reply reply;
-    if (!protocol::receive_message(sock, payload, ignored, std::chrono::duration_cast<std::chrono::milliseconds>(wait)) ||
-        !protocol::decode(payload, reply)) {
-        if (!sent)
-            fail(exit_code::internal, "cannot send the request to the proxy's broker", std::strerror(send_errno));
-        fail(exit_code::internal, "the proxy's broker ended without an answer");
-    }
-    if (!reply.line.empty())
-        std::fwrite(reply.line.data(), 1, reply.line.size(), stderr);
-    return reply.status;
-}
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -331,7 +192,8 @@ int main(int argc, char** argv)
     ::signal(SIGPIPE, SIG_IGN);
     const options opts = parse_options(shell_invocation(argc, argv), argv);
     if (!opts.audit_drain.empty())
-        return drain_audit(opts);
+        return nextprism::proxy_run::drain_audit(
+            {opts.audit_drain, opts.audit_file, opts.audit_file_max_bytes, opts.audit_file_keep});
 
     // The compiled-in default, or a policy file through the JSON loader;
     // only the one in use is built.
@@ -373,7 +235,8 @@ int main(int argc, char** argv)
         req.reason = d.reason;
         req.ssh_client = ssh_client ? ssh_client : "";
         req.key = key_line;
-        const int status = through_broker(opts, std::move(req), d && !opts.dry_run);
+        const int status =
+            nextprism::proxy_run::through_broker(opts.broker, opts.timeout_seconds, std::move(req), d && !opts.dry_run);
         if (!d && status == exit_code::refused)
             fail(exit_code::refused, "refused", d.reason);
         if (d && opts.dry_run && status == 0)
@@ -388,26 +251,10 @@ int main(int argc, char** argv)
     if (ec)
         fail(exit_code::audit_failed, "cannot open audit log " + opts.audit_log, ec.message());
     // The key as sshd logs it ("SHA256:..."), with its authorized_keys comment.
-    const auto key = nextprism::detail::fingerprint_of(key_line);
-    const auto key_comment = nextprism::authorized_key_comment(opts.authorized_keys, key.blob);
-    const auto input_sha256 = nextprism::detail::sha256_hex(input);
-
-    nextprism::audit_record record;
-    record.service = opts.service;
-    record.decision = d ? "allowed" : "refused";
-    record.argv = d.command.exec_argv; // what runs in the container
-    if (original)
-        record.input = input;
-    record.input_sha256 = input_sha256;
-    record.reason = d.reason;
-    if (!d) {
-        record.outcome = "refused";
-        record.exit_code = exit_code::refused;
-    }
-    record.ssh_client = ssh_client ? ssh_client : "";
-    record.key_type = key.type;
-    record.key_fingerprint = key.fingerprint;
-    record.key_comment = key_comment;
+    const nextprism::proxy_run::session_record session(
+        opts.service, original ? std::optional<std::string>(input) : std::nullopt, ssh_client ? ssh_client : "",
+        key_line, opts.authorized_keys);
+    const auto record = session.decided(d);
     log.write(record, ec);
     if (ec)
         fail(exit_code::audit_failed, "cannot write audit log " + opts.audit_log, ec.message());
