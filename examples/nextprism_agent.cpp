@@ -56,6 +56,7 @@ struct agent_options
     std::string config, listen = "127.0.0.1:8087", token_file;
     tools::via via = tools::via::automatic;
     std::size_t keep_runs = 200;
+    std::size_t max_connections = 256;
 };
 
 /// Equal without a timing side channel on where they differ.
@@ -125,7 +126,12 @@ template<class Executor>
 class session : public std::enable_shared_from_this<session<Executor>>
 {
 public:
-    session(tcp::socket s, http_agent<Executor>& a) : stream_(std::move(s)), agent_(a) {}
+    session(tcp::socket s, http_agent<Executor>& a, std::shared_ptr<std::size_t> open)
+        : stream_(std::move(s)), agent_(a), open_(std::move(open))
+    {
+        ++*open_;
+    }
+    ~session() { --*open_; }
 
     void start() { read_request(); }
 
@@ -332,6 +338,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     http::request<http::string_body> request_;
     std::shared_ptr<av::run_record> run_;
+    std::shared_ptr<std::size_t> open_; // the agent's count of open connections (outlives the agent)
     std::deque<std::string> out_;
     std::size_t queued_ = 0;
     bool writing_ = false, finished_ = false, gone_ = false;
@@ -344,9 +351,10 @@ class http_agent
 {
 public:
     http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> policy, std::string token,
-          std::chrono::milliseconds default_timeout, std::size_t keep_runs)
+          std::chrono::milliseconds default_timeout, std::size_t keep_runs, std::size_t max_connections)
         : io_(io), executor_(e), policy_(std::move(policy)), token_(std::move(token)),
-          default_timeout_(default_timeout), runs_(keep_runs), acceptor_(io)
+          default_timeout_(default_timeout), runs_(keep_runs), max_connections_(max_connections), acceptor_(io),
+          accept_pause_(io)
     {
     }
 
@@ -389,9 +397,9 @@ public:
             return s->respond(http::status::ok, "text/html; charset=utf-8", av::status_page);
         if (path == "/metrics" && method == http::verb::get)
             return s->respond(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                              av::prometheus_text(av::proxy_stats(executor_, runs_), runs_));
+                              av::prometheus_text(stats(), runs_));
         if (path == "/admin/proxy-stats" && method == http::verb::get)
-            return s->respond_json(http::status::ok, av::proxy_stats(executor_, runs_));
+            return s->respond_json(http::status::ok, stats());
         if (path == "/v1/exec")
             return method == http::verb::post ? exec(s) : s->respond_error(http::status::method_not_allowed, "POST");
         if (path == "/v1/runs" && method == http::verb::get)
@@ -471,10 +479,47 @@ private:
         acceptor_.async_accept([this](error_code ec, tcp::socket sock) {
             if (ec == net::error::operation_aborted)
                 return;
-            if (!ec)
-                std::make_shared<session<Executor>>(std::move(sock), *this)->start();
+            if (ec) {
+                // Out of descriptors (EMFILE) or memory: accepting again at
+                // once would spin; a pause lets connections end first.
+                log({{"event", "accept_failed"}, {"error", ec.message()}});
+                accept_pause_.expires_after(std::chrono::milliseconds(200));
+                return accept_pause_.async_wait([this](error_code e) {
+                    if (!e)
+                        accept();
+                });
+            }
+            if (*open_ >= max_connections_)
+                refuse_busy(std::move(sock));
+            else
+                std::make_shared<session<Executor>>(std::move(sock), *this, open_)->start();
             accept();
         });
+    }
+
+    /// At --max-connections: a 503 written once, unread, then closed (a
+    /// slow peer cannot hold it: the write is one small segment, bounded by 5 s).
+    void refuse_busy(tcp::socket sock)
+    {
+        ++refused_;
+        static constexpr std::string_view answer =
+            "HTTP/1.1 503 Service Unavailable\r\nServer: nextprism-agent\r\nRetry-After: 1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 56\r\nConnection: close\r\n\r\n"
+            "{\"error\":\"the agent serves its maximum of connections\"}\n";
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+        stream->expires_after(std::chrono::seconds(5));
+        net::async_write(*stream, net::buffer(answer), [stream](beast::error_code, std::size_t) {
+            beast::error_code ignored;
+            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            stream->socket().close(ignored);
+        });
+    }
+
+    nlohmann::ordered_json stats()
+    {
+        auto j = av::proxy_stats(executor_, runs_);
+        j["connections"] = {{"open", *open_}, {"max", max_connections_}, {"refused", refused_}};
+        return j;
     }
 
     net::io_context& io_;
@@ -483,7 +528,11 @@ private:
     std::string token_;
     std::chrono::milliseconds default_timeout_;
     av::run_registry runs_;
+    std::size_t max_connections_;
+    std::shared_ptr<std::size_t> open_ = std::make_shared<std::size_t>(0);
+    std::uint64_t refused_ = 0;
     tcp::acceptor acceptor_;
+    net::steady_timer accept_pause_;
 };
 
 std::string read_token(const std::string& path)
@@ -525,7 +574,9 @@ int main(int argc, char** argv)
         .option("--via", "ROUTE", "auto (default), direct or proxy",
                 [&](std::string_view v) { return tools::parse_via(v, o.via); })
         .number("--keep-runs", "N", "finished runs GET /v1/runs keeps (default 200)", o.keep_runs, std::size_t{1},
-                std::size_t{100000});
+                std::size_t{100000})
+        .number("--max-connections", "N", "HTTP connections served at once, runs included; more get 503 (default 256)",
+                o.max_connections, std::size_t{1}, std::size_t{65536});
     cli.parse(argc, argv);
     try {
         const auto listen = tools::parse_host_port(o.listen);
@@ -541,7 +592,7 @@ int main(int argc, char** argv)
         net::io_context io;
         return tools::with_executor(config, policy, io.get_executor(), o.via, [&](auto& executor) {
             http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, policy, token, config.command_timeout,
-                                                             o.keep_runs);
+                                                             o.keep_runs, o.max_connections);
             try {
                 a.listen({address, listen->port});
             } catch (const boost::system::system_error& e) {

@@ -132,6 +132,15 @@ inline std::string prometheus_text(const nlohmann::ordered_json& stats, const ru
         out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + detail::number(v) + "\n";
     };
 
+    if (const auto c = stats.find("connections"); c != stats.end()) {
+        family("nextprism_agent_connections_open", "gauge", "HTTP connections open now.");
+        sample("nextprism_agent_connections_open", "", c->at("open").get<double>());
+        family("nextprism_agent_connections_max", "gauge", "HTTP connections the agent serves at once (--max-connections).");
+        sample("nextprism_agent_connections_max", "", c->at("max").get<double>());
+        family("nextprism_agent_connections_refused_total", "counter",
+               "Connections answered 503 because --max-connections were open.");
+        sample("nextprism_agent_connections_refused_total", "", c->at("refused").get<double>());
+    }
     family("nextprism_agent_runs_total", "counter", "Runs finished by the agent, by outcome.");
     for (const auto& o : tools::outcome_names())
         sample("nextprism_agent_runs_total", "outcome=\"" + o + "\"", static_cast<double>(runs.outcome_count(o)));

@@ -4,7 +4,8 @@
 # route and started_in); a refusal is 403 with the rule, a bad body 400;
 # DELETE /v1/runs/{id} and a client that goes away stop the command in
 # the target; /v1/runs, /admin/proxy-stats (pool, breaker, cache), /metrics
-# (promtool check metrics), /healthz, /readyz; a token off loopback; the
+# (promtool check metrics), /healthz, /readyz; a token off loopback;
+# --max-connections (503 beyond it, counted); the
 # status page rendered by headless chromium (its DOM shows the runs; a
 # screenshot lands in the build tree). Chromium runs in a network
 # namespace of its own with only loopback, with an agent of its own there
@@ -117,6 +118,23 @@ check "a wrong token: 401" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$work/token")" "$turl/v1/runs")
 check "the token: 200" test "$code" = 200
 check "the token is not in the log" sh -c "! grep -qF '$(cat "$work/token")' '$work/tok.log'"
+
+# ---- --max-connections: one more than the cap is answered 503 at once, counted
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 3)) --max-connections 2 2>"$work/cap.log" &
+pids+=($!)
+curl_cap=http://127.0.0.1:$((port + 3))
+for _ in $(seq 1 50); do curl -sf "$curl_cap/healthz" >/dev/null && break; sleep 0.1; done
+exec 5<>/dev/tcp/127.0.0.1/$((port + 3)) 6<>/dev/tcp/127.0.0.1/$((port + 3)) # two idle connections: the cap
+sleep 0.3
+code=$(curl -s -m 5 -o "$work/cap.body" -w '%{http_code}' "$curl_cap/healthz")
+check "over --max-connections: 503 ($code), a JSON error" sh -c "[ $code = 503 ] && grep -q 'maximum of connections' '$work/cap.body'"
+exec 5>&- 6>&-
+for _ in $(seq 1 50); do curl -sf "$curl_cap/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "$curl_cap/metrics" >"$work/cap.metrics"
+check "once they close: served again, the refusal counted in /metrics" sh -c "
+  grep -qx 'nextprism_agent_connections_refused_total 1' '$work/cap.metrics' &&
+  grep -qx 'nextprism_agent_connections_max 2' '$work/cap.metrics' &&
+  grep -Eqx 'nextprism_agent_connections_open [12]' '$work/cap.metrics' && promtool check metrics <'$work/cap.metrics'"
 
 # ---- the status page, in headless chromium, with only loopback
 cat >"$work/page.sh" <<SH
