@@ -26,6 +26,7 @@
 #include <nextprism/tools/outcome.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -33,6 +34,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -376,6 +378,7 @@ public:
     {
         error_code ignored;
         acceptor_.close(ignored);
+        accept_pause_.cancel();
         runs_.for_each_active([](av::run_record& r) { r.request_cancel("agent stopping"); });
     }
 
@@ -477,15 +480,15 @@ private:
     void accept()
     {
         acceptor_.async_accept([this](error_code ec, tcp::socket sock) {
-            if (ec == net::error::operation_aborted)
-                return;
+            if (ec == net::error::operation_aborted || !acceptor_.is_open())
+                return; // shut down
             if (ec) {
                 // Out of descriptors (EMFILE) or memory: accepting again at
                 // once would spin; a pause lets connections end first.
                 log({{"event", "accept_failed"}, {"error", ec.message()}});
                 accept_pause_.expires_after(std::chrono::milliseconds(200));
                 return accept_pause_.async_wait([this](error_code e) {
-                    if (!e)
+                    if (!e && acceptor_.is_open())
                         accept();
                 });
             }
@@ -497,8 +500,10 @@ private:
         });
     }
 
-    /// At --max-connections: a 503 written once, unread, then closed (a
-    /// slow peer cannot hold it: the write is one small segment, bounded by 5 s).
+    /// At --max-connections: a 503 written once, then a lingering close:
+    /// the request is read and dropped (at most 64 KiB, 1 s) so that the
+    /// close sends no reset that could destroy the answer before the client
+    /// reads it. A slow peer cannot hold it: 5 s for the write, 1 s after.
     void refuse_busy(tcp::socket sock)
     {
         ++refused_;
@@ -506,12 +511,32 @@ private:
             "HTTP/1.1 503 Service Unavailable\r\nServer: nextprism-agent\r\nRetry-After: 1\r\n"
             "Content-Type: application/json\r\nContent-Length: 56\r\nConnection: close\r\n\r\n"
             "{\"error\":\"the agent serves its maximum of connections\"}\n";
-        auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
-        stream->expires_after(std::chrono::seconds(5));
-        net::async_write(*stream, net::buffer(answer), [stream](beast::error_code, std::size_t) {
+        struct lingering
+        {
+            beast::tcp_stream stream;
+            std::array<char, 4096> sink{};
+            std::size_t drained = 0;
+
+            void drain(const std::shared_ptr<lingering>& self)
+            {
+                stream.async_read_some(net::buffer(sink), [self](beast::error_code ec, std::size_t n) {
+                    self->drained += n;
+                    if (!ec && self->drained < 64 * 1024)
+                        return self->drain(self);
+                    beast::error_code ignored;
+                    self->stream.socket().close(ignored);
+                });
+            }
+        };
+        auto l = std::make_shared<lingering>(lingering{beast::tcp_stream(std::move(sock))});
+        l->stream.expires_after(std::chrono::seconds(5));
+        net::async_write(l->stream, net::buffer(answer), [l](beast::error_code ec, std::size_t) {
             beast::error_code ignored;
-            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            stream->socket().close(ignored);
+            if (ec)
+                return l->stream.socket().close(ignored);
+            l->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            l->stream.expires_after(std::chrono::seconds(1));
+            l->drain(l);
         });
     }
 

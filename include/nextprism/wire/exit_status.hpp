@@ -282,9 +282,12 @@ public:
     void operator()(output_stream s, std::string_view data)
     {
         if (s == output_stream::err) {
-            err_.feed(data, [this](std::string_view rest) { pass(rest); });
-            if (on_start_ && err_.started())
-                std::exchange(on_start_, {})(start_of(err_.started_in()));
+            // Announced before any stderr that came with the start line.
+            err_.feed(data, [this](std::string_view rest) {
+                announce();
+                pass(rest);
+            });
+            announce();
         } else if (out_) {
             out_(s, data);
         }
@@ -317,6 +320,12 @@ public:
     }
 
 private:
+    void announce()
+    {
+        if (on_start_ && err_.started())
+            std::exchange(on_start_, {})(start_of(err_.started_in()));
+    }
+
     void pass(std::string_view data)
     {
         if (out_ && !data.empty())

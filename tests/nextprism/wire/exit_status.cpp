@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <string>
+#include <vector>
 
 using namespace nextprism;
 namespace exit_code = nextprism::proxy_exit_code;
@@ -138,4 +140,35 @@ TEST_CASE("start line: taken out of stderr, in pieces or not; its absence means 
     const std::string big = std::string(proxy_exit_code::start_prefix) + std::string(1000, 'x') + "\n";
     CHECK(passed_on(longline, {big}) == big);
     CHECK_FALSE(longline.started());
+}
+
+TEST_CASE("proxy_reply: the start is reported once, before the stderr that came with its line")
+{
+    std::vector<std::string> events;
+    proxy_reply reply([&](output_stream s, std::string_view d) { events.push_back((s == output_stream::err ? "err " : "out ") + std::string(d)); },
+                      [&](const start_report& at) { events.push_back("started " + at.container + " " + at.exec_id); });
+    SECTION("the start line and the command's first stderr in one chunk")
+    {
+        reply(output_stream::err, proxy_start_line("app.1.x", "0123456789abcdef") + "warning: slow\n");
+        reply(output_stream::err, "more\n");
+        REQUIRE(events.size() == 3);
+        CHECK(events[0] == "started app.1.x 0123456789ab");
+        CHECK(events[1] == "err warning: slow\n");
+        CHECK(events[2] == "err more\n");
+    }
+    SECTION("the start line in pieces: reported when it is whole")
+    {
+        const auto line = proxy_start_line("app.1.x", "0123456789abcdef");
+        reply(output_stream::err, line.substr(0, 10));
+        CHECK(events.empty());
+        reply(output_stream::err, line.substr(10));
+        REQUIRE(events.size() == 1);
+        CHECK(events[0] == "started app.1.x 0123456789ab");
+    }
+    SECTION("no start line: never reported, the stderr passes on")
+    {
+        reply(output_stream::err, "nextprism: busy: try again\n");
+        REQUIRE(events.size() == 1);
+        CHECK(events[0] == "err nextprism: busy: try again\n");
+    }
 }
