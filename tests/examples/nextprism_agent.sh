@@ -5,7 +5,7 @@
 # DELETE /v1/runs/{id} and a client that goes away stop the command in
 # the target; /v1/runs, /admin/proxy-stats (pool, breaker, cache), /metrics
 # (promtool check metrics), /healthz, /readyz; a token off loopback;
-# --max-connections (503 beyond it, counted); the
+# --max-connections (503 beyond it, counted); the Python client; the
 # status page rendered by headless chromium (its DOM shows the runs; a
 # screenshot lands in the build tree). Chromium runs in a network
 # namespace of its own with only loopback, with an agent of its own there
@@ -135,6 +135,50 @@ check "once they close: served again, the refusal counted in /metrics" sh -c "
   grep -qx 'nextprism_agent_connections_refused_total 1' '$work/cap.metrics' &&
   grep -qx 'nextprism_agent_connections_max 2' '$work/cap.metrics' &&
   grep -Eqx 'nextprism_agent_connections_open [12]' '$work/cap.metrics' && promtool check metrics <'$work/cap.metrics'"
+
+# ---- the Python client (examples/python/nextprism_client.py), standard library only
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 2)) 2>"$work/py-agent.log" &
+pids+=($!)
+purl=http://127.0.0.1:$((port + 2))
+for _ in $(seq 1 50); do curl -sf "$purl/healthz" >/dev/null && break; sleep 0.1; done
+client=$(cd "$(dirname "$0")/../../examples/python" && pwd)
+cat >"$work/client.py" <<PY
+import sys, time
+sys.path.insert(0, "$client")
+from nextprism_client import Client, Refused
+agent = Client("$purl")
+assert agent.ready()
+# A slow scan: its events arrive while it runs, started before its output.
+run = agent.exec("nextcloud", ["php", "occ", "files:scan", "-v", "slow3"])
+kinds, first_output_at = [], None
+t0 = time.monotonic()
+for e in run:
+    kinds.append(e["event"])
+    if e["event"] == "stdout" and first_output_at is None:
+        first_output_at = time.monotonic() - t0
+done_at = time.monotonic() - t0
+assert kinds[0] == "started" and kinds[-1] == "finished" and "progress" in kinds, kinds
+assert first_output_at is not None and first_output_at < done_at - 1, (first_output_at, done_at)
+assert run.finished["outcome"] == "succeeded" and run.finished["files"] == 3, run.finished
+assert agent.run(run.id)["outcome"] == "succeeded"
+# A refusal raises, naming the rule.
+try:
+    agent.exec("nextcloud", ["php", "occ", "config:list"])
+    raise AssertionError("not refused")
+except Refused as e:
+    assert e.status == 403 and "is not allowed for nextcloud" in e.error, e
+# cancel() stops it in the target; the stream ends cancelled.
+run = agent.exec("nextcloud", ["php", "occ", "files:scan", "slow30"])
+for e in run:
+    if e["event"] == "started":
+        assert agent.cancel(run.id)["cancelled_by"] == "DELETE"
+assert run.finished["outcome"] == "cancelled", run.finished
+print("ok")
+PY
+check "the Python client: a scan's events as they come, a refusal raised, cancel()" python3 "$work/client.py"
+check "after cancel() the scan is gone from the target within 10 s" gone_from_target slow30
+python3 "$client/nextprism_client.py" --url "$purl" nextcloud php occ status >"$work/py.events"; rc=$?
+check "nextprism_client.py as a tool: exit 0 and a finished event (rc $rc)" sh -c "[ $rc = 0 ] && tail -1 '$work/py.events' | grep -q '\"outcome\": \"succeeded\"'"
 
 # ---- the status page, in headless chromium, with only loopback
 cat >"$work/page.sh" <<SH
