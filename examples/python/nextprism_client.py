@@ -151,10 +151,11 @@ class Client:
         c = self._connect(self._timeout)
         try:
             c.request("POST", "/v1/exec", body=json.dumps(body), headers=self._headers(body=True))
+            sock = c.sock  # the response takes it over (the stream ends with the connection)
             r = c.getresponse()
             if r.status != 200:
                 self._raise_for(r)
-            c.sock.settimeout(read_timeout)
+            sock.settimeout(read_timeout)
             first = r.readline()
             accepted = json.loads(first) if first else {}
             if accepted.get("event") != "accepted":

@@ -52,11 +52,12 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
             if (command.working_dir)
                 spec.working_dir = *command.working_dir;
-            spec.on_starting = [&r, &on_started, &container](std::string_view exec_id) {
+            // The name copied: a structured binding is not capturable everywhere (clang before 16).
+            spec.on_starting = [&r, &on_started, container_name = container.name](std::string_view exec_id) {
                 r.value.started = true;
-                r.value.started_in = started_in_label(container.name, exec_id);
+                r.value.started_in = started_in_label(container_name, exec_id);
                 if (on_started)
-                    on_started(start_report{{}, container.name, std::string(exec_id)});
+                    on_started(start_report{{}, container_name, std::string(exec_id)});
             };
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
