@@ -30,7 +30,7 @@ void direct(benchmark::State& state)
     nextprism::direct_transport::options o;
     o.containers["nextcloud"] = standin;
     nextprism::direct_transport transport(r.io.get_executor(), nextprism::docker::engine_address_from_environment(ec), o);
-    const auto allowed = nextprism::whitelist::default_policy().check("nextcloud", command).command;
+    const auto allowed = nextprism::whitelist::builtin().check("nextcloud", command).command;
     bench::one_at_a_time(state, static_cast<int>(state.range(0)), 1, [&] {
         return bench::completed_ok([&](auto done) { transport.async_run(allowed, nullptr, done); });
     });

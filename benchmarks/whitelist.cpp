@@ -1,42 +1,42 @@
-// The validator's own cost per command: the policy load it does at start-up
+// The validator's own cost per command: the whitelist load it does at start-up
 // and the parse + check of one command string. Both must stay far below the
 // ~2 ms a validator process costs to start.
 #include <nextprism/whitelist.hpp>
 
 #include <benchmark/benchmark.h>
 
-static void load_default_policy(benchmark::State& state)
+static void load_builtin_whitelist(benchmark::State& state)
 {
     for (auto _ : state) {
         nextprism::error_code ec;
         std::string reason;
         auto p = nextprism::whitelist::from_json(
-            nextprism::whitelist::default_policy_json(), ec, reason);
+            nextprism::whitelist::builtin_json(), ec, reason);
         benchmark::DoNotOptimize(p);
     }
 }
-BENCHMARK(load_default_policy);
+BENCHMARK(load_builtin_whitelist);
 
-#ifdef NEXTPRISM_BENCH_POLICY_TABLE
-#include "default_policy_table.hpp"
+#ifdef NEXTPRISM_BENCH_WHITELIST_TABLE
+#include "default_whitelist_table.hpp"
 
 // What the proxy's binaries do instead: the same rules from constants
-// (proxy/policy_table.cpp), no parse.
-static void compiled_default_policy(benchmark::State& state)
+// (proxy/whitelist_table.cpp), no parse.
+static void compiled_builtin_whitelist(benchmark::State& state)
 {
     for (auto _ : state) {
-        auto p = nextprism::policy_table::default_policy();
+        auto p = nextprism::whitelist_table::builtin();
         benchmark::DoNotOptimize(p);
     }
 }
-BENCHMARK(compiled_default_policy);
+BENCHMARK(compiled_builtin_whitelist);
 #endif
 
 static void check_command(benchmark::State& state, const char* service, const char* text)
 {
-    const auto& policy = nextprism::whitelist::default_policy();
+    const auto& rules = nextprism::whitelist::builtin();
     for (auto _ : state) {
-        auto d = policy.check_command(service, text);
+        auto d = rules.check_command(service, text);
         benchmark::DoNotOptimize(d);
     }
 }

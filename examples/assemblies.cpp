@@ -34,7 +34,7 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c,
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
             c.retry(),
-            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}, .client = {}}),
+            direct_transport(ex, *c.engine, {.targets = c.targets, .output_gate = {}, .client = {}}),
             c.executor_options(std::move(p))};
 }
 
@@ -43,7 +43,7 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c,
 {
     std::optional<direct_transport> local;
     if (c.engine)
-        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}, .client = {}});
+        local.emplace(ex, *c.engine, direct_transport::options{.targets = c.targets, .output_gate = {}, .client = {}});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), static_list(ex, c.discovery, c.static_list),
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
@@ -54,7 +54,7 @@ dns_executor make_dns(net::any_io_executor ex, const executor_config& c, std::sh
 {
     std::optional<direct_transport> local;
     if (c.engine)
-        local.emplace(ex, *c.engine, direct_transport::options{.containers = c.containers, .output_gate = {}, .client = {}});
+        local.emplace(ex, *c.engine, direct_transport::options{.targets = c.targets, .output_gate = {}, .client = {}});
     return {ex, ssh_proxy_transport(ex, c.pool, c.ssh_user), dns_discovery(ex, c.discovery, c.dns),
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
@@ -63,7 +63,7 @@ direct_executor make_direct(net::any_io_executor ex, const executor_config& c,
                           std::shared_ptr<const whitelist> p)
 {
     return {ex, no_proxy(ex), local_only_discovery(ex), no_retry{},
-            direct_transport(ex, *c.engine, {.containers = c.containers, .output_gate = {}, .client = {}}), c.executor_options(std::move(p))};
+            direct_transport(ex, *c.engine, {.targets = c.targets, .output_gate = {}, .client = {}}), c.executor_options(std::move(p))};
 }
 
 // --- the program ----------------------------------------------------------
@@ -123,7 +123,7 @@ int main(int argc, char** argv)
                   {"64", "usage: a bad command line"},
                   {"65", "refused by the whitelist (with the rule)"},
                   {"70", "no result: what the attempts met, and where a proxy started it"},
-                  {"78", "the configuration or the policy file is wrong (with its key path)"}},
+                  {"78", "the configuration or the whitelist file is wrong (with its key path)"}},
         .notes = "swarm:  SSH pool + Swarm labels; static: SSH pool + the configured proxy list;\n"
                  "dns:    SSH pool + tasks.<service>-proxy names; direct: the local engine only.",
     });
@@ -137,13 +137,13 @@ int main(int argc, char** argv)
     const auto config = executor_config::from_file(operands[0], ec, reason);
     if (ec)
         fail(reason, 78);
-    std::shared_ptr<const whitelist> policy = default_whitelist();
-    if (!config.policy_file.empty()) {
-        std::ifstream in(config.policy_file);
+    std::shared_ptr<const whitelist> rules = default_whitelist();
+    if (!config.whitelist_file.empty()) {
+        std::ifstream in(config.whitelist_file);
         std::string text((std::istreambuf_iterator<char>(in)), {});
-        policy = std::make_shared<const whitelist>(whitelist::from_json(text, ec, reason));
+        rules = std::make_shared<const whitelist>(whitelist::from_json(text, ec, reason));
         if (!in || ec)
-            fail(config.policy_file + ": " + (in ? reason : "cannot be read"), 78);
+            fail(config.whitelist_file + ": " + (in ? reason : "cannot be read"), 78);
     }
     const std::string& kind = operands[1];
     if (kind != "static" && kind != "dns" && !config.engine)
@@ -152,12 +152,12 @@ int main(int argc, char** argv)
                             config.command_timeout};
     request.detect_failures = !trust_exit_status;
     if (kind == "swarm")
-        return run<swarm_executor>(make_swarm, config, policy, std::move(request));
+        return run<swarm_executor>(make_swarm, config, rules, std::move(request));
     if (kind == "static")
-        return run<static_executor>(make_static, config, policy, std::move(request));
+        return run<static_executor>(make_static, config, rules, std::move(request));
     if (kind == "dns")
-        return run<dns_executor>(make_dns, config, policy, std::move(request));
+        return run<dns_executor>(make_dns, config, rules, std::move(request));
     if (kind == "direct")
-        return run<direct_executor>(make_direct, config, policy, std::move(request));
+        return run<direct_executor>(make_direct, config, rules, std::move(request));
     cli.usage_error("unknown executor '" + kind + "': swarm, static, dns or direct");
 }

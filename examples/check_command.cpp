@@ -32,7 +32,7 @@ int main(int argc, char** argv)
         std::cerr << "cannot send this argv: " << ec.message() << '\n';
         return 1;
     }
-    const auto d = nextprism::whitelist::default_policy().check_command(operands[0], wire);
+    const auto d = nextprism::whitelist::builtin().check_command(operands[0], wire);
     std::cout << "wire:    " << wire << '\n';
     if (!d) {
         std::cout << "refused: " << d.reason << '\n';

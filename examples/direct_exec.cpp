@@ -25,7 +25,7 @@ int main(int argc, char** argv)
     const auto operands = cli.parse(argc, argv);
     if (operands.size() < 2)
         cli.usage_error("need a service and a command");
-    const auto d = nextprism::whitelist::default_policy().check(
+    const auto d = nextprism::whitelist::builtin().check(
         operands[0], std::vector<std::string>(operands.begin() + 1, operands.end()));
     if (!d) {
         std::cerr << "refused: " << d.reason << '\n';

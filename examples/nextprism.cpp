@@ -1,9 +1,9 @@
 // nextprism: the one command line, in the docker CLI's manner.
 //
-//   nextprism exec [OPTIONS] SERVICE -- ARGV...   run through the Swarm-aware executor
-//   nextprism check [--policy FILE] SERVICE -- ARGV...   what would run, or the rule that refuses
-//   nextprism policy print|check [FILE]           the whitelist (default: the compiled one)
-//   nextprism proxies [--config FILE]             what discovery finds
+//   nextprism exec [OPTIONS] SERVICE -- ARGV...              run through the Swarm-aware executor
+//   nextprism check [--whitelist FILE] SERVICE -- ARGV...    what would run, or the rule that refuses
+//   nextprism whitelist print|check [FILE]                   the whitelist (default: the compiled one)
+//   nextprism proxies [--config FILE]                        what discovery finds
 //
 // `nextprism COMMAND --help` for each. The command's output streams as it
 // arrives and its exit status passes through; the tool's own failures have
@@ -35,7 +35,7 @@
 using namespace nextprism;
 namespace tools = nextprism::tools;
 using tools::load_config;
-using tools::load_policy;
+using tools::load_whitelist;
 using tools::write_all;
 
 namespace {
@@ -51,7 +51,7 @@ const std::vector<tools::exit_row> exec_exits = {
     {"65", "refused by the whitelist (outcome refused), with the rule"},
     {"69", "unreachable: no usable proxy, no route, target not found (what each proxy met)"},
     {"70", "failed: another error; nothing is known to have run"},
-    {"78", "the configuration or the policy file is wrong (with its key path)"},
+    {"78", "the configuration or the whitelist file is wrong (with its key path)"},
     {"124", "timed out: the deadline passed and the command was stopped"},
     {"125", "may have run: the outcome is unknown, or a stop failed; check before repeating"},
     {"130", "cancelled (Ctrl-C, SIGTERM): the command was stopped in the target"},
@@ -268,12 +268,12 @@ int exec_command(int argc, char** argv)
     if (o.json && o.json_stream)
         cli.usage_error("--json and --json-stream exclude each other");
     auto config = load_config(o.config);
-    auto policy = load_policy(config.policy_file);
+    auto rules = load_whitelist(config.whitelist_file);
     command_request request{service, std::move(args), o.timeout.count() ? o.timeout : config.command_timeout};
     request.detect_failures = !o.trust_exit_status;
 
     net::io_context io;
-    return tools::with_executor(config, policy, io.get_executor(), o.via,
+    return tools::with_executor(config, rules, io.get_executor(), o.via,
                                 [&](auto& executor) { return run_exec(executor, io, o, std::move(request)); });
 }
 
@@ -281,20 +281,20 @@ int exec_command(int argc, char** argv)
 
 int check_command(int argc, char** argv)
 {
-    std::string policy_file;
+    std::string whitelist_file;
     tools::command_line cli({
         .program = "nextprism check",
-        .synopsis = "[--policy FILE] SERVICE [--] ARGV...",
+        .synopsis = "[--whitelist FILE] SERVICE [--] ARGV...",
         .summary = "Prints the whitelist's decision: what would run in the container, or the rule that refuses.",
         .exits = {{"0", "allowed"}, {"64", "usage"}, {"65", "refused (the rule on stderr)"},
-                  {"78", "the policy file is wrong"}},
+                  {"78", "the whitelist file is wrong"}},
         .notes = {},
     });
-    cli.option("--policy", "FILE", "a policy file instead of the compiled whitelist",
-               [&](std::string_view v) { policy_file = v; return std::string(); });
+    cli.option("--whitelist", "FILE", "a whitelist file instead of the compiled whitelist",
+               [&](std::string_view v) { whitelist_file = v; return std::string(); });
     auto [service, args] = service_and_argv(cli, cli.parse(argc, argv));
-    const auto policy = load_policy(policy_file);
-    const auto d = policy->check(service, args);
+    const auto rules = load_whitelist(whitelist_file);
+    const auto d = rules->check(service, args);
     if (!d)
         fail("refused", d.reason.empty() ? d.ec.message() : d.reason, tool_exit::refused);
     const auto& c = d.command;
@@ -307,16 +307,16 @@ int check_command(int argc, char** argv)
     return 0;
 }
 
-// ---- policy ------------------------------------------------------------------------
+// ---- whitelist ------------------------------------------------------------------------
 
-int policy_command(int argc, char** argv)
+int whitelist_command(int argc, char** argv)
 {
     tools::command_line cli({
-        .program = "nextprism policy",
+        .program = "nextprism whitelist",
         .synopsis = "print [FILE]\ncheck FILE",
         .summary = "print: the rules of FILE (default: the compiled whitelist), one line each.\n"
                    "check: loads FILE as the proxy does; the first error with its key path.",
-        .exits = {{"0", "the policy loads"}, {"64", "usage"}, {"78", "it does not (the key path on stderr)"}},
+        .exits = {{"0", "the whitelist loads"}, {"64", "usage"}, {"78", "it does not (the key path on stderr)"}},
         .notes = {},
     });
     const auto operands = cli.parse(argc, argv);
@@ -327,17 +327,17 @@ int policy_command(int argc, char** argv)
     if (operands.size() > 2)
         cli.usage_error("unexpected argument " + operands[2]);
     const std::string file = operands.size() == 2 ? operands[1] : "";
-    const auto policy = load_policy(file);
-    std::size_t rules = 0;
-    for (const auto& s : policy->services()) {
+    const auto rules = load_whitelist(file);
+    std::size_t commands = 0;
+    for (const auto& s : rules->services()) {
         for (const auto& r : s.commands) {
-            ++rules;
+            ++commands;
             if (operands[0] == "print")
                 std::cout << s.name << "\t" << r.name() << (r.single_flight ? "\tsingle-flight" : "") << "\n";
         }
     }
     if (operands[0] == "check")
-        std::cout << file << ": " << rules << " commands for " << policy->services().size() << " services\n";
+        std::cout << file << ": " << commands << " commands for " << rules->services().size() << " services\n";
     return 0;
 }
 
@@ -358,7 +358,7 @@ int proxies_command(int argc, char** argv)
     cli.option("--config", "FILE", "the executor configuration (JSON)", config_file, "NEXTPRISM_CONFIG");
     cli.parse(argc, argv);
     const auto config = load_config(config_file);
-    const auto policy = load_policy(config.policy_file);
+    const auto rules = load_whitelist(config.whitelist_file);
     net::io_context io;
     auto ex = io.get_executor();
     auto locate = [&](auto& discovery, const std::string& service) {
@@ -393,7 +393,7 @@ int proxies_command(int argc, char** argv)
     auto list = [&](auto& discovery) {
         int failures = 0;
         std::cout << "SERVICE\tTARGET HERE\tPROXY\tNODE\tPORT\n";
-        for (const auto& s : policy->services()) {
+        for (const auto& s : rules->services()) {
             auto [ec, p] = locate(discovery, s.name);
             if (ec) {
                 ++failures;
@@ -413,7 +413,7 @@ int proxies_command(int argc, char** argv)
                 std::cout << "  proxy service " << ps.name << ": " << ps.running << " running"
                           << (ps.desired ? " of " + std::to_string(*ps.desired) : " (global)") << "\n";
         }
-        return failures == static_cast<int>(policy->services().size()) ? tool_exit::unreachable : 0;
+        return failures == static_cast<int>(rules->services().size()) ? tool_exit::unreachable : 0;
     };
     if (!config.static_list.endpoints.empty()) {
         static_list d(ex, config.discovery, config.static_list);
@@ -433,7 +433,7 @@ const char* const overview = "Usage: nextprism COMMAND [OPTIONS] ...\n"
                              "Commands:\n"
                              "  exec      run a command where its service runs\n"
                              "  check     print what the whitelist makes of a command\n"
-                             "  policy    print or check a policy file\n"
+                             "  whitelist print or check a whitelist file (also spelt 'policy')\n"
                              "  proxies   list what discovery finds, and whether the proxies answer\n"
                              "\n"
                              "Run 'nextprism COMMAND --help' for a command's options and exit statuses.\n";
@@ -457,8 +457,9 @@ int main(int argc, char** argv)
             return exec_command(argc - 1, argv + 1);
         if (command == "check")
             return check_command(argc - 1, argv + 1);
-        if (command == "policy")
-            return policy_command(argc - 1, argv + 1);
+        // "policy": the operator's word for the file, kept as a second spelling.
+        if (command == "whitelist" || command == "policy")
+            return whitelist_command(argc - 1, argv + 1);
         if (command == "proxies")
             return proxies_command(argc - 1, argv + 1);
     } catch (const tools::config_error& e) {

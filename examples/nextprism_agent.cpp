@@ -352,9 +352,9 @@ template<class Executor>
 class http_agent
 {
 public:
-    http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> policy, std::string token,
+    http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> rules, std::string token,
           std::chrono::milliseconds default_timeout, std::size_t keep_runs, std::size_t max_connections)
-        : io_(io), executor_(e), policy_(std::move(policy)), token_(std::move(token)),
+        : io_(io), executor_(e), whitelist_(std::move(rules)), token_(std::move(token)),
           default_timeout_(default_timeout), runs_(keep_runs), max_connections_(max_connections), acceptor_(io),
           accept_pause_(io)
     {
@@ -439,7 +439,7 @@ private:
         if (!body.error.empty())
             return s->respond_error(http::status::bad_request, body.error);
         // A refusal is an answer, not a run: 403 with the rule, nothing sent anywhere.
-        const auto d = policy_->check(body.request.service, body.request.argv);
+        const auto d = whitelist_->check(body.request.service, body.request.argv);
         if (!d) {
             runs_.record_refusal();
             return s->respond_json(http::status::forbidden,
@@ -461,7 +461,7 @@ private:
             bool ok = true;
             nlohmann::ordered_json services = nlohmann::ordered_json::object();
         };
-        const auto& services = policy_->services();
+        const auto& services = whitelist_->services();
         if (services.empty())
             return s->respond_json(http::status::service_unavailable, {{"ready", false}, {"services", {}}});
         auto p = std::make_shared<pending>(pending{services.size()});
@@ -549,7 +549,7 @@ private:
 
     net::io_context& io_;
     Executor& executor_;
-    std::shared_ptr<const whitelist> policy_;
+    std::shared_ptr<const whitelist> whitelist_;
     std::string token_;
     std::chrono::milliseconds default_timeout_;
     av::run_registry runs_;
@@ -587,7 +587,7 @@ int main(int argc, char** argv)
         .exits = {{"0", "stopped by SIGINT or SIGTERM (runs in flight were stopped first)"},
                   {"64", "usage"},
                   {"69", "cannot listen on the address"},
-                  {"78", "the configuration, the policy or the token file is wrong"}},
+                  {"78", "the configuration, the whitelist or the token file is wrong"}},
         .notes = "Without --token-file it listens on loopback only. The API: docs/agent.md.",
         .operands_allowed = false,
     });
@@ -613,10 +613,10 @@ int main(int argc, char** argv)
         if (token.empty() && !address.is_loopback())
             throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
         const auto config = tools::load_config(o.config);
-        const auto policy = tools::load_policy(config.policy_file);
+        const auto rules = tools::load_whitelist(config.whitelist_file);
         net::io_context io;
-        return tools::with_executor(config, policy, io.get_executor(), o.via, [&](auto& executor) {
-            http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, policy, token, config.command_timeout,
+        return tools::with_executor(config, rules, io.get_executor(), o.via, [&](auto& executor) {
+            http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, rules, token, config.command_timeout,
                                                              o.keep_runs, o.max_connections);
             try {
                 a.listen({address, listen->port});

@@ -6,7 +6,7 @@
 //
 // Streams the command's output and exits with its exit status; a command
 // that exits 0 but prints one of its service's failure lines (the default
-// policy's failure_lines: PhotoPrism's level=error, occ's "Unknown user")
+// whitelist's failure_lines: PhotoPrism's level=error, occ's "Unknown user")
 // exits 1 and the lines are repeated on stderr, unless --trust-exit-status. The argv is
 // sent as the wire-format command string (no shell anywhere); the proxy
 // decides. Exit 255 for connection, host key and authentication problems,
@@ -77,7 +77,7 @@ int main(int argc, char** argv)
         cli.usage_error("service must be nextcloud or photoprism, not '" + service + "'");
     std::vector<std::string> command(operands.begin() + 1, operands.end());
 
-    const auto* rules = nextprism::whitelist::default_policy().find_service(service);
+    const auto* rules = nextprism::whitelist::builtin().find_service(service);
     nextprism::failure_scanner failures;
     if (rules && !trust_exit_status)
         failures = nextprism::failure_scanner(rules->failures);

@@ -33,7 +33,7 @@
 
 #include "proxy_run.hpp" // first: it includes nextprism's config first
 #include "broker_children.hpp"
-#include "default_policy_table.hpp" // generated: the default policy as constants
+#include "default_whitelist_table.hpp" // generated: the default whitelist as constants
 
 #include <nextprism/tools/command_line.hpp>
 
@@ -113,14 +113,14 @@ int main(int argc, char** argv)
     if (opts.stop_pid > 0)
         return stop_tree_main(opts);
 
-    // The same compiled-in default as the validator's (or a policy file).
-    const nextprism::whitelist policy_in_use =
-        opts.policy_file.empty()
-            ? nextprism::policy_table::default_policy()
-            : nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { die(code, what, detail); });
-    const nextprism::whitelist* policy = &policy_in_use;
-    if (!policy->find_service(opts.service))
-        die(exit_code::usage, "service '" + opts.service + "' is not in the policy");
+    // The same compiled-in default as the validator's (or a whitelist file).
+    const nextprism::whitelist whitelist_in_use =
+        opts.whitelist_file.empty()
+            ? nextprism::whitelist_table::builtin()
+            : nextprism::proxy_run::load_whitelist(opts.whitelist_file, [](int code, std::string_view what, std::string_view detail) { die(code, what, detail); });
+    const nextprism::whitelist* rules = &whitelist_in_use;
+    if (!rules->find_service(opts.service))
+        die(exit_code::usage, "service '" + opts.service + "' is not in the whitelist");
 
     const int listener = listen_on(opts.socket_path, *opts.socket_group);
     if (!opts.user.empty())
@@ -136,5 +136,5 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "nextprism-broker: serving %s on %s (uid %u), stop helper %s\n", opts.service.c_str(),
                  opts.socket_path.c_str(), ::getuid(), opts.helper_image.c_str());
 
-    return supervise(opts, policy, listener);
+    return supervise(opts, rules, listener);
 }

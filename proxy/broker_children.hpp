@@ -31,7 +31,7 @@ struct spare_child
 /// Forks the spare. It takes one connection, says so by writing its pid to
 /// `taken` (one atomic write), and serves it like any child; it ends when
 /// the parent closes its end of `retire` (or the parent dies) first.
-inline spare_child fork_spare(const options& opts, const nextprism::whitelist& policy, int listener, int taken_read,
+inline spare_child fork_spare(const options& opts, const nextprism::whitelist& rules, int listener, int taken_read,
                        int taken_write)
 {
     int retire[2];
@@ -61,7 +61,7 @@ inline spare_child fork_spare(const options& opts, const nextprism::whitelist& p
             const pid_t self = ::getpid();
             [[maybe_unused]] const auto n = ::write(taken_write, &self, sizeof self);
             ::close(taken_write);
-            serve(opts, policy, conn);
+            serve(opts, rules, conn);
         }
     }
     ::close(retire[0]);
@@ -73,7 +73,7 @@ inline spare_child fork_spare(const options& opts, const nextprism::whitelist& p
 }
 
 /// The parent's loop until the drain ends; returns the exit status.
-inline int supervise(const options& opts, const nextprism::whitelist* policy, int listener)
+inline int supervise(const options& opts, const nextprism::whitelist* rules, int listener)
 {
     // Fork and reap; the spare accepts. SIGTERM interrupts the poll (no
     // SA_RESTART) and starts the drain.
@@ -127,7 +127,7 @@ inline int supervise(const options& opts, const nextprism::whitelist* policy, in
         if (drain_until || static_cast<long>(serving.size()) >= opts.max_children)
             return false;
         if (!spare) {
-            spare = fork_spare(opts, *policy, listener, taken[0], taken[1]);
+            spare = fork_spare(opts, *rules, listener, taken[0], taken[1]);
             fork_error = spare ? 0 : errno;
         }
         return bool(spare);

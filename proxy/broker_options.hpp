@@ -24,7 +24,7 @@ struct options
 {
     std::string socket_path;
     std::string service;
-    std::string policy_file;
+    std::string whitelist_file;
     std::string audit_log = "/run/nextprism/audit.fifo";
     std::string authorized_keys = "/etc/nextprism/authorized_keys";
     std::set<uid_t> peer_uids;
@@ -74,7 +74,7 @@ inline options parse_options(int argc, char** argv)
             o.run.service = o.service = std::string(v);
             return std::string();
         })
-        .option("--policy", "FILE", "a whitelist file instead of the compiled-in default", o.policy_file)
+        .option("--whitelist", "FILE", "a whitelist file instead of the compiled-in default", o.whitelist_file)
         .option("--audit-log", "FILE", "the audit sink (default /run/nextprism/audit.fifo)", o.audit_log)
         .option("--lock-dir", "DIR", "single-flight locks", o.run.lock_dir)
         .option("--authorized-keys", "FILE", "for the key's comment in the audit", o.authorized_keys)

@@ -24,7 +24,7 @@ namespace protocol = nextprism::broker_protocol;
     malformed bytes, also inside quotes) and checked as the command string
     an SSH session would carry. One check on both sides: a forged argv the
     grammar cannot carry (`--path=a\nb`) is refused here too. */
-inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, const std::string& service,
+inline nextprism::decision check_as_sent(const nextprism::whitelist& rules, const std::string& service,
                                          std::span<const std::string> argv)
 {
     nextprism::decision d;
@@ -33,7 +33,7 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, con
         d.reason = "the argv cannot be written as an SSH command string (" + d.ec.message() + ")";
         return d;
     }
-    return policy.check_command(service, command);
+    return rules.check_command(service, command);
 }
 
 /// Answers the validator and ends this child.
@@ -45,7 +45,7 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, con
 }
 
 /** One validator's request, in its own child. */
-[[noreturn]] inline void serve(const options& opts, const nextprism::whitelist& policy, int conn)
+[[noreturn]] inline void serve(const options& opts, const nextprism::whitelist& rules, int conn)
 {
     using nextprism::proxy_exit_line;
     ucred peer{};
@@ -88,7 +88,7 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& policy, con
         d.ec = nextprism::error::empty_command; // any refusal: the validator's reason is on record
         d.reason = req.reason;
     } else if (runs) {
-        d = check_as_sent(policy, opts.service, req.argv); // the grammar and the whitelist again
+        d = check_as_sent(rules, opts.service, req.argv); // the grammar and the whitelist again
     } else {
         answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
     }

@@ -16,7 +16,7 @@
 #                             node's own address), or
 #   NEXTPRISM_LISTEN_INTERFACE  the interface whose IPv4 address it listens on
 #   <SERVICE>_CONTAINER       the target's Swarm service name (optional)
-#   /etc/nextprism/policy.json  the whitelist (optional: a Swarm config; the
+#   /etc/nextprism/whitelist.json  the whitelist (optional: a Swarm config; the
 #                             compiled-in default when absent)
 #   NEXTPRISM_AUDIT_FILE      also append audit lines to this file (optional,
 #                             on a volume), rotated at NEXTPRISM_AUDIT_FILE_MAX_BYTES
@@ -140,22 +140,22 @@ mkfifo -m 0620 "$fifo"
 chown root:nextprism-broker "$fifo"
 broker_socket=/run/nextprism/broker.sock
 
-# The whitelist: the compiled-in default, or the policy config mounted at
-# /etc/nextprism/policy.json (stacks/*-policy.yaml), checked here by the
+# The whitelist: the compiled-in default, or the whitelist config mounted at
+# /etc/nextprism/whitelist.json (stacks/*-whitelist.yaml), checked here by the
 # validator's own loader: a bad file stops the proxy with its key-path
 # error in `docker service logs`. The broker and every session read it.
-policy=/etc/nextprism/policy.json
-policy_args=
-if [ -e "$policy" ]; then
-  /usr/local/bin/nextprism-validate --check-policy --service "$service" --policy "$policy" >&2 ||
-    die "the policy config $policy is not a whitelist for $service (the line above says why); the proxy does not start"
-  policy_args="--policy $policy"
+whitelist=/etc/nextprism/whitelist.json
+whitelist_args=
+if [ -e "$whitelist" ]; then
+  /usr/local/bin/nextprism-validate --check-whitelist --service "$service" --whitelist "$whitelist" >&2 ||
+    die "the whitelist config $whitelist is not a whitelist for $service (the line above says why); the proxy does not start"
+  whitelist_args="--whitelist $whitelist"
 fi
 
 # The validator gets the service and the broker's socket, nothing of the engine.
 # Its --timeout (the broker's) bounds its wait for the broker's answer.
 env_line="SetEnv NEXTPRISM_SERVICE=$service NEXTPRISM_BROKER=$broker_socket NEXTPRISM_TIMEOUT=$timeout"
-[ -z "$policy_args" ] || env_line="$env_line NEXTPRISM_POLICY=$policy"
+[ -z "$whitelist_args" ] || env_line="$env_line NEXTPRISM_WHITELIST=$whitelist"
 sed -e "s|^Port .*|Port $port|" -e "s|^ListenAddress .*|ListenAddress $listen|" -e "s|^SetEnv .*|$env_line|" \
   /etc/nextprism/sshd_config.in >/run/nextprism/sshd_config
 /usr/sbin/sshd -t -f /run/nextprism/sshd_config
@@ -183,7 +183,7 @@ rm -f "$broker_socket"
     --user nextprism-broker --peer-uid "$(id -u nextprism)" --socket-group "$(id -g nextprism)" \
     --audit-log "$fifo" --lock-dir /run/nextprism/locks --max-running "$max_running" \
     --max-per-key "$max_per_key" --timeout "$timeout" --output-stall "$output_stall" \
-    --drain-timeout "$drain_timeout" $policy_args
+    --drain-timeout "$drain_timeout" $whitelist_args
 ) &
 broker=$!
 echo "$broker" >/run/nextprism/broker.pid

@@ -240,7 +240,7 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     net::io_context ioc;
     auto gate = std::make_shared<docker::output_gate>(ioc.get_executor());
     direct_transport::options transport_options;
-    transport_options.containers = {{cmd.service, cfg.container}};
+    transport_options.targets = {{cmd.service, cfg.container}};
     transport_options.output_gate = gate;
     if (cfg.configure_client)
         cfg.configure_client(ioc.get_executor(), transport_options.client);
@@ -435,23 +435,23 @@ inline int run(const run_config& cfg, const decision& d, audit_record record, au
     return status;
 }
 
-/** Reads a policy file; `fail(code, what, detail)` (which does not return)
-    on a file that cannot be read or is not a valid policy. The validator
+/** Reads a whitelist file; `fail(code, what, detail)` (which does not return)
+    on a file that cannot be read or is not a valid whitelist. The validator
     and the broker load the same file the same way. */
 template<class Fail>
-whitelist load_policy(const std::string& path, Fail&& fail)
+whitelist load_whitelist(const std::string& path, Fail&& fail)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        fail(exit_code::usage, "cannot read policy file", path);
+        fail(exit_code::usage, "cannot read whitelist file", path);
     std::stringstream text;
     text << in.rdbuf();
     error_code ec;
     std::string reason;
-    auto policy = whitelist::from_json(text.str(), ec, reason);
+    auto rules = whitelist::from_json(text.str(), ec, reason);
     if (ec)
-        fail(exit_code::usage, "invalid policy file " + path, reason);
-    return policy;
+        fail(exit_code::usage, "invalid whitelist file " + path, reason);
+    return rules;
 }
 
 } // namespace nextprism::proxy_run

@@ -16,7 +16,7 @@
 //
 // Everything it refuses gets one stderr line and a distinct exit code
 // (nextprism/wire/exit_status.hpp). Its start-up path stays lean: it runs
-// once per command. So the default policy is compiled in as constants (no
+// once per command. So the default whitelist is compiled in as constants (no
 // JSON parse), and output goes through stdio, not iostreams (no static
 // iostream and locale set-up).
 
@@ -24,7 +24,7 @@
 #include "audit_drain.hpp"
 #include "broker_client.hpp"
 #include "session_record.hpp"
-#include "default_policy_table.hpp" // generated: the default policy as constants
+#include "default_whitelist_table.hpp" // generated: the default whitelist as constants
 
 #include <nextprism/tools/command_line.hpp>
 
@@ -47,7 +47,7 @@ namespace exit_code = nextprism::proxy_exit_code;
 struct options
 {
     std::string service;
-    std::string policy_file;
+    std::string whitelist_file;
     std::string audit_log = "/var/log/nextprism/audit.log";
     std::string lock_dir = "/run/nextprism";
     long timeout_seconds = 4 * 3600;
@@ -59,7 +59,7 @@ struct options
     long max_running = 40;
     long max_per_key = 32; ///< see proxy_run::run_config
     bool dry_run = false;
-    bool check_policy = false; ///< load the policy, say what it holds, run nothing
+    bool check_whitelist = false; ///< load the whitelist, say what it holds, run nothing
     std::string broker; ///< the broker's socket: it audits and runs (as deployed)
     std::string authorized_keys = "/etc/nextprism/authorized_keys"; ///< for the key's comment
     // The drainer (--audit-drain FIFO): the audit FIFO to the container's
@@ -118,18 +118,18 @@ options parse_options(int argc, char** argv)
         o.authorized_keys = v;
     if (auto v = env("NEXTPRISM_DRY_RUN"))
         o.dry_run = std::string_view(v) == "1";
-    bool print_policy = false;
+    bool print_whitelist = false;
     tools::command_line cli({
         .program = "nextprism-validate",
-        .synopsis = "[--service nextcloud|photoprism] [--policy FILE] [OPTIONS]   (sshd: -c ITS-OWN-PATH)\n"
-                    "--print-default-policy\n"
-                    "--check-policy [--policy FILE] --service NAME\n"
+        .synopsis = "[--service nextcloud|photoprism] [--whitelist FILE] [OPTIONS]   (sshd: -c ITS-OWN-PATH)\n"
+                    "--print-default-whitelist\n"
+                    "--check-whitelist [--whitelist FILE] --service NAME\n"
                     "--audit-drain FIFO [--audit-file FILE] [--audit-file-max-bytes N] [--audit-file-keep K]",
         .summary = "The proxy's ForceCommand: splits SSH_ORIGINAL_COMMAND by the wire grammar (no shell),\n"
                    "checks it against the whitelist and, as deployed, hands the decision to the broker\n"
                    "(NEXTPRISM_BROKER), which records and runs it; the exit status is the command's.",
         .exits = {{"0-255", "the command's own exit status"},
-                  {"64", "usage: the proxy is misconfigured (service, policy file, options)"},
+                  {"64", "usage: the proxy is misconfigured (service, whitelist file, options)"},
                   {"65", "refused: not on the whitelist"},
                   {"66", "busy: a single-flight command already runs"},
                   {"69", "no running target container"},
@@ -140,7 +140,7 @@ options parse_options(int argc, char** argv)
                   {"124", "the command exceeded its deadline and was stopped"}},
         .notes = "Also: NEXTPRISM_LOCK_DIR (default /run/nextprism), NEXTPRISM_DRY_RUN=1, DOCKER_HOST,\n"
                  "NEXTPRISM_AUTHORIZED_KEYS, <SERVICE>_CONTAINER (Swarm service or container name;\n"
-                 "default: the service). With a broker, the service, policy and dry run are the broker's.\n"
+                 "default: the service). With a broker, the service, whitelist and dry run are the broker's.\n"
                  "Each error is one stderr line, `nextprism: ...` (nextprism/wire/exit_status.hpp).",
         .operands_allowed = false,
     });
@@ -148,8 +148,8 @@ options parse_options(int argc, char** argv)
     cli.on_usage_error([](const std::string& what) { fail(exit_code::usage, "usage", what); });
     constexpr long week = 7 * 24 * 3600;
     cli.option("--service", "NAME", "the target service", o.service, "NEXTPRISM_SERVICE")
-        .option("--policy", "FILE", "a whitelist file instead of the compiled-in default", o.policy_file,
-                "NEXTPRISM_POLICY")
+        .option("--whitelist", "FILE", "a whitelist file instead of the compiled-in default", o.whitelist_file,
+                "NEXTPRISM_WHITELIST")
         .option("--audit-log", "FILE", "the audit log (default /var/log/nextprism/audit.log)", o.audit_log,
                 "NEXTPRISM_AUDIT_LOG")
         .number("--timeout", "SECONDS", "stop a command after this long (default 14400; a broker's answer: +60 s)", o.timeout_seconds, 0L,
@@ -162,16 +162,16 @@ options parse_options(int argc, char** argv)
                 1024L, "NEXTPRISM_MAX_PER_KEY")
         .option("--broker", "SOCKET", "the broker's socket: it audits and runs", o.broker, "NEXTPRISM_BROKER")
         .flag("--dry-run", "decide and print the argv; run nothing", o.dry_run)
-        .flag("--print-default-policy", "print the compiled-in whitelist as JSON", print_policy)
-        .flag("--check-policy", "load the policy, print what it holds for --service, run nothing (bad file: 64)", o.check_policy)
+        .flag("--print-default-whitelist", "print the compiled-in whitelist as JSON", print_whitelist)
+        .flag("--check-whitelist", "load the whitelist, print what it holds for --service, run nothing (bad file: 64)", o.check_whitelist)
         .option("--audit-drain", "FIFO", "run as the audit drainer of this FIFO", o.audit_drain)
         .option("--audit-file", "FILE", "the drainer's rotated file", o.audit_file)
         .number("--audit-file-max-bytes", "N", "rotate at this size (at least 4096)", o.audit_file_max_bytes,
                 std::uint64_t{4096}, std::numeric_limits<std::uint64_t>::max())
         .number("--audit-file-keep", "K", "rotated files kept (0-100)", o.audit_file_keep, 0U, 100U);
     cli.parse(argc, argv);
-    if (print_policy) {
-        print(nextprism::whitelist::default_policy_json());
+    if (print_whitelist) {
+        print(nextprism::whitelist::builtin_json());
         print("\n");
         std::exit(0);
     }
@@ -195,18 +195,18 @@ int main(int argc, char** argv)
         return nextprism::proxy_run::drain_audit(
             {opts.audit_drain, opts.audit_file, opts.audit_file_max_bytes, opts.audit_file_keep});
 
-    // The compiled-in default, or a policy file through the JSON loader;
+    // The compiled-in default, or a whitelist file through the JSON loader;
     // only the one in use is built.
-    const nextprism::whitelist policy_in_use =
-        opts.policy_file.empty()
-            ? nextprism::policy_table::default_policy()
-            : nextprism::proxy_run::load_policy(opts.policy_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
-    const nextprism::whitelist* policy = &policy_in_use;
-    const auto* rule = policy->find_service(opts.service);
+    const nextprism::whitelist whitelist_in_use =
+        opts.whitelist_file.empty()
+            ? nextprism::whitelist_table::builtin()
+            : nextprism::proxy_run::load_whitelist(opts.whitelist_file, [](int code, std::string_view what, std::string_view detail) { fail(code, what, detail); });
+    const nextprism::whitelist* rules = &whitelist_in_use;
+    const auto* rule = rules->find_service(opts.service);
     if (!rule)
-        fail(exit_code::usage, "usage", "service '" + opts.service + "' is not in the policy");
-    if (opts.check_policy) {
-        print("nextprism-validate: policy " + (opts.policy_file.empty() ? "(compiled-in default)" : opts.policy_file) +
+        fail(exit_code::usage, "usage", "service '" + opts.service + "' is not in the whitelist");
+    if (opts.check_whitelist) {
+        print("nextprism-validate: whitelist " + (opts.whitelist_file.empty() ? "(compiled-in default)" : opts.whitelist_file) +
               ": " + std::to_string(rule->commands.size()) + " commands for " + opts.service + "\n");
         return 0;
     }
@@ -221,7 +221,7 @@ int main(int argc, char** argv)
         d.ec = nextprism::error::empty_command;
         d.reason = "no command given (interactive sessions are not offered)";
     } else {
-        d = policy->check_command(opts.service, input);
+        d = rules->check_command(opts.service, input);
     }
 
     if (!opts.broker.empty()) {

@@ -2,7 +2,7 @@
 #define NEXTPRISM_AUTHORIZED_COMMAND_HPP
 
 // What a transport takes: a command the whitelist allowed. No JSON, no
-// policy loader: a transport includes this, not whitelist.hpp.
+// whitelist loader: a transport includes this, not whitelist.hpp.
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/output.hpp>
@@ -50,7 +50,7 @@ authorized_command unchecked_command(std::string service, std::vector<std::strin
 /** A command the whitelist allowed, as a value that owns everything the
     rest of the way needs: it is made once (`whitelist::check`) and
     travels, so transports run it without checking it again and nothing
-    points back into the policy. */
+    points back into the whitelist. */
 struct authorized_command
 {
     std::string service;                    ///< "nextcloud"

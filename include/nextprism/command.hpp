@@ -44,7 +44,7 @@ struct command_result
     std::uint64_t stdout_bytes = 0;
     std::uint64_t stderr_bytes = 0;
     /// Output lines that say the command failed although its exit status
-    /// may be 0 (the policy's failure_lines; at most 8, each cut to 512
+    /// may be 0 (the whitelist's failure_lines; at most 8, each cut to 512
     /// bytes). The exit status stays the command's own.
     std::vector<std::string> failure_lines;
     /// It was to be stopped (deadline, cancellation) and the engine still

@@ -24,17 +24,17 @@ enum class error {
     unrepresentable,        ///< an argv element cannot be written in the grammar
 
     // -- the whitelist --
-    unknown_service,        ///< the service has no entry in the policy
+    unknown_service,        ///< the service has no entry in the whitelist
     command_not_allowed,    ///< no whitelisted command matches
     option_not_allowed,     ///< an option the command does not accept
-    option_forbidden,       ///< an option the policy refuses on purpose
+    option_forbidden,       ///< an option the whitelist refuses on purpose
     invalid_value,          ///< an option or argument value fails its type
     missing_value,          ///< an option needs a value and has none
     duplicate_option,       ///< an option given twice
     too_many_positionals,   ///< more positional arguments than allowed
 
     // -- configuration --
-    invalid_policy,         ///< the policy file does not follow the schema
+    invalid_whitelist,      ///< the whitelist file does not follow the schema
     invalid_configuration,  ///< a configuration value is wrong
 
     // -- running --
@@ -63,7 +63,7 @@ enum class error {
 
     // -- the proxy's own exits (wire/exit_status.hpp) --
     proxy_refused,          ///< the proxy refused the command (its whitelist differs)
-    proxy_misconfigured,    ///< the proxy's service, policy file or DOCKER_HOST is wrong
+    proxy_misconfigured,    ///< the proxy's service, whitelist file or DOCKER_HOST is wrong
     proxy_internal,         ///< the proxy failed unexpectedly
     audit_log_failed,       ///< the proxy cannot write its audit log: nothing ran
     command_not_stopped,    ///< the proxy tried to stop the command and it still runs
@@ -77,7 +77,7 @@ enum class error {
     impl/error.hpp says which, for every error. */
 enum class condition {
     transient = 1, ///< may succeed when tried again (nothing ran, or it is safe)
-    rejected,      ///< refused by policy: trying again cannot help
+    rejected,      ///< refused by the whitelist: trying again cannot help
     permanent,     ///< configuration or environment is wrong
     cancelled,     ///< the caller cancelled
     moved,         ///< the target or its proxy is not where discovery said: look it up again

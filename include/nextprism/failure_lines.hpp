@@ -17,7 +17,7 @@ namespace nextprism {
 
     PhotoPrism exits 0 on almost every error and logs it instead
     (`time="…" level=error msg="…"` on stderr); occ's `files:scan` exits 0
-    for an unknown user. The service's `failure_pattern`s (from the policy)
+    for an unknown user. The service's `failure_pattern`s (from the whitelist)
     say how a failure shows; this scanner is fed the output as it streams,
     splits each stream into lines across chunk boundaries, and keeps the
     first matching lines. Memory is bounded whatever the output: a line is

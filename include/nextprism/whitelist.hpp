@@ -19,10 +19,10 @@ namespace nextprism {
 /** The whitelist: which commands may run in which service, and every
     option and value they may carry.
 
-    A policy is data: the compiled-in default (`default_policy()`, the table
+    A whitelist is data: the compiled-in default (`builtin()`, the table
     in README.md) or a JSON file of the same schema (`from_json`). Value
     types are a closed set implemented here, never patterns from the file,
-    so a policy file can narrow or widen the whitelist but cannot introduce
+    so a whitelist file can narrow or widen the whitelist but cannot introduce
     a new way to parse a value.
 
     `check` never trusts the caller's spelling: it rebuilds the argv from
@@ -47,7 +47,7 @@ enum class value_type {
     choice,          ///< one of a fixed list of words
 };
 
-/// The name used for a value type in policy files ("user_id", ...).
+/// The name used for a value type in whitelist files ("user_id", ...).
 std::string_view to_string(value_type t) noexcept;
 std::optional<value_type> value_type_from_string(std::string_view name) noexcept;
 
@@ -129,22 +129,22 @@ public:
     whitelist() = default;
     explicit whitelist(std::vector<service_rule> services);
 
-    /** Loads a policy from JSON text.
+    /** Loads a whitelist from JSON text.
 
-        @param ec     set to `error::invalid_policy` on failure
+        @param ec     set to `error::invalid_whitelist` on failure
         @param reason names the line and column (syntax) or the key path
                       (schema) of the first problem
     */
     static whitelist from_json(std::string_view text, error_code& ec, std::string& reason);
 
     /** The compiled-in default: the whitelist table of README.md, read
-        from `default_policy_json()` at first use. (The proxy's binaries use
+        from `builtin_json()` at first use. (The proxy's binaries use
         the same rules compiled to constants at build time, see
-        proxy/policy_table.cpp.) */
-    static const whitelist& default_policy();
+        proxy/whitelist_table.cpp.) */
+    static const whitelist& builtin();
 
     /// The JSON text of the compiled-in default.
-    static std::string_view default_policy_json() noexcept;
+    static std::string_view builtin_json() noexcept;
 
     const std::vector<service_rule>& services() const noexcept { return services_; }
     const service_rule* find_service(std::string_view name) const noexcept;

@@ -4,7 +4,7 @@
 # occ's -v entries); the progress line on a terminal (a pty by script(1))
 # and never in a pipe; refused 65, unreachable 69 naming the proxy and its
 # error, timed out 124, Ctrl-C 130 with the command gone from the target;
-# check, policy check and proxies.
+# check, whitelist check and proxies.
 #   nextprism_cli.sh NEXTPRISM STACK_DIR DOCKER_SOCK
 set -uo pipefail
 bin=$1 stack=$2 sock=$3
@@ -87,12 +87,12 @@ check "Ctrl-C: 130 and 'cancelled' ($(tr '\n' ' ' <"$work/err"))" \
   sh -c "[ $rc = 130 ] && grep -q 'stopping the command in the target' '$work/err' && grep -q '^nextprism: cancelled: ' '$work/err'"
 check "after Ctrl-C the scan is gone from the target within 10 s" gone_from_target slow30
 
-# ---- check, policy, proxies
+# ---- check, whitelist, proxies
 out=$("$bin" check nextcloud -- php occ files:scan --all); rc=$?
 check "check: allowed, with what runs and as whom" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'as user: *www-data'"
 echo '{"services": {"nextcloud": {"commands": [{"argv": ["php", "occ", "status"], "single_flight": "yes"}]}}}' >"$work/bad.json"
-"$bin" policy check "$work/bad.json" 2>"$work/err"; rc=$?
-check "policy check: 78 with the key path ($(cat "$work/err"))" \
+"$bin" whitelist check "$work/bad.json" 2>"$work/err"; rc=$?
+check "whitelist check: 78 with the key path ($(cat "$work/err"))" \
   sh -c "[ $rc = 78 ] && grep -q 'single_flight: expected true or false' '$work/err'"
 out=$("$bin" proxies --config "$work/c.json"); rc=$?
 check "proxies: each service's proxy, its port open ($out)" \

@@ -10,7 +10,7 @@ check() {
 stack_config() {
   cat >"$1" <<JSON
 {"docker_host": "unix://$sock", "prefer_local": false,
- "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
+ "targets": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
  "ssh": {"private_key": "$stack/client_ed25519", "known_hosts": "$stack/known_hosts"},
  "discovery": {"static": {"nextcloud": ["$2"], "photoprism": ["127.0.0.1:22623"]}},
  "retry": {"strategy": "fixed", "delay_ms": 100, "max_attempts": 2}}

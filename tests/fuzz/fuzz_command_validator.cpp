@@ -3,7 +3,7 @@
 // Properties checked on every input (a failure aborts, libFuzzer reports it):
 //  1. whatever parse_command accepts, format_command can write back, and
 //     parsing that gives the same argv (the round trip);
-//  2. whatever the policy allows, its canonical argv is allowed again and is
+//  2. whatever the whitelist allows, its canonical argv is allowed again and is
 //     its own canonical form (a fixed point), starts with the rule's fixed
 //     words, and every later word is either a declared option of the rule
 //     (name or name=value), the "--" separator, or a positional after it
@@ -45,10 +45,10 @@ bool has_dot_segment(std::string_view v)
     }
 }
 
-/// The rule an allowed decision names, looked up in the policy that made it.
+/// The rule an allowed decision names, looked up in the whitelist that made it.
 const nextprism::command_rule& rule_of(const nextprism::decision& d)
 {
-    const auto* service = nextprism::whitelist::default_policy().find_service(d.command.service);
+    const auto* service = nextprism::whitelist::builtin().find_service(d.command.service);
     require(service != nullptr, "an allowed command of an unknown service");
     for (const auto& c : service->commands)
         if (c.name() == d.command.rule)
@@ -94,7 +94,7 @@ void check_canonical(const nextprism::decision& d)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    const auto& policy = nextprism::whitelist::default_policy();
+    const auto& rules = nextprism::whitelist::builtin();
 
     nextprism::error_code ec;
     const auto argv = nextprism::parse_command(input, ec);
@@ -104,8 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto back = nextprism::parse_command(text, ec);
         require(!ec && back == argv, "parse(format(argv)) != argv");
 
-        for (const auto& service : policy.services()) {
-            const auto d = policy.check(service.name, argv);
+        for (const auto& service : rules.services()) {
+            const auto d = rules.check(service.name, argv);
             if (!d) {
                 require(!d.reason.empty() && d.command.argv.empty(), "refusal without reason");
                 continue;
@@ -113,11 +113,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check_canonical(d);
             require(nextprism::test::photoprism_stays_inside(d.command.exec_argv),
                     "an allowed photoprism command resolves outside its folder");
-            const auto again = policy.check(service.name, d.command.argv);
+            const auto again = rules.check(service.name, d.command.argv);
             require(again.allowed() && again.command.argv == d.command.argv, "canonical form is not a fixed point");
             const auto wire = nextprism::format_command(d.command.argv, ec);
             require(!ec, "canonical argv cannot be formatted");
-            require(policy.check_command(service.name, wire).command.argv == d.command.argv, "wire round trip");
+            require(rules.check_command(service.name, wire).command.argv == d.command.argv, "wire round trip");
         }
     }
 

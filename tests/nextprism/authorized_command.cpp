@@ -15,7 +15,7 @@ static_assert(std::is_default_constructible_v<decision>);         // a refusal c
 
 TEST_CASE("authorized_command: made by the check, with everything the way needs")
 {
-    const auto d = whitelist::default_policy().check("photoprism", std::vector<std::string>{"photoprism", "import", "2024"});
+    const auto d = whitelist::builtin().check("photoprism", std::vector<std::string>{"photoprism", "import", "2024"});
     REQUIRE(d.allowed());
     const authorized_command& c = d.command;
     CHECK(c.service == "photoprism");

@@ -54,7 +54,7 @@ TEST_CASE("the transient condition spans categories")
     CHECK(error_code(boost::asio::error::access_denied) != condition::transient);
     // An outcome that may have happened must never look retryable.
     CHECK(error_code(error::outcome_unknown) != condition::transient);
-    CHECK(error_code(error::invalid_policy) == condition::permanent);
+    CHECK(error_code(error::invalid_whitelist) == condition::permanent);
 }
 
 TEST_CASE("one table answers moved, not started, unreachable and cancelled, for Asio's errors too")

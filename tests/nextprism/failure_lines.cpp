@@ -12,7 +12,7 @@ namespace {
 
 const nextprism::service_rule& service(std::string_view name)
 {
-    return *whitelist::default_policy().find_service(name);
+    return *whitelist::builtin().find_service(name);
 }
 
 } // namespace

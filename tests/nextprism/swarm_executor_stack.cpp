@@ -36,7 +36,7 @@ ssh_pool_options pool_options()
     return o;
 }
 
-const std::map<std::string, std::string> stack_targets{{"nextcloud", "nptargets_nextcloud"},
+const target_names stack_targets{{"nextcloud", "nptargets_nextcloud"},
                                                        {"photoprism", "nptargets_photoprism"}};
 
 swarm_label_source::options label_options()
@@ -56,7 +56,7 @@ swarm_executor make_swarm_executor(net::any_io_executor ex, bool prefer_local)
     backoff.max_attempts = 3;
     return swarm_executor(ex, ssh_proxy_transport(ex, pool_options()),
                           swarm_labels(ex, discovery_options{}, label_options()), any_retry(backoff),
-                          direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}, .client = {}}), opts);
+                          direct_transport(ex, engine(), {.targets = stack_targets, .output_gate = {}, .client = {}}), opts);
 }
 
 /// Output with PhotoPrism's log timestamps (time="...") and durations
@@ -152,7 +152,7 @@ TEST_CASE("swarm_labels: finds the deployed proxies, the target's node and the r
 
     // A target that runs nowhere: no proxy can reach it, and it is not here.
     swarm_label_source::options o = label_options();
-    o.targets["nextcloud"] = "nptargets_nosuch";
+    o.targets.set("nextcloud", "nptargets_nosuch");
     swarm_labels elsewhere(io.io.get_executor(), discovery_options{}, o);
     auto [ec3, none] = wait_for<placement>([&](auto h) { elsewhere.async_locate("nextcloud", std::move(h)); });
     REQUIRE_FALSE(ec3);
@@ -253,7 +253,7 @@ TEST_CASE("executor: proxy stopped mid-run → the scan finishes there (drain); 
     static_ssh_executor executor(
         ex, ssh_proxy_transport(ex, pool_options()),
         static_list(ex, d, static_list_source::options{{{"nextcloud", {nextcloud_proxy}}}, {"nextcloud"}}),
-        retry, direct_transport(ex, engine(), {.containers = stack_targets, .output_gate = {}, .client = {}}), opts);
+        retry, direct_transport(ex, engine(), {.targets = stack_targets, .output_gate = {}, .client = {}}), opts);
     using state = endpoint_health::state;
     const std::vector<std::string> status{"php", "occ", "status"};
 

@@ -65,7 +65,7 @@ executor_config config(const std::string& extra = "", std::string key = "")
     if (key.empty())
         key = keys + "/client_ed25519";
     const std::string text = R"({"docker_host": "unix://)" + socket_of('a') + R"(",
-        "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
+        "targets": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
         "ssh": {"private_key": ")" + key + R"(", "known_hosts": ")" + keys +
                              R"(/known_hosts"})" + extra + "}";
     error_code ec;
@@ -76,10 +76,10 @@ executor_config config(const std::string& extra = "", std::string key = "")
     return c;
 }
 
-direct_transport::options with_containers(const std::map<std::string, std::string>& m)
+direct_transport::options with_targets(const target_names& targets)
 {
     direct_transport::options o;
-    o.containers = m;
+    o.targets = targets;
     return o;
 }
 
@@ -90,7 +90,7 @@ swarm_executor make_swarm(net::any_io_executor ex, const executor_config& c)
             ssh_proxy_transport(ex, c.pool, c.ssh_user),
             swarm_labels(ex, c.discovery, c.swarm),
             c.retry(),
-            direct_transport(ex, *c.engine, with_containers(c.containers)),
+            direct_transport(ex, *c.engine, with_targets(c.targets)),
             c.executor_options(default_whitelist())};
 }
 
@@ -256,7 +256,7 @@ TEST_CASE("3 nodes: occ status runs on B through B's proxy, photoprism status on
 TEST_CASE("3 nodes: a refused command is refused by the executor and by B's validator, with the reason")
 {
     const std::vector<std::string> bad{"php", "occ", "config:list"};
-    const auto expected = whitelist::default_policy().check("nextcloud", bad);
+    const auto expected = whitelist::builtin().check("nextcloud", bad);
     REQUIRE_FALSE(expected);
     REQUIRE_FALSE(expected.reason.empty());
 

@@ -35,14 +35,14 @@ const std::map<std::string, error> error_names = {
     {"too_many_positionals", error::too_many_positionals},
 };
 
-const whitelist& policy()
+const whitelist& rules()
 {
-    return whitelist::default_policy();
+    return whitelist::builtin();
 }
 
 nextprism::decision check(std::string_view service, std::string_view text)
 {
-    return policy().check_command(service, text);
+    return rules().check_command(service, text);
 }
 
 } // namespace
@@ -136,7 +136,7 @@ TEST_CASE("command rules carry single-flight and idempotence")
     CHECK_FALSE(status.command.single_flight);
     const auto import = check("photoprism", "photoprism import");
     REQUIRE(import.allowed());
-    // The value owns what the policy said: nothing points back into it.
+    // The value owns what the whitelist said: nothing points back into it.
     CHECK_FALSE(scan.command.failure_patterns.empty());
     CHECK(scan.command.exec_user == std::optional<std::string>("www-data"));
     CHECK(scan.command.working_dir == std::optional<std::string>("/var/www/html"));
@@ -231,7 +231,7 @@ TEST_CASE("path values: each rule")
     CHECK_FALSE(ok(value_type::user_id, std::string(65, 'x')));
 }
 
-// ---- the policy file -------------------------------------------------------------
+// ---- the whitelist file -------------------------------------------------------------
 
 namespace {
 
@@ -240,13 +240,13 @@ std::string load_error(std::string_view text)
     error_code ec;
     std::string reason;
     whitelist::from_json(text, ec, reason);
-    CHECK(ec == error::invalid_policy);
+    CHECK(ec == error::invalid_whitelist);
     return reason;
 }
 
 } // namespace
 
-TEST_CASE("a policy file replaces the whitelist")
+TEST_CASE("a whitelist file replaces the whitelist")
 {
     error_code ec;
     std::string reason;
@@ -265,22 +265,22 @@ TEST_CASE("a policy file replaces the whitelist")
     CHECK(p.check_command("photoprism", "photoprism status").ec == error::unknown_service);
 }
 
-TEST_CASE("the default policy's JSON loads through the same reader")
+TEST_CASE("the default whitelist's JSON loads through the same reader")
 {
     error_code ec;
     std::string reason;
-    const auto p = whitelist::from_json(whitelist::default_policy_json(), ec, reason);
+    const auto p = whitelist::from_json(whitelist::builtin_json(), ec, reason);
     REQUIRE_FALSE(ec);
     REQUIRE(p.services().size() == 2);
     CHECK(p.services()[0].commands.size() + p.services()[1].commands.size() == 6);
 }
 
-TEST_CASE("policy file errors name the line or the key")
+TEST_CASE("whitelist file errors name the line or the key")
 {
     CHECK(load_error("{\n  \"services\": {\n    \"nextcloud\": ,\n  }\n}") ==
           "JSON syntax error at line 3, column 18");
     CHECK(load_error(R"({"services": {}})") ==
-          "policy.services: missing or empty (an object of services)");
+          "whitelist.services: missing or empty (an object of services)");
     CHECK(load_error(R"({"services": {"nc": {"commands": [{"argv": ["php"], "opts": []}]}}})") ==
           "services.nc.commands[0].opts: unknown key");
     CHECK(load_error(
@@ -306,14 +306,14 @@ TEST_CASE("policy file errors name the line or the key")
           "services.nc.commands[0].options[0].choices: missing (value is \"choice\")");
     CHECK(load_error(R"({"services": {"nc": {"commands": [{"argv": ["x"], "single_flight": 1}]}}})") ==
           "services.nc.commands[0].single_flight: expected true or false");
-    CHECK(load_error("[]") == "policy: expected an object");
+    CHECK(load_error("[]") == "whitelist: expected an object");
 }
 
-TEST_CASE("every policy file shipped under policies/ loads")
+TEST_CASE("every whitelist file shipped under whitelists/ loads")
 {
     namespace fs = std::filesystem;
     std::size_t loaded = 0;
-    for (const auto& entry : fs::directory_iterator(NEXTPRISM_SOURCE_DIR "/policies")) {
+    for (const auto& entry : fs::directory_iterator(NEXTPRISM_SOURCE_DIR "/whitelists")) {
         if (entry.path().extension() != ".json")
             continue;
         INFO(entry.path());
@@ -329,9 +329,9 @@ TEST_CASE("every policy file shipped under policies/ loads")
     CHECK(loaded >= 1);
 }
 
-TEST_CASE("policies/memories-before-7.6.1.json: --folder instead of --path, the rest as the default")
+TEST_CASE("whitelists/memories-before-7.6.1.json: --folder instead of --path, the rest as the default")
 {
-    std::ifstream in(NEXTPRISM_SOURCE_DIR "/policies/memories-before-7.6.1.json");
+    std::ifstream in(NEXTPRISM_SOURCE_DIR "/whitelists/memories-before-7.6.1.json");
     const std::string text((std::istreambuf_iterator<char>(in)), {});
     error_code ec;
     std::string reason;
@@ -342,10 +342,10 @@ TEST_CASE("policies/memories-before-7.6.1.json: --folder instead of --path, the 
     CHECK(old.check_command("nextcloud", "php occ memories:index --path=/Photos").ec ==
           error::option_forbidden);
     CHECK(old.check_command("photoprism", "photoprism import x").command.exec_argv ==
-          policy().check_command("photoprism", "photoprism import x").command.exec_argv);
+          rules().check_command("photoprism", "photoprism import x").command.exec_argv);
 }
 
-TEST_CASE("a base in a policy file: absolute, clean, only for relative paths")
+TEST_CASE("a base in a whitelist file: absolute, clean, only for relative paths")
 {
     error_code ec;
     std::string reason;

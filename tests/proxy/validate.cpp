@@ -164,44 +164,44 @@ TEST_CASE("nothing is decided without an audit log")
     CHECK(r.err.starts_with("nextprism: cannot open audit log /nonexistent-dir/audit.log"));
 }
 
-TEST_CASE("a policy file replaces the default, and a bad one is named")
+TEST_CASE("a whitelist file replaces the default, and a bad one is named")
 {
     validator v;
-    const auto policy = v.dir / "policy.json";
+    const auto file = v.dir / "whitelist.json";
     {
-        std::ofstream out(policy);
+        std::ofstream out(file);
         out << R"({"services": {"photoprism": {"commands": [{"argv": ["photoprism", "status"]}]}}})";
     }
-    auto r = v.run({"--service", "photoprism", "--dry-run", "--policy", policy.string()},
+    auto r = v.run({"--service", "photoprism", "--dry-run", "--whitelist", file.string()},
                    {"SSH_ORIGINAL_COMMAND=photoprism index"});
     CHECK(r.exit_code == exit_code::refused);
     r = v.run({"--service", "photoprism", "--dry-run"},
-              {"SSH_ORIGINAL_COMMAND=photoprism status", "NEXTPRISM_POLICY=" + policy.string()});
+              {"SSH_ORIGINAL_COMMAND=photoprism status", "NEXTPRISM_WHITELIST=" + file.string()});
     CHECK(r.exit_code == 0);
     {
-        std::ofstream out(policy);
+        std::ofstream out(file);
         out << R"({"services": {"photoprism": {"commands": [{"argv": ["photoprism"], "x": 1}]}}})";
     }
-    r = v.run({"--service", "photoprism", "--dry-run", "--policy", policy.string()},
+    r = v.run({"--service", "photoprism", "--dry-run", "--whitelist", file.string()},
               {"SSH_ORIGINAL_COMMAND=photoprism status"});
     CHECK(r.exit_code == exit_code::usage);
-    CHECK(r.err == "nextprism: invalid policy file " + policy.string() +
+    CHECK(r.err == "nextprism: invalid whitelist file " + file.string() +
                        ": services.photoprism.commands[0].x: unknown key\n");
 }
 
-TEST_CASE("--print-default-policy prints the loadable default")
+TEST_CASE("--print-default-whitelist prints the loadable default")
 {
-    const auto r = run_process({NEXTPRISM_VALIDATE, "--print-default-policy"}, {});
+    const auto r = run_process({NEXTPRISM_VALIDATE, "--print-default-whitelist"}, {});
     CHECK(r.exit_code == 0);
     CHECK(nlohmann::json::parse(r.out).contains("services"));
 }
 
-TEST_CASE("README's whitelist table is the default policy (--print-default-policy)")
+TEST_CASE("README's whitelist table is the default whitelist (--print-default-whitelist)")
 {
     validator v;
-    const auto printed = v.run({"--print-default-policy"}, {});
+    const auto printed = v.run({"--print-default-whitelist"}, {});
     REQUIRE(printed.exit_code == 0);
-    const auto policy = nlohmann::json::parse(printed.out);
+    const auto printed_json = nlohmann::json::parse(printed.out);
 
     std::ifstream in(NEXTPRISM_SOURCE_DIR "/README.md");
     REQUIRE(in);
@@ -248,7 +248,7 @@ TEST_CASE("README's whitelist table is the default policy (--print-default-polic
         }
     }
     std::size_t commands = 0;
-    for (const auto& [service, rules] : policy["services"].items()) {
+    for (const auto& [service, rules] : printed_json["services"].items()) {
         std::set<std::string> common;
         for (const auto& o : rules.value("common_options", nlohmann::json::array())) {
             common.insert(o["name"].get<std::string>());

@@ -268,7 +268,7 @@ std::vector<nlohmann::json> standin_calls(const scoped_container& c)
 TEST_CASE("every command the corpus allows is parsed by the real CLI parser as intended")
 {
     proxy_env p;
-    const auto& policy = nextprism::whitelist::default_policy();
+    const auto& rules = nextprism::whitelist::builtin();
     std::vector<nextprism::test::corpus_case> allowed;
     for (auto& c : nextprism::test::load_corpus())
         if (c.expectation == "ok")
@@ -276,7 +276,7 @@ TEST_CASE("every command the corpus allows is parsed by the real CLI parser as i
     // A baseline per command first: the options' defaults as the parser sets them.
     std::map<std::string, std::size_t> baseline_index;
     std::vector<std::pair<std::string, std::string>> runs;
-    for (const auto& s : policy.services())
+    for (const auto& s : rules.services())
         for (const auto& c : s.commands) {
             baseline_index[s.name + " " + c.name()] = runs.size();
             runs.emplace_back(s.name, c.name());
@@ -305,7 +305,7 @@ TEST_CASE("every command the corpus allows is parsed by the real CLI parser as i
         const auto& [service, input] = runs[i];
         const auto& call = calls[service][position[service]++];
         INFO(service << ": " << input << "\nparsed: " << call.dump());
-        const auto d = policy.check_command(service, input);
+        const auto d = rules.check_command(service, input);
         REQUIRE(d.allowed());
         const auto want = intent_of(d);
         const auto& base = calls[service][baseline_index.at(service + " " + d.command.rule)];

@@ -2,7 +2,7 @@
 #define NEXTPRISM_TESTS_SUPPORT_CORPUS_HPP
 
 // Reads tests/corpus/commands.tsv: the validator's shared corpus of allowed
-// and refused commands, used by the policy tests, the validator binary's
+// and refused commands, used by the whitelist tests, the validator binary's
 // tests and as the fuzzer's seeds.
 
 #include <fstream>

@@ -5,7 +5,7 @@
 // PhotoPrism computes it (internal/commands/{index,import}.go): the argument
 // is strings.TrimSpace'd (Unicode white space), then the import source goes
 // through filepath.Abs against the working directory, the index folder
-// through filepath.Join with the originals path. Used by the policy tests
+// through filepath.Join with the originals path. Used by the whitelist tests
 // and the fuzzer to check that nothing the whitelist allows resolves outside
 // the import folder (import) or the originals folder (index). The stand-in
 // PhotoPrism (Go, the real path functions) checks the same on the real thing.

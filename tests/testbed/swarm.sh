@@ -313,7 +313,7 @@ make_keys() {
   # The example caller's executor configuration (a Docker config).
   cat >"$dir/caller.json" <<JSON
 {"docker_host": null, "swarm": "on",
- "containers": {"nextcloud": "${targets}_nextcloud", "photoprism": "${targets}_photoprism"},
+ "targets": {"nextcloud": "${targets}_nextcloud", "photoprism": "${targets}_photoprism"},
  "ssh": {"private_key": "/run/secrets/nextprism_client_key", "known_hosts": "/etc/nextprism/known_hosts", "port": 2222},
  "discovery": {"dns_name": "tasks.{service}-proxy"}, "command_timeout_ms": 120000}
 JSON

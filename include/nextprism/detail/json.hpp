@@ -1,7 +1,7 @@
 #ifndef NEXTPRISM_DETAIL_JSON_HPP
 #define NEXTPRISM_DETAIL_JSON_HPP
 
-// What the policy files and the configuration share of JSON: one way to
+// What the whitelist files and the configuration share of JSON: one way to
 // say where a syntax error is.
 
 #include <nextprism/detail/config.hpp>
@@ -30,7 +30,7 @@ inline std::string line_and_column(std::string_view text, std::size_t byte)
 }
 
 /// The one-line reason for a JSON syntax error in `text`: where it is, in
-/// lines and columns a person can find (policy and configuration files).
+/// lines and columns a person can find (whitelist and configuration files).
 inline std::string json_syntax_error(std::string_view text, const nlohmann::json::parse_error& e)
 {
     // e.byte is 1-based and points just past the offending character.

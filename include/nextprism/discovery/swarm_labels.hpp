@@ -5,6 +5,7 @@
 #include <nextprism/async.hpp>
 #include <nextprism/discovery/cached.hpp>
 #include <nextprism/docker/client.hpp>
+#include <nextprism/target_names.hpp>
 
 #include <chrono>
 #include <functional>
@@ -41,8 +42,8 @@ public:
         std::string target_label = proxy_target_label;
         std::string port_label = proxy_port_label;
         std::uint16_t default_port = 22;
-        /// service → the target's Swarm service (or container) name; default: the service
-        std::map<std::string, std::string> targets;
+        /// Which Swarm service (or container) each service runs in.
+        target_names targets;
         bool watch_events = true;
         /// How long the engine's identity (GET /info) is trusted without
         /// an event: the backstop when events are not watched.

@@ -3,6 +3,7 @@
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/discovery.hpp>
+#include <nextprism/target_names.hpp>
 #include <nextprism/docker/engine_address.hpp>
 #include <nextprism/error.hpp>
 #include <nextprism/retry.hpp>
@@ -27,9 +28,9 @@ namespace nextprism {
           "swarm": "auto",               // auto | on | off
           "prefer_local": true,
           "docker_host": "unix:///var/run/docker.sock",  // or null: no local engine
-          "policy_file": "",             // empty: the compiled-in whitelist
+          "whitelist_file": "",             // empty: the compiled-in whitelist
           "command_timeout_ms": 0,
-          "containers": {"nextcloud": "cloud_app"},      // target → Swarm service/container
+          "targets": {"nextcloud": "cloud_app"},         // service → its Swarm service/container
           "ssh": {"user": "nextprism", "private_key": "", "passphrase_file": "",
                   "known_hosts": "", "trust_on_first_use": false, "port": 22,
                   "connect_timeout_ms": 10000, "keepalive_interval_ms": 15000},
@@ -54,9 +55,9 @@ struct executor_config
     swarm_mode mode = swarm_mode::automatic;
     bool prefer_local = true;
     std::optional<docker::engine_address> engine = docker::engine_address{};
-    std::string policy_file;
+    std::string whitelist_file;
     std::chrono::milliseconds command_timeout{0};
-    std::map<std::string, std::string> containers;
+    target_names targets;
 
     std::string ssh_user = "nextprism";
     ssh_pool_options pool;
@@ -89,9 +90,9 @@ struct executor_config
         return backoff;
     }
 
-    swarm_executor_options executor_options(std::shared_ptr<const whitelist> policy) const
+    swarm_executor_options executor_options(std::shared_ptr<const whitelist> rules) const
     {
-        return {mode, prefer_local, command_timeout, std::move(policy), breaker};
+        return {mode, prefer_local, command_timeout, std::move(rules), breaker};
     }
 };
 

@@ -26,7 +26,7 @@ namespace nextprism {
 /// The compiled-in whitelist, shared without ownership (it is static).
 inline std::shared_ptr<const whitelist> default_whitelist()
 {
-    return {std::shared_ptr<const whitelist>(), &whitelist::default_policy()};
+    return {std::shared_ptr<const whitelist>(), &whitelist::builtin()};
 }
 
 struct swarm_executor_options
@@ -38,7 +38,7 @@ struct swarm_executor_options
     /// bounds the whole run, its retries included.
     std::chrono::milliseconds default_timeout{0};
     /// Checked before anything leaves this process (the proxy checks again).
-    std::shared_ptr<const whitelist> policy = default_whitelist();
+    std::shared_ptr<const nextprism::whitelist> whitelist = default_whitelist();
     /// One breaker per proxy endpoint, all with these settings.
     breaker_options breaker;
 };

@@ -161,7 +161,7 @@ inline decision whitelist::check(std::string_view service_name,
         positionals.push_back(token);
     }
 
-    // Canonical form: fixed words, options in policy order (common ones
+    // Canonical form: fixed words, options in whitelist order (common ones
     // first), `--`, arguments. The exec form is the same with every value
     // that has a base made absolute (and the base itself for no argument).
     authorized_command& a = d.command;

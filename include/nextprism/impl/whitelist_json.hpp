@@ -1,10 +1,10 @@
 #ifndef NEXTPRISM_IMPL_WHITELIST_JSON_HPP
 #define NEXTPRISM_IMPL_WHITELIST_JSON_HPP
 
-// Policy files: the JSON schema, read strictly (unknown keys are errors),
+// Whitelist files: the JSON schema, read strictly (unknown keys are errors),
 // and the compiled-in default read by the same loader.
 
-#include <nextprism/detail/default_policy.hpp>
+#include <nextprism/detail/builtin_whitelist.hpp>
 #include <nextprism/detail/json.hpp>
 #include <nextprism/detail/value_checks.hpp>
 
@@ -16,15 +16,15 @@
 namespace nextprism {
 namespace detail {
 
-// ---- the policy file loader -----------------------------------------------------
+// ---- the whitelist file loader -----------------------------------------------------
 
-/// Raised inside the loader, turned into error::invalid_policy at its edge.
-struct policy_error
+/// Raised inside the loader, turned into error::invalid_whitelist at its edge.
+struct whitelist_error
 {
     std::string reason;
 };
 
-class policy_reader
+class whitelist_reader
 {
 public:
     using json = nlohmann::json;
@@ -33,26 +33,26 @@ public:
                           std::initializer_list<std::string_view> keys)
     {
         if (!j.is_object())
-            throw policy_error{path + ": expected an object"};
+            throw whitelist_error{path + ": expected an object"};
         for (const auto& [key, _] : j.items())
             if (std::find(keys.begin(), keys.end(), key) == keys.end())
-                throw policy_error{path + "." + key + ": unknown key"};
+                throw whitelist_error{path + "." + key + ": unknown key"};
     }
 
     static const json& array_at(const json& j, const std::string& path)
     {
         if (!j.is_array())
-            throw policy_error{path + ": expected an array"};
+            throw whitelist_error{path + ": expected an array"};
         return j;
     }
 
     static std::string word(const json& j, const std::string& path)
     {
         if (!j.is_string())
-            throw policy_error{path + ": expected a string"};
+            throw whitelist_error{path + ": expected a string"};
         auto s = j.get<std::string>();
         if (s.empty() || !std::all_of(s.begin(), s.end(), is_bare_character))
-            throw policy_error{path + ": " + show(s) +
+            throw whitelist_error{path + ": " + show(s) +
                                " must be a non-empty word of letters, digits and _-./:=@%+,"};
         return s;
     }
@@ -63,7 +63,7 @@ public:
         if (it == j.end())
             return fallback;
         if (!it->is_boolean())
-            throw policy_error{path + "." + std::string(key) + ": expected true or false"};
+            throw whitelist_error{path + "." + std::string(key) + ": expected true or false"};
         return it->get<bool>();
     }
 
@@ -80,21 +80,21 @@ public:
     {
         auto s = word(j, path);
         if (s.size() < 2 || s.front() != '-' || s.find('=') != std::string::npos || s == "--")
-            throw policy_error{path + ": " + show(s) + " is not an option name (-x or --name)"};
+            throw whitelist_error{path + ": " + show(s) + " is not an option name (-x or --name)"};
         return s;
     }
 
     static value_type type(const json& j, const std::string& path)
     {
         if (!j.is_string())
-            throw policy_error{path + ": expected a value type name"};
+            throw whitelist_error{path + ": expected a value type name"};
         const auto name = j.get<std::string>();
         if (auto t = value_type_from_string(name))
             return *t;
         std::string known;
         for (const auto& n : value_type_names)
             known += (known.empty() ? "" : ", ") + std::string(n.name);
-        throw policy_error{path + ": unknown value type " + show(name) + " (known: " + known + ")"};
+        throw whitelist_error{path + ": unknown value type " + show(name) + " (known: " + known + ")"};
     }
 
     /// An option's other spellings ("aliases": ["-f"]), each checked like its name.
@@ -113,7 +113,7 @@ public:
     {
         only_keys(j, path, {"name", "aliases", "value", "choices", "base", "idempotent"});
         if (!j.contains("name"))
-            throw policy_error{path + ".name: missing"};
+            throw whitelist_error{path + ".name: missing"};
         option_rule rule;
         rule.name = option_name(j["name"], path + ".name");
         rule.aliases = aliases(j, path);
@@ -121,12 +121,12 @@ public:
             rule.value = type(j["value"], path + ".value");
         if (rule.value == value_type::choice) {
             if (!j.contains("choices"))
-                throw policy_error{path + ".choices: missing (value is \"choice\")"};
+                throw whitelist_error{path + ".choices: missing (value is \"choice\")"};
             rule.choices = words(j["choices"], path + ".choices");
             if (rule.choices.empty())
-                throw policy_error{path + ".choices: must not be empty"};
+                throw whitelist_error{path + ".choices: must not be empty"};
         } else if (j.contains("choices")) {
-            throw policy_error{path + ".choices: only allowed with \"value\": \"choice\""};
+            throw whitelist_error{path + ".choices: only allowed with \"value\": \"choice\""};
         }
         rule.base = base(j, rule.value, path);
         rule.idempotent = boolean(j, "idempotent", true, path);
@@ -137,7 +137,7 @@ public:
     static std::optional<std::string> base(const json& j, value_type t, const std::string& path)
     {
         if (j.contains("base") && t != value_type::relative_path)
-            throw policy_error{path + ".base: only allowed with \"value\": \"relative_path\""};
+            throw whitelist_error{path + ".base: only allowed with \"value\": \"relative_path\""};
         return checked_string(j, "base", path, check_absolute_dir);
     }
 
@@ -151,7 +151,7 @@ public:
             return std::nullopt;
         std::string reason;
         if (!it->is_string() || !check(it->get<std::string>(), reason))
-            throw policy_error{path + "." + std::string(key) + ": " +
+            throw whitelist_error{path + "." + std::string(key) + ": " +
                                (reason.empty() ? "expected a string" : reason)};
         return it->get<std::string>();
     }
@@ -164,14 +164,14 @@ public:
             if (!j.contains(key))
                 return {};
             if (!j[key].is_string() || j[key].get<std::string>().empty())
-                throw policy_error{path + "." + std::string(key) + ": expected a non-empty string"};
+                throw whitelist_error{path + "." + std::string(key) + ": expected a non-empty string"};
             return j[key].get<std::string>();
         };
         f.starts_with = text("starts_with");
         f.contains = text("contains");
         f.ends_with = text("ends_with");
         if (f.starts_with.empty() && f.contains.empty() && f.ends_with.empty())
-            throw policy_error{path + ": needs one of starts_with, contains, ends_with"};
+            throw whitelist_error{path + ": needs one of starts_with, contains, ends_with"};
         if (j.contains("stream")) {
             const auto& st = j["stream"];
             if (st == "any")
@@ -181,7 +181,7 @@ public:
             else if (st == "stderr")
                 f.stream = failure_pattern::stream_kind::err;
             else
-                throw policy_error{path + ".stream: expected one of any, stdout, stderr"};
+                throw whitelist_error{path + ".stream: expected one of any, stdout, stderr"};
         }
         return f;
     }
@@ -190,12 +190,12 @@ public:
     {
         only_keys(j, path, {"name", "aliases", "reason"});
         if (!j.contains("name"))
-            throw policy_error{path + ".name: missing"};
+            throw whitelist_error{path + ".name: missing"};
         forbidden_option rule;
         rule.name = option_name(j["name"], path + ".name");
         rule.aliases = aliases(j, path);
         if (!j.contains("reason") || !j["reason"].is_string())
-            throw policy_error{path + ".reason: missing (a string shown to the caller)"};
+            throw whitelist_error{path + ".reason: missing (a string shown to the caller)"};
         rule.reason = j["reason"].get<std::string>();
         return rule;
     }
@@ -207,14 +207,14 @@ public:
                   {"argv", "options", "forbidden_options", "arguments", "single_flight",
                    "idempotent"});
         if (!j.contains("argv"))
-            throw policy_error{path + ".argv: missing"};
+            throw whitelist_error{path + ".argv: missing"};
         command_rule rule;
         rule.argv = words(j["argv"], path + ".argv");
         if (rule.argv.empty())
-            throw policy_error{path + ".argv: must not be empty"};
+            throw whitelist_error{path + ".argv: must not be empty"};
         for (std::size_t i = 0; i < rule.argv.size(); ++i)
             if (rule.argv[i].front() == '-')
-                throw policy_error{path + ".argv[" + std::to_string(i) +
+                throw whitelist_error{path + ".argv[" + std::to_string(i) +
                                    "]: fixed words must not be options"};
         // Common options come first in the canonical argv: older occ reads
         // --no-warnings only before the command's own options.
@@ -235,14 +235,14 @@ public:
             const auto apath = path + ".arguments";
             only_keys(a, apath, {"value", "max", "base", "reserved"});
             if (!a.contains("value") || !a.contains("max"))
-                throw policy_error{apath + ": needs \"value\" and \"max\""};
+                throw whitelist_error{apath + ": needs \"value\" and \"max\""};
             rule.arguments.value = type(a["value"], apath + ".value");
             if (rule.arguments.value == value_type::none ||
                 rule.arguments.value == value_type::choice)
-                throw policy_error{apath + ".value: positional arguments need a path or id type"};
+                throw whitelist_error{apath + ".value: positional arguments need a path or id type"};
             if (!a["max"].is_number_unsigned() || a["max"].get<std::size_t>() < 1 ||
                 a["max"].get<std::size_t>() > 64)
-                throw policy_error{apath + ".max: expected an integer from 1 to 64"};
+                throw whitelist_error{apath + ".max: expected an integer from 1 to 64"};
             rule.arguments.max = a["max"].get<std::size_t>();
             rule.arguments.base = base(a, rule.arguments.value, apath);
             if (a.contains("reserved"))
@@ -255,7 +255,7 @@ public:
         std::vector<std::string> spellings;
         auto claim = [&](const std::string& s) {
             if (std::find(spellings.begin(), spellings.end(), s) != spellings.end())
-                throw policy_error{path + ": option spelling " + show(s) + " is defined twice"};
+                throw whitelist_error{path + ": option spelling " + show(s) + " is defined twice"};
             spellings.push_back(s);
         };
         for (const auto& o : rule.options) {
@@ -273,10 +273,10 @@ public:
 
     static std::vector<service_rule> read(const json& root)
     {
-        only_keys(root, "policy", {"services"});
+        only_keys(root, "whitelist", {"services"});
         if (!root.contains("services") || !root["services"].is_object() ||
             root["services"].empty())
-            throw policy_error{"policy.services: missing or empty (an object of services)"};
+            throw whitelist_error{"whitelist.services: missing or empty (an object of services)"};
         std::vector<service_rule> services;
         for (const auto& [name, s] : root["services"].items()) {
             const std::string path = "services." + name;
@@ -301,7 +301,7 @@ public:
                         option(o, path + ".common_options[" + std::to_string(i++) + "]"));
             }
             if (!s.contains("commands"))
-                throw policy_error{path + ".commands: missing"};
+                throw whitelist_error{path + ".commands: missing"};
             std::size_t i = 0;
             for (const auto& c : array_at(s["commands"], path + ".commands"))
                 service.commands.push_back(
@@ -309,7 +309,7 @@ public:
             for (std::size_t a = 0; a < service.commands.size(); ++a)
                 for (std::size_t b = a + 1; b < service.commands.size(); ++b)
                     if (service.commands[a].argv == service.commands[b].argv)
-                        throw policy_error{path + ".commands[" + std::to_string(b) + "]: " +
+                        throw whitelist_error{path + ".commands[" + std::to_string(b) + "]: " +
                                            service.commands[b].name() + " is defined twice"};
             services.push_back(std::move(service));
         }
@@ -324,34 +324,34 @@ inline whitelist whitelist::from_json(std::string_view text, error_code& ec,
 {
     ec = {};
     reason.clear();
-    const auto root = detail::parse_json(text, error::invalid_policy, ec, reason);
+    const auto root = detail::parse_json(text, error::invalid_whitelist, ec, reason);
     if (!root)
         return {};
     try {
-        return whitelist(detail::policy_reader::read(*root));
-    } catch (const detail::policy_error& e) {
-        ec = error::invalid_policy;
+        return whitelist(detail::whitelist_reader::read(*root));
+    } catch (const detail::whitelist_error& e) {
+        ec = error::invalid_whitelist;
         reason = e.reason;
     } catch (const nlohmann::json::exception& e) {
-        ec = error::invalid_policy;
+        ec = error::invalid_whitelist;
         reason = e.what();
     }
     return {};
 }
 
-inline std::string_view whitelist::default_policy_json() noexcept
+inline std::string_view whitelist::builtin_json() noexcept
 {
-    return detail::default_policy_json;
+    return detail::builtin_json;
 }
 
-inline const whitelist& whitelist::default_policy()
+inline const whitelist& whitelist::builtin()
 {
     static const whitelist instance = [] {
         error_code ec;
         std::string reason;
-        auto p = from_json(detail::default_policy_json, ec, reason);
+        auto p = from_json(detail::builtin_json, ec, reason);
         if (ec) // a build of nextprism with a broken default must not start
-            throw boost::system::system_error(ec, "nextprism default policy: " + reason);
+            throw boost::system::system_error(ec, "nextprism default whitelist: " + reason);
         return p;
     }();
     return instance;

@@ -6,6 +6,7 @@
 #include <nextprism/command.hpp>
 #include <nextprism/authorized_command.hpp>
 #include <nextprism/docker/client.hpp>
+#include <nextprism/target_names.hpp>
 #include <nextprism/transport/concept.hpp>
 
 #include <map>
@@ -29,8 +30,8 @@ public:
 
     struct options
     {
-        /// service → Swarm service name or container name
-        std::map<std::string, std::string> containers;
+        /// Which container each service runs in.
+        target_names targets;
         /// Back-pressure from the output's consumer (docker/output_gate.hpp),
         /// for a transport that runs one command at a time (the proxy).
         std::shared_ptr<docker::output_gate> output_gate;
@@ -42,9 +43,6 @@ public:
 
     executor_type get_executor() const noexcept { return client_.get_executor(); }
     docker::client& engine() noexcept { return client_; }
-
-    /// The container name or Swarm service looked up for `service`.
-    std::string container_for(const std::string& service) const;
 
     /** Runs `command`. `void(error_code, command_result)`:
         `error::target_not_found` / `target_not_running` when no container

@@ -57,7 +57,7 @@ namespace nextprism {
 */
 namespace proxy_exit_code {
 
-inline constexpr int usage = 64;          ///< the proxy is misconfigured (service, policy file)
+inline constexpr int usage = 64;          ///< the proxy is misconfigured (service, whitelist file)
 inline constexpr int refused = 65;        ///< the command is not on the whitelist
 inline constexpr int busy = 66;           ///< a single-flight command already runs
 inline constexpr int target_missing = 69; ///< no running target container
@@ -99,7 +99,7 @@ inline constexpr proxy_exit_row proxy_exit_table[] = {
 /** The validator's side: the exit status for a failure of its own. Errors
     without a row of their own take the row of their kind: a missing or
     stopped container is 69, any refusal (the whitelist's reasons) 65, a
-    bad policy or configuration 64, an unexpected library failure 70;
+    bad whitelist or configuration 64, an unexpected library failure 70;
     anything else from running the command counts as an engine error (75). */
 inline int to_exit_status(const error_code& ec) noexcept
 {
@@ -110,7 +110,7 @@ inline int to_exit_status(const error_code& ec) noexcept
         return proxy_exit_code::target_missing;
     if (ec == condition::rejected)
         return proxy_exit_code::refused;
-    if (ec == error::invalid_policy || ec == error::invalid_configuration)
+    if (ec == error::invalid_whitelist || ec == error::invalid_configuration)
         return proxy_exit_code::usage;
     if (ec == error::internal_error)
         return proxy_exit_code::internal;

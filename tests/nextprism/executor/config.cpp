@@ -27,8 +27,8 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
     std::string reason;
     const auto c = executor_config::from_json(R"({
         "swarm": "on", "prefer_local": false, "docker_host": "unix:///run/d.sock",
-        "policy_file": "/etc/nextprism/policy.json", "command_timeout_ms": 3600000,
-        "containers": {"nextcloud": "cloud_app"},
+        "whitelist_file": "/etc/nextprism/whitelist.json", "command_timeout_ms": 3600000,
+        "targets": {"nextcloud": "cloud_app"},
         "ssh": {"user": "np", "private_key": "/run/secrets/key", "known_hosts": "/etc/kh",
                 "trust_on_first_use": true, "port": 2200, "connect_timeout_ms": 5000,
                 "keepalive_interval_ms": 1000},
@@ -52,7 +52,7 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
     CHECK(c.engine->path == "/run/d.sock");
     CHECK(c.swarm.engine.path == "/run/d.sock");
     CHECK(c.command_timeout == 3600s);
-    CHECK(c.swarm.targets.at("nextcloud") == "cloud_app");
+    CHECK(c.swarm.targets.of("nextcloud") == "cloud_app");
     CHECK(c.ssh_user == "np");
     CHECK(c.pool.credentials.private_key_file == "/run/secrets/key");
     CHECK(c.pool.credentials.trust_on_first_use);
@@ -114,7 +114,7 @@ TEST_CASE("executor config: errors name the key")
           "discovery.failure_threshold: moved to breaker.failure_threshold");
     CHECK(refusal(R"({"discovery": {"negative_ttl_ms": -5}})") == "discovery.negative_ttl_ms: out of range [0, 2592000000]");
     CHECK(refusal(R"({"breaker": {"open_ms": -1}})") == "breaker.open_ms: out of range [0, 2592000000]");
-    CHECK(refusal(R"({"containers": {"nextcloud": 1}})") == "containers.nextcloud: expected a string");
+    CHECK(refusal(R"({"targets": {"nextcloud": 1}})") == "targets.nextcloud: expected a string");
     CHECK(refusal(R"({"ssh": {"passphrase_file": "/nonexistent/pass"}})") ==
           "ssh.passphrase_file: cannot read /nonexistent/pass");
     CHECK(refusal(R"([1])") == "(top level): expected an object");

@@ -22,7 +22,7 @@ namespace {
 /// What the whitelist authorized: the only thing a transport takes.
 authorized_command authorized(std::string service, std::vector<std::string> argv)
 {
-    auto d = whitelist::default_policy().check(service, argv);
+    auto d = whitelist::builtin().check(service, argv);
     INFO(d.reason);
     REQUIRE(d.allowed());
     return std::move(d.command);
@@ -47,9 +47,7 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
 {
     io_thread io;
     scoped_container nc("nextprism/standin-nextcloud:test", "np-d-nc");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
-    CHECK(t.container_for("nextcloud") == nc.name);
-    CHECK(t.container_for("photoprism") == "photoprism");
+    direct_transport t(io.io.get_executor(), engine(), {.targets = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
 
     std::string out;
     auto [ec, r] = run(t, authorized("nextcloud", {"php", "occ", "status", "--output=json"}), &out);
@@ -59,7 +57,7 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
     CHECK(r.stdout_bytes == out.size());
 
     // Refused by the whitelist: there is no value for a transport to run.
-    const auto refused = whitelist::default_policy().check("nextcloud", std::vector<std::string>{"php", "occ", "user:add", "eve"});
+    const auto refused = whitelist::builtin().check("nextcloud", std::vector<std::string>{"php", "occ", "user:add", "eve"});
     CHECK(refused.ec == error::command_not_allowed);
     CHECK(refused.ec == condition::rejected);
     CHECK(refused.command.argv.empty());
@@ -71,7 +69,7 @@ TEST_CASE("direct transport: the start handler and started_in name the container
 {
     io_thread io;
     scoped_container nc("nextprism/standin-nextcloud:test", "np-d-start");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
+    direct_transport t(io.io.get_executor(), engine(), {.targets = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
     std::vector<std::string> events; // in the order they came, on the io thread
     auto [ec, r] = wait_for<command_result>([&](auto h) {
         t.async_run(authorized("nextcloud", {"php", "occ", "status", "--output=json"}),
@@ -106,7 +104,7 @@ TEST_CASE("direct transport: cancelled while the container is looked up, nothing
 {
     io_thread io;
     scoped_container pp("nextprism/standin-photoprism:test", "np-d-cancel");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
+    direct_transport t(io.io.get_executor(), engine(), {.targets = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
     boost::asio::cancellation_signal cancel;
     bool started = false;
     auto [ec, r] = wait_for<command_result>([&](auto h) {
@@ -131,7 +129,7 @@ TEST_CASE("direct transport works with use_future")
 {
     io_thread io;
     scoped_container pp("nextprism/standin-photoprism:test", "np-d-pp");
-    direct_transport t(io.io.get_executor(), engine(), {.containers = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
+    direct_transport t(io.io.get_executor(), engine(), {.targets = {{"photoprism", pp.name}}, .output_gate = {}, .client = {}});
     auto f = t.async_run(authorized("photoprism", {"photoprism", "index", "exit5"}), nullptr,
                          boost::asio::use_future);
     REQUIRE(f.wait_for(60s) == std::future_status::ready);
@@ -161,7 +159,7 @@ TEST_CASE("dockerd killed mid-stream: an error, not a hang")
     io_thread io;
     docker::engine_address address;
     address.path = dir + "/docker.sock";
-    direct_transport t(io.io.get_executor(), address, {.containers = {{"photoprism", "np-crash"}}, .output_gate = {}, .client = {}});
+    direct_transport t(io.io.get_executor(), address, {.targets = {{"photoprism", "np-crash"}}, .output_gate = {}, .client = {}});
     std::atomic<bool> streaming{false};
     auto promise = std::make_shared<std::promise<std::pair<error_code, command_result>>>();
     auto future = promise->get_future();

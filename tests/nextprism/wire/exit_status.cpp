@@ -69,7 +69,7 @@ TEST_CASE("proxy exit table: the validator's own failures map onto the table")
     CHECK(to_exit_status(error::target_not_running) == exit_code::target_missing);
     CHECK(to_exit_status(error::command_not_allowed) == exit_code::refused);
     CHECK(to_exit_status(error::invalid_value) == exit_code::refused);
-    CHECK(to_exit_status(error::invalid_policy) == exit_code::usage);
+    CHECK(to_exit_status(error::invalid_whitelist) == exit_code::usage);
     CHECK(to_exit_status(error::internal_error) == exit_code::internal);
     CHECK(to_exit_status(error::protocol_error) == exit_code::engine_error);
     CHECK(to_exit_status(error::outcome_unknown) == exit_code::engine_error);

@@ -3,7 +3,7 @@
 
 // The executor a configuration file names, for the tools that serve it
 // (nextprism exec, nextprism proxies, nextprism-agent): one place that
-// reads the file, loads its policy and picks the assembly, so that the CLI
+// reads the file, loads its whitelist and picks the assembly, so that the CLI
 // and the agent cannot drift apart.
 
 #include <nextprism/executor/config.hpp>
@@ -20,7 +20,7 @@
 
 namespace nextprism::tools {
 
-/// A configuration or policy file that does not load; what() names the
+/// A configuration or whitelist file that does not load; what() names the
 /// file and the key path.
 struct config_error : std::runtime_error
 {
@@ -40,7 +40,7 @@ inline executor_config load_config(const std::string& path)
 }
 
 /// The whitelist at `path` (empty: the compiled one).
-inline std::shared_ptr<const whitelist> load_policy(const std::string& path)
+inline std::shared_ptr<const whitelist> load_whitelist(const std::string& path)
 {
     if (path.empty())
         return default_whitelist();
@@ -82,14 +82,14 @@ inline std::string parse_via(std::string_view text, via& v)
     `via::proxy` turns the local engine off and Swarm mode on.
     Throws config_error for a configuration that cannot serve `v`. */
 template<class F>
-decltype(auto) with_executor(const executor_config& config, std::shared_ptr<const whitelist> policy,
+decltype(auto) with_executor(const executor_config& config, std::shared_ptr<const whitelist> rules,
                              boost::asio::any_io_executor ex, via v, F&& f)
 {
     std::optional<direct_transport> local;
     if (config.engine && v != via::proxy)
         local.emplace(ex, *config.engine,
-                      direct_transport::options{.containers = config.containers, .output_gate = {}, .client = {}});
-    auto opts = config.executor_options(std::move(policy));
+                      direct_transport::options{.targets = config.targets, .output_gate = {}, .client = {}});
+    auto opts = config.executor_options(std::move(rules));
     if (v == via::direct) {
         if (!local)
             throw config_error("routes: direct needs docker_host");

@@ -23,7 +23,7 @@ namespace tool_exit {
 inline constexpr int refused = 65;       ///< the whitelist refused it (here or at the proxy)
 inline constexpr int unreachable = 69;   ///< no route: no usable proxy, target not found
 inline constexpr int failed = 70;        ///< another failure, nothing known to have run
-inline constexpr int config = 78;        ///< a configuration or policy file is wrong
+inline constexpr int config = 78;        ///< a configuration or whitelist file is wrong
 inline constexpr int timed_out = 124;    ///< the deadline passed; the command was stopped
 inline constexpr int may_have_run = 125; ///< it may have run (or may still run): check before repeating
 inline constexpr int cancelled = 130;    ///< Ctrl-C / SIGTERM / DELETE: the command was stopped

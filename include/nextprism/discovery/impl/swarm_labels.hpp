@@ -119,8 +119,7 @@ auto swarm_label_source::async_lookup(std::string service, Token&& token)
          service = std::move(service)]() mutable -> net::awaitable<detail::op_result<placement>> {
             detail::op_result<placement> r;
             using detail::use_tuple;
-            const auto named = opts.targets.find(service);
-            const std::string target = named == opts.targets.end() ? service : named->second;
+            const std::string target = opts.targets.of(service);
 
             // A second pass only when the kept identity proved stale, and at
             // most one (a concurrent lookup may keep an identity again).

@@ -131,6 +131,14 @@ public:
         }
     }
 
+    void read(std::string_view key, target_names& out)
+    {
+        std::map<std::string, std::string> names;
+        read(key, names);
+        for (auto& [service, target] : names)
+            out.set(service, std::move(target));
+    }
+
     /// A nested object: `f(config_object&)`, then unknown keys are refused.
     template<class F>
     void nested(std::string_view key, F f)
@@ -210,9 +218,9 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
                     config_object::fail_at("docker_host", "expected unix:///path or tcp://host:port");
             }
         }
-        top.read("policy_file", c.policy_file);
+        top.read("whitelist_file", c.whitelist_file);
         top.read("command_timeout_ms", c.command_timeout);
-        top.read("containers", c.containers);
+        top.read("targets", c.targets);
 
         std::uint16_t port = 22;
         top.nested("ssh", [&](config_object& o) {
@@ -305,7 +313,7 @@ inline executor_config executor_config::from_json(std::string_view text, error_c
         top.finish();
         if (c.engine)
             c.swarm.engine = *c.engine;
-        c.swarm.targets = c.containers;
+        c.swarm.targets = c.targets;
     } catch (const detail::config_error& e) {
         ec = error::invalid_configuration;
         reason = e.what();

@@ -205,7 +205,7 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     {
         st->count([](auto& s) { ++s.runs; });
         // The one check: what travels on is its value.
-        checked = st->opts.policy->check(request.service, request.argv);
+        checked = st->opts.whitelist->check(request.service, request.argv);
         if (!checked) {
             command_result refused;
             refused.reason = std::move(checked.reason);

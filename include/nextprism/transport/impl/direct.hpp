@@ -11,12 +11,6 @@ inline direct_transport::direct_transport(executor_type ex, docker::engine_addre
 {
 }
 
-inline std::string direct_transport::container_for(const std::string& service) const
-{
-    const auto it = options_.containers.find(service);
-    return it == options_.containers.end() ? service : it->second;
-}
-
 template<completion_token_for<command_result> Token>
 auto direct_transport::async_run(authorized_command command, output_handler on_output, start_handler on_started,
                                  Token&& token)
@@ -35,7 +29,7 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
         get_executor(), std::forward<Token>(token),
         // Copies, not `this`: the run may outlive the transport object
         // (a client's copies share its connection state).
-        [client = client_, gate = options_.output_gate, name = container_for(command.service), stop,
+        [client = client_, gate = options_.output_gate, name = options_.targets.of(command.service), stop,
          command = std::move(command), on_output = std::move(on_output),
          on_started = std::move(on_started)]() mutable -> net::awaitable<detail::op_result<command_result>> {
             detail::op_result<command_result> r;

@@ -1,11 +1,11 @@
-#ifndef NEXTPRISM_DETAIL_DEFAULT_POLICY_HPP
-#define NEXTPRISM_DETAIL_DEFAULT_POLICY_HPP
+#ifndef NEXTPRISM_DETAIL_BUILTIN_WHITELIST_HPP
+#define NEXTPRISM_DETAIL_BUILTIN_WHITELIST_HPP
 
 #include <string_view>
 
 namespace nextprism::detail {
 
-// The compiled-in whitelist, in the policy file schema so that one loader
+// The compiled-in whitelist, in the whitelist file schema so that one loader
 // serves both. Options follow the real CLIs' sources (docs/whitelist.md
 // lists the files and releases checked):
 //   occ files:scan      (nextcloud/server apps/files/lib/Command/Scan.php)
@@ -21,7 +21,7 @@ namespace nextprism::detail {
 // Only output-related occ globals are allowed; php flags, other occ globals
 // and every PhotoPrism global flag (--*-bin, --config-path, --database-dsn,
 // --log-filename, ...) are absent, hence refused.
-inline constexpr std::string_view default_policy_json = R"json({
+inline constexpr std::string_view builtin_json = R"json({
   "services": {
     "nextcloud": {
       "exec_user": "www-data",
@@ -68,7 +68,7 @@ inline constexpr std::string_view default_policy_json = R"json({
           ],
           "forbidden_options": [
             { "name": "--clear", "reason": "--clear wipes every user's index, and -n, -q or a missing terminal skips its confirmation" },
-            { "name": "--folder", "reason": "Memories 7.6.1 renamed --folder to --path (older releases: use policies/memories-before-7.6.1.json)" }
+            { "name": "--folder", "reason": "Memories 7.6.1 renamed --folder to --path (older releases: use whitelists/memories-before-7.6.1.json)" }
           ]
         },
         {

@@ -1,8 +1,8 @@
-#include "default_policy_table.hpp" // first: the generated header is self-contained
+#include "default_whitelist_table.hpp" // first: the generated header is self-contained
 
 #include <catch2/catch.hpp>
 
-// The proxy's compiled default (proxy/policy_table.cpp writes it at build
+// The proxy's compiled default (proxy/whitelist_table.cpp writes it at build
 // time) must be exactly what the loader reads from the JSON, so that the
 // two can never drift: checked piece by piece (a failure names the service,
 // command and option), then as a whole (a member added later is compared
@@ -10,13 +10,13 @@
 
 using nextprism::whitelist;
 
-TEST_CASE("the compiled default policy equals the parsed JSON, rule by rule")
+TEST_CASE("the compiled default whitelist equals the parsed JSON, rule by rule")
 {
     nextprism::error_code ec;
     std::string reason;
-    const auto parsed = whitelist::from_json(whitelist::default_policy_json(), ec, reason);
+    const auto parsed = whitelist::from_json(whitelist::builtin_json(), ec, reason);
     REQUIRE_FALSE(ec);
-    const auto table = nextprism::policy_table::default_policy();
+    const auto table = nextprism::whitelist_table::builtin();
 
     REQUIRE(table.services().size() == parsed.services().size());
     for (std::size_t s = 0; s < parsed.services().size(); ++s) {
@@ -70,13 +70,13 @@ TEST_CASE("the compiled default policy equals the parsed JSON, rule by rule")
         CHECK(got == want);
     }
     CHECK(table == parsed);
-    CHECK(table == whitelist::default_policy());
+    CHECK(table == whitelist::builtin());
 }
 
 TEST_CASE("the compiled default decides as the parsed one")
 {
-    const auto table = nextprism::policy_table::default_policy();
-    const auto& parsed = whitelist::default_policy();
+    const auto table = nextprism::whitelist_table::builtin();
+    const auto& parsed = whitelist::builtin();
     for (const char* command : {"php occ files:scan '--path=/alice/files/My Photos'",
                                 "php occ memories:index --clear",
                                 "photoprism import -d x -- y",

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The policy as a Swarm config, as an operator deploys it: a proxy stack of
-# stacks/nextcloud-proxy.yaml + stacks/nextcloud-policy.yaml beside the test
+# The whitelist as a Swarm config, as an operator deploys it: a proxy stack of
+# stacks/nextcloud-proxy.yaml + stacks/nextcloud-whitelist.yaml beside the test
 # bed's own (its keys, image and target), on its own port. Checks that
-# `--check-policy` passes a good file and names the key path of a bad one,
-# that the deployed proxy enforces the config (a policy without
+# `--check-whitelist` passes a good file and names the key path of a bad one,
+# that the deployed proxy enforces the config (a whitelist without
 # `php occ status` refuses it, the compiled-in default runs it), that a
 # rolling update to a bad config fails with the key-path error in
-# `docker service logs` and rolls back to the policy in force, and that
+# `docker service logs` and rolls back to the whitelist in force, and that
 # deploying without the overlay goes back to the default.
 #
-#   policy_config.sh VALIDATE STACK_DIR PORT
+#   whitelist_config.sh VALIDATE STACK_DIR PORT
 #   (DOCKER_HOST: the test bed's engine, whose stack fixture is up)
 set -euo pipefail
 validate=${1:?validate binary}
@@ -17,7 +17,7 @@ stack_dir=${2:?stack dir}
 port=${3:?port}
 here=$(cd "$(dirname "$0")" && pwd)
 stacks=$here/../../stacks
-stack=nppolicy
+stack=npwhitelist
 service=${stack}_nextcloud-proxy
 work=$(mktemp -d)
 run_id=$$
@@ -32,13 +32,13 @@ cleanup() {
     sleep 0.2
   done
   sleep 1 # the engine frees a config only once the service is gone
-  docker config rm "nptest_policy_good_$run_id" "nptest_policy_bad_$run_id" >/dev/null 2>&1 || true
+  docker config rm "nptest_whitelist_good_$run_id" "nptest_whitelist_bad_$run_id" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # ---- the files: the default without `php occ status`, and a schema error.
-"$validate" --print-default-policy | python3 -c '
+"$validate" --print-default-whitelist | python3 -c '
 import json, sys
 p = json.load(sys.stdin)
 cmds = p["services"]["nextcloud"]["commands"]
@@ -51,21 +51,21 @@ p = json.load(open(sys.argv[1]))
 p["services"]["nextcloud"]["commands"][0]["single_flight"] = "yes"
 json.dump(p, open(sys.argv[2], "w"))' "$work/good.json" "$work/bad.json"
 
-out=$("$validate" --check-policy --service nextcloud --policy "$work/good.json" 2>&1) && rc=0 || rc=$?
-check "--check-policy passes the good file ($out)" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'commands for nextcloud'"
-out=$("$validate" --check-policy --service nextcloud --policy "$work/bad.json" 2>&1) && rc=0 || rc=$?
-check "--check-policy refuses the bad one with 64 and the key path ($out)" \
+out=$("$validate" --check-whitelist --service nextcloud --whitelist "$work/good.json" 2>&1) && rc=0 || rc=$?
+check "--check-whitelist passes the good file ($out)" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'commands for nextcloud'"
+out=$("$validate" --check-whitelist --service nextcloud --whitelist "$work/bad.json" 2>&1) && rc=0 || rc=$?
+check "--check-whitelist refuses the bad one with 64 and the key path ($out)" \
   sh -c "[ $rc = 64 ] && echo '$out' | grep -q 'services.nextcloud.commands\[0\].single_flight'"
 
 # ---- deployed.
-docker config create "nptest_policy_good_$run_id" "$work/good.json" >/dev/null
-docker config create "nptest_policy_bad_$run_id" "$work/bad.json" >/dev/null
+docker config create "nptest_whitelist_good_$run_id" "$work/good.json" >/dev/null
+docker config create "nptest_whitelist_bad_$run_id" "$work/bad.json" >/dev/null
 mapfile -t envs < <(grep -v '=$' "$stack_dir/stack.env")
-deploy() { # deploy POLICY_CONFIG|none
+deploy() { # deploy WHITELIST_CONFIG|none
   local files=(-c "$stacks/nextcloud-proxy.yaml")
-  [ "$1" = none ] || files+=(-c "$stacks/nextcloud-policy.yaml")
+  [ "$1" = none ] || files+=(-c "$stacks/nextcloud-whitelist.yaml")
   env "${envs[@]}" NEXTPRISM_PROXY_IMAGE=nextprism.invalid/proxy:test DOCKER_SOCKET="${DOCKER_HOST#unix://}" \
-    NEXTCLOUD_SERVICE=nptargets_nextcloud NEXTCLOUD_PROXY_PORT="$port" NEXTPRISM_POLICY_CONFIG="$1" \
+    NEXTCLOUD_SERVICE=nptargets_nextcloud NEXTCLOUD_PROXY_PORT="$port" NEXTPRISM_WHITELIST_CONFIG="$1" \
     docker stack deploy --resolve-image never "${files[@]}" "$stack" >/dev/null
 }
 echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$stack_dir/host_nextcloud_ed25519.pub")" >"$work/known_hosts"
@@ -73,7 +73,7 @@ ssh_=(ssh -p "$port" -i "$stack_dir/client_ed25519" -o UserKnownHostsFile="$work
   -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none
   -o ConnectTimeout=5 nextprism@127.0.0.1)
 status_rc() { "${ssh_[@]}" "php occ status" >"$work/out" 2>&1 && echo 0 || echo $?; }
-# Until `php occ status` answers RC (the proxy is up with that policy), at most 90 s.
+# Until `php occ status` answers RC (the proxy is up with that whitelist), at most 90 s.
 until_status() {
   for _ in $(seq 1 180); do
     [ "$(status_rc)" = "$1" ] && return 0
@@ -82,15 +82,15 @@ until_status() {
   return 1
 }
 
-deploy "nptest_policy_good_$run_id"
-check "with the policy config, 'php occ status' is refused (65)" until_status 65
-check "... by the policy file's rule ($(cat "$work/out"))" grep -q "refused" "$work/out"
+deploy "nptest_whitelist_good_$run_id"
+check "with the whitelist config, 'php occ status' is refused (65)" until_status 65
+check "... by the whitelist file's rule ($(cat "$work/out"))" grep -q "refused" "$work/out"
 out=$("${ssh_[@]}" "php occ files:scan alice" 2>&1) && rc=0 || rc=$?
 check "... and what it allows runs (rc $rc)" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'Starting scan'"
 
 # A rolling update to the bad config: the new task stops at start with the
-# key-path error, Swarm rolls back, the good policy stays in force.
-deploy "nptest_policy_bad_$run_id"
+# key-path error, Swarm rolls back, the good whitelist stays in force.
+deploy "nptest_whitelist_bad_$run_id"
 logged=no
 for _ in $(seq 1 120); do
   if docker service logs "$service" 2>&1 | grep -q 'services.nextcloud.commands\[0\].single_flight'; then
@@ -108,11 +108,11 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 check "the update rolled back ($state)" test "$state" = rollback_completed
-check "after the rollback the good policy is in force again" until_status 65
+check "after the rollback the good whitelist is in force again" until_status 65
 
 # Without the overlay: the compiled-in default.
 deploy none
-check "deployed without the policy config, the default runs 'php occ status'" until_status 0
+check "deployed without the whitelist config, the default runs 'php occ status'" until_status 0
 
 [ "$fails" = 0 ] || { echo "$fails check(s) failed" >&2; docker service ps --no-trunc "$service" >&2 || true; exit 1; }
 echo "all checks passed"
