@@ -126,7 +126,7 @@ swarm_label_source::options label_options()
     swarm_label_source::options o;
     o.engine = engine_from_env();
     const std::string service = bench::env("NEXTPRISM_BENCH_SERVICE", "nextcloud");
-    o.targets[service] = bench::env("NEXTPRISM_BENCH_TARGET", service.c_str());
+    o.targets.set(service, bench::env("NEXTPRISM_BENCH_TARGET", service.c_str()));
     o.watch_events = false;
     return o;
 }
@@ -195,7 +195,7 @@ void swarm_labels_uncached(benchmark::State& state)
 {
     net::io_context io;
     const auto opts = label_options();
-    const std::string service = opts.targets.begin()->first;
+    const std::string service = opts.targets.entries().begin()->first;
     swarm_label_source source(io.get_executor(), opts);
     auto lookup = [&] {
         return run_here<placement>(io, [&](auto h) { source.async_lookup(service, std::move(h)); });
@@ -209,7 +209,7 @@ void swarm_labels_first(benchmark::State& state)
 {
     net::io_context io;
     const auto opts = label_options();
-    const std::string service = opts.targets.begin()->first;
+    const std::string service = opts.targets.entries().begin()->first;
     docker::client::statistics total;
     {
         swarm_label_source settle(io.get_executor(), opts);

@@ -28,7 +28,7 @@ void direct(benchmark::State& state)
     bench::io_runner r;
     nextprism::error_code ec;
     nextprism::direct_transport::options o;
-    o.containers["nextcloud"] = standin;
+    o.targets.set("nextcloud", standin);
     nextprism::direct_transport transport(r.io.get_executor(), nextprism::docker::engine_address_from_environment(ec), o);
     const auto allowed = nextprism::whitelist::builtin().check("nextcloud", command).command;
     bench::one_at_a_time(state, static_cast<int>(state.range(0)), 1, [&] {

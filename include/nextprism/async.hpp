@@ -12,9 +12,13 @@
 // - The completion runs on the handler's associated executor, never inline
 //   in the initiating call. An exception inside becomes
 //   `error::internal_error`.
-// - Cancellation: each class comment says which types it supports; a
-//   terminal cancellation leaves the object usable, and what it stopped
-//   (a remote command, a wait) is stated there.
+// - Cancellation: each initiating function's comment says which types it
+//   supports and what a cancellation stops. Those that stop something (a
+//   remote command, a stream) support terminal and partial
+//   (`stop_cancellation`): the object stays usable, what ran may have had
+//   effects; `total` is filtered out (never promised once a command may
+//   have started). The others (lookups, single engine requests) support
+//   none: they leave the slot alone and end within their own timeouts.
 // - Lifetime: I/O objects hold their state in a shared_ptr that every
 //   pending operation keeps alive; destroying the object while operations
 //   run is allowed, and they complete (with an error where the state's
@@ -36,9 +40,13 @@ using detail::op_result;
 
 /** Runs the coroutine made by `make()` and completes `token` with
     `void(error_code, T)`; `on_cancel(type)` (optional) runs on `ex` when
-    the handler's cancellation slot is emitted. How nextprism's own
-    operations are written; use it for a policy of your own. */
+    the handler's cancellation slot is emitted with a type in `supported`
+    (default `stop_cancellation`; without `on_cancel`: none). How
+    nextprism's own operations are written; use it for a policy of your own. */
 using detail::async_spawn;
+
+/// terminal | partial: what an operation that stops what it started supports.
+using detail::stop_cancellation;
 
 /// Completes `token` with `value` and no error, from a coroutine.
 using detail::async_ready;

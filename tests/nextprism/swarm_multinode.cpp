@@ -54,8 +54,8 @@ process_result docker_on(char node, std::vector<std::string> args)
 
 std::string node_id(char node) { return trim(docker_on(node, {"info", "-f", "{{.Swarm.NodeID}}"}).out); }
 
-const std::map<std::string, std::string> containers{{"nextcloud", "nptargets_nextcloud"},
-                                                    {"photoprism", "nptargets_photoprism"}};
+const target_names targets{{"nextcloud", "nptargets_nextcloud"},
+                             {"photoprism", "nptargets_photoprism"}};
 
 /// The configuration a caller on node A would write (nextprism-run's
 /// JSON), defaults everywhere else.
@@ -76,10 +76,10 @@ executor_config config(const std::string& extra = "", std::string key = "")
     return c;
 }
 
-direct_transport::options with_targets(const target_names& targets)
+direct_transport::options with_targets(const target_names& names)
 {
     direct_transport::options o;
-    o.targets = targets;
+    o.targets = names;
     return o;
 }
 
@@ -123,7 +123,7 @@ captured reference(char node, const std::string& service, std::vector<std::strin
     REQUIRE_FALSE(ec);
     direct_executor direct(io.io.get_executor(), no_proxy(io.io.get_executor()),
                            local_only_discovery(io.io.get_executor()), no_retry{},
-                           direct_transport(io.io.get_executor(), b, with_containers(containers)),
+                           direct_transport(io.io.get_executor(), b, with_targets(targets)),
                            swarm_executor_options{});
     return run(direct, service, std::move(argv));
 }

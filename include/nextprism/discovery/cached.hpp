@@ -62,7 +62,8 @@ public:
     Source& source() noexcept { return state_->source; }
 
     /// `void(error_code, placement)`; the placement leaves out candidates
-    /// whose health check failed.
+    /// whose health check failed. Cancellation: none (bounded by the
+    /// source's lookup and `health_timeout`).
     template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_locate(std::string service, Token&& token = Token{});
 

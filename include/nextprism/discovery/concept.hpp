@@ -29,6 +29,10 @@ struct locate_handler_archetype
     - `async_locate(service, token)`: `void(error_code, placement)`;
     - `invalidate(service)`: forget what is known of `service` (the
       executor calls it when an attempt says the target or proxy moved).
+
+    A lookup need not support cancellation (nextprism's support none: each
+    is bounded by its engine's request timeout or the resolver's); the
+    executor stops waiting for it when its own run is cancelled.
 */
 template<class D>
 concept discovery_policy = requires(D& d, std::string service) {

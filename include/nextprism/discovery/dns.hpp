@@ -33,6 +33,8 @@ public:
     /// The name looked up for `service`.
     std::string name_for(const std::string& service) const;
 
+    /// `void(error_code, placement)`. Cancellation: none (the resolver's
+    /// own timeout bounds it).
     template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_lookup(std::string service, Token&& token = Token{});
 

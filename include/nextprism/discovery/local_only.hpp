@@ -20,6 +20,7 @@ public:
     explicit local_only_discovery(executor_type ex) : ex_(std::move(ex)) {}
     executor_type get_executor() const noexcept { return ex_; }
 
+    /// "Not in Swarm", at once. Cancellation: none.
     template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_locate(std::string, Token&& token = Token{});
     void invalidate(const std::string&) {}

@@ -27,6 +27,8 @@ public:
 
     static_list_source(executor_type ex, options opts) : ex_(std::move(ex)), options_(std::move(opts)) {}
 
+    /// `void(error_code, placement)` from the list. Cancellation: none
+    /// (no I/O; it completes at once).
     template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_lookup(std::string service, Token&& token = Token{});
 

@@ -57,6 +57,8 @@ public:
 
     docker::client& engine() noexcept { return client_; }
 
+    /// `void(error_code, placement)`. Cancellation: none (a few engine
+    /// GETs, each within the client's request timeout).
     template<completion_token_for<placement> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_lookup(std::string service, Token&& token = Token{});
 

@@ -39,6 +39,12 @@ struct context;
     error (connection refused, ...). All map to `condition::transient`
     except malformed JSON (`error::protocol_error`).
 
+    Cancellation (async.hpp): `async_watch_events` and `async_exec`
+    support terminal and partial (total is filtered out). A watch closes
+    its stream and completes with the read's error; an exec stops its
+    process (below) and completes with `error::cancelled`. The single
+    requests support none: each ends within `options::request_timeout`.
+
     Thread safety: distinct objects are safe; a shared one needs a strand.
 */
 class client
@@ -92,10 +98,6 @@ public:
     /// GET /containers/{name or id}/json: `void(error_code, container_info)`.
     template<completion_token_for<container_info> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_inspect_container(std::string name_or_id, Token&& token = Token{});
-
-    /// GET /containers/json: `void(error_code, std::vector<container_info>)`.
-    template<completion_token_for<std::vector<container_info>> Token = boost::asio::default_completion_token_t<executor_type>>
-    auto async_list_containers(filters f, bool all, Token&& token = Token{});
 
     /** The running container of a Swarm service on this engine (label
         com.docker.swarm.service.name), else the container of that name.

@@ -77,8 +77,10 @@ struct executor_statistics
     proxy's wire contract itself (wire/exit_status.hpp, `proxy_reply`), so
     nothing here knows a proxy protocol.
 
-    Cancellation through the token's slot stops the wait or is passed to
-    the transport that runs the command. Thread-safe.
+    Cancellation (async.hpp): terminal and partial (total is filtered
+    out). It ends the lookup's or the back-off's wait, or is passed to the
+    transport running the attempt (which stops the command); no retry
+    follows, and the run completes with `error::cancelled`. Thread-safe.
 */
 template<proxy_transport_policy Transport, discovery_policy Discovery, retry_policy Retry,
          transport_policy Local, class Clock = std::chrono::steady_clock>

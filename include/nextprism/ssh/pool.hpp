@@ -94,7 +94,13 @@ public:
     executor_type get_executor() const noexcept { return state_->strand; }
 
     /** Runs `argv` (sent as the wire-format command string) on the proxy at
-        `ep`: `void(error_code, command_result)`. */
+        `ep`: `void(error_code, command_result)`.
+
+        Cancellation: terminal and partial (total is filtered out). It ends
+        the wait for a free session, or closes the command's channel (the
+        validator then stops the command in the container, as on a
+        timeout); the connection stays pooled. Completes with
+        `error::cancelled`. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(ssh::endpoint ep, std::vector<std::string> argv, output_handler on_output,
                    std::chrono::milliseconds timeout, Token&& token = Token{});

@@ -28,8 +28,9 @@ struct run_handler_archetype
     - `executor_type` and `get_executor()`;
     - `async_run(authorized_command, output_handler, token)` completing with
       `void(error_code, command_result)`; output goes to the handler as it
-      arrives; cancellation through the token's slot stops the command; the
-      command's `timeout` (0: none) bounds it.
+      arrives; a terminal or partial cancellation through the token's slot
+      stops the command (`stop_cancellation`, async.hpp; total is
+      filtered out); the command's `timeout` (0: none) bounds it.
 */
 template<class T>
 concept transport_policy = requires(T& t, authorized_command command, output_handler out) {

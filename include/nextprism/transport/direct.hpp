@@ -53,9 +53,9 @@ public:
         `on_started` (may be empty) is called once just before the engine is
         asked to start the command, before any output.
 
-        Cancellation: every type (terminal, partial, total) stops the process
-        in the target (docker/client.hpp), or, while the container is still
-        being looked up, ends the run before anything starts. The operation
+        Cancellation: terminal and partial (total is filtered out) stop the
+        process in the target (docker/client.hpp), or, while the container
+        is still being looked up, end the run before anything starts. The operation
         holds copies of what it needs: the transport object may go before
         it completes. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>

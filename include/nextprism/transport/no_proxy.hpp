@@ -12,7 +12,8 @@ namespace nextprism {
 
 /** A proxy transport for executors that never leave the node: every
     attempt through it fails with `error::no_route` (routing never picks it
-    when discovery offers no proxy, as `local_only_discovery` does). */
+    when discovery offers no proxy, as `local_only_discovery` does).
+    Cancellation: none (it completes at once). */
 class no_proxy
 {
 public:

@@ -46,8 +46,9 @@ public:
         start line, its exit table) is decoded here (`proxy_reply`), so the
         caller gets the proxy's errors as `error_code`s and the result's
         `started_in`/`started`; `on_started` (may be empty) when the
-        proxy's start line has come. Cancellation: every type, passed to
-        the pool's run (which stops the command in the target). */
+        proxy's start line has come. Cancellation: terminal and partial
+        (total is filtered out), passed to the pool's run, which closes the
+        channel: the proxy then stops the command in the target. */
     template<completion_token_for<command_result> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_run(const proxy_endpoint& ep, authorized_command command, output_handler on_output,
                    Token&& token = Token{})

@@ -2,6 +2,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 
 #include <deque>
@@ -566,6 +567,54 @@ TEST_CASE("executor: cancellation stops the wait between attempts")
     REQUIRE(future.wait_for(10s) == std::future_status::ready);
     CHECK(future.get() == error::cancelled);
     CHECK(a.proxy.s->calls.size() == 1);
+}
+
+namespace {
+
+/// A discovery whose every lookup takes 300 ms (and supports no
+/// cancellation, as nextprism's own lookups), then offers node_a.
+struct slow_discovery
+{
+    using executor_type = net::any_io_executor;
+    executor_type ex;
+    executor_type get_executor() const { return ex; }
+    void invalidate(const std::string&) {}
+
+    template<class Token>
+    auto async_locate(std::string, Token&& token)
+    {
+        return nextprism::async_spawn<placement>(
+            ex, std::forward<Token>(token), [ex = ex]() -> net::awaitable<nextprism::op_result<placement>> {
+                net::steady_timer wait(ex, 300ms);
+                co_await wait.async_wait(nextprism::use_tuple);
+                nextprism::op_result<placement> r;
+                r.value.proxies = {node_a};
+                co_return r;
+            });
+    }
+};
+
+} // namespace
+
+TEST_CASE("executor: a cancellation during the lookup ends the run before any transport")
+{
+    io_thread io;
+    scripted_proxy proxy{io.io.get_executor()};
+    basic_swarm_executor<scripted_proxy, slow_discovery, no_retry, scripted_local> executor(
+        io.io.get_executor(), proxy, slow_discovery{io.io.get_executor()}, {}, std::nullopt);
+    boost::asio::cancellation_signal cancel;
+    auto promise = std::make_shared<std::promise<error_code>>();
+    auto future = promise->get_future();
+    boost::asio::post(io.io, [&] {
+        executor.async_run({"nextcloud", occ_status, 0ms}, {},
+                           boost::asio::bind_cancellation_slot(
+                               cancel.slot(), [promise](error_code ec, command_result) { promise->set_value(ec); }));
+    });
+    std::this_thread::sleep_for(50ms); // inside the 300 ms lookup
+    boost::asio::post(io.io, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    CHECK(future.get() == error::cancelled);
+    CHECK(proxy.s->calls.empty()); // the command was never sent
 }
 
 TEST_CASE("blocking_executor: a synchronous call on an owned thread")

@@ -70,19 +70,6 @@ auto client::async_inspect_container(std::string name_or_id, Token&& token)
         });
 }
 
-template<completion_token_for<std::vector<container_info>> Token>
-auto client::async_list_containers(filters f, bool all, Token&& token)
-{
-    std::string query = all ? "all=1" : "";
-    if (auto q = detail::filters_query(f); !q.empty())
-        query += (query.empty() ? "" : "&") + q;
-    return nextprism::detail::async_spawn<std::vector<container_info>>(
-        ex_, std::forward<Token>(token), [ctx = context_, query = std::move(query)]() {
-            return detail::list<container_info>(ctx, "/containers/json", query,
-                                                detail::container_from_list);
-        });
-}
-
 template<completion_token_for<container_info> Token>
 auto client::async_find_container(std::string service_or_name, Token&& token)
 {

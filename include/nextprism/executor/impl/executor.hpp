@@ -281,6 +281,10 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
     net::awaitable<attempt_outcome> attempt()
     {
         auto [lec, where] = co_await st->discovery.async_locate(request.service, detail::use_tuple);
+        // A lookup need not support cancellation: one that came meanwhile
+        // was emitted before any transport held the slot, so it ends here.
+        if (cancel->cancelled)
+            co_return attempt_outcome{error::cancelled, {}, false};
         if (lec && st->opts.mode != swarm_mode::off)
             where = placement{}; // discovery failed: the local engine may still serve
         ticket admitted; // resolved below, or given back unresolved
