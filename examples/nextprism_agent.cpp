@@ -1,6 +1,7 @@
 // nextprism-agent: the executor over HTTP, for an app in any language.
 //
 //   nextprism-agent [--config FILE] [--listen ADDR:PORT] [--token-file FILE] [--via auto|direct|proxy]
+//                   [--max-runs-per-caller N] [--drain-timeout DUR]
 //
 //   POST   /v1/exec           {"service", "argv", "timeout"?, "detect_failures"?}: NDJSON events
 //                             accepted, stdout, stderr, progress, finished (run_summary)
@@ -16,8 +17,12 @@
 // sessions). A client that goes away cancels its run, as DELETE does: the
 // executor stops the command in the target. Without a token the agent
 // listens on loopback only; with one, every path but /healthz and /readyz
-// wants "Authorization: Bearer TOKEN" (the file is read once, never logged).
+// wants "Authorization: Bearer TOKEN" (the file is read once, never logged;
+// each token has a name, callers.hpp). The log is JSON lines on stderr,
+// one per event, with the audit fields: who, from where, what, where it
+// ran, how it ended.
 #include "agent/admin_view.hpp"
+#include "agent/callers.hpp"
 #include "agent/run_registry.hpp"
 #include "agent/status_page.hpp"
 
@@ -35,6 +40,7 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -53,21 +59,35 @@ constexpr std::size_t max_body = 64 * 1024;
 constexpr std::size_t max_queued = 16 * 1024 * 1024; // a client that reads slower than this falls behind: its run stops
 constexpr auto progress_every = std::chrono::milliseconds(250);
 
+/// What the agent's limits are, decided once from the command line.
+struct agent_limits
+{
+    std::chrono::milliseconds default_timeout{0};
+    std::size_t keep_runs = 200;
+    std::size_t max_connections = 256;
+    std::size_t max_runs_per_caller = 32;
+    std::chrono::milliseconds drain_timeout{30'000};
+};
+
 struct agent_options
 {
     std::string config, listen = "127.0.0.1:8087", token_file;
     tools::via via = tools::via::automatic;
-    std::size_t keep_runs = 200;
-    std::size_t max_connections = 256;
+    agent_limits limits;
 };
 
-/// Equal without a timing side channel on where they differ.
-bool same_secret(std::string_view a, std::string_view b)
+/// Now, as the log writes it: 2026-12-07T15:20:01.123Z.
+std::string utc_now()
 {
-    unsigned char diff = a.size() == b.size() ? 0 : 1;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-    return diff == 0 && !b.empty();
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[40];
+    const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(ms));
+    return text;
 }
 
 std::string json_text(const nlohmann::ordered_json& j)
@@ -132,6 +152,9 @@ public:
         : stream_(std::move(s)), agent_(a), open_(std::move(open))
     {
         ++*open_;
+        error_code ec;
+        const auto remote = stream_.socket().remote_endpoint(ec);
+        peer_ = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
     }
     ~session() { --*open_; }
 
@@ -139,10 +162,12 @@ public:
 
     // ---- plain responses -------------------------------------------------------------
 
-    void respond(http::status status, std::string type, std::string body)
+    void respond(http::status status, std::string type, std::string body, std::string_view retry_after = {})
     {
         auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
         res->set(http::field::server, "nextprism-agent");
+        if (!retry_after.empty())
+            res->set(http::field::retry_after, retry_after);
         res->set(http::field::content_type, type);
         res->set(http::field::cache_control, "no-store");
         res->keep_alive(request_.keep_alive());
@@ -160,12 +185,18 @@ public:
         respond(status, "application/json", json_text(j) + "\n");
     }
 
-    void respond_error(http::status status, std::string message)
+    /// `{"error": …, "detail": …}`; `retry_after` (seconds) for 429 and 503.
+    void respond_error(http::status status, std::string message, std::string detail = {},
+                       std::string_view retry_after = {})
     {
-        respond_json(status, {{"error", std::move(message)}});
+        nlohmann::ordered_json j{{"error", std::move(message)}};
+        if (!detail.empty())
+            j["detail"] = std::move(detail);
+        respond(status, "application/json", json_text(j) + "\n", retry_after);
     }
 
     const http::request<http::string_body>& request() const { return request_; }
+    const std::string& peer() const { return peer_; }
 
     // ---- a streamed run --------------------------------------------------------------
 
@@ -257,7 +288,9 @@ private:
         event(j);
         queue_raw("0\r\n\r\n"); // the last chunk
         finished_ = true;
-        agent_.log(run_->to_json());
+        auto record = run_->to_json();
+        record["peer"] = run_->peer;
+        agent_.log("run_finished", std::move(record));
     }
 
     void event(const nlohmann::ordered_json& j)
@@ -340,6 +373,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     http::request<http::string_body> request_;
     std::shared_ptr<av::run_record> run_;
+    std::string peer_;
     std::shared_ptr<std::size_t> open_; // the agent's count of open connections (outlives the agent)
     std::deque<std::string> out_;
     std::size_t queued_ = 0;
@@ -352,16 +386,16 @@ template<class Executor>
 class http_agent
 {
 public:
-    http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> rules, std::string token,
-          std::chrono::milliseconds default_timeout, std::size_t keep_runs, std::size_t max_connections)
-        : io_(io), executor_(e), whitelist_(std::move(rules)), token_(std::move(token)),
-          default_timeout_(default_timeout), runs_(keep_runs), max_connections_(max_connections), acceptor_(io),
-          accept_pause_(io)
+    http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> rules, av::caller_list callers,
+               agent_limits limits)
+        : io_(io), executor_(e), whitelist_(std::move(rules)), callers_(std::move(callers)), limits_(limits),
+          runs_(limits.keep_runs), acceptor_(io), accept_pause_(io)
     {
     }
 
     Executor& executor() { return executor_; }
     av::run_registry& runs() { return runs_; }
+    const av::caller_list& callers() const { return callers_; }
 
     void listen(const tcp::endpoint& at)
     {
@@ -372,17 +406,29 @@ public:
         accept();
     }
 
-    /// Stops accepting and asks every run in flight to stop; the loop ends
-    /// when their commands have.
-    void shutdown()
+    /// The first step of a stop: no new connection is accepted (runs in
+    /// flight go on, and their sessions stream).
+    void stop_accepting()
     {
         error_code ignored;
         acceptor_.close(ignored);
         accept_pause_.cancel();
-        runs_.for_each_active([](av::run_record& r) { r.request_cancel("agent stopping"); });
     }
 
-    void log(const nlohmann::ordered_json& j) { std::cerr << "nextprism-agent: " << json_text(j) << "\n"; }
+    /// The last step: every run still in flight is asked to stop (the
+    /// executor stops its command in the target).
+    void cancel_runs(const std::string& why)
+    {
+        runs_.for_each_active([&why](av::run_record& r) { r.request_cancel(why); });
+    }
+
+    /// One JSON line on stderr: time, event, then `fields` (never a token).
+    void log(std::string_view event, nlohmann::ordered_json fields = nlohmann::ordered_json::object())
+    {
+        nlohmann::ordered_json j{{"time", utc_now()}, {"event", event}};
+        j.update(fields);
+        std::cerr << json_text(j) << "\n";
+    }
 
     void route(const std::shared_ptr<session<Executor>>& s)
     {
@@ -394,8 +440,12 @@ public:
             return s->respond(http::status::ok, "text/plain", "ok\n");
         if (path == "/readyz")
             return ready(s);
-        if (!token_.empty() && !same_secret(bearer(req), token_))
+        const auto caller = callers_.empty() ? std::optional<std::string>(av::caller_list::local_caller)
+                                             : callers_.identify(bearer(req));
+        if (!caller) {
+            log("unauthorized", {{"peer", s->peer()}, {"method", std::string(req.method_string())}, {"path", path}});
             return s->respond_error(http::status::unauthorized, "a bearer token is required");
+        }
         if (path == "/" && method == http::verb::get)
             return s->respond(http::status::ok, "text/html; charset=utf-8", av::status_page);
         if (path == "/metrics" && method == http::verb::get)
@@ -404,7 +454,8 @@ public:
         if (path == "/admin/proxy-stats" && method == http::verb::get)
             return s->respond_json(http::status::ok, stats());
         if (path == "/v1/exec")
-            return method == http::verb::post ? exec(s) : s->respond_error(http::status::method_not_allowed, "POST");
+            return method == http::verb::post ? exec(s, *caller)
+                                              : s->respond_error(http::status::method_not_allowed, "POST");
         if (path == "/v1/runs" && method == http::verb::get)
             return s->respond_json(http::status::ok, runs_.list());
         if (path.starts_with("/v1/runs/")) {
@@ -418,6 +469,7 @@ public:
                 if (run->finished())
                     return s->respond_json(http::status::conflict, run->to_json());
                 run->request_cancel("DELETE");
+                log("cancel_requested", {{"id", std::to_string(run->id)}, {"caller", *caller}, {"peer", s->peer()}});
                 return s->respond_json(http::status::accepted, run->to_json());
             }
             return s->respond_error(http::status::method_not_allowed, "GET or DELETE");
@@ -433,21 +485,35 @@ private:
         return h.starts_with(scheme) ? std::string(h.substr(scheme.size())) : std::string();
     }
 
-    void exec(const std::shared_ptr<session<Executor>>& s)
+    void exec(const std::shared_ptr<session<Executor>>& s, const std::string& caller)
     {
-        auto body = parse_exec_body(s->request().body(), default_timeout_);
-        if (!body.error.empty())
-            return s->respond_error(http::status::bad_request, body.error);
+        auto body = parse_exec_body(s->request().body(), limits_.default_timeout);
+        if (!body.error.empty()) {
+            log("bad_request", {{"caller", caller}, {"peer", s->peer()}, {"detail", body.error}});
+            return s->respond_error(http::status::bad_request, "invalid exec request", body.error);
+        }
         // A refusal is an answer, not a run: 403 with the rule, nothing sent anywhere.
         const auto d = whitelist_->check(body.request.service, body.request.argv);
         if (!d) {
             runs_.record_refusal();
-            return s->respond_json(http::status::forbidden,
-                                   {{"outcome", "refused"},
-                                    {"status", tools::tool_exit::refused},
-                                    {"message", d.reason.empty() ? d.ec.message() : d.reason}});
+            const std::string why = d.reason.empty() ? d.ec.message() : d.reason;
+            log("refused", {{"caller", caller}, {"peer", s->peer()}, {"service", body.request.service},
+                            {"argv", body.request.argv}, {"detail", why}});
+            return s->respond_json(http::status::forbidden, {{"error", why},
+                                                             {"outcome", "refused"},
+                                                             {"status", tools::tool_exit::refused},
+                                                             {"message", why}});
         }
-        auto run = runs_.begin(body.request.service, body.request.argv);
+        // One caller cannot take every slot of the targets' proxies.
+        if (const auto mine = runs_.in_flight_for(caller); mine >= limits_.max_runs_per_caller) {
+            runs_.record_over_cap();
+            log("over_caller_cap", {{"caller", caller}, {"peer", s->peer()}, {"in_flight", mine}});
+            return s->respond_error(http::status::too_many_requests, "too many runs in flight",
+                                    "caller " + caller + " has " + std::to_string(mine) + " of its " +
+                                        std::to_string(limits_.max_runs_per_caller) + " (--max-runs-per-caller)",
+                                    "1");
+        }
+        auto run = runs_.begin({caller, s->peer(), body.request.service, d.command.rule, body.request.argv});
         s->stream_run(std::move(run), std::move(body.request));
     }
 
@@ -485,14 +551,14 @@ private:
             if (ec) {
                 // Out of descriptors (EMFILE) or memory: accepting again at
                 // once would spin; a pause lets connections end first.
-                log({{"event", "accept_failed"}, {"error", ec.message()}});
+                log("accept_failed", {{"error", ec.message()}});
                 accept_pause_.expires_after(std::chrono::milliseconds(200));
                 return accept_pause_.async_wait([this](error_code e) {
                     if (!e && acceptor_.is_open())
                         accept();
                 });
             }
-            if (*open_ >= max_connections_)
+            if (*open_ >= limits_.max_connections)
                 refuse_busy(std::move(sock));
             else
                 std::make_shared<session<Executor>>(std::move(sock), *this, open_)->start();
@@ -543,35 +609,69 @@ private:
     nlohmann::ordered_json stats()
     {
         auto j = av::proxy_stats(executor_, runs_);
-        j["connections"] = {{"open", *open_}, {"max", max_connections_}, {"refused", refused_}};
+        j["connections"] = {{"open", *open_}, {"max", limits_.max_connections}, {"refused", refused_}};
+        j["callers"] = {{"tokens", callers_.size()}, {"max_runs_per_caller", limits_.max_runs_per_caller}};
         return j;
     }
 
     net::io_context& io_;
     Executor& executor_;
     std::shared_ptr<const whitelist> whitelist_;
-    std::string token_;
-    std::chrono::milliseconds default_timeout_;
+    av::caller_list callers_;
+    agent_limits limits_;
     av::run_registry runs_;
-    std::size_t max_connections_;
     std::shared_ptr<std::size_t> open_ = std::make_shared<std::size_t>(0);
     std::uint64_t refused_ = 0;
     tcp::acceptor acceptor_;
     net::steady_timer accept_pause_;
 };
 
-std::string read_token(const std::string& path)
+/** Runs the loop until a stop has drained: SIGTERM or SIGINT stops the
+    accepting, lets runs in flight go on for `drain_timeout`, then stops
+    those left in their targets (a second signal: at once) and returns once
+    none is in flight (idle keep-alive connections do not hold it up). */
+template<class Agent>
+void serve_until_stopped(net::io_context& io, Agent& a, std::chrono::milliseconds drain_timeout)
 {
-    std::ifstream in(path);
-    std::string token;
-    std::getline(in, token);
-    if (!in && !in.eof())
-        throw tools::config_error(path + ": cannot be read");
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
-        token.pop_back();
-    if (token.size() < 16)
-        throw tools::config_error(path + ": the token must have at least 16 characters");
-    return token;
+    net::signal_set signals(io, SIGINT, SIGTERM);
+    net::steady_timer poll(io);
+    std::optional<std::chrono::steady_clock::time_point> stopping_since; // the first signal's time
+    bool cancelled = false;
+    std::function<void()> stop_when_drained = [&] {
+        poll.expires_after(std::chrono::milliseconds(200));
+        poll.async_wait([&](error_code ec) {
+            if (ec)
+                return;
+            if (a.runs().in_flight() == 0)
+                return io.stop(); // their last events were written in the 200 ms before
+            if (!cancelled && std::chrono::steady_clock::now() - *stopping_since >= drain_timeout) {
+                cancelled = true;
+                a.log("drain_timeout", {{"in_flight", a.runs().in_flight()}});
+                a.cancel_runs("agent stopping");
+            }
+            stop_when_drained();
+        });
+    };
+    std::function<void()> on_signal = [&] {
+        signals.async_wait([&](error_code ec, int signo) {
+            if (ec)
+                return;
+            if (!stopping_since) {
+                stopping_since = std::chrono::steady_clock::now();
+                a.log("stopping", {{"signal", signo}, {"in_flight", a.runs().in_flight()},
+                                   {"drain_timeout_ms", drain_timeout.count()}});
+                a.stop_accepting();
+                stop_when_drained();
+            } else if (!cancelled) {
+                cancelled = true;
+                a.log("stopping_now", {{"in_flight", a.runs().in_flight()}});
+                a.cancel_runs("agent stopping");
+            }
+            on_signal();
+        });
+    };
+    on_signal();
+    io.run();
 }
 
 } // namespace
@@ -584,7 +684,7 @@ int main(int argc, char** argv)
         .synopsis = "[OPTIONS]",
         .summary = "Serves the Swarm-aware executor over HTTP: POST /v1/exec streams a run's events as\n"
                    "NDJSON; /v1/runs, /admin/proxy-stats, /metrics, /healthz, /readyz, a status page at /.",
-        .exits = {{"0", "stopped by SIGINT or SIGTERM (runs in flight were stopped first)"},
+        .exits = {{"0", "stopped by SIGINT or SIGTERM (runs in flight finished, or were stopped after the drain)"},
                   {"64", "usage"},
                   {"69", "cannot listen on the address"},
                   {"78", "the configuration, the whitelist or the token file is wrong"}},
@@ -594,14 +694,18 @@ int main(int argc, char** argv)
     cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults", o.config,
                "NEXTPRISM_CONFIG")
         .option("--listen", "ADDR:PORT", "where to listen (default 127.0.0.1:8087)", o.listen, "NEXTPRISM_AGENT_LISTEN")
-        .option("--token-file", "FILE", "a bearer token (first line) every client must send", o.token_file,
-                "NEXTPRISM_AGENT_TOKEN_FILE")
+        .option("--token-file", "FILE", "the callers: one 'NAME TOKEN' (or 'TOKEN') per line; a client sends its TOKEN",
+                o.token_file, "NEXTPRISM_AGENT_TOKEN_FILE")
         .option("--via", "ROUTE", "auto (default), direct or proxy",
                 [&](std::string_view v) { return tools::parse_via(v, o.via); })
-        .number("--keep-runs", "N", "finished runs GET /v1/runs keeps (default 200)", o.keep_runs, std::size_t{1},
-                std::size_t{100000})
+        .number("--keep-runs", "N", "finished runs GET /v1/runs keeps (default 200)", o.limits.keep_runs,
+                std::size_t{1}, std::size_t{100000})
         .number("--max-connections", "N", "HTTP connections served at once, runs included; more get 503 (default 256)",
-                o.max_connections, std::size_t{1}, std::size_t{65536});
+                o.limits.max_connections, std::size_t{1}, std::size_t{65536})
+        .number("--max-runs-per-caller", "N", "runs one caller (token) may have in flight; more get 429 (default 32)",
+                o.limits.max_runs_per_caller, std::size_t{1}, std::size_t{65536})
+        .duration("--drain-timeout", "DUR", "on SIGTERM, how long runs in flight may go on before they are stopped "
+                  "(default 30s)", o.limits.drain_timeout, std::chrono::hours(24));
     cli.parse(argc, argv);
     try {
         const auto listen = tools::parse_host_port(o.listen);
@@ -609,43 +713,23 @@ int main(int argc, char** argv)
         const auto address = listen ? net::ip::make_address(listen->host, aec) : net::ip::address{};
         if (!listen || aec)
             cli.usage_error("--listen: ADDR:PORT with a numeric address");
-        const std::string token = o.token_file.empty() ? std::string() : read_token(o.token_file);
-        if (token.empty() && !address.is_loopback())
+        auto callers = o.token_file.empty() ? av::caller_list{} : av::caller_list::from_file(o.token_file);
+        if (callers.empty() && !address.is_loopback())
             throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
         const auto config = tools::load_config(o.config);
         const auto rules = tools::load_whitelist(config.whitelist_file);
+        o.limits.default_timeout = config.command_timeout;
         net::io_context io;
         return tools::with_executor(config, rules, io.get_executor(), o.via, [&](auto& executor) {
-            http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, rules, token, config.command_timeout,
-                                                             o.keep_runs, o.max_connections);
+            http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, rules, callers, o.limits);
             try {
                 a.listen({address, listen->port});
             } catch (const boost::system::system_error& e) {
-                std::cerr << "nextprism-agent: cannot listen on " << o.listen << ": " << e.code().message() << "\n";
+                a.log("cannot_listen", {{"listen", o.listen}, {"error", e.code().message()}});
                 return tools::exit_status::unavailable;
             }
-            net::signal_set signals(io, SIGINT, SIGTERM);
-            net::steady_timer drain(io);
-            std::function<void()> stop_when_drained = [&] { // idle keep-alive sessions do not hold it up
-                drain.expires_after(std::chrono::milliseconds(200));
-                drain.async_wait([&](error_code ec) {
-                    if (ec)
-                        return;
-                    if (a.runs().in_flight() == 0)
-                        return io.stop(); // the last events were written in the 200 ms before
-                    stop_when_drained();
-                });
-            };
-            signals.async_wait([&](error_code ec, int) {
-                if (ec)
-                    return;
-                std::cerr << "nextprism-agent: stopping (runs in flight: " << a.runs().in_flight() << ")\n";
-                a.shutdown();
-                stop_when_drained();
-            });
-            std::cerr << "nextprism-agent: listening on " << o.listen << (token.empty() ? "" : " (token required)")
-                      << "\n";
-            io.run();
+            a.log("listening", {{"listen", o.listen}, {"tokens", a.callers().size()}});
+            serve_until_stopped(io, a, o.limits.drain_timeout);
             return 0;
         });
     } catch (const tools::config_error& e) {

@@ -44,7 +44,7 @@ nlohmann::ordered_json proxy_stats(Executor& e, const run_registry& runs)
     j["executor"] = {{"runs", s.runs},           {"attempts", s.attempts}, {"local", s.local},
                      {"proxied", s.proxied},     {"fallbacks", s.fallbacks}, {"retries", s.retries},
                      {"failures", s.failures}};
-    j["runs"] = {{"in_flight", runs.in_flight()}, {"kept", runs.kept()}};
+    j["runs"] = {{"in_flight", runs.in_flight()}, {"kept", runs.kept()}, {"over_caller_cap", runs.over_cap()}};
     auto endpoints = nlohmann::ordered_json::array();
     for (const auto& h : e.health().list()) {
         nlohmann::ordered_json ep;
@@ -144,6 +144,9 @@ inline std::string prometheus_text(const nlohmann::ordered_json& stats, const ru
     family("nextprism_agent_runs_total", "counter", "Runs finished by the agent, by outcome.");
     for (const auto& o : tools::outcome_names())
         sample("nextprism_agent_runs_total", "outcome=\"" + o + "\"", static_cast<double>(runs.outcome_count(o)));
+    family("nextprism_agent_runs_over_caller_cap_total", "counter",
+           "Exec requests answered 429: their caller had --max-runs-per-caller in flight.");
+    sample("nextprism_agent_runs_over_caller_cap_total", "", static_cast<double>(runs.over_cap()));
     family("nextprism_agent_runs_in_flight", "gauge", "Runs in flight now.");
     sample("nextprism_agent_runs_in_flight", "", static_cast<double>(runs.in_flight()));
     family("nextprism_agent_run_duration_seconds", "histogram", "Duration of finished runs.");

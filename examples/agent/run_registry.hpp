@@ -25,7 +25,10 @@ namespace nextprism::agent {
 struct run_record
 {
     std::uint64_t id = 0;
+    std::string caller;                ///< the token's name (callers.hpp), "local" without tokens
+    std::string peer;                  ///< the client's address
     std::string service;
+    std::string rule;                  ///< the whitelist rule that allowed it
     std::vector<std::string> argv;
     std::chrono::system_clock::time_point submitted_at;
     std::chrono::steady_clock::time_point started;
@@ -50,7 +53,9 @@ struct run_record
     {
         nlohmann::ordered_json j;
         j["id"] = std::to_string(id);
+        j["caller"] = caller;
         j["service"] = service;
+        j["rule"] = rule;
         j["argv"] = argv;
         j["submitted_at"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 submitted_at.time_since_epoch()).count();
@@ -75,12 +80,23 @@ class run_registry
 public:
     explicit run_registry(std::size_t keep) : keep_(keep) {}
 
-    std::shared_ptr<run_record> begin(std::string service, std::vector<std::string> argv)
+    /// Who asks, from where, and what the whitelist allowed.
+    struct submission
+    {
+        std::string caller, peer, service, rule;
+        std::vector<std::string> argv;
+    };
+
+    std::shared_ptr<run_record> begin(submission s)
     {
         auto r = std::make_shared<run_record>();
         r->id = ++last_id_;
-        r->service = std::move(service);
-        r->argv = std::move(argv);
+        r->caller = std::move(s.caller);
+        r->peer = std::move(s.peer);
+        r->service = std::move(s.service);
+        r->rule = std::move(s.rule);
+        r->argv = std::move(s.argv);
+        ++in_flight_by_caller_[r->caller];
         r->submitted_at = std::chrono::system_clock::now();
         r->started = std::chrono::steady_clock::now();
         active_[r->id] = r;
@@ -91,6 +107,8 @@ public:
     {
         r->summary = std::move(summary);
         active_.erase(r->id);
+        if (auto it = in_flight_by_caller_.find(r->caller); it != in_flight_by_caller_.end() && --it->second == 0)
+            in_flight_by_caller_.erase(it);
         finished_.push_back(r);
         while (finished_.size() > keep_)
             finished_.pop_front();
@@ -129,6 +147,17 @@ public:
 
     std::size_t in_flight() const noexcept { return active_.size(); }
 
+    /// Runs in flight that `caller` started (the per-caller cap's count).
+    std::size_t in_flight_for(const std::string& caller) const
+    {
+        const auto it = in_flight_by_caller_.find(caller);
+        return it == in_flight_by_caller_.end() ? 0 : it->second;
+    }
+
+    /// A request over its caller's cap (429): never a run.
+    void record_over_cap() { ++over_cap_; }
+    std::uint64_t over_cap() const noexcept { return over_cap_; }
+
     /// Calls `f(run_record&)` for each run in flight (a copy of the set:
     /// `f` may finish runs).
     template<class F>
@@ -152,6 +181,8 @@ private:
     std::size_t keep_;
     std::uint64_t last_id_ = 0;
     std::map<std::uint64_t, std::shared_ptr<run_record>> active_;
+    std::map<std::string, std::size_t> in_flight_by_caller_;
+    std::uint64_t over_cap_ = 0;
     std::deque<std::shared_ptr<run_record>> finished_;
     std::map<std::string, std::uint64_t> by_outcome_;
     std::array<std::uint64_t, duration_buckets.size()> bucket_counts_{};

@@ -5,7 +5,9 @@
 # DELETE /v1/runs/{id} and a client that goes away stop the command in
 # the target; /v1/runs, /admin/proxy-stats (pool, breaker, cache), /metrics
 # (promtool check metrics), /healthz, /readyz; a token off loopback;
-# --max-connections (503 beyond it, counted); the Python client; the
+# --max-connections (503 beyond it, counted); named callers with a cap of
+# runs each (429), the JSON-line log with the audit fields, SIGTERM's drain
+# (runs go on, then are stopped); the Python client; the
 # status page rendered by headless chromium (its DOM shows the runs; a
 # screenshot lands in the build tree). Chromium runs in a network
 # namespace of its own with only loopback, with an agent of its own there
@@ -118,6 +120,83 @@ check "a wrong token: 401" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$work/token")" "$turl/v1/runs")
 check "the token: 200" test "$code" = 200
 check "the token is not in the log" sh -c "! grep -qF '$(cat "$work/token")' '$work/tok.log'"
+
+# ---- named callers, the per-caller cap (429), the JSON-line log, SIGTERM's drain
+tok_a=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+tok_b=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '# two apps, one token each\nsync-app %s\n\nreports %s\n' "$tok_a" "$tok_b" >"$work/callers"
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 4)) --token-file "$work/callers" \
+  --max-runs-per-caller 1 --drain-timeout 2s 2>"$work/callers.log" &
+callers_pid=$!
+pids+=($callers_pid)
+curl_c=http://127.0.0.1:$((port + 4))
+for _ in $(seq 1 50); do curl -sf "$curl_c/healthz" >/dev/null && break; sleep 0.1; done
+curl -sN -H "Authorization: Bearer $tok_a" -X POST "$curl_c/v1/exec" \
+  -d '{"service":"nextcloud","argv":["php","occ","files:scan","slow30"]}' >"$work/c1" &
+c1=$!
+for _ in $(seq 1 100); do in_target slow30 && break; sleep 0.1; done
+check "sync-app's first run is in the target" in_target slow30
+code=$(curl -s -D "$work/c2.head" -o "$work/c2" -w '%{http_code}' -H "Authorization: Bearer $tok_a" -X POST \
+  "$curl_c/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","status"]}')
+check "its second run over --max-runs-per-caller 1: 429, Retry-After, the cap named ($(cat "$work/c2"))" \
+  sh -c "[ $code = 429 ] && grep -qi '^retry-after: 1' '$work/c2.head' && grep -q 'sync-app has 1 of its 1' '$work/c2'"
+code=$(curl -s -o "$work/c3" -w '%{http_code}' -H "Authorization: Bearer $tok_b" -X POST "$curl_c/v1/exec" \
+  -d '{"service":"nextcloud","argv":["php","occ","status"]}')
+check "another caller is not held up by it: 200, succeeded" \
+  sh -c "[ $code = 200 ] && tail -1 '$work/c3' | grep -q '\"outcome\":\"succeeded\"'"
+curl -sf -H "Authorization: Bearer $tok_b" "$curl_c/metrics" >"$work/callers.metrics"
+check "the 429 is counted in /metrics" sh -c "grep -qx 'nextprism_agent_runs_over_caller_cap_total 1' '$work/callers.metrics'"
+kill -TERM "$callers_pid"
+sleep 0.5
+check "after SIGTERM no connection is accepted" sh -c "! curl -s -m 2 '$curl_c/healthz'"
+check "... while the run in flight goes on (drain)" in_target slow30
+wait "$c1"
+check "after --drain-timeout 2s the run left is stopped: cancelled by 'agent stopping'" \
+  sh -c "tail -1 '$work/c1' | grep -q '\"outcome\":\"cancelled\"' && tail -1 '$work/c1' | grep -q 'agent stopping'"
+wait "$callers_pid"
+rc=$?
+check "the agent exits 0 once drained" test "$rc" = 0
+check "the stopped scan is gone from the target within 10 s" gone_from_target slow30
+check "the log is JSON lines with the audit fields, and no token" python3 -c "
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+ev = [json.loads(l) for l in lines]   # every line is one JSON object
+kinds = [e['event'] for e in ev]
+assert all(e['time'].endswith('Z') for e in ev), ev[0]
+assert kinds[0] == 'listening' and ev[0]['tokens'] == 2, ev[0]
+cap = [e for e in ev if e['event'] == 'over_caller_cap']
+assert len(cap) == 1 and cap[0]['caller'] == 'sync-app' and cap[0]['peer'].startswith('127.0.0.1:'), cap
+done = {e['caller']: e for e in ev if e['event'] == 'run_finished'}
+assert set(done) == {'sync-app', 'reports'}, kinds
+r = done['reports']
+assert r['service'] == 'nextcloud' and r['rule'] == 'php occ status' and r['argv'] == ['php', 'occ', 'status'], r
+assert r['outcome'] == 'succeeded' and r['route'] == '127.0.0.1:22622' and r['peer'].startswith('127.0.0.1:'), r
+assert done['sync-app']['cancelled_by'] == 'agent stopping', done['sync-app']
+assert kinds.index('stopping') < kinds.index('drain_timeout'), kinds
+for t in sys.argv[2:]:
+    assert t not in open(sys.argv[1]).read(), 'a token is in the log'
+" "$work/callers.log" "$tok_a" "$tok_b"
+printf 'bad line with three\n' >"$work/callers.bad"
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 4)) --token-file "$work/callers.bad" 2>"$work/callers.err"
+rc=$?
+check "a bad token file: 78 with its line ($(cat "$work/callers.err"))" \
+  sh -c "[ $rc = 78 ] && grep -q 'callers.bad:1: NAME TOKEN or TOKEN' '$work/callers.err'"
+
+# ---- SIGTERM with time enough: the run in flight finishes as it would have
+"$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 4)) 2>"$work/drain.log" &
+drain_pid=$!
+pids+=($drain_pid)
+for _ in $(seq 1 50); do curl -sf "$curl_c/healthz" >/dev/null && break; sleep 0.1; done
+curl -sN -X POST "$curl_c/v1/exec" -d '{"service":"nextcloud","argv":["php","occ","files:scan","slow3"]}' >"$work/d1" &
+d1=$!
+for _ in $(seq 1 100); do in_target slow3 && break; sleep 0.1; done
+kill -TERM "$drain_pid"
+wait "$d1"
+check "SIGTERM during a 3 s scan (drain 30 s): the scan finishes, succeeded" \
+  sh -c "tail -1 '$work/d1' | grep -q '\"outcome\":\"succeeded\"'"
+wait "$drain_pid"
+rc=$?
+check "... and the agent exits 0" test "$rc" = 0
 
 # ---- --max-connections: one more than the cap is answered 503 at once, counted
 "$bin" --config "$work/c.json" --listen 127.0.0.1:$((port + 3)) --max-connections 2 2>"$work/cap.log" &
