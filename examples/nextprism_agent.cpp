@@ -1,6 +1,6 @@
 // nextprism-agent: the executor over HTTP, for an app in any language.
 //
-//   nextprism-agent [--config FILE] [--listen ADDR:PORT] [--token-file FILE] [--via auto|direct|proxy]
+//   nextprism-agent [--config FILE] [--listen ADDR:PORT|off] [--socket PATH] [--token-file FILE] [--via auto|direct|proxy]
 //                   [--max-runs-per-caller N] [--drain-timeout DUR]
 //
 //   POST   /v1/exec           {"service", "argv", "timeout"?, "detect_failures"?}: NDJSON events
@@ -33,6 +33,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -46,11 +47,16 @@
 #include <iostream>
 #include <sstream>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 using namespace nextprism;
 namespace tools = nextprism::tools;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+using unix_socket = net::local::stream_protocol;
 namespace av = nextprism::agent;
 
 namespace {
@@ -71,7 +77,7 @@ struct agent_limits
 
 struct agent_options
 {
-    std::string config, listen = "127.0.0.1:8087", token_file;
+    std::string config, listen = "127.0.0.1:8087", socket, token_file;
     tools::via via = tools::via::automatic;
     agent_limits limits;
 };
@@ -142,19 +148,35 @@ exec_body parse_exec_body(const std::string& body, std::chrono::milliseconds def
 template<class Executor>
 class http_agent;
 
-/** One HTTP connection: requests one after another (keep-alive), except
-    that POST /v1/exec streams its events and then closes. */
-template<class Executor>
-class session : public std::enable_shared_from_this<session<Executor>>
+/// Who is at the other end, for the log: "127.0.0.1:40312".
+inline std::string describe_peer(const tcp::socket& s)
+{
+    error_code ec;
+    const auto remote = s.remote_endpoint(ec);
+    return ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
+/// On the unix socket the kernel says who: "unix:uid=1000,pid=4242".
+inline std::string describe_peer(const unix_socket::socket& s)
+{
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(const_cast<unix_socket::socket&>(s).native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return "unix:?";
+    return "unix:uid=" + std::to_string(cred.uid) + ",pid=" + std::to_string(cred.pid);
+}
+
+/** One HTTP connection, over TCP or the unix socket (`Protocol`): requests
+    one after another (keep-alive), except that POST /v1/exec streams its
+    events and then closes. */
+template<class Executor, class Protocol>
+class session : public std::enable_shared_from_this<session<Executor, Protocol>>
 {
 public:
-    session(tcp::socket s, http_agent<Executor>& a, std::shared_ptr<std::size_t> open)
-        : stream_(std::move(s)), agent_(a), open_(std::move(open))
+    session(typename Protocol::socket s, http_agent<Executor>& a, std::shared_ptr<std::size_t> open)
+        : stream_(std::move(s)), agent_(a), peer_(describe_peer(stream_.socket())), open_(std::move(open))
     {
         ++*open_;
-        error_code ec;
-        const auto remote = stream_.socket().remote_endpoint(ec);
-        peer_ = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
     }
     ~session() { --*open_; }
 
@@ -253,7 +275,7 @@ private:
     void close()
     {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
         stream_.socket().close(ignored);
     }
 
@@ -367,13 +389,13 @@ private:
         close();
     }
 
-    beast::tcp_stream stream_;
+    beast::basic_stream<Protocol> stream_;
     http_agent<Executor>& agent_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http::request<http::string_body> request_;
     std::shared_ptr<av::run_record> run_;
-    std::string peer_;
+    const std::string peer_;
     std::shared_ptr<std::size_t> open_; // the agent's count of open connections (outlives the agent)
     std::deque<std::string> out_;
     std::size_t queued_ = 0;
@@ -389,7 +411,7 @@ public:
     http_agent(net::io_context& io, Executor& e, std::shared_ptr<const whitelist> rules, av::caller_list callers,
                agent_limits limits)
         : io_(io), executor_(e), whitelist_(std::move(rules)), callers_(std::move(callers)), limits_(limits),
-          runs_(limits.keep_runs), acceptor_(io), accept_pause_(io)
+          runs_(limits.keep_runs), acceptor_(io), unix_acceptor_(io), accept_pause_(io)
     {
     }
 
@@ -397,13 +419,40 @@ public:
     av::run_registry& runs() { return runs_; }
     const av::caller_list& callers() const { return callers_; }
 
+    ~http_agent()
+    {
+        if (!socket_path_.empty())
+            ::unlink(socket_path_.c_str());
+    }
+
     void listen(const tcp::endpoint& at)
     {
         acceptor_.open(at.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         acceptor_.bind(at);
         acceptor_.listen();
-        accept();
+        accept(acceptor_);
+    }
+
+    /** Listens on a unix socket at `path`, mode 0660: who may call is who
+        may open it (its owner and group). A socket left by an agent that
+        died is replaced; anything else there is an error. Until the chmod
+        the umask's mode (0755 at most) lets no one but the owner connect. */
+    void listen_unix(const std::string& path)
+    {
+        struct stat st{};
+        if (::lstat(path.c_str(), &st) == 0) {
+            if (!S_ISSOCK(st.st_mode))
+                throw boost::system::system_error(make_error_code(boost::system::errc::file_exists), path);
+            ::unlink(path.c_str());
+        }
+        unix_acceptor_.open();
+        unix_acceptor_.bind(unix_socket::endpoint(path));
+        socket_path_ = path;
+        if (::chmod(path.c_str(), 0660) != 0)
+            throw boost::system::system_error(error_code(errno, boost::system::system_category()), "chmod " + path);
+        unix_acceptor_.listen();
+        accept(unix_acceptor_);
     }
 
     /// The first step of a stop: no new connection is accepted (runs in
@@ -412,6 +461,7 @@ public:
     {
         error_code ignored;
         acceptor_.close(ignored);
+        unix_acceptor_.close(ignored);
         accept_pause_.cancel();
     }
 
@@ -430,7 +480,8 @@ public:
         std::cerr << json_text(j) << "\n";
     }
 
-    void route(const std::shared_ptr<session<Executor>>& s)
+    template<class Session>
+    void route(const std::shared_ptr<Session>& s)
     {
         const auto& req = s->request();
         const std::string target(req.target());
@@ -485,7 +536,8 @@ private:
         return h.starts_with(scheme) ? std::string(h.substr(scheme.size())) : std::string();
     }
 
-    void exec(const std::shared_ptr<session<Executor>>& s, const std::string& caller)
+    template<class Session>
+    void exec(const std::shared_ptr<Session>& s, const std::string& caller)
     {
         auto body = parse_exec_body(s->request().body(), limits_.default_timeout);
         if (!body.error.empty()) {
@@ -519,7 +571,8 @@ private:
 
     /// 200 when every whitelisted service has somewhere to run: a proxy, or
     /// the target on this node; 503 with what each met otherwise.
-    void ready(const std::shared_ptr<session<Executor>>& s)
+    template<class Session>
+    void ready(const std::shared_ptr<Session>& s)
     {
         struct pending
         {
@@ -543,26 +596,28 @@ private:
         }
     }
 
-    void accept()
+    template<class Acceptor>
+    void accept(Acceptor& acceptor)
     {
-        acceptor_.async_accept([this](error_code ec, tcp::socket sock) {
-            if (ec == net::error::operation_aborted || !acceptor_.is_open())
+        using protocol = typename Acceptor::protocol_type;
+        acceptor.async_accept([this, &acceptor](error_code ec, typename protocol::socket sock) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open())
                 return; // shut down
             if (ec) {
                 // Out of descriptors (EMFILE) or memory: accepting again at
                 // once would spin; a pause lets connections end first.
                 log("accept_failed", {{"error", ec.message()}});
                 accept_pause_.expires_after(std::chrono::milliseconds(200));
-                return accept_pause_.async_wait([this](error_code e) {
-                    if (!e && acceptor_.is_open())
-                        accept();
+                return accept_pause_.async_wait([this, &acceptor](error_code e) {
+                    if (!e && acceptor.is_open())
+                        accept(acceptor);
                 });
             }
             if (*open_ >= limits_.max_connections)
                 refuse_busy(std::move(sock));
             else
-                std::make_shared<session<Executor>>(std::move(sock), *this, open_)->start();
-            accept();
+                std::make_shared<session<Executor, protocol>>(std::move(sock), *this, open_)->start();
+            accept(acceptor);
         });
     }
 
@@ -570,7 +625,8 @@ private:
     /// the request is read and dropped (at most 64 KiB, 1 s) so that the
     /// close sends no reset that could destroy the answer before the client
     /// reads it. A slow peer cannot hold it: 5 s for the write, 1 s after.
-    void refuse_busy(tcp::socket sock)
+    template<class Socket>
+    void refuse_busy(Socket sock)
     {
         ++refused_;
         static constexpr std::string_view answer =
@@ -579,7 +635,7 @@ private:
             "{\"error\":\"the agent serves its maximum of connections\"}\n";
         struct lingering
         {
-            beast::tcp_stream stream;
+            beast::basic_stream<typename Socket::protocol_type> stream;
             std::array<char, 4096> sink{};
             std::size_t drained = 0;
 
@@ -594,13 +650,13 @@ private:
                 });
             }
         };
-        auto l = std::make_shared<lingering>(lingering{beast::tcp_stream(std::move(sock))});
+        auto l = std::make_shared<lingering>(lingering{decltype(lingering::stream)(std::move(sock))});
         l->stream.expires_after(std::chrono::seconds(5));
         net::async_write(l->stream, net::buffer(answer), [l](beast::error_code ec, std::size_t) {
             beast::error_code ignored;
             if (ec)
                 return l->stream.socket().close(ignored);
-            l->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            l->stream.socket().shutdown(net::socket_base::shutdown_send, ignored);
             l->stream.expires_after(std::chrono::seconds(1));
             l->drain(l);
         });
@@ -623,6 +679,8 @@ private:
     std::shared_ptr<std::size_t> open_ = std::make_shared<std::size_t>(0);
     std::uint64_t refused_ = 0;
     tcp::acceptor acceptor_;
+    unix_socket::acceptor unix_acceptor_;
+    std::string socket_path_; // unlinked when the agent goes
     net::steady_timer accept_pause_;
 };
 
@@ -688,12 +746,15 @@ int main(int argc, char** argv)
                   {"64", "usage"},
                   {"69", "cannot listen on the address"},
                   {"78", "the configuration, the whitelist or the token file is wrong"}},
-        .notes = "Without --token-file it listens on loopback only. The API: docs/agent.md.",
+        .notes = "Without --token-file it listens on loopback (and --socket) only. The API: docs/agent.md.",
         .operands_allowed = false,
     });
     cli.option("--config", "FILE", "the executor configuration (JSON); default: built-in defaults", o.config,
                "NEXTPRISM_CONFIG")
-        .option("--listen", "ADDR:PORT", "where to listen (default 127.0.0.1:8087)", o.listen, "NEXTPRISM_AGENT_LISTEN")
+        .option("--listen", "ADDR:PORT", "where to listen on TCP (default 127.0.0.1:8087; off: only --socket)", o.listen,
+                "NEXTPRISM_AGENT_LISTEN")
+        .option("--socket", "PATH", "also listen on a unix socket, mode 0660 (its group may call)", o.socket,
+                "NEXTPRISM_AGENT_SOCKET")
         .option("--token-file", "FILE", "the callers: one 'NAME TOKEN' (or 'TOKEN') per line; a client sends its TOKEN",
                 o.token_file, "NEXTPRISM_AGENT_TOKEN_FILE")
         .option("--via", "ROUTE", "auto (default), direct or proxy",
@@ -708,13 +769,16 @@ int main(int argc, char** argv)
                   "(default 30s)", o.limits.drain_timeout, std::chrono::hours(24));
     cli.parse(argc, argv);
     try {
-        const auto listen = tools::parse_host_port(o.listen);
+        const bool on_tcp = o.listen != "off";
+        if (!on_tcp && o.socket.empty())
+            cli.usage_error("--listen off needs --socket PATH");
+        const auto listen = on_tcp ? tools::parse_host_port(o.listen) : std::optional<tools::host_port>{};
         error_code aec;
         const auto address = listen ? net::ip::make_address(listen->host, aec) : net::ip::address{};
-        if (!listen || aec)
-            cli.usage_error("--listen: ADDR:PORT with a numeric address");
+        if (on_tcp && (!listen || aec))
+            cli.usage_error("--listen: ADDR:PORT with a numeric address, or off");
         auto callers = o.token_file.empty() ? av::caller_list{} : av::caller_list::from_file(o.token_file);
-        if (callers.empty() && !address.is_loopback())
+        if (callers.empty() && on_tcp && !address.is_loopback())
             throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
         const auto config = tools::load_config(o.config);
         const auto rules = tools::load_whitelist(config.whitelist_file);
@@ -723,12 +787,15 @@ int main(int argc, char** argv)
         return tools::with_executor(config, rules, io.get_executor(), o.via, [&](auto& executor) {
             http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, rules, callers, o.limits);
             try {
-                a.listen({address, listen->port});
+                if (on_tcp)
+                    a.listen({address, listen->port});
+                if (!o.socket.empty())
+                    a.listen_unix(o.socket);
             } catch (const boost::system::system_error& e) {
-                a.log("cannot_listen", {{"listen", o.listen}, {"error", e.code().message()}});
+                a.log("cannot_listen", {{"listen", o.listen}, {"socket", o.socket}, {"error", e.what()}});
                 return tools::exit_status::unavailable;
             }
-            a.log("listening", {{"listen", o.listen}, {"tokens", a.callers().size()}});
+            a.log("listening", {{"listen", o.listen}, {"socket", o.socket}, {"tokens", a.callers().size()}});
             serve_until_stopped(io, a, o.limits.drain_timeout);
             return 0;
         });

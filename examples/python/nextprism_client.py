@@ -17,15 +17,18 @@ iterating reads the events as they arrive. `run.cancel()` (DELETE
 /v1/runs/{id}) or closing the run (`run.close()`, leaving a `with` block)
 stops the command in the target. A refusal raises `Refused` (403, the rule
 in `detail`); any other error status raises `AgentError`. The agent listens
-on TCP (loopback, or anywhere with a token); a unix socket listener is not
-there yet, so neither is a unix-socket transport here.
+on TCP (loopback, or anywhere with a token) and on a unix socket
+(`--socket PATH`): `Client("unix:///run/nextprism/agent.sock")`.
 
 As a tool: nextprism_client.py [--url URL] [--token-file FILE] SERVICE ARGV...
-prints each event as one JSON line and exits 0 when the run succeeded.
+prints each event as one JSON line and exits 0 when the run succeeded. The
+token file is the agent's format: the first line that is not a comment,
+`NAME TOKEN` or `TOKEN`.
 """
 
 import http.client
 import json
+import socket
 import sys
 import urllib.parse
 
@@ -95,17 +98,41 @@ class Run:
         self.close()
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over the agent's unix socket (the Host header says localhost)."""
+
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(self.timeout)
+            s.connect(self._path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
 class Client:
     def __init__(self, url="http://127.0.0.1:8087", token=None, timeout=30.0):
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"not an http:// URL: {url}")
-        self._host = parts.hostname
-        self._port = parts.port or 80
+        if parts.scheme == "unix" and parts.path:
+            self._socket_path = parts.path
+        elif parts.scheme == "http" and parts.hostname:
+            self._socket_path = None
+            self._host = parts.hostname
+            self._port = parts.port or 80
+        else:
+            raise ValueError(f"not an http:// or unix:// URL: {url}")
         self._token = token
         self._timeout = timeout  # for connecting and each read; None: wait forever
 
     def _connect(self, timeout):
+        if self._socket_path:
+            return _UnixConnection(self._socket_path, timeout)
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
     def _headers(self, body=False):
@@ -197,7 +224,8 @@ def main(args):
             url, args = args[1], args[2:]
         elif args[0] == "--token-file" and len(args) > 1:
             with open(args[1]) as f:
-                token = f.readline().strip()
+                lines = [l.split() for l in f if l.strip() and not l.lstrip().startswith("#")]
+            token = lines[0][-1] if lines else None
             args = args[2:]
         elif args[0] == "--":
             args = args[1:]

@@ -7,7 +7,8 @@
 # (promtool check metrics), /healthz, /readyz; a token off loopback;
 # --max-connections (503 beyond it, counted); named callers with a cap of
 # runs each (429), the JSON-line log with the audit fields, SIGTERM's drain
-# (runs go on, then are stopped); the Python client; the
+# (runs go on, then are stopped); the unix socket (0660, peer credentials,
+# a stale one replaced); the Python client over TCP and the socket; the
 # status page rendered by headless chromium (its DOM shows the runs; a
 # screenshot lands in the build tree). Chromium runs in a network
 # namespace of its own with only loopback, with an agent of its own there
@@ -258,6 +259,36 @@ check "the Python client: a scan's events as they come, a refusal raised, cancel
 check "after cancel() the scan is gone from the target within 10 s" gone_from_target slow30
 python3 "$client/nextprism_client.py" --url "$purl" nextcloud php occ status >"$work/py.events"; rc=$?
 check "nextprism_client.py as a tool: exit 0 and a finished event (rc $rc)" sh -c "[ $rc = 0 ] && tail -1 '$work/py.events' | grep -q '\"outcome\": \"succeeded\"'"
+
+# ---- the unix socket: mode 0660, the kernel's word for who called, the Python client over it
+usock=$work/agent.sock
+"$bin" --config "$work/c.json" --listen off --socket "$usock" 2>"$work/unix.log" &
+unix_pid=$!
+pids+=($unix_pid)
+for _ in $(seq 1 50); do curl -sf --unix-socket "$usock" http://agent/healthz >/dev/null && break; sleep 0.1; done
+check "the socket is mode 0660 ($(stat -c %a "$usock" 2>&1))" test "$(stat -c %a "$usock")" = 660
+curl -sN --unix-socket "$usock" -X POST http://agent/v1/exec \
+  -d '{"service":"nextcloud","argv":["php","occ","status"]}' >"$work/unix.events"
+check "POST /v1/exec over the unix socket: succeeded" \
+  sh -c "tail -1 '$work/unix.events' | grep -q '\"outcome\":\"succeeded\"'"
+python3 "$client/nextprism_client.py" --url "unix://$usock" nextcloud php occ status >"$work/py-unix.events"; rc=$?
+check "the Python client over unix://: exit 0, succeeded (rc $rc)" \
+  sh -c "[ $rc = 0 ] && tail -1 '$work/py-unix.events' | grep -q '\"outcome\": \"succeeded\"'"
+check "the log names the caller by its uid and pid" \
+  sh -c "grep '\"event\":\"run_finished\"' '$work/unix.log' | grep -q '\"peer\":\"unix:uid=$(id -u),pid='"
+kill -KILL "$unix_pid"
+wait "$unix_pid" 2>/dev/null
+"$bin" --config "$work/c.json" --listen off --socket "$usock" 2>>"$work/unix.log" &
+unix_pid=$!
+pids+=($unix_pid)
+for _ in $(seq 1 50); do curl -sf --unix-socket "$usock" http://agent/healthz >/dev/null && break; sleep 0.1; done
+check "a socket left by a killed agent is replaced at start" curl -sf --unix-socket "$usock" http://agent/healthz
+kill -TERM "$unix_pid"
+wait "$unix_pid"
+check "a stopped agent removes its socket" test ! -e "$usock"
+: >"$work/not-a-socket"
+"$bin" --config "$work/c.json" --listen off --socket "$work/not-a-socket" 2>"$work/unix-bad.log"; rc=$?
+check "a file that is not a socket at the path: 69, left alone" sh -c "[ $rc = 69 ] && [ -f '$work/not-a-socket' ]"
 
 # ---- the status page, in headless chromium, with only loopback
 cat >"$work/page.sh" <<SH
