@@ -280,7 +280,7 @@ TEST_CASE("whitelist file errors name the line or the key")
     CHECK(load_error("{\n  \"services\": {\n    \"nextcloud\": ,\n  }\n}") ==
           "JSON syntax error at line 3, column 18");
     CHECK(load_error(R"({"services": {}})") ==
-          "whitelist.services: missing or empty (an object of services)");
+          "services: missing or empty (an object of services)");
     CHECK(load_error(R"({"services": {"nc": {"commands": [{"argv": ["php"], "opts": []}]}}})") ==
           "services.nc.commands[0].opts: unknown key");
     CHECK(load_error(
@@ -306,7 +306,22 @@ TEST_CASE("whitelist file errors name the line or the key")
           "services.nc.commands[0].options[0].choices: missing (value is \"choice\")");
     CHECK(load_error(R"({"services": {"nc": {"commands": [{"argv": ["x"], "single_flight": 1}]}}})") ==
           "services.nc.commands[0].single_flight: expected true or false");
-    CHECK(load_error("[]") == "whitelist: expected an object");
+    CHECK(load_error("[]") == "(top level): expected an object");
+    CHECK(load_error(R"({"services": {"nc": {"commands": []}}, "colour": 1})") == "colour: unknown key");
+}
+
+TEST_CASE("whitelist file errors: one key-path format, as in the configuration's")
+{
+    // Object keys joined by '.', array elements as [i], no root name.
+    CHECK(load_error(R"({"services": {"nextcloud": {"commands": [{"argv": ["x"], "options": [
+              {"name": "--a"}, {"name": "--b", "aliases": ["b"]}]}]}}})") ==
+          "services.nextcloud.commands[0].options[1].aliases[0]: 'b' is not an option name (-x or --name)");
+    CHECK(load_error(R"({"services": {"nextcloud": {"commands": [{"argv": ["x"], "options": [
+              {"name": "--a"}, {"value": "user_id"}]}]}}})") ==
+          "services.nextcloud.commands[0].options[1].name: missing");
+    CHECK(load_error(R"({"services": {"nextcloud": {"commands": [{"argv": ["x"], "options": [
+              {"name": "--a"}, 7]}]}}})") ==
+          "services.nextcloud.commands[0].options[1]: expected an object");
 }
 
 TEST_CASE("every whitelist file shipped under whitelists/ loads")

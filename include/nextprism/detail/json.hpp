@@ -1,8 +1,8 @@
 #ifndef NEXTPRISM_DETAIL_JSON_HPP
 #define NEXTPRISM_DETAIL_JSON_HPP
 
-// What the whitelist files and the configuration share of JSON: one way to
-// say where a syntax error is.
+// JSON syntax, for the schema reader (schema.hpp): one way to say where a
+// syntax error is.
 
 #include <nextprism/detail/config.hpp>
 #include <nextprism/error.hpp>

@@ -5,6 +5,7 @@
 #include <nextprism/impl/whitelist_json.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 namespace nextprism {
@@ -43,139 +44,173 @@ inline const service_rule* whitelist::find_service(std::string_view name) const 
     return nullptr;
 }
 
-inline decision whitelist::check(std::string_view service_name,
-                                      std::span<const std::string> argv) const
+namespace detail {
+
+// The steps of whitelist::check. They refuse or fill in an authorized_command
+// the whitelist made; none can make one.
+
+/// Why a command line is refused.
+struct refusal
 {
-    decision d;
-    auto refuse = [&](error e, std::string reason) {
-        d.ec = e;
-        d.reason = std::move(reason);
-        d.command = {};
-        return d;
-    };
+    error ec;
+    std::string reason;
+};
 
-    const service_rule* service = find_service(service_name);
-    if (!service)
-        return refuse(error::unknown_service,
-                      "unknown service " + detail::show(service_name));
-    if (argv.empty())
-        return refuse(error::empty_command, "empty command");
+/// What a command line gave after its fixed words, options in the order given.
+struct given_arguments
+{
+    std::vector<std::pair<const option_rule*, std::string>> options;
+    std::vector<std::string> positionals;
+};
 
-    // The longest fixed prefix wins; command words are matched exactly:
-    // no abbreviations, no case folding, no paths to the binary.
+/// The longest fixed prefix wins; command words are matched exactly:
+/// no abbreviations, no case folding, no paths to the binary.
+inline const command_rule* longest_match(const service_rule& service,
+                                         std::span<const std::string> argv)
+{
     const command_rule* matched = nullptr;
-    for (const auto& c : service->commands)
+    for (const auto& c : service.commands)
         if (argv.size() >= c.argv.size() && std::equal(c.argv.begin(), c.argv.end(), argv.begin()))
             if (!matched || c.argv.size() > matched->argv.size())
                 matched = &c;
-    if (!matched) {
-        std::string allowed;
-        for (const auto& c : service->commands)
-            allowed += (allowed.empty() ? "" : ", ") + c.name();
-        std::size_t shown = std::min<std::size_t>(argv.size(), 3);
-        return refuse(error::command_not_allowed,
-                      "command " + detail::show(detail::join(argv.first(shown))) +
-                          " is not allowed for " + service->name + " (allowed: " + allowed +
-                          ")");
+    return matched;
+}
+
+inline refusal command_not_allowed(const service_rule& service, std::span<const std::string> argv)
+{
+    std::string allowed;
+    for (const auto& c : service.commands)
+        allowed += (allowed.empty() ? "" : ", ") + c.name();
+    std::size_t shown = std::min<std::size_t>(argv.size(), 3);
+    return {error::command_not_allowed, "command " + show(join(argv.first(shown))) +
+                                            " is not allowed for " + service.name +
+                                            " (allowed: " + allowed + ")"};
+}
+
+inline refusal option_not_allowed(const command_rule& rule, const std::string& command_name,
+                                  const std::string& name)
+{
+    std::string allowed;
+    for (const auto& o : rule.options)
+        allowed += (allowed.empty() ? "" : " ") + o.name;
+    return {error::option_not_allowed, "option " + show(name) + " is not allowed for " +
+                                           command_name +
+                                           (allowed.empty() ? "" : " (allowed: " + allowed + ")")};
+}
+
+/// The value of `option`, spelt `name` in argv[i]: after '=' (long names
+/// only) or the next word, which `i` then steps over.
+inline std::optional<refusal> option_value(const option_rule& option, const std::string& name,
+                                           std::span<const std::string> argv, std::size_t& i,
+                                           std::string& value)
+{
+    const std::string& token = argv[i];
+    const auto eq = token.find('=');
+    if (option.value == value_type::none) {
+        if (eq != std::string::npos)
+            return refusal{error::invalid_value, option.name + " takes no value"};
+        return std::nullopt;
     }
-    const command_rule& rule = *matched;
-    const std::string command_name = rule.name();
-
-    std::vector<std::pair<const option_rule*, std::string>> given;
-    std::vector<std::string> positionals;
-    bool only_positionals = false;
+    if (eq != std::string::npos) {
+        if (!token.starts_with("--"))
+            return refusal{error::invalid_value, "write " + option.name + "=VALUE or " + name +
+                                                     " VALUE, not " + name + "=VALUE"};
+        value = token.substr(eq + 1);
+    } else {
+        if (i + 1 == argv.size() || (argv[i + 1].size() > 1 && argv[i + 1].front() == '-'))
+            return refusal{error::missing_value, option.name + " needs a value"};
+        value = argv[++i];
+    }
     std::string why;
+    if (!check_value(option.value, option.choices, value, why))
+        return refusal{error::invalid_value, option.name + ": " + why};
+    return std::nullopt;
+}
 
+/// The option in argv[i] (and its value), unless forbidden, unknown or repeated.
+inline std::optional<refusal> read_option(const command_rule& rule, const std::string& command_name,
+                                          std::span<const std::string> argv, std::size_t& i,
+                                          given_arguments& given)
+{
+    const std::string& token = argv[i];
+    const std::string name = token.substr(0, token.find('='));
+    for (const auto& f : rule.forbidden)
+        if (spelled_as(f, name))
+            return refusal{error::option_forbidden,
+                           name + " is refused for " + command_name + ": " + f.reason};
+    const auto it = std::find_if(rule.options.begin(), rule.options.end(),
+                                 [&](const auto& o) { return spelled_as(o, name); });
+    if (it == rule.options.end())
+        return option_not_allowed(rule, command_name, name);
+    const option_rule& option = *it;
+    for (const auto& g : given.options)
+        if (g.first == &option)
+            return refusal{error::duplicate_option, option.name + " is given twice for " + command_name};
+    std::string value;
+    if (auto r = option_value(option, name, argv, i, value))
+        return r;
+    given.options.emplace_back(&option, std::move(value));
+    return std::nullopt;
+}
+
+/// One positional argument, unless one too many, not a value of the
+/// rule's type, or inside another folder of the service.
+inline std::optional<refusal> read_positional(const service_rule& service, const command_rule& rule,
+                                              const std::string& command_name,
+                                              const std::string& token, given_arguments& given)
+{
+    const argument_rule& arguments = rule.arguments;
+    if (given.positionals.size() == arguments.max)
+        return refusal{error::too_many_positionals,
+                       arguments.max == 0
+                           ? command_name + " takes no arguments, got " + show(token)
+                           : command_name + " takes at most " + std::to_string(arguments.max) +
+                                 " argument" + (arguments.max == 1 ? "" : "s")};
+    if (token.size() > 0 && token.front() == '-')
+        return refusal{error::invalid_value, "argument " + show(token) + " must not start with '-'"};
+    std::string why;
+    if (!check_value(arguments.value, {}, token, why))
+        return refusal{error::invalid_value, "argument: " + why};
+    const auto first_segment = std::string_view(token).substr(0, token.find('/'));
+    for (const auto& r : arguments.reserved)
+        if (first_segment == r)
+            return refusal{error::invalid_value,
+                           "argument: " + show(token) + " starts with '" + r +
+                               "', which names another folder of " + service.name +
+                               (arguments.base ? "; give a folder inside " + *arguments.base
+                                               : std::string())};
+    given.positionals.push_back(token);
+    return std::nullopt;
+}
+
+/// Everything after the fixed words: options until `--`, positional arguments.
+inline std::optional<refusal> read_arguments(const service_rule& service, const command_rule& rule,
+                                             const std::string& command_name,
+                                             std::span<const std::string> argv,
+                                             given_arguments& given)
+{
+    bool only_positionals = false;
     for (std::size_t i = rule.argv.size(); i < argv.size(); ++i) {
         const std::string& token = argv[i];
         if (!only_positionals && token == "--") {
             only_positionals = true;
             continue;
         }
-        if (!only_positionals && token.size() > 1 && token.front() == '-') {
-            const bool is_long = token.starts_with("--");
-            const auto eq = token.find('=');
-            const std::string name = eq == std::string::npos ? token : token.substr(0, eq);
-
-            for (const auto& f : rule.forbidden)
-                if (detail::spelled_as(f, name))
-                    return refuse(error::option_forbidden,
-                                  name + " is refused for " + command_name + ": " + f.reason);
-            const auto it = std::find_if(rule.options.begin(), rule.options.end(),
-                                         [&](const auto& o) { return detail::spelled_as(o, name); });
-            if (it == rule.options.end()) {
-                std::string allowed;
-                for (const auto& o : rule.options)
-                    allowed += (allowed.empty() ? "" : " ") + o.name;
-                return refuse(error::option_not_allowed,
-                              "option " + detail::show(name) + " is not allowed for " +
-                                  command_name + (allowed.empty() ? "" : " (allowed: " + allowed + ")"));
-            }
-            const option_rule& option = *it;
-            for (const auto& g : given)
-                if (g.first == &option)
-                    return refuse(error::duplicate_option,
-                                  option.name + " is given twice for " + command_name);
-
-            std::string value;
-            if (option.value == value_type::none) {
-                if (eq != std::string::npos)
-                    return refuse(error::invalid_value, option.name + " takes no value");
-            } else if (eq != std::string::npos) {
-                if (!is_long)
-                    return refuse(error::invalid_value,
-                                  "write " + option.name + "=VALUE or " + name +
-                                      " VALUE, not " + name + "=VALUE");
-                value = token.substr(eq + 1);
-            } else {
-                if (i + 1 == argv.size() || (argv[i + 1].size() > 1 && argv[i + 1].front() == '-'))
-                    return refuse(error::missing_value, option.name + " needs a value");
-                value = argv[++i];
-            }
-            if (option.value != value_type::none &&
-                !detail::check_value(option.value, option.choices, value, why))
-                return refuse(error::invalid_value, option.name + ": " + why);
-            given.emplace_back(&option, std::move(value));
-            continue;
-        }
-        if (positionals.size() == rule.arguments.max)
-            return refuse(error::too_many_positionals,
-                          rule.arguments.max == 0
-                              ? command_name + " takes no arguments, got " + detail::show(token)
-                              : command_name + " takes at most " +
-                                    std::to_string(rule.arguments.max) + " argument" +
-                                    (rule.arguments.max == 1 ? "" : "s"));
-        if (token.size() > 0 && token.front() == '-')
-            return refuse(error::invalid_value,
-                          "argument " + detail::show(token) + " must not start with '-'");
-        if (!detail::check_value(rule.arguments.value, {}, token, why))
-            return refuse(error::invalid_value, "argument: " + why);
-        const auto first_segment = std::string_view(token).substr(0, token.find('/'));
-        for (const auto& r : rule.arguments.reserved)
-            if (first_segment == r)
-                return refuse(error::invalid_value,
-                              "argument: " + detail::show(token) + " starts with '" + r +
-                                  "', which names another folder of " + service->name +
-                                  (rule.arguments.base ? "; give a folder inside " + *rule.arguments.base
-                                                       : std::string()));
-        positionals.push_back(token);
+        auto r = !only_positionals && token.size() > 1 && token.front() == '-'
+                     ? read_option(rule, command_name, argv, i, given)
+                     : read_positional(service, rule, command_name, token, given);
+        if (r)
+            return r;
     }
+    return std::nullopt;
+}
 
-    // Canonical form: fixed words, options in whitelist order (common ones
-    // first), `--`, arguments. The exec form is the same with every value
-    // that has a base made absolute (and the base itself for no argument).
-    authorized_command& a = d.command;
-    a.service = service->name;
-    a.rule = command_name;
-    a.exec_user = service->exec_user;
-    a.working_dir = service->working_dir;
-    a.single_flight = rule.single_flight;
-    a.failure_patterns = service->failures;
-    a.argv = rule.argv;
-    a.exec_argv = rule.argv;
-    a.idempotent = rule.idempotent;
+/// Options in whitelist order (common ones first), whatever order they were given in.
+inline void append_options(authorized_command& a, const command_rule& rule,
+                           const given_arguments& given)
+{
     for (const auto& o : rule.options)
-        for (const auto& g : given)
+        for (const auto& g : given.options)
             if (g.first == &o) {
                 a.idempotent = a.idempotent && o.idempotent;
                 if (o.value == value_type::none) {
@@ -184,23 +219,76 @@ inline decision whitelist::check(std::string_view service_name,
                 } else {
                     a.argv.push_back(o.name + "=" + g.second);
                     a.exec_argv.push_back(
-                        o.name + "=" + (o.base ? detail::join_base(*o.base, g.second) : g.second));
+                        o.name + "=" + (o.base ? join_base(*o.base, g.second) : g.second));
                 }
             }
+}
+
+/// `--` and the arguments; in the exec form each made absolute under the
+/// rule's base (and the base itself for no argument).
+inline void append_positionals(authorized_command& a, const argument_rule& arguments,
+                               const std::vector<std::string>& positionals)
+{
     if (!positionals.empty()) {
         a.argv.emplace_back("--");
         a.argv.insert(a.argv.end(), positionals.begin(), positionals.end());
     }
-    if (const auto& base = rule.arguments.base) {
+    if (const auto& base = arguments.base) {
         a.exec_argv.emplace_back("--");
         if (positionals.empty())
             a.exec_argv.push_back(*base);
         for (const auto& p : positionals)
-            a.exec_argv.push_back(detail::join_base(*base, p));
+            a.exec_argv.push_back(join_base(*base, p));
     } else if (!positionals.empty()) {
         a.exec_argv.emplace_back("--");
         a.exec_argv.insert(a.exec_argv.end(), positionals.begin(), positionals.end());
     }
+}
+
+/// Canonical form: fixed words, options, `--`, arguments; the exec form is
+/// the same with every value that has a base made absolute.
+inline void fill_command(authorized_command& a, const service_rule& service,
+                         const command_rule& rule, const std::string& command_name,
+                         const given_arguments& given)
+{
+    a.service = service.name;
+    a.rule = command_name;
+    a.exec_user = service.exec_user;
+    a.working_dir = service.working_dir;
+    a.single_flight = rule.single_flight;
+    a.failure_patterns = service.failures;
+    a.argv = rule.argv;
+    a.exec_argv = rule.argv;
+    a.idempotent = rule.idempotent;
+    append_options(a, rule, given);
+    append_positionals(a, rule.arguments, given.positionals);
+}
+
+} // namespace detail
+
+inline decision whitelist::check(std::string_view service_name,
+                                 std::span<const std::string> argv) const
+{
+    decision d;
+    auto refuse = [&](detail::refusal r) {
+        d.ec = r.ec;
+        d.reason = std::move(r.reason);
+        return d;
+    };
+    const service_rule* service = find_service(service_name);
+    if (!service)
+        return refuse({error::unknown_service, "unknown service " + detail::show(service_name)});
+    if (argv.empty())
+        return refuse({error::empty_command, "empty command"});
+    const command_rule* rule = detail::longest_match(*service, argv);
+    if (!rule)
+        return refuse(detail::command_not_allowed(*service, argv));
+    const std::string command_name = rule->name();
+    detail::given_arguments given;
+    if (auto r = detail::read_arguments(*service, *rule, command_name, argv, given))
+        return refuse(std::move(*r));
+    // Only now, with every word checked, is the command filled in.
+    detail::fill_command(d.command, *service, *rule, command_name, given);
     return d;
 }
 

@@ -122,6 +122,17 @@ TEST_CASE("executor config: errors name the key")
     CHECK(refusal(R"({"swarm": "on",})").find("line 1, column 16") != std::string::npos);
 }
 
+TEST_CASE("executor config errors: one key-path format, as in whitelist files")
+{
+    // Object keys joined by '.', array elements as [i], no root name.
+    CHECK(refusal(R"({"discovery": {"static": {"nextcloud": ["10.0.0.1:22", "10.0.0.2:0"]}}})") ==
+          "discovery.static.nextcloud[1]: invalid port in \"10.0.0.2:0\"");
+    CHECK(refusal(R"({"discovery": {"static": {"nextcloud": ["10.0.0.1:22", 7]}}})") ==
+          "discovery.static.nextcloud[1]: expected \"host:port\"");
+    CHECK(refusal(R"({"discovery": {"local_services": ["photoprism", 7]}})") ==
+          "discovery.local_services: expected an array of strings");
+}
+
 TEST_CASE("executor config: from a file; a missing file names the path")
 {
     error_code ec;
