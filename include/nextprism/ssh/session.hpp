@@ -163,6 +163,15 @@ private:
     boost::asio::awaitable<LIBSSH2_CHANNEL*> open_channel();
     boost::asio::awaitable<bool> probe(std::chrono::milliseconds limit);
     void close_in_background(LIBSSH2_CHANNEL* channel);
+    struct exec_deadline;
+    void arm_deadline(boost::asio::steady_timer& timer, std::chrono::milliseconds timeout,
+                      std::shared_ptr<exec_deadline> ds);
+    boost::asio::awaitable<error_code> read_output(LIBSSH2_CHANNEL* channel, waiter& w, const bool& timed_out,
+                                                   const bool* cancelled, const output_handler& on_output,
+                                                   command_result& out, bool& eof);
+    error_code read_streams(LIBSSH2_CHANNEL* channel, const void* me, std::vector<char>& buffer,
+                            const output_handler& on_output, command_result& out, bool& progress);
+    boost::asio::awaitable<error_code> finish_exec(LIBSSH2_CHANNEL* channel, command_result& out);
     error_code last_error(error fallback) const;
 
     static ssize_t on_recv(libssh2_socket_t, void*, size_t, int, void**);

@@ -1,61 +1,14 @@
 #ifndef NEXTPRISM_SSH_IMPL_POOL_HPP
 #define NEXTPRISM_SSH_IMPL_POOL_HPP
 
+#include <nextprism/ssh/detail/pooled_host.hpp>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
 #include <algorithm>
 
 namespace nextprism {
-namespace detail {
-
-struct pooled_connection
-{
-    std::shared_ptr<ssh::session> session;
-    std::size_t in_use = 0;
-    std::uint64_t commands = 0;
-    std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
-};
-
-/// A command queued for a slot: woken by cancel() on its timer.
-struct pool_waiter
-{
-    boost::asio::steady_timer* timer = nullptr;
-    std::shared_ptr<pooled_connection> granted; ///< a slot handed over (in_use counted for it)
-};
-
-struct pooled_host
-{
-    std::list<std::shared_ptr<pooled_connection>> connections;
-    std::list<pool_waiter*> waiters; // oldest first; served in this order
-    std::size_t handshaking = 0;
-    host_statistics stats;
-
-    bool has_waiters() const
-    {
-        return std::any_of(waiters.begin(), waiters.end(), [](const pool_waiter* w) { return !w->granted; });
-    }
-
-    /// Wakes the oldest waiter without a slot, to look again (open a connection).
-    void wake_oldest()
-    {
-        for (auto* w : waiters)
-            if (!w->granted) {
-                w->timer->cancel();
-                return;
-            }
-    }
-};
-
-/// One pooled run's cancellation: set on the pool's strand.
-struct pool_run_control
-{
-    bool cancelled = false;
-    std::shared_ptr<ssh::session> session; ///< the one running the command, once chosen
-    boost::asio::steady_timer* waiting = nullptr; ///< while queued for a free slot
-};
-
-} // namespace detail
 
 template<pooling_policy Strategy>
 struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
@@ -169,8 +122,94 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
         });
     }
 
+    /// Takes a channel on the open connection with the fewest in use, if any.
+    std::shared_ptr<detail::pooled_connection> take_free(detail::pooled_host& h)
+    {
+        auto best = free_connection(h);
+        if (best) {
+            ++best->in_use;
+            if (best->commands > 0)
+                ++h.stats.reused;
+        }
+        return best;
+    }
+
+    using acquired = std::pair<error_code, std::shared_ptr<detail::pooled_connection>>;
+
+    /// Opens a connection for `h`, its first channel taken; the rest served.
+    boost::asio::awaitable<acquired> connect_new(std::string key, ssh::endpoint ep, detail::pooled_host& h)
+    {
+        auto self = this->shared_from_this();
+        ++h.handshaking;
+        ++handshaking;
+        ++h.stats.handshakes;
+        auto s = std::make_shared<ssh::session>(strand, options.session);
+        const error_code ec = co_await s->connect(ep, options.credentials);
+        if (!s->host_key_fingerprint().empty())
+            h.stats.host_key = s->host_key_fingerprint();
+        h.stats.host_key_message = s->host_key_message();
+        if (ec)
+            h.stats.last_error = ec.message();
+        --h.handshaking;
+        --handshaking;
+        if (ec) {
+            ++h.stats.failed;
+            s->close(ec);
+            serve(h); // the next in line may try to connect
+            co_return std::pair{ec, nullptr};
+        }
+        // A connection that dies on its own (keepalive probe, peer
+        // gone) leaves the pool and the statistics at once.
+        s->on_close([weak = std::weak_ptr<state>(self), key] {
+            if (auto st = weak.lock()) {
+                auto& host = st->hosts[key];
+                st->evict_broken(host);
+                st->publish(key, host);
+                st->serve(host);
+            }
+        });
+        auto c = std::make_shared<detail::pooled_connection>();
+        c->session = std::move(s);
+        c->in_use = 1;
+        h.connections.push_back(c);
+        ++h.stats.created;
+        serve(h); // its other channels (multiplexed) go to those waiting
+        co_return std::pair{error_code{}, c};
+    }
+
+    /** Queues for a slot until one is handed over, the waiter is woken to
+        look again, cancelled, or `deadline` passes: the slot taken, or null
+        to look again. `ahead`: woken before, it keeps its place at the front. */
+    boost::asio::awaitable<std::shared_ptr<detail::pooled_connection>> wait_for_slot(
+        detail::pooled_host& h, std::chrono::steady_clock::time_point deadline, bool ahead,
+        detail::pool_run_control& control)
+    {
+        boost::asio::steady_timer wait(strand);
+        wait.expires_at(deadline);
+        detail::pool_waiter me{&wait, nullptr};
+        if (ahead)
+            h.waiters.push_front(&me);
+        else
+            h.waiters.push_back(&me);
+        control.waiting = &wait;
+        co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        control.waiting = nullptr;
+        h.waiters.remove(&me);
+        if (auto c = std::move(me.granted)) {
+            if (!control.cancelled && c->session->is_open()) {
+                if (c->commands > 0)
+                    ++h.stats.reused;
+                co_return c;
+            }
+            --c->in_use; // not taken after all: the next in line gets it
+            evict_broken(h);
+            serve(h);
+        }
+        co_return nullptr;
+    }
+
     /// A connection with a free channel, a new one, or an error.
-    boost::asio::awaitable<std::pair<error_code, std::shared_ptr<detail::pooled_connection>>>
+    boost::asio::awaitable<acquired>
     acquire(std::string key, ssh::endpoint ep, bool fresh_only, detail::pool_run_control& control)
     {
         auto self = this->shared_from_this();
@@ -184,76 +223,18 @@ struct basic_ssh_pool<Strategy>::state : std::enable_shared_from_this<state>
             evict_broken(h);
             const bool my_turn = ahead || !h.has_waiters();
             if (my_turn && !fresh_only) {
-                if (auto best = free_connection(h)) {
-                    ++best->in_use;
-                    if (best->commands > 0)
-                        ++h.stats.reused;
+                if (auto best = take_free(h))
                     co_return std::pair{error_code{}, best};
-                }
             }
-            if (my_turn && may_connect(h)) {
-                ++h.handshaking;
-                ++handshaking;
-                ++h.stats.handshakes;
-                auto s = std::make_shared<ssh::session>(strand, options.session);
-                const error_code ec = co_await s->connect(ep, options.credentials);
-                if (!s->host_key_fingerprint().empty())
-                    h.stats.host_key = s->host_key_fingerprint();
-                h.stats.host_key_message = s->host_key_message();
-                if (ec)
-                    h.stats.last_error = ec.message();
-                --h.handshaking;
-                --handshaking;
-                if (ec) {
-                    ++h.stats.failed;
-                    s->close(ec);
-                    serve(h); // the next in line may try to connect
-                    co_return std::pair{ec, nullptr};
-                }
-                // A connection that dies on its own (keepalive probe, peer
-                // gone) leaves the pool and the statistics at once.
-                s->on_close([weak = std::weak_ptr<state>(self), key] {
-                    if (auto st = weak.lock()) {
-                        auto& host = st->hosts[key];
-                        st->evict_broken(host);
-                        st->publish(key, host);
-                        st->serve(host);
-                    }
-                });
-                auto c = std::make_shared<detail::pooled_connection>();
-                c->session = std::move(s);
-                c->in_use = 1;
-                h.connections.push_back(c);
-                ++h.stats.created;
-                serve(h); // its other channels (multiplexed) go to those waiting
-                co_return std::pair{error_code{}, c};
-            }
+            if (my_turn && may_connect(h))
+                co_return co_await connect_new(key, ep, h);
             if (std::chrono::steady_clock::now() >= deadline)
                 co_return std::pair{error_code(error::pool_timeout), nullptr};
-            boost::asio::steady_timer wait(strand);
-            wait.expires_at(deadline);
-            detail::pool_waiter me{&wait, nullptr};
-            // Woken to look again, it keeps its place at the front.
-            if (ahead)
-                h.waiters.push_front(&me);
-            else
-                h.waiters.push_back(&me);
-            control.waiting = &wait;
-            co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-            control.waiting = nullptr;
-            h.waiters.remove(&me);
+            auto c = co_await wait_for_slot(h, deadline, ahead, control);
             ahead = true;
             fresh_only = false;
-            if (auto c = std::move(me.granted)) {
-                if (!control.cancelled && c->session->is_open()) {
-                    if (c->commands > 0)
-                        ++h.stats.reused;
-                    co_return std::pair{error_code{}, c};
-                }
-                --c->in_use; // not taken after all: the next in line gets it
-                evict_broken(h);
-                serve(h);
-            }
+            if (c)
+                co_return std::pair{error_code{}, c};
         }
     }
 

@@ -5,6 +5,23 @@
 // Included by ssh/impl/session.hpp.
 
 namespace nextprism::ssh {
+namespace detail {
+
+/// Frees an exec's channel when the exec ends, unless handed on (c = null).
+struct channel_guard
+{
+    LIBSSH2_CHANNEL* c;
+    int& active;
+    ~channel_guard()
+    {
+        if (!c)
+            return; // handed to close_in_background
+        libssh2_channel_free(c); // non-blocking: frees locally if it must
+        --active;
+    }
+};
+
+} // namespace detail
 
 // libssh2 1.10 allows one pending channel open per session: serialize.
 inline boost::asio::awaitable<LIBSSH2_CHANNEL*> session::open_channel()
@@ -105,6 +122,31 @@ inline void session::close_in_background(LIBSSH2_CHANNEL* channel)
         net::detached);
 }
 
+// A command's deadline, shared with its timer's handler, which may run
+// after the exec's frame is gone: it shares only this.
+struct session::exec_deadline
+{
+    bool timed_out = false;
+    waiter* wait = nullptr; ///< the read loop's, while the exec lives
+};
+
+// A deadline closes the channel; sshd then ends the validator's pipes
+// and the validator stops the command in the container.
+inline void session::arm_deadline(boost::asio::steady_timer& timer, std::chrono::milliseconds timeout,
+                                  std::shared_ptr<exec_deadline> ds)
+{
+    if (timeout.count() <= 0)
+        return;
+    timer.expires_after(timeout);
+    timer.async_wait([ds, self = shared_from_this()](error_code ec) {
+        if (!ec) {
+            ds->timed_out = true;
+            if (ds->wait)
+                self->wake(*ds->wait);
+        }
+    });
+}
+
 inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> session::exec(
     std::string command, output_handler on_output, std::chrono::milliseconds timeout, bool& started,
     const bool* cancelled)
@@ -126,20 +168,9 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         co_return r;
     }
     ++active_channels_;
-    struct channel_guard
-    {
-        LIBSSH2_CHANNEL* c;
-        int& active;
-        ~channel_guard()
-        {
-            if (!c)
-                return; // handed to close_in_background
-            libssh2_channel_free(c); // non-blocking: frees locally if it must
-            --active;
-        }
-    } guard{channel, active_channels_};
+    detail::channel_guard guard{channel, active_channels_};
 
-    long rc = co_await call([&] {
+    const long rc = co_await call([&] {
         return libssh2_channel_process_startup(channel, "exec", 4, command.data(),
                                                static_cast<unsigned>(command.size()));
     });
@@ -153,103 +184,21 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
     // or EOF for this channel, to drain the socket, or by the deadline.
     const char reader = 0; // identity of this read loop for the send-side turn
     waiter reader_wait(ex_, wait_for::channel, &reader, channel);
-    // A deadline closes the channel; sshd then ends the validator's pipes
-    // and the validator stops the command in the container. Its handler
-    // may run after this frame is gone: it shares only this.
-    struct deadline_state
-    {
-        bool timed_out = false;
-        waiter* wait = nullptr;
-    };
-    auto ds = std::make_shared<deadline_state>();
+    auto ds = std::make_shared<exec_deadline>();
     ds->wait = &reader_wait;
     struct forget_wait
     {
-        deadline_state& s;
+        exec_deadline& s;
         ~forget_wait() { s.wait = nullptr; }
     } forget{*ds};
     net::steady_timer deadline(ex_);
-    if (timeout.count() > 0) {
-        deadline.expires_after(timeout);
-        deadline.async_wait([ds, self](error_code ec) {
-            if (!ec) {
-                ds->timed_out = true;
-                if (ds->wait)
-                    self->wake(*ds->wait);
-            }
-        });
-    }
+    arm_deadline(deadline, timeout, ds);
     const bool& timed_out = ds->timed_out;
 
-    std::vector<char> buffer(32 * 1024);
     bool eof = false;
-    auto stop_requested = [&] { return timed_out || (cancelled && *cancelled); };
-    while (!eof && !stop_requested()) {
-        bool progress = false;
-        co_await await_turn(&reader);
-        if (!open_) {
-            r.ec = error::outcome_unknown;
-            co_return r;
-        }
-        // Each read first drains the socket into libssh2, then hands out
-        // this channel's buffered data: the stderr read can pull in stdout
-        // (or the EOF) after the stdout read came back empty. Parking then
-        // would wait for bytes that already arrived (measured: 14 of 166
-        // bursts stalled 25-28 s, until the next keepalive probe). So this
-        // loop parks only when an iteration took nothing from the socket
-        // or libssh2 holds nothing for this channel.
-        const auto received_before = received_;
-        const bool was_unparsed = unparsed_;
-        for (int stream : {0, SSH_EXTENDED_DATA_STDERR}) {
-            while (true) {
-                // Reading may send a window adjustment: it takes the turn too.
-                const auto n = libssh2_channel_read_ex(channel, stream, buffer.data(), buffer.size());
-                after_call(&reader, n == LIBSSH2_ERROR_EAGAIN ? LIBSSH2_ERROR_EAGAIN : 0);
-                if (n == LIBSSH2_ERROR_EAGAIN && send_owner_ == &reader)
-                    break; // half-sent window adjustment: wait, then resume it
-                if (n > 0) {
-                    progress = true;
-                    const auto which = stream == 0 ? output_stream::out : output_stream::err;
-                    (stream == 0 ? r.value.stdout_bytes : r.value.stderr_bytes) += static_cast<std::uint64_t>(n);
-                    if (on_output)
-                        on_output(which, std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-                    continue;
-                }
-                if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
-                    break;
-                r.ec = last_error(error::connection_lost);
-                if (r.ec == error::ssh_failure)
-                    r.ec = error::connection_lost;
-                close(r.ec);
-                r.ec = error::outcome_unknown; // it started; how it ended is unknown
-                co_return r;
-            }
-            if (send_owner_ == &reader)
-                break;
-        }
-        // Every channel read reads the socket empty first, unless its window
-        // adjustment could not be sent; it may have buffered other
-        // channels' data.
-        if (send_owner_ != &reader)
-            unparsed_ = false;
-        if (received_ != received_before || was_unparsed)
-            took_bytes();
-        if (libssh2_channel_eof(channel)) {
-            eof = true;
-            break;
-        }
-        if (!open_) {
-            r.ec = error::outcome_unknown;
-            co_return r;
-        }
-        // Park when libssh2 holds nothing more for this channel (both reads
-        // drained the socket), when nothing came in at all, or to let the
-        // socket take a half-sent window adjustment.
-        const bool blocked_send = send_owner_ == &reader;
-        const int pending = libssh2_poll_channel_read(channel, 1);
-        if (blocked_send || pending == 0 || (!progress && received_ == received_before))
-            co_await wait_io(reader_wait);
-    }
+    r.ec = co_await read_output(channel, reader_wait, timed_out, cancelled, on_output, r.value, eof);
+    if (r.ec)
+        co_return r;
     deadline.cancel();
 
     // Stopped (deadline, cancellation) before the end: the caller is told
@@ -263,28 +212,119 @@ inline boost::asio::awaitable<nextprism::detail::op_result<command_result>> sess
         r.ec = timed_out ? error_code(error::timeout) : error_code(error::cancelled);
         co_return r;
     }
+    r.ec = co_await finish_exec(channel, r.value);
+    co_return r;
+}
 
-    // Close our side (answering the server's close is what the protocol
-    // wants; we never send data or EOF after it).
-    rc = co_await call([&] { return libssh2_channel_close(channel); });
+// exec's read loop, until EOF (`eof` set), the deadline (`timed_out`) or a
+// cancellation (`*cancelled`): an error only when the session broke
+// meanwhile (outcome_unknown: the command started). It parks on `w`, whose
+// owner is its identity for the send-side turn.
+inline boost::asio::awaitable<error_code> session::read_output(LIBSSH2_CHANNEL* channel, waiter& w,
+                                                               const bool& timed_out, const bool* cancelled,
+                                                               const output_handler& on_output,
+                                                               command_result& out, bool& eof)
+{
+    const void* const me = w.owner;
+    std::vector<char> buffer(32 * 1024);
+    auto stop_requested = [&] { return timed_out || (cancelled && *cancelled); };
+    while (!eof && !stop_requested()) {
+        co_await await_turn(me);
+        if (!open_)
+            co_return error_code(error::outcome_unknown);
+        // Each read first drains the socket into libssh2, then hands out
+        // this channel's buffered data: the stderr read can pull in stdout
+        // (or the EOF) after the stdout read came back empty. Parking then
+        // would wait for bytes that already arrived (measured: 14 of 166
+        // bursts stalled 25-28 s, until the next keepalive probe). So this
+        // loop parks only when an iteration took nothing from the socket
+        // or libssh2 holds nothing for this channel.
+        const auto received_before = received_;
+        const bool was_unparsed = unparsed_;
+        bool progress = false;
+        if (const error_code ec = read_streams(channel, me, buffer, on_output, out, progress))
+            co_return ec;
+        // Every channel read reads the socket empty first, unless its window
+        // adjustment could not be sent; it may have buffered other
+        // channels' data.
+        if (send_owner_ != me)
+            unparsed_ = false;
+        if (received_ != received_before || was_unparsed)
+            took_bytes();
+        if (libssh2_channel_eof(channel)) {
+            eof = true;
+            break;
+        }
+        if (!open_)
+            co_return error_code(error::outcome_unknown);
+        // Park when libssh2 holds nothing more for this channel (both reads
+        // drained the socket), when nothing came in at all, or to let the
+        // socket take a half-sent window adjustment.
+        const bool blocked_send = send_owner_ == me;
+        const int pending = libssh2_poll_channel_read(channel, 1);
+        if (blocked_send || pending == 0 || (!progress && received_ == received_before))
+            co_await wait_io(w);
+    }
+    co_return error_code{};
+}
+
+// Reads stdout, then stderr, as far as libssh2 hands them out, each piece
+// counted and streamed to `on_output`; `progress` when any came. Stops at a
+// half-sent window adjustment. A failed read closes the session:
+// outcome_unknown (the command started; how it ended is unknown).
+inline error_code session::read_streams(LIBSSH2_CHANNEL* channel, const void* me, std::vector<char>& buffer,
+                                        const output_handler& on_output, command_result& out, bool& progress)
+{
+    for (int stream : {0, SSH_EXTENDED_DATA_STDERR}) {
+        while (true) {
+            // Reading may send a window adjustment: it takes the turn too.
+            const auto n = libssh2_channel_read_ex(channel, stream, buffer.data(), buffer.size());
+            after_call(me, n == LIBSSH2_ERROR_EAGAIN ? LIBSSH2_ERROR_EAGAIN : 0);
+            if (n == LIBSSH2_ERROR_EAGAIN && send_owner_ == me)
+                break; // half-sent window adjustment: wait, then resume it
+            if (n > 0) {
+                progress = true;
+                const auto which = stream == 0 ? output_stream::out : output_stream::err;
+                (stream == 0 ? out.stdout_bytes : out.stderr_bytes) += static_cast<std::uint64_t>(n);
+                if (on_output)
+                    on_output(which, std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+                continue;
+            }
+            if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+                break;
+            error_code ec = last_error(error::connection_lost);
+            if (ec == error::ssh_failure)
+                ec = error::connection_lost;
+            close(ec);
+            return error::outcome_unknown;
+        }
+        if (send_owner_ == me)
+            break;
+    }
+    return {};
+}
+
+// After EOF: closes our side (answering the server's close is what the
+// protocol wants; we never send data or EOF after it), then reads how the
+// command ended.
+inline boost::asio::awaitable<error_code> session::finish_exec(LIBSSH2_CHANNEL* channel, command_result& out)
+{
+    long rc = co_await call([&] { return libssh2_channel_close(channel); });
     if (rc == 0)
         rc = co_await call([&] { return libssh2_channel_wait_closed(channel); });
-    if (rc != 0) {
-        r.ec = error::outcome_unknown;
-        co_return r;
-    }
+    if (rc != 0)
+        co_return error_code(error::outcome_unknown);
     char* signal = nullptr;
     std::size_t signal_length = 0;
     libssh2_channel_get_exit_signal(channel, &signal, &signal_length, nullptr, nullptr, nullptr, nullptr);
     if (signal) {
-        r.value.exit_signal = std::string(signal, signal_length);
+        out.exit_signal = std::string(signal, signal_length);
         libssh2_free(session_, signal);
     }
     // 0 when no exit status came: only a signal is told apart (decode_exit).
     const int status = libssh2_channel_get_exit_status(channel);
-    r.value.exit_code = r.value.exit_signal ? -1 : status;
-    r.ec = detail::decode_exit(status, r.value.exit_signal);
-    co_return r;
+    out.exit_code = out.exit_signal ? -1 : status;
+    co_return detail::decode_exit(status, out.exit_signal);
 }
 
 } // namespace nextprism::ssh
