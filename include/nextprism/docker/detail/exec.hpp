@@ -14,6 +14,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace nextprism::docker::detail {
 
@@ -82,12 +86,9 @@ inline net::awaitable<void> stop_exec(context_ptr ctx, std::shared_ptr<exec_cont
     }
 }
 
-inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
-                                                   std::shared_ptr<exec_control> control,
-                                                   exec_spec spec, output_handler on_output,
-                                                   std::chrono::milliseconds timeout)
+/// The body of POST /containers/{id}/exec: what runs, as whom, where.
+inline nlohmann::json exec_create_body(const exec_spec& spec)
 {
-    op_result<exec_result> r;
     nlohmann::json create = {
         {"AttachStdin", false}, {"AttachStdout", true}, {"AttachStderr", true},
         {"Tty", false},         {"Privileged", false},  {"Cmd", spec.argv},
@@ -97,59 +98,65 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
         create["User"] = *spec.user;
     if (!spec.working_dir.empty())
         create["WorkingDir"] = spec.working_dir;
+    return create;
+}
+
+/// Creates the exec; its id goes to `control`. Nothing runs yet.
+inline net::awaitable<error_code> create_exec(context_ptr ctx,
+                                              std::shared_ptr<exec_control> control,
+                                              std::string body)
+{
     auto created = co_await request_json(ctx, http::verb::post,
                                          "/containers/" + url_encode(control->container_id) + "/exec",
-                                         create.dump());
-    if (created.ec) {
-        r.ec = created.ec;
-        co_return r;
-    }
+                                         std::move(body));
+    if (created.ec)
+        co_return created.ec;
     control->exec_id = text(created.value, "Id");
-    r.value.exec_id = control->exec_id;
-    if (control->exec_id.empty()) {
-        r.ec = error::protocol_error;
-        co_return r;
-    }
-    if (control->cancelled) {
-        r.ec = error::cancelled;
-        co_return r;
-    }
+    if (control->exec_id.empty())
+        co_return error::protocol_error;
+    co_return error_code{};
+}
 
-    auto [cec, stream] = co_await connect(ctx);
-    if (cec) {
-        r.ec = cec;
-        co_return r;
-    }
-    auto req = make_request(*ctx, http::verb::post, "/exec/" + control->exec_id + "/start",
+/// POST /exec/{id}/start on `stream`, upgraded to the raw output stream;
+/// what came after the answer's header is already output, left in `buffer`.
+inline net::awaitable<error_code> start_exec(context_ptr ctx, std::string exec_id,
+                                             stream_type& stream, beast::flat_buffer& buffer,
+                                             const std::function<void(std::string_view)>& on_starting)
+{
+    auto req = make_request(*ctx, http::verb::post, "/exec/" + exec_id + "/start",
                             R"({"Detach":false,"Tty":false})");
     req.set(http::field::connection, "Upgrade");
     req.set(http::field::upgrade, "tcp");
     // From this write on the process may run, even if no answer comes back.
-    if (spec.on_starting)
-        spec.on_starting(control->exec_id);
+    if (on_starting)
+        on_starting(exec_id);
     auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
-    if (wec) {
-        r.ec = map_error(wec);
-        co_return r;
-    }
-    beast::flat_buffer buffer;
+    if (wec)
+        co_return map_error(wec);
     http::response_parser<http::empty_body> header;
-    header.skip(true); // the body is the raw stream, read below
+    header.skip(true); // the body is the raw stream, read by stream_output
     auto [hec, hn] = co_await http::async_read_header(stream, buffer, header, use_tuple);
-    if (hec) {
-        r.ec = map_error(hec);
-        co_return r;
-    }
+    if (hec)
+        co_return map_error(hec);
     const auto status = header.get().result_int();
-    if (status != 101 && status != 200) {
-        r.ec = status_error(status);
-        co_return r;
-    }
+    if (status != 101 && status != 200)
+        co_return status_error(status);
+    co_return error_code{};
+}
 
-    // The process runs from here on: arm the deadline, stream the output.
+/// The process runs: what may stop it from now on (a cancellation that came
+/// while starting, the deadline) can reach it through `control`.
+inline void arm_exec(const context_ptr& ctx, const std::shared_ptr<exec_control>& control,
+                     stream_type& stream, std::shared_ptr<output_gate> gate,
+                     std::chrono::milliseconds timeout)
+{
     stream.expires_never();
     control->stream = &stream;
-    control->gate = spec.gate;
+    control->gate = std::move(gate);
+    // A stop begun while starting found no gate to open: open it now, or a
+    // consumer that holds the gate shut would keep the stream waiting.
+    if (control->stopping && control->gate)
+        control->gate->latch_open();
     if (control->cancelled) // cancelled while starting
         net::co_spawn(ctx->ex, stop_exec(ctx, control), net::detached);
     if (timeout.count() > 0) {
@@ -161,6 +168,22 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
             net::co_spawn(ctx->ex, stop_exec(ctx, control), net::detached);
         });
     }
+}
+
+/// How the output stream ended.
+struct output_end
+{
+    bool malformed = false; // not a frame stream: nothing read can be trusted
+    bool clean = false;     // EOF on a frame boundary
+};
+
+/// Decodes the output into `on_output` until the stream ends: `buffer`
+/// (read with the start's answer) first, then the stream.
+inline net::awaitable<output_end> stream_output(std::shared_ptr<exec_control> control,
+                                                stream_type& stream,
+                                                const beast::flat_buffer& buffer,
+                                                const output_handler& on_output)
+{
     frame_decoder decoder;
     bool malformed = false;
     auto deliver = [&](const char* data, std::size_t size) {
@@ -184,51 +207,112 @@ inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
             break;
         }
     }
-    control->stream = nullptr;
-    control->finished = true; // the output ended: nothing left to stop
-    control->timer.cancel();
-    control->stop_timer.cancel();
+    co_return output_end{malformed, read_ec == net::error::eof && decoder.at_boundary()};
+}
 
-    if (malformed) {
-        r.ec = error::protocol_error;
-        co_return r;
-    }
-    const bool clean_end = read_ec == net::error::eof && decoder.at_boundary();
+/// The output ended: nothing left to stop, no stream to close.
+inline void end_exec(exec_control& control)
+{
+    control.stream = nullptr;
+    control.finished = true;
+    control.timer.cancel();
+    control.stop_timer.cancel();
+}
 
-    // The exit code: ready when the stream ends (300/300 measured), polled
-    // briefly in case the engine is slower.
+/// What the engine said of the ended exec.
+struct exec_exit
+{
+    error_code ec;                 // outcome_unknown: no exit code to be had
+    std::optional<int> exit_code;
+    bool running = false;          // as last reported
+};
+
+/// The exit code: ready when the stream ends (300/300 measured), polled
+/// briefly in case the engine is slower.
+inline net::awaitable<exec_exit> await_exit(context_ptr ctx, std::string exec_id, bool clean_end)
+{
+    exec_exit out;
     net::steady_timer pause(ctx->ex);
-    bool running = false;
     for (int attempt = 0; attempt < 50; ++attempt) {
-        auto inspect = co_await request_json(ctx, http::verb::get,
-                                             "/exec/" + control->exec_id + "/json");
+        auto inspect = co_await request_json(ctx, http::verb::get, "/exec/" + exec_id + "/json");
         if (inspect.ec) {
             // The command ran; without its status the outcome is unknown.
-            r.ec = error::outcome_unknown;
+            out.ec = error::outcome_unknown;
             break;
         }
         const auto& code = at(inspect.value, "ExitCode");
-        running = at(inspect.value, "Running") == true;
-        if (!running && code.is_number_integer()) {
-            r.value.exit_code = code.get<int>();
+        out.running = at(inspect.value, "Running") == true;
+        if (!out.running && code.is_number_integer()) {
+            out.exit_code = code.get<int>();
             break;
         }
         if (!clean_end && attempt >= 3) {
-            r.ec = error::outcome_unknown; // the stream broke and it still runs
+            out.ec = error::outcome_unknown; // the stream broke and it still runs
             break;
         }
         pause.expires_after(std::chrono::milliseconds(10));
         co_await pause.async_wait(use_tuple);
     }
-    r.value.timed_out = control->timed_out;
-    r.value.still_running = control->stopping && running;
-    if (control->timed_out)
+    co_return out;
+}
+
+/// The result of an exec whose output was read to its end.
+inline op_result<exec_result> exec_outcome(const exec_control& control, exec_exit exit)
+{
+    op_result<exec_result> r;
+    r.ec = exit.ec;
+    r.value.exec_id = control.exec_id;
+    if (exit.exit_code)
+        r.value.exit_code = *exit.exit_code;
+    r.value.timed_out = control.timed_out;
+    r.value.still_running = control.stopping && exit.running;
+    if (control.timed_out)
         r.ec = error::timeout;
-    else if (control->cancelled)
+    else if (control.cancelled)
         r.ec = error::cancelled;
     else if (!r.ec && r.value.exit_code < 0)
         r.ec = error::outcome_unknown;
-    co_return r;
+    return r;
+}
+
+/// One exec: create, start, stream the output, inspect. The deadline and
+/// a cancellation stop it through `control` (stop_exec).
+inline net::awaitable<op_result<exec_result>> exec(context_ptr ctx,
+                                                   std::shared_ptr<exec_control> control,
+                                                   exec_spec spec, output_handler on_output,
+                                                   std::chrono::milliseconds timeout)
+{
+    op_result<exec_result> r;
+    r.ec = co_await create_exec(ctx, control, exec_create_body(spec).dump());
+    r.value.exec_id = control->exec_id;
+    if (r.ec)
+        co_return r;
+    if (control->cancelled) {
+        r.ec = error::cancelled;
+        co_return r;
+    }
+
+    auto [cec, stream] = co_await connect(ctx);
+    if (cec) {
+        r.ec = cec;
+        co_return r;
+    }
+    beast::flat_buffer buffer;
+    if (auto sec = co_await start_exec(ctx, control->exec_id, stream, buffer, spec.on_starting)) {
+        r.ec = sec;
+        co_return r;
+    }
+
+    // The process runs from here on: arm the deadline, stream the output.
+    arm_exec(ctx, control, stream, spec.gate, timeout);
+    const auto output = co_await stream_output(control, stream, buffer, on_output);
+    end_exec(*control);
+    if (output.malformed) {
+        r.ec = error::protocol_error;
+        co_return r;
+    }
+    auto exit = co_await await_exit(ctx, control->exec_id, output.clean);
+    co_return exec_outcome(*control, std::move(exit));
 }
 
 } // namespace nextprism::docker::detail
