@@ -8,13 +8,13 @@
 # `docker build --network host` (apt inside reaches the Debian mirror).
 #
 #   proxy/build-image.sh [TAG]         build or reuse; prints TAG (default nextprism.invalid/proxy:local)
-#   proxy/build-image.sh --caller [TAG] the example caller instead (stacks/example-caller.Dockerfile,
-#                                      default nextprism.invalid/caller:local)
+#   proxy/build-image.sh --agent [TAG]  the agent's image instead (stacks/agent.Dockerfile,
+#                                      default nextprism.invalid/agent:local)
 #   proxy/build-image.sh --inputs-hash print the hash of what goes into the image
 #   proxy/build-image.sh --check-sshd  only the sshd version gate (proxy/check-sshd.sh)
 #
 # Cached: the image carries the label nextprism.source, a hash of its build
-# context (CMakeLists.txt, cmake/, include/, tools/, proxy/; the caller: examples/
+# context (CMakeLists.txt, cmake/, include/, tools/, proxy/; the agent: examples/
 # instead of proxy/) and of its base. An
 # engine that has an image with that hash is not asked to build again; the
 # image is also saved under the cache directory, so another engine (a fresh
@@ -129,8 +129,8 @@ ensure_base() {
 }
 
 image=proxy dockerfile=proxy/Dockerfile context=(proxy)
-if [ "${1:-}" = --caller ]; then
-  image=caller dockerfile=stacks/example-caller.Dockerfile context=(examples stacks/example-caller.Dockerfile)
+if [ "${1:-}" = --agent ]; then
+  image=agent dockerfile=stacks/agent.Dockerfile context=(examples stacks/agent.Dockerfile)
   shift
 fi
 case ${1:-} in
@@ -138,7 +138,7 @@ case ${1:-} in
   echo "$( (context_tar | sha256sum; printf '%s' "$base_recipe") | sha)"
   exit 0
   ;;
--*) echo "usage: build-image.sh [--caller] [TAG] | [--caller] --inputs-hash | --check-sshd" >&2; exit 2 ;;
+-*) echo "usage: build-image.sh [--agent] [TAG] | [--agent] --inputs-hash | --check-sshd" >&2; exit 2 ;;
 esac
 # A name no registry resolves (.invalid, RFC 2606): a node without the
 # local copy fails to start the task instead of pulling someone's image

@@ -10,8 +10,8 @@
 #     the proxy image built from proxy/Dockerfile (base made locally, cached),
 #     keys by scripts/nextprism-keys, and the proxies deployed with
 #     stacks/nextcloud-proxy.yaml and stacks/photoprism-proxy.yaml (one on
-#     each node that may run its target), the example caller with
-#     stacks/example-caller.yaml on a worker;
+#     each node that may run its target), the agent (nextprism-agent, the
+#     executor over HTTP) with stacks/agent.yaml on a worker;
 #  3. from node A, the Swarm-aware executor (nextprism-run) finds each
 #     target's node and the proxy there by their labels and runs
 #     whitelisted commands through it over SSH; refusals show the reason;
@@ -99,17 +99,22 @@ start=$(date +%s.%N)
 from_a photoprism photoprism status
 echo "   answered $(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}') s after the kill"
 
-echo "== the example caller on a worker (no manager API there): Swarm's DNS on the"
-echo "   overlay nextprism_network finds tasks.<target>-proxy (the dns discovery)"
+echo "== the agent on a worker (no manager API there): an app's curl, over HTTP to"
+echo "   port 8087 of that node; the agent finds tasks.<target>-proxy by Swarm's DNS on"
+echo "   the overlay nextprism_network and runs the command through the proxy there"
+token=$(awk '{print $2; exit}' "$swarm/agent-tokens")
 for n in B C; do
-  eval "sock=\$NEXTPRISM_SWARM_SOCK_$n"
-  caller=$(DOCKER_HOST=unix://$sock docker ps -q --filter label=com.docker.swarm.service.name=npcaller_caller | head -1)
-  [ -n "$caller" ] || continue
-  echo "\$ (in the caller container on node $n) nextprism-run -v nextprism.json dns photoprism photoprism status"
-  status=0
-  DOCKER_HOST=unix://$sock docker exec "$caller" nextprism-run -v /etc/nextprism/nextprism.json dns photoprism photoprism status ||
-    status=$?
-  echo "(exit $status)"
+  eval "sock=\$NEXTPRISM_SWARM_SOCK_$n addr=\$NEXTPRISM_SWARM_ADDR_$n"
+  agent=$(DOCKER_HOST=unix://$sock docker ps -q --filter label=com.docker.swarm.service.name=npcaller_agent | head -1)
+  [ -n "$agent" ] || continue
+  for _ in $(seq 1 50); do
+    nsenter --net="/run/netns/$NEXTPRISM_SWARM_NETNS_A" curl -sf "http://$addr:8087/readyz" >/dev/null && break
+    sleep 0.2
+  done
+  echo "\$ (on node A) curl -H 'Authorization: Bearer …' -d '{\"service\":\"photoprism\",\"argv\":[\"photoprism\",\"status\"]}' http://$addr:8087/v1/exec"
+  nsenter --net="/run/netns/$NEXTPRISM_SWARM_NETNS_A" curl -sN -H "Authorization: Bearer $token" \
+    -d '{"service":"photoprism","argv":["photoprism","status"]}' "http://$addr:8087/v1/exec" || true
+  echo "   (the agent's status page: http://$addr:8087/#token=… from node A's network)"
 done
 
 echo "== 5. node A: occ status from B, photoprism status from C"

@@ -1,11 +1,11 @@
-# An example caller: nextprism-run (examples/assemblies.cpp) in a small
-# Debian image, for stacks/example-caller.yaml. It idles; the application
-# (here: the tests and the demo, by `docker exec`) runs nextprism-run.
-# Build from the repository's root:
+# The agent's image: nextprism-agent (examples/nextprism_agent.cpp), the
+# executor over HTTP for the apps on the Swarm, and nextprism-run (the
+# assemblies, for `docker exec` by hand), in a small Debian image, for
+# stacks/agent.yaml. Build from the repository's root:
 #
-#   docker build -f stacks/example-caller.Dockerfile -t nextprism.invalid/caller .
+#   docker build -f stacks/agent.Dockerfile -t nextprism.invalid/agent .
 #
-# or proxy/build-image.sh --caller (no registry: base made locally, cached).
+# or proxy/build-image.sh --agent (no registry: base made locally, cached).
 FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -21,7 +21,8 @@ COPY examples/ examples/
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
       -DNEXTPRISM_BUILD_TESTS=OFF -DNEXTPRISM_BUILD_BENCHMARKS=OFF -DNEXTPRISM_BUILD_PROXY=OFF \
       -DNEXTPRISM_BUILD_EXAMPLES=ON \
- && cmake --build /build -j"$(nproc)" --target nextprism-run \
+ && cmake --build /build -j"$(nproc)" --target nextprism-agent nextprism-run \
+ && install -D -s -m 0755 /build/examples/nextprism-agent /stage/usr/local/bin/nextprism-agent \
  && install -D -s -m 0755 /build/examples/nextprism-run /stage/usr/local/bin/nextprism-run
 
 FROM debian:bookworm-slim
@@ -30,7 +31,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libssh2-1 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/*
 COPY --from=build /stage/ /
-RUN groupadd -g 1000 caller && useradd -u 1000 -g caller -d /nonexistent -M -s /usr/sbin/nologin caller
-USER caller
-LABEL org.opencontainers.image.title=nextprism-example-caller
-ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]
+RUN groupadd -g 1000 agent && useradd -u 1000 -g agent -d /nonexistent -M -s /usr/sbin/nologin agent
+USER agent
+LABEL org.opencontainers.image.title=nextprism-agent
+# Off loopback the agent wants its callers' tokens (a Docker secret).
+ENTRYPOINT ["/usr/local/bin/nextprism-agent", "--config", "/etc/nextprism/nextprism.json", \
+            "--listen", "0.0.0.0:8087", "--token-file", "/run/secrets/nextprism_agent_tokens"]

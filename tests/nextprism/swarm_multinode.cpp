@@ -22,7 +22,7 @@
 // network namespaces; the stand-in Nextcloud on B, PhotoPrism on C, placed
 // by node labels; the proxies deployed with stacks/nextcloud-proxy.yaml and
 // stacks/photoprism-proxy.yaml on the nodes that may run their target (B,
-// C), the example caller (stacks/example-caller.yaml) on a worker.
+// C), the agent (stacks/agent.yaml) on a worker.
 // This test runs inside node A's network namespace, as a caller on A
 // would: DOCKER_HOST is A's engine, the proxies are reached at B's and C's
 // addresses. Every figure it measures is printed as "measured: …".
@@ -410,11 +410,11 @@ char node_of_task(const std::string& service)
     return 0;
 }
 
-/// nextprism-run in the example caller's container, by `docker exec` on its node.
+/// nextprism-run in the agent's container, by `docker exec` on its node.
 process_result from_caller(std::vector<std::string> args)
 {
-    const char n = node_of_task("npcaller_caller");
-    const auto id = trim(docker_on(n, {"ps", "-q", "--filter", "label=com.docker.swarm.service.name=npcaller_caller"}).out);
+    const char n = node_of_task("npcaller_agent");
+    const auto id = trim(docker_on(n, {"ps", "-q", "--filter", "label=com.docker.swarm.service.name=npcaller_agent"}).out);
     REQUIRE_FALSE(id.empty());
     args.insert(args.begin(), {"exec", id, "nextprism-run", "/etc/nextprism/nextprism.json"});
     return docker_on(n, std::move(args));
@@ -502,10 +502,10 @@ double first_good_occ(Executor& e, std::chrono::steady_clock::time_point t0, std
 
 TEST_CASE("3 nodes: a caller on a worker reaches both targets by Swarm's DNS over the overlay")
 {
-    // The example caller (stacks/example-caller.yaml) runs on a worker: no
+    // The agent's container (stacks/agent.yaml) runs on a worker: no
     // manager API there, so it finds the proxies as tasks.<target>-proxy on
     // nextprism_network (the `dns` discovery).
-    const char caller_node = node_of_task("npcaller_caller");
+    const char caller_node = node_of_task("npcaller_agent");
     CHECK(caller_node != 'a');
     const auto role = docker_on('a', {"node", "inspect", "-f", "{{.Spec.Role}}", node_id(caller_node)});
     CHECK(trim(role.out) == "worker");
@@ -533,6 +533,86 @@ TEST_CASE("3 nodes: a caller on a worker reaches both targets by Swarm's DNS ove
     const auto refused = from_caller({"dns", "nextcloud", "php", "occ", "config:list"});
     CHECK(refused.exit_code == 65);
     CHECK(refused.err.find("refused") != std::string::npos);
+}
+
+/// The testbed's agent token (DIR/agent-tokens: "NAME TOKEN").
+std::string agent_token()
+{
+    std::ifstream in(swarm_dir() + "/agent-tokens");
+    std::string name, token;
+    in >> name >> token;
+    REQUIRE(token.size() >= 16);
+    return token;
+}
+
+/// curl to the agent on its node; `-w` appends the HTTP status on a last line.
+process_result agent_call(const std::string& url, const std::string& token, std::vector<std::string> extra = {})
+{
+    std::vector<std::string> args{"/usr/bin/curl", "-sN", "-m", "60", "-w", "\n%{http_code}"};
+    if (!token.empty())
+        args.insert(args.end(), {"-H", "Authorization: Bearer " + token});
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(url);
+    return run_process(args, {});
+}
+
+/// The body's lines and, from the last line, the status.
+std::pair<std::vector<std::string>, std::string> split_status(const std::string& out)
+{
+    std::vector<std::string> body;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+        body.push_back(line);
+    std::string status = body.empty() ? "" : body.back();
+    if (!body.empty())
+        body.pop_back();
+    return {body, status};
+}
+
+TEST_CASE("3 nodes: the agent on a worker: curl → agent → the target's proxy on another node")
+{
+    const char n = node_of_task("npcaller_agent");
+    CHECK(n != 'a');
+    const std::string url = "http://" + address(n) + ":8087";
+    const auto token = agent_token();
+    // Published in host mode on its node; it may still be starting.
+    for (int i = 0; i < 100 && split_status(agent_call(url + "/readyz", "").out).second != "200"; ++i)
+        std::this_thread::sleep_for(200ms);
+    REQUIRE(split_status(agent_call(url + "/readyz", "").out).second == "200");
+
+    const auto c_before = lines(audit_log('c', "photoprism-proxy"));
+    const auto [events, status] = split_status(
+        agent_call(url + "/v1/exec", token, {"-d", R"({"service":"photoprism","argv":["photoprism","status"]})"}).out);
+    REQUIRE(status == "200");
+    std::string out;
+    nlohmann::json finished;
+    for (const auto& line : events) {
+        const auto e = nlohmann::json::parse(line);
+        if (e["event"] == "stdout")
+            out += e["data"].get<std::string>();
+        if (e["event"] == "finished")
+            finished = e;
+    }
+    INFO(finished.dump());
+    REQUIRE(finished.is_object());
+    CHECK(finished["outcome"] == "succeeded");
+    CHECK(finished["route"] != "local");                      // through a proxy
+    CHECK(finished["started_in"].get<std::string>().find("nptargets_photoprism") == 0);
+    CHECK(out == reference('c', "photoprism", photoprism_status).out);
+    // C's proxy saw it, from the agent's overlay address.
+    const auto c_log = audit_log('c', "photoprism-proxy");
+    CHECK(lines(c_log) > c_before);
+    CHECK(c_log.find("\"" + overlay_prefix()) != std::string::npos);
+
+    // No token: 401; a refusal: 403 and nothing sent; the run is listed.
+    CHECK(split_status(agent_call(url + "/v1/runs", "").out).second == "401");
+    const auto refused = split_status(
+        agent_call(url + "/v1/exec", token, {"-d", R"({"service":"nextcloud","argv":["php","occ","config:list"]})"}).out);
+    CHECK(refused.second == "403");
+    const auto runs = split_status(agent_call(url + "/v1/runs", token).out);
+    REQUIRE(runs.second == "200");
+    REQUIRE(runs.first.size() == 1);
+    CHECK(nlohmann::json::parse(runs.first[0]).at(0)["outcome"] == "succeeded");
 }
 
 TEST_CASE("3 nodes: node B's dockerd stopped mid-command: a clear error within the timeout, then back")
@@ -742,7 +822,7 @@ TEST_CASE("3 nodes: the client key rotated while commands run: both keys meanwhi
         std::cout << "  the retired key now: " << r.ec.message() << "\n";
     }
     CHECK(run_process({"/usr/bin/cmp", "-s", new_key, keys + "/client_ed25519"}, {}).exit_code == 0);
-    // The example caller's stack takes the new client key secret.
+    // The agent's stack takes the new client key secret.
     restore_swarm();
     const auto photo = from_caller({"dns", "photoprism", "photoprism", "status"});
     INFO(photo.err);

@@ -10,9 +10,9 @@
 # docker load, skipped when the image id matches); the stand-in targets and
 # the proxies are deployed with docker stack deploy (tests/testbed/
 # swarm-targets.yml, stacks/nextcloud-proxy.yaml, stacks/photoprism-proxy.yaml,
-# stacks/example-caller.yaml), Nextcloud and its proxy on B, PhotoPrism and
+# stacks/agent.yaml), Nextcloud and its proxy on B, PhotoPrism and
 # its proxy on C by node labels, as an operator would place them; the keys,
-# secrets and configs made by scripts/nextprism-keys; the example caller on
+# secrets and configs made by scripts/nextprism-keys; the agent on
 # a worker, on the attachable overlay nextprism_network.
 #
 #   swarm.sh start DIR [IMAGE_ENGINE_SOCKET]   start or reuse, deploy, wait until ready
@@ -32,8 +32,8 @@
 # B, io.nextprism.photoprism=true on C. Proxies: port 2222 (nextcloud) on
 # B, 2223 (photoprism) on C, published in host mode; on the overlay
 # nextprism_network (NET+1.0/24) port 2222 at tasks.<target>-proxy. Keys
-# under DIR/keys (scripts/nextprism-keys). The example caller: stack
-# npcaller, on a worker.
+# under DIR/keys (scripts/nextprism-keys). The agent (stacks/agent.yaml): stack
+# npcaller, on a worker, port 8087 of its node; its token in DIR/agent-tokens.
 # A caller on node A: nsenter --net=/run/netns/npswarm-a … (DOCKER_HOST=
 # unix://DIR/A/docker.sock). Prints timings on stderr; needs root.
 set -euo pipefail
@@ -272,10 +272,10 @@ proxy_image() {
   proxy_tag=nextprism.invalid/proxy:swarm-$hash
   DOCKER_HOST=$engine docker tag nextprism.invalid/proxy:swarm "$proxy_tag"
   DOCKER_HOST=$engine NEXTPRISM_IMAGE_QUIET=1 \
-    "$source_dir/proxy/build-image.sh" --caller nextprism.invalid/caller:swarm >/dev/null
-  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism.invalid/caller:swarm)
-  caller_tag=nextprism.invalid/caller:swarm-$hash
-  DOCKER_HOST=$engine docker tag nextprism.invalid/caller:swarm "$caller_tag"
+    "$source_dir/proxy/build-image.sh" --agent nextprism.invalid/agent:swarm >/dev/null
+  hash=$(DOCKER_HOST=$engine docker image inspect -f '{{index .Config.Labels "nextprism.source"}}' nextprism.invalid/agent:swarm)
+  caller_tag=nextprism.invalid/agent:swarm-$hash
+  DOCKER_HOST=$engine docker tag nextprism.invalid/agent:swarm "$caller_tag"
 }
 
 # Earlier proxy images (those no container uses any more), on every node.
@@ -285,15 +285,15 @@ prune_proxy_images() {
     for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism.invalid/proxy'); do
       case $old in nextprism.invalid/proxy:swarm-*) [ "$old" = "$proxy_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
     done
-    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism.invalid/caller'); do
-      case $old in nextprism.invalid/caller:swarm-*) [ "$old" = "$caller_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
+    for old in $(on "$n" docker image ls --format '{{.Repository}}:{{.Tag}}' 'nextprism.invalid/agent'); do
+      case $old in nextprism.invalid/agent:swarm-*) [ "$old" = "$caller_tag" ] || on "$n" docker image rm "$old" >/dev/null 2>&1 || true ;; esac
     done
   done
 }
 
 # --- keys and stacks --------------------------------------------------------
 
-# The attachable overlay the example caller and the proxies share (a
+# The attachable overlay the agent and the proxies share (a
 # caller on a worker finds the proxies by Swarm's DNS there). Its subnet is
 # fixed, next to the nodes' /24, so that known_hosts can name its tasks.
 overlay_subnet() { local last=${net##*.}; echo "${net%.*}.$((last + 1))"; }
@@ -310,7 +310,15 @@ make_keys() {
   DOCKER_HOST=unix://$(sock_of a) "$source_dir/scripts/nextprism-keys" --dir "$dir/keys" --yes --swarm \
     --node "$(addr_of a)" --node "$(addr_of b)" --node "$(addr_of c)" --overlay "$(overlay_subnet).*" \
     init >"$dir/keys.log"
-  # The example caller's executor configuration (a Docker config).
+  # The agent's callers: one token, made once (a Docker secret, named by
+  # its content: secrets are immutable).
+  [ -s "$dir/agent-tokens" ] ||
+    printf 'testbed %s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$dir/agent-tokens"
+  chmod 600 "$dir/agent-tokens"
+  agent_tokens_secret=nextprism_agent_tokens_$(sha256sum <"$dir/agent-tokens" | cut -c1-8)
+  on a docker secret inspect "$agent_tokens_secret" >/dev/null 2>&1 ||
+    on a docker secret create "$agent_tokens_secret" "$dir/agent-tokens" >/dev/null
+  # The agent's executor configuration (a Docker config).
   cat >"$dir/caller.json" <<JSON
 {"docker_host": null, "swarm": "on",
  "targets": {"nextcloud": "${targets}_nextcloud", "photoprism": "${targets}_photoprism"},
@@ -325,9 +333,10 @@ stack_env() {
   local line
   while read -r line; do [ -n "${line#*=}" ] && echo "$line"; done <"$dir/keys/stack.env"
   echo "NEXTPRISM_PROXY_IMAGE=$proxy_tag"
-  echo "NEXTPRISM_CALLER_IMAGE=$caller_tag"
-  echo "NEXTPRISM_CALLER_CONFIG=$dir/caller.json"
-  echo "NEXTPRISM_CALLER_CONFIG_NAME=nextprism_caller_config_$(sha256sum <"$dir/caller.json" | cut -c1-8)"
+  echo "NEXTPRISM_AGENT_IMAGE=$caller_tag"
+  echo "NEXTPRISM_AGENT_CONFIG=$dir/caller.json"
+  echo "NEXTPRISM_AGENT_CONFIG_NAME=nextprism_agent_config_$(sha256sum <"$dir/caller.json" | cut -c1-8)"
+  echo "NEXTPRISM_AGENT_TOKENS_SECRET=nextprism_agent_tokens_$(sha256sum <"$dir/agent-tokens" | cut -c1-8)"
   echo "DOCKER_SOCKET=$dir/nodes/{{.Node.ID}}/docker.sock"
   echo "NEXTCLOUD_SERVICE=${targets}_nextcloud"
   echo "PHOTOPRISM_SERVICE=${targets}_photoprism"
@@ -342,7 +351,7 @@ deploy() {
     -c "$source_dir/stacks/nextcloud-proxy.yaml" -c "$source_dir/stacks/photoprism-proxy.yaml" "$proxies" \
     >/dev/null 2>"$dir/deploy.err" || { cat "$dir/deploy.err" >&2; exit 1; }
   env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never \
-    -c "$source_dir/stacks/example-caller.yaml" "$callers" >/dev/null 2>"$dir/deploy.err" ||
+    -c "$source_dir/stacks/agent.yaml" "$callers" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
 }
 
@@ -385,7 +394,7 @@ wait_ready() {
     [ "$(running_on ${targets}_photoprism)" = "$c" ] || ready=0
     # One proxy per node that may run the target (the labels: B, C).
     proxies_current ${proxies}_nextcloud-proxy b && proxies_current ${proxies}_photoprism-proxy c || ready=0
-    [ -n "$(running_on ${callers}_caller)" ] || ready=0
+    [ -n "$(running_on ${callers}_agent)" ] || ready=0
     if [ $ready = 1 ]; then
       [ "$(banner a "$(addr_of b)" 2222)" = "SSH-2.0-" ] || ready=0
       [ "$(banner a "$(addr_of c)" 2223)" = "SSH-2.0-" ] || ready=0
@@ -475,7 +484,7 @@ start)
   deploy
   wait_ready
   prune_proxy_images
-  say "ready: nextcloud and its proxy on B, photoprism and its proxy on C, the example caller on a worker"
+  say "ready: nextcloud and its proxy on B, photoprism and its proxy on C, the agent on a worker"
   ;;
 stop)
   stop_all
