@@ -49,11 +49,10 @@ struct options
     std::exit(code);
 }
 
-/// The whole command line and environment, in one place.
-inline options parse_options(int argc, char** argv)
+/// What --help says of the broker.
+inline tools::command_line::description broker_description()
 {
-        options o;
-    tools::command_line cli({
+    return {
         .program = "nextprism-broker",
         .synopsis = "--socket PATH --service SERVICE [OPTIONS]\n"
                     "--stop-tree PID --container ID --not-before EPOCH [--grace MS]",
@@ -67,7 +66,12 @@ inline options parse_options(int argc, char** argv)
                  "--helper-image auto (default): stop commands with a helper container of this container's\n"
                  "image; none: signal them from here (a broker in the host PID namespace).",
         .operands_allowed = false,
-    });
+    };
+}
+
+/// Each option, bound to its place in `o`.
+inline void declare_options(tools::command_line& cli, options& o)
+{
     constexpr long week = 7 * 24 * 3600;
     cli.option("--socket", "PATH", "the unix socket validators connect to", o.socket_path)
         .option("--service", "SERVICE", "the target service", [&o](std::string_view v) {
@@ -108,6 +112,39 @@ inline options parse_options(int argc, char** argv)
         .number("--stop-tree", "PID", "as the stop helper: stop this process tree", o.stop_pid, 1, 0x7fffffff)
         .option("--container", "ID", "the stop helper's container (full id)", o.stop_container)
         .number("--not-before", "EPOCH", "the stop helper waits until then", o.not_before, 0LL, 0x7fffffffffffLL);
+}
+
+/// The engine and the target, from the environment.
+inline void read_environment(options& o)
+{
+    nextprism::error_code ec;
+    o.run.engine = nextprism::docker::engine_address_from_environment(ec);
+    if (ec)
+        die(exit_code::usage, "DOCKER_HOST is not a unix:// or tcp:// address");
+    const char* target = std::getenv(nextprism::proxy_run::target_variable(o.service).c_str());
+    o.run.container = target && *target ? target : o.service;
+}
+
+/// The peer uid and the socket's group, when not given: those of the account 'nextprism'.
+inline void default_peer(options& o)
+{
+    if (!o.peer_uids.empty() && o.socket_group)
+        return;
+    const passwd* pw = ::getpwnam("nextprism");
+    if (!pw)
+        die(exit_code::usage, "no --peer-uid/--socket-group and no account 'nextprism'");
+    if (o.peer_uids.empty())
+        o.peer_uids.insert(pw->pw_uid);
+    if (!o.socket_group)
+        o.socket_group = pw->pw_gid;
+}
+
+/// The whole command line and environment, in one place.
+inline options parse_options(int argc, char** argv)
+{
+    options o;
+    tools::command_line cli(broker_description());
+    declare_options(cli, o);
     cli.parse(argc, argv);
     if (o.stop_pid > 0) {
         if (o.stop_container.size() != 64)
@@ -116,25 +153,11 @@ inline options parse_options(int argc, char** argv)
     }
     if (o.socket_path.empty() || o.service.empty())
         cli.usage_error("--socket and --service are required");
-    nextprism::error_code ec;
-    o.run.engine = nextprism::docker::engine_address_from_environment(ec);
-    if (ec)
-        die(exit_code::usage, "DOCKER_HOST is not a unix:// or tcp:// address");
-    const char* target = std::getenv(nextprism::proxy_run::target_variable(o.service).c_str());
-    o.run.container = target && *target ? target : o.service;
+    read_environment(o);
     o.run.hold_until_ended = true;
-    if (o.peer_uids.empty() || !o.socket_group) {
-        const passwd* pw = ::getpwnam("nextprism");
-        if (!pw)
-            die(exit_code::usage, "no --peer-uid/--socket-group and no account 'nextprism'");
-        if (o.peer_uids.empty())
-            o.peer_uids.insert(pw->pw_uid);
-        if (!o.socket_group)
-            o.socket_group = pw->pw_gid;
-    }
+    default_peer(o);
     return o;
 }
-
 
 } // namespace nextprism::broker
 

@@ -44,36 +44,31 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& rules, cons
     std::exit(0);
 }
 
-/** One validator's request, in its own child. */
-[[noreturn]] inline void serve(const options& opts, const nextprism::whitelist& rules, int conn)
+/// Whether the connection is the validator's (SO_PEERCRED: one of the peer uids).
+inline bool from_validator(const options& opts, int conn)
 {
-    using nextprism::proxy_exit_line;
     ucred peer{};
     socklen_t len = sizeof peer;
-    if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || !opts.peer_uids.count(peer.uid))
-        std::exit(0); // not the validator: no answer
-    const auto not_before = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+    return ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && opts.peer_uids.count(peer.uid);
+}
+
+/// The validator's request and the descriptors passed with it; a malformed one is answered.
+inline protocol::request receive_request(int conn, std::vector<int>& fds)
+{
     std::string payload;
-    std::vector<int> fds;
     protocol::request req;
     const bool received = protocol::receive_message(conn, payload, fds, std::chrono::seconds(10));
     if (!received || !protocol::decode(payload, req))
-        answer(conn, exit_code::internal, proxy_exit_line("internal error", "malformed request to the broker"));
+        answer(conn, exit_code::internal,
+               nextprism::proxy_exit_line("internal error", "malformed request to the broker"));
+    return req;
+}
 
-    nextprism::audit_log log;
-    nextprism::error_code ec;
-    log.open(opts.audit_log, ec);
-    if (ec)
-        answer(conn, exit_code::audit_failed,
-               proxy_exit_line("cannot open audit log " + opts.audit_log, ec.message()));
-
-    // The record, from what the broker derives itself where it can: the
-    // fingerprint and comment from the key line, its own service.
-    const nextprism::proxy_run::session_record session(opts.service, req.input, req.ssh_client, req.key,
-                                                       opts.authorized_keys);
-
+/// The broker's own decision on the request; an unknown one is answered.
+inline nextprism::decision decide(const options& opts, const nextprism::whitelist& rules,
+                                  const protocol::request& req, const nextprism::proxy_run::session_record& session,
+                                  int conn)
+{
     nextprism::decision d;
     const bool runs = req.op == "run" || req.op == "dry_run";
     if (runs && session.key_fingerprint().empty()) {
@@ -90,20 +85,14 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& rules, cons
     } else if (runs) {
         d = check_as_sent(rules, opts.service, req.argv); // the grammar and the whitelist again
     } else {
-        answer(conn, exit_code::internal, proxy_exit_line("internal error", "unknown broker request"));
+        answer(conn, exit_code::internal, nextprism::proxy_exit_line("internal error", "unknown broker request"));
     }
-    const auto record = session.decided(d);
-    log.write(record, ec);
-    if (ec)
-        answer(conn, exit_code::audit_failed,
-               proxy_exit_line("cannot write audit log " + opts.audit_log, ec.message()));
-    if (!d) // the validator prints its own refusal; one it did not see gets the broker's
-        answer(conn, exit_code::refused, req.op == "refused" ? "" : proxy_exit_line("refused", d.reason));
-    if (req.op == "dry_run")
-        answer(conn, 0);
-    if (fds.size() != 2)
-        answer(conn, exit_code::internal, proxy_exit_line("internal error", "no output descriptors passed"));
+    return d;
+}
 
+/// The broker's run configuration, with how this child stops a command.
+inline nextprism::proxy_run::run_config run_config_for(const options& opts, long long not_before)
+{
     auto cfg = opts.run;
     if (opts.helper_image != "none") {
         nextprism::broker_stop::helper_config helper;
@@ -120,17 +109,57 @@ inline nextprism::decision check_as_sent(const nextprism::whitelist& rules, cons
             o.stop_grace = std::chrono::milliseconds(grace);
         };
     }
+    return cfg;
+}
+
+/** One validator's request, in its own child. */
+[[noreturn]] inline void serve(const options& opts, const nextprism::whitelist& rules, int conn)
+{
+    using nextprism::proxy_exit_line;
+    if (!from_validator(opts, conn))
+        std::exit(0); // not the validator: no answer
+    const auto not_before = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    std::vector<int> fds;
+    const protocol::request req = receive_request(conn, fds);
+
+    nextprism::audit_log log;
+    nextprism::error_code ec;
+    log.open(opts.audit_log, ec);
+    if (ec)
+        answer(conn, exit_code::audit_failed,
+               proxy_exit_line("cannot open audit log " + opts.audit_log, ec.message()));
+
+    // The record, from what the broker derives itself where it can: the
+    // fingerprint and comment from the key line, its own service.
+    const nextprism::proxy_run::session_record session(opts.service, req.input, req.ssh_client, req.key,
+                                                       opts.authorized_keys);
+    const nextprism::decision d = decide(opts, rules, req, session, conn);
+    const auto record = session.decided(d);
+    log.write(record, ec);
+    if (ec)
+        answer(conn, exit_code::audit_failed,
+               proxy_exit_line("cannot write audit log " + opts.audit_log, ec.message()));
+    if (!d) // the validator prints its own refusal; one it did not see gets the broker's
+        answer(conn, exit_code::refused, req.op == "refused" ? "" : proxy_exit_line("refused", d.reason));
+    if (req.op == "dry_run")
+        answer(conn, 0);
+    if (fds.size() != 2)
+        answer(conn, exit_code::internal, proxy_exit_line("internal error", "no output descriptors passed"));
+
     bool answered = false;
-    nextprism::proxy_run::run(cfg, d, record, log, {fds[0], fds[1], conn}, [&](int status) {
-        if (answered)
-            return;
-        answered = true;
-        // The output is complete: sshd sees its end once the validator exits.
-        ::close(fds[0]);
-        ::close(fds[1]);
-        protocol::send_message(conn, protocol::encode(protocol::reply{status, {}}));
-        ::shutdown(conn, SHUT_RDWR);
-    });
+    nextprism::proxy_run::run(run_config_for(opts, not_before), d, record, log, {fds[0], fds[1], conn},
+                              [&](int status) {
+                                  if (answered)
+                                      return;
+                                  answered = true;
+                                  // The output is complete: sshd sees its end once the validator exits.
+                                  ::close(fds[0]);
+                                  ::close(fds[1]);
+                                  protocol::send_message(conn, protocol::encode(protocol::reply{status, {}}));
+                                  ::shutdown(conn, SHUT_RDWR);
+                              });
     std::exit(0);
 }
 
