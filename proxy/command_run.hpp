@@ -75,6 +75,9 @@ public:
         run_started_ = steady_clock::now();
         start();
         ioc_.run();
+        // The caller's output is complete: its descriptors go back before
+        // the owner closes them (after_output), not when this object goes.
+        pump_.release();
         return status_;
     }
 

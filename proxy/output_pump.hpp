@@ -43,13 +43,22 @@ public:
     {
     }
 
-    ~output_pump()
+    ~output_pump() { release(); }
+
+    /** Hands the descriptors back as they were given (their flags
+        restored), once: the owner may close them after this, and nothing is
+        written to them again. Before the owner closes them, never after,
+        lest the numbers have gone to other files meanwhile. */
+    void release()
     {
         for (auto& s : streams_) {
+            if (!s.descriptor.is_open())
+                continue;
             boost::system::error_code ignored;
             s.descriptor.cancel(ignored);
             ::fcntl(s.descriptor.release(), F_SETFL, s.flags); // back to what we were given
         }
+        failed_ = true; // a push after this is dropped
     }
 
     std::function<void()> on_reader_gone;
