@@ -48,7 +48,6 @@ static_executor make_static(net::any_io_executor ex, const executor_config& c,
             c.retry(), std::move(local), c.executor_options(std::move(p))};
 }
 
-using dns_executor = basic_swarm_executor<ssh_proxy_transport, dns_discovery, any_retry, direct_transport>;
 
 dns_executor make_dns(net::any_io_executor ex, const executor_config& c, std::shared_ptr<const whitelist> p)
 {

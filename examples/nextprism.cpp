@@ -419,8 +419,10 @@ int proxies_command(int argc, char** argv)
         static_list d(ex, config.discovery, config.static_list);
         return list(d);
     }
-    if (!config.engine)
-        fail("configuration", "Swarm discovery needs docker_host (or a static proxy list)", tool_exit::config);
+    if (!config.engine) { // as with_executor: Swarm's DNS names of the proxies
+        dns_discovery d(ex, config.discovery, config.dns);
+        return list(d);
+    }
     swarm_labels d(ex, config.discovery, config.swarm);
     return list(d);
 }

@@ -21,6 +21,9 @@ namespace nextprism {
 using swarm_executor = basic_swarm_executor<ssh_proxy_transport, swarm_labels, any_retry, direct_transport>;
 /// SSH pool + a configured list of proxies + the configured retry.
 using static_executor = basic_swarm_executor<ssh_proxy_transport, static_list, any_retry, direct_transport>;
+/// SSH pool + the proxies' names in Swarm's DNS (tasks.<service>-proxy on
+/// a shared overlay: a worker, without the manager API) + the retry.
+using dns_executor = basic_swarm_executor<ssh_proxy_transport, dns_discovery, any_retry, direct_transport>;
 /// The local engine only, no retry.
 using direct_executor = basic_swarm_executor<no_proxy, local_only_discovery, no_retry, direct_transport>;
 

@@ -350,7 +350,8 @@ deploy() {
   env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never \
     -c "$source_dir/stacks/nextcloud-proxy.yaml" -c "$source_dir/stacks/photoprism-proxy.yaml" "$proxies" \
     >/dev/null 2>"$dir/deploy.err" || { cat "$dir/deploy.err" >&2; exit 1; }
-  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never \
+  # --prune: a service the stack file no longer has (an older bed's) goes.
+  env "${envs[@]}" DOCKER_HOST="unix://$(sock_of a)" docker stack deploy --resolve-image never --prune \
     -c "$source_dir/stacks/agent.yaml" "$callers" >/dev/null 2>"$dir/deploy.err" ||
     { cat "$dir/deploy.err" >&2; exit 1; }
 }

@@ -78,6 +78,8 @@ inline std::string parse_via(std::string_view text, via& v)
     what `f` returns. The executor lives as long as the call:
     - `via::direct`: the local engine only (`direct_executor`);
     - a static proxy list: `static_executor`;
+    - no engine (`docker_host: null`, a container on a worker): Swarm's
+      DNS names of the proxies (`dns_executor`, `discovery.dns_name`);
     - else Swarm discovery on the configured engine: `swarm_executor`.
     `via::proxy` turns the local engine off and Swarm mode on.
     Throws config_error for a configuration that cannot serve `v`. */
@@ -104,8 +106,14 @@ decltype(auto) with_executor(const executor_config& config, std::shared_ptr<cons
                           opts);
         return f(e);
     }
-    if (!config.engine)
-        throw config_error("Swarm discovery needs docker_host (or a static proxy list)");
+    if (!config.engine) {
+        // No engine (a container on a worker): the proxies are found as
+        // tasks.<service>-proxy by Swarm's DNS on the shared overlay.
+        opts.mode = swarm_mode::on;
+        dns_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
+                       dns_discovery(ex, config.discovery, config.dns), config.retry(), std::move(local), opts);
+        return f(e);
+    }
     swarm_executor e(ex, ssh_proxy_transport(ex, config.pool, config.ssh_user),
                      swarm_labels(ex, config.discovery, config.swarm), config.retry(), std::move(local), opts);
     return f(e);
