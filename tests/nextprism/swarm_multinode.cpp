@@ -562,7 +562,8 @@ std::pair<std::vector<std::string>, std::string> split_status(const std::string&
     std::vector<std::string> body;
     std::istringstream in(out);
     for (std::string line; std::getline(in, line);)
-        body.push_back(line);
+        if (!line.empty()) // the -w line starts with a newline of its own
+            body.push_back(line);
     std::string status = body.empty() ? "" : body.back();
     if (!body.empty())
         body.pop_back();
