@@ -427,7 +427,7 @@ int proxies_command(int argc, char** argv)
     return list(d);
 }
 
-const char* const overview = "Usage: nextprism COMMAND [OPTIONS] ...\n"
+const char* const overview = "usage: nextprism COMMAND [OPTIONS] ...\n"
                              "\n"
                              "Runs whitelisted maintenance commands (Nextcloud occ, PhotoPrism) in containers\n"
                              "anywhere in a Docker Swarm.\n"
@@ -437,6 +437,12 @@ const char* const overview = "Usage: nextprism COMMAND [OPTIONS] ...\n"
                              "  check     print what the whitelist makes of a command\n"
                              "  whitelist print or check a whitelist file (also spelt 'policy')\n"
                              "  proxies   list what discovery finds, and whether the proxies answer\n"
+                             "\n"
+                             "\n"
+                             "Exit status:\n"
+                             "  0     --help, --version\n"
+                             "  64    usage: no command, or an unknown one\n"
+                             "  other the command's own table ('nextprism exec --help': its exits)\n"
                              "\n"
                              "Run 'nextprism COMMAND --help' for a command's options and exit statuses.\n";
 
@@ -467,8 +473,11 @@ int main(int argc, char** argv)
     } catch (const tools::config_error& e) {
         fail("configuration", e.what(), tool_exit::config);
     }
-    std::fputs(overview, stderr);
-    std::cerr << "nextprism: " << (command.empty() ? "need a command" : "unknown command " + std::string(command))
+    // One line, as every binary's usage errors (tools/command_line.hpp).
+    std::cerr << "nextprism: "
+              << (command.empty()            ? std::string("need a command")
+                  : command.starts_with('-') ? "unknown option " + std::string(command)
+                                             : "unknown command " + std::string(command))
               << " (see --help)\n";
     return tools::exit_status::usage;
 }
