@@ -90,6 +90,23 @@ TEST_CASE("known_hosts: @cert-authority for this host is refused clearly; for ot
               .verdict == host_verdict::match);
 }
 
+TEST_CASE("known_hosts: a hashed @cert-authority line for this host is refused, not unknown")
+{
+    // Unknown would let trust on first use add the key the CA was to vouch for.
+    const hashed_matcher matches = [](std::string_view pattern, const std::string& name) {
+        return pattern == "|1|c2FsdA==|aGFzaA==" && name == "[10.0.0.5]:2222";
+    };
+    const auto name = known_host_name("10.0.0.5", 2222);
+    const auto r = check_known_hosts("@cert-authority |1|c2FsdA==|aGFzaA== " + key_b + "\n", name, "ssh-ed25519",
+                                     blob_of(key_a), matches);
+    CHECK(r.verdict == host_verdict::unsupported);
+    CHECK(r.line == 1);
+    // For another host the same line says nothing.
+    CHECK(check_known_hosts("@cert-authority |1|c2FsdA==|aGFzaA== " + key_b + "\n", known_host_name("10.0.0.6", 2222),
+                            "ssh-ed25519", blob_of(key_a), matches)
+              .verdict == host_verdict::not_found);
+}
+
 TEST_CASE("known_hosts: a line that does not parse fails the whole check")
 {
     const std::string good = "[10.0.0.5]:2222 " + key_a + "\n";

@@ -97,9 +97,11 @@ enum class host_patterns
     invalid,  ///< an empty pattern
 };
 
-/// Matches a line's comma-separated host patterns against `name`. Hashed
-/// patterns never vouch for a @cert-authority line.
-inline host_patterns match_host_patterns(std::string_view patterns, const std::string& name, bool cert_authority,
+/// Matches a line's comma-separated host patterns against `name`. A hashed
+/// pattern counts on a @cert-authority line too: such a line then makes the
+/// host "unsupported" (refused), never unknown (which trust on first use
+/// would fill in).
+inline host_patterns match_host_patterns(std::string_view patterns, const std::string& name,
                                          const hashed_matcher& hashed_match)
 {
     bool positive = false, negated = false;
@@ -110,7 +112,7 @@ inline host_patterns match_host_patterns(std::string_view patterns, const std::s
         if (p.empty())
             return host_patterns::invalid;
         if (p.starts_with("|1|")) {
-            if (cert_authority || !hashed_match)
+            if (!hashed_match)
                 continue;
             if (hashed_match(p, name))
                 positive = true;
@@ -207,7 +209,7 @@ inline known_hosts_result check_known_hosts(std::string_view text, const std::st
             continue;
         }
         const bool cert_authority = entry.marker == "@cert-authority";
-        const auto match = match_host_patterns(entry.patterns, name, cert_authority, hashed_match);
+        const auto match = match_host_patterns(entry.patterns, name, hashed_match);
         if (match == host_patterns::invalid)
             return invalid_known_hosts_line(number, "an empty host pattern");
         if (match == host_patterns::no_match)
