@@ -63,7 +63,7 @@ echo "    where the target's task runs)"
 
 cat >"$demo/nextprism.json" <<JSON
 {"docker_host": "unix://$NEXTPRISM_SWARM_SOCK_A",
- "containers": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
+ "targets": {"nextcloud": "nptargets_nextcloud", "photoprism": "nptargets_photoprism"},
  "ssh": {"private_key": "$NEXTPRISM_SWARM_KEYS/client_ed25519", "known_hosts": "$NEXTPRISM_SWARM_KEYS/known_hosts"}}
 JSON
 
