@@ -23,6 +23,7 @@
 // ran, how it ended.
 #include "agent/admin_view.hpp"
 #include "agent/callers.hpp"
+#include "agent/http_session.hpp"
 #include "agent/run_registry.hpp"
 #include "agent/status_page.hpp"
 
@@ -30,8 +31,6 @@
 #include <nextprism/tools/command_line.hpp>
 #include <nextprism/tools/outcome.hpp>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,12 +41,8 @@
 
 #include <array>
 #include <ctime>
-#include <deque>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,10 +55,6 @@ using unix_socket = net::local::stream_protocol;
 namespace av = nextprism::agent;
 
 namespace {
-
-constexpr std::size_t max_body = 64 * 1024;
-constexpr std::size_t max_queued = 16 * 1024 * 1024; // a client that reads slower than this falls behind: its run stops
-constexpr auto progress_every = std::chrono::milliseconds(250);
 
 /// What the agent's limits are, decided once from the command line.
 struct agent_limits
@@ -94,11 +85,6 @@ std::string utc_now()
     const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
     std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(ms));
     return text;
-}
-
-std::string json_text(const nlohmann::ordered_json& j)
-{
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// POST /v1/exec's body, checked; `error` says what is wrong with it.
@@ -144,265 +130,6 @@ exec_body parse_exec_body(const std::string& body, std::chrono::milliseconds def
     }
     return b;
 }
-
-template<class Executor>
-class http_agent;
-
-/// Who is at the other end, for the log: "127.0.0.1:40312".
-inline std::string describe_peer(const tcp::socket& s)
-{
-    error_code ec;
-    const auto remote = s.remote_endpoint(ec);
-    return ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
-}
-
-/// On the unix socket the kernel says who: "unix:uid=1000,pid=4242".
-inline std::string describe_peer(const unix_socket::socket& s)
-{
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(const_cast<unix_socket::socket&>(s).native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return "unix:?";
-    return "unix:uid=" + std::to_string(cred.uid) + ",pid=" + std::to_string(cred.pid);
-}
-
-/** One HTTP connection, over TCP or the unix socket (`Protocol`): requests
-    one after another (keep-alive), except that POST /v1/exec streams its
-    events and then closes. */
-template<class Executor, class Protocol>
-class session : public std::enable_shared_from_this<session<Executor, Protocol>>
-{
-public:
-    session(typename Protocol::socket s, http_agent<Executor>& a, std::shared_ptr<std::size_t> open)
-        : stream_(std::move(s)), agent_(a), peer_(describe_peer(stream_.socket())), open_(std::move(open))
-    {
-        ++*open_;
-    }
-    ~session() { --*open_; }
-
-    void start() { read_request(); }
-
-    // ---- plain responses -------------------------------------------------------------
-
-    void respond(http::status status, std::string type, std::string body, std::string_view retry_after = {})
-    {
-        auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
-        res->set(http::field::server, "nextprism-agent");
-        if (!retry_after.empty())
-            res->set(http::field::retry_after, retry_after);
-        res->set(http::field::content_type, type);
-        res->set(http::field::cache_control, "no-store");
-        res->keep_alive(request_.keep_alive());
-        res->body() = std::move(body);
-        res->prepare_payload();
-        http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
-            if (ec || !res->keep_alive())
-                return self->close();
-            self->read_request();
-        });
-    }
-
-    void respond_json(http::status status, const nlohmann::ordered_json& j)
-    {
-        respond(status, "application/json", json_text(j) + "\n");
-    }
-
-    /// `{"error": …, "detail": …}`; `retry_after` (seconds) for 429 and 503.
-    void respond_error(http::status status, std::string message, std::string detail = {},
-                       std::string_view retry_after = {})
-    {
-        nlohmann::ordered_json j{{"error", std::move(message)}};
-        if (!detail.empty())
-            j["detail"] = std::move(detail);
-        respond(status, "application/json", json_text(j) + "\n", retry_after);
-    }
-
-    const http::request<http::string_body>& request() const { return request_; }
-    const std::string& peer() const { return peer_; }
-
-    // ---- a streamed run --------------------------------------------------------------
-
-    void stream_run(std::shared_ptr<av::run_record> run, command_request request)
-    {
-        run_ = std::move(run);
-        std::ostringstream head;
-        http::response<http::empty_body> res{http::status::ok, request_.version()};
-        res.set(http::field::server, "nextprism-agent");
-        res.set(http::field::content_type, "application/x-ndjson");
-        res.set(http::field::cache_control, "no-store");
-        res.set("X-Nextprism-Run", std::to_string(run_->id));
-        res.keep_alive(false);
-        res.chunked(true);
-        head << res.base();
-        queue_raw(head.str());
-        event({{"event", "accepted"}, {"id", std::to_string(run_->id)}, {"service", run_->service},
-               {"argv", run_->argv}});
-        watch_client();
-        auto self = this->shared_from_this();
-        agent_.executor().async_run(
-            std::move(request),
-            [self](output_stream s, std::string_view data) { self->on_output(s, data); },
-            [self](const start_report& at) {
-                self->event({{"event", "started"}, {"route", at.route}, {"started_in", at.label()}});
-            },
-            net::bind_cancellation_slot(run_->cancel.slot(), [self](error_code ec, command_result r) {
-                self->on_finished(ec, std::move(r));
-            }));
-    }
-
-private:
-    void read_request()
-    {
-        parser_.emplace();
-        parser_->body_limit(max_body);
-        stream_.expires_after(std::chrono::seconds(30));
-        http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof)
-                return self->close();
-            if (ec == http::error::body_limit) { // the rest of the body is unread: answer, then close
-                self->request_ = {};
-                self->request_.keep_alive(false);
-                return self->respond_error(http::status::payload_too_large, "the body is over 64 KiB");
-            }
-            if (ec)
-                return self->close();
-            self->stream_.expires_never();
-            self->request_ = self->parser_->release();
-            self->agent_.route(self);
-        });
-    }
-
-    void close()
-    {
-        beast::error_code ignored;
-        stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
-        stream_.socket().close(ignored);
-    }
-
-    void on_output(output_stream s, std::string_view data)
-    {
-        event({{"event", s == output_stream::out ? "stdout" : "stderr"}, {"data", data}});
-        if (run_->scanner.feed(s, data) && std::chrono::steady_clock::now() - last_progress_ >= progress_every) {
-            last_progress_ = std::chrono::steady_clock::now();
-            progress_event();
-        }
-    }
-
-    void progress_event()
-    {
-        const auto& p = run_->scanner.current();
-        event({{"event", "progress"}, {"files", p.files}, {"folders", p.folders}, {"last", p.last}});
-    }
-
-    void on_finished(error_code ec, command_result r)
-    {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                              run_->started);
-        auto summary = tools::run_summary(run_->service, run_->argv, ec, r, run_->scanner.current(), ms);
-        summary["id"] = std::to_string(run_->id);
-        if (!run_->cancelled_by.empty())
-            summary["cancelled_by"] = run_->cancelled_by;
-        agent_.runs().finish(run_, summary);
-        if (run_->scanner.current().files + run_->scanner.current().folders > 0)
-            progress_event(); // the last count, whatever the throttle held back
-        nlohmann::ordered_json j{{"event", "finished"}};
-        j.update(summary);
-        event(j);
-        queue_raw("0\r\n\r\n"); // the last chunk
-        finished_ = true;
-        auto record = run_->to_json();
-        record["peer"] = run_->peer;
-        agent_.log("run_finished", std::move(record));
-    }
-
-    void event(const nlohmann::ordered_json& j)
-    {
-        const auto line = json_text(j) + "\n";
-        char size[20];
-        std::snprintf(size, sizeof size, "%zx\r\n", line.size());
-        queue_raw(size + line + "\r\n");
-    }
-
-    void queue_raw(std::string bytes)
-    {
-        if (gone_)
-            return;
-        queued_ += bytes.size();
-        out_.push_back(std::move(bytes));
-        if (queued_ > max_queued && run_)
-            run_->request_cancel("client too slow");
-        if (!writing_)
-            write_next();
-    }
-
-    void write_next()
-    {
-        if (gone_) { // nothing is in flight now: what is queued can go
-            out_.clear();
-            queued_ = 0;
-            writing_ = false;
-            return;
-        }
-        if (out_.empty()) {
-            writing_ = false;
-            if (finished_)
-                close();
-            return;
-        }
-        writing_ = true;
-        net::async_write(stream_.socket(), net::buffer(out_.front()),
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->queued_ -= self->out_.front().size();
-                             self->out_.pop_front();
-                             if (ec)
-                                 self->client_gone();
-                             self->write_next();
-                         });
-    }
-
-    /// The client sends nothing while its run streams; a read that ends
-    /// means it went away (or broke the protocol): the run stops.
-    void watch_client()
-    {
-        stream_.socket().async_read_some(net::buffer(probe_), [self = this->shared_from_this()](beast::error_code ec,
-                                                                                                std::size_t) {
-            if (self->finished_ && self->out_.empty())
-                return;
-            if (ec)
-                return self->client_gone();
-            self->watch_client();
-        });
-    }
-
-    /// The buffer of a write in flight stays until its handler ran (write_next clears the rest).
-    void client_gone()
-    {
-        if (gone_)
-            return;
-        gone_ = true;
-        if (!writing_) {
-            out_.clear();
-            queued_ = 0;
-        }
-        if (run_)
-            run_->request_cancel("client gone");
-        close();
-    }
-
-    beast::basic_stream<Protocol> stream_;
-    http_agent<Executor>& agent_;
-    beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
-    http::request<http::string_body> request_;
-    std::shared_ptr<av::run_record> run_;
-    const std::string peer_;
-    std::shared_ptr<std::size_t> open_; // the agent's count of open connections (outlives the agent)
-    std::deque<std::string> out_;
-    std::size_t queued_ = 0;
-    bool writing_ = false, finished_ = false, gone_ = false;
-    std::chrono::steady_clock::time_point last_progress_{};
-    std::array<char, 512> probe_{};
-};
 
 template<class Executor>
 class http_agent
@@ -477,7 +204,7 @@ public:
     {
         nlohmann::ordered_json j{{"time", utc_now()}, {"event", event}};
         j.update(fields);
-        std::cerr << json_text(j) << "\n";
+        std::cerr << av::json_text(j) << "\n";
     }
 
     template<class Session>
@@ -616,7 +343,7 @@ private:
             if (*open_ >= limits_.max_connections)
                 refuse_busy(std::move(sock));
             else
-                std::make_shared<session<Executor, protocol>>(std::move(sock), *this, open_)->start();
+                std::make_shared<av::session<http_agent, protocol>>(std::move(sock), *this, open_)->start();
             accept(acceptor);
         });
     }

@@ -12,7 +12,7 @@
 #     stacks/nextcloud-proxy.yaml and stacks/photoprism-proxy.yaml (one on
 #     each node that may run its target), the agent (nextprism-agent, the
 #     executor over HTTP) with stacks/agent.yaml on a worker;
-#  3. from node A, the Swarm-aware executor (nextprism-run) finds each
+#  3. from node A, `nextprism exec` (the Swarm-aware executor) finds each
 #     target's node and the proxy there by their labels and runs
 #     whitelisted commands through it over SSH; refusals show the reason;
 #  4. C's proxy is killed: Swarm restarts it and the executor's retries
@@ -27,11 +27,11 @@ scripts/install-deps.sh
 
 build=${NEXTPRISM_BUILD_DIR:-build}
 scripts/configure.sh "$build" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nextprism-run >/dev/null
+cmake --build "$build" -j"$(nproc)" --target nextprism-cli >/dev/null
 build=$(realpath "$build")
 demo=$build/demo
 swarm=$demo/swarm
-run_bin=$build/examples/nextprism-run
+cli_bin=$build/examples/nextprism
 # The images' cache (proxy/build-image.sh's default place): built once.
 export NEXTPRISM_IMAGE_CACHE=${NEXTPRISM_IMAGE_CACHE:-$build/image-cache}
 
@@ -69,10 +69,12 @@ JSON
 
 # A caller on node A: its network namespace, its engine.
 from_a() {
-  echo "\$ (on node A) nextprism-run -v nextprism.json swarm $*"
+  local service=$1
+  shift
+  echo "\$ (on node A) nextprism exec -v --config nextprism.json $service -- $*"
   local status=0
-  nsenter --net="/run/netns/$NEXTPRISM_SWARM_NETNS_A" "$run_bin" -v "$demo/nextprism.json" swarm "$@" ||
-    status=$?
+  nsenter --net="/run/netns/$NEXTPRISM_SWARM_NETNS_A" "$cli_bin" exec -v --config "$demo/nextprism.json" \
+    "$service" -- "$@" || status=$?
   echo "(exit $status)"
 }
 

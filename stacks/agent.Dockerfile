@@ -1,7 +1,7 @@
 # The agent's image: nextprism-agent (examples/nextprism_agent.cpp), the
-# executor over HTTP for the apps on the Swarm, and nextprism-run (the
-# assemblies, for `docker exec` by hand), in a small Debian image, for
-# stacks/agent.yaml. Build from the repository's root:
+# executor over HTTP for the apps on the Swarm, and the `nextprism` command
+# line (for `docker exec` by hand: `nextprism exec`, `nextprism proxies`),
+# in a small Debian image, for stacks/agent.yaml. Build from the repository's root:
 #
 #   docker build -f stacks/agent.Dockerfile -t nextprism.invalid/agent .
 #
@@ -21,9 +21,9 @@ COPY examples/ examples/
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
       -DNEXTPRISM_BUILD_TESTS=OFF -DNEXTPRISM_BUILD_BENCHMARKS=OFF -DNEXTPRISM_BUILD_PROXY=OFF \
       -DNEXTPRISM_BUILD_EXAMPLES=ON \
- && cmake --build /build -j"$(nproc)" --target nextprism-agent nextprism-run \
+ && cmake --build /build -j"$(nproc)" --target nextprism-agent nextprism-cli \
  && install -D -s -m 0755 /build/examples/nextprism-agent /stage/usr/local/bin/nextprism-agent \
- && install -D -s -m 0755 /build/examples/nextprism-run /stage/usr/local/bin/nextprism-run
+ && install -D -s -m 0755 /build/examples/nextprism /stage/usr/local/bin/nextprism
 
 FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive

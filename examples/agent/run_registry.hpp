@@ -96,7 +96,6 @@ public:
         r->service = std::move(s.service);
         r->rule = std::move(s.rule);
         r->argv = std::move(s.argv);
-        ++in_flight_by_caller_[r->caller];
         r->submitted_at = std::chrono::system_clock::now();
         r->started = std::chrono::steady_clock::now();
         active_[r->id] = r;
@@ -107,8 +106,6 @@ public:
     {
         r->summary = std::move(summary);
         active_.erase(r->id);
-        if (auto it = in_flight_by_caller_.find(r->caller); it != in_flight_by_caller_.end() && --it->second == 0)
-            in_flight_by_caller_.erase(it);
         finished_.push_back(r);
         while (finished_.size() > keep_)
             finished_.pop_front();
@@ -147,11 +144,14 @@ public:
 
     std::size_t in_flight() const noexcept { return active_.size(); }
 
-    /// Runs in flight that `caller` started (the per-caller cap's count).
+    /// Runs in flight that `caller` started (the per-caller cap's count;
+    /// a walk of the runs in flight, which --max-connections bounds).
     std::size_t in_flight_for(const std::string& caller) const
     {
-        const auto it = in_flight_by_caller_.find(caller);
-        return it == in_flight_by_caller_.end() ? 0 : it->second;
+        std::size_t n = 0;
+        for (const auto& entry : active_)
+            n += entry.second->caller == caller;
+        return n;
     }
 
     /// A request over its caller's cap (429): never a run.
@@ -181,7 +181,6 @@ private:
     std::size_t keep_;
     std::uint64_t last_id_ = 0;
     std::map<std::uint64_t, std::shared_ptr<run_record>> active_;
-    std::map<std::string, std::size_t> in_flight_by_caller_;
     std::uint64_t over_cap_ = 0;
     std::deque<std::shared_ptr<run_record>> finished_;
     std::map<std::string, std::uint64_t> by_outcome_;

@@ -410,13 +410,16 @@ char node_of_task(const std::string& service)
     return 0;
 }
 
-/// nextprism-run in the agent's container, by `docker exec` on its node.
+/// `nextprism exec` in the agent's container (the image ships the CLI), by
+/// `docker exec` on its node: its configuration has no engine, so the
+/// proxies are found by Swarm's DNS.
 process_result from_caller(std::vector<std::string> args)
 {
     const char n = node_of_task("npcaller_agent");
     const auto id = trim(docker_on(n, {"ps", "-q", "--filter", "label=com.docker.swarm.service.name=npcaller_agent"}).out);
     REQUIRE_FALSE(id.empty());
-    args.insert(args.begin(), {"exec", id, "nextprism-run", "/etc/nextprism/nextprism.json"});
+    args.insert(args.begin() + 1, "--");
+    args.insert(args.begin(), {"exec", id, "nextprism", "exec", "--config", "/etc/nextprism/nextprism.json"});
     return docker_on(n, std::move(args));
 }
 
@@ -511,13 +514,13 @@ TEST_CASE("3 nodes: a caller on a worker reaches both targets by Swarm's DNS ove
     CHECK(trim(role.out) == "worker");
 
     const auto c_before = lines(audit_log('c', "photoprism-proxy"));
-    const auto photo = from_caller({"dns", "photoprism", "photoprism", "status"});
+    const auto photo = from_caller({"photoprism", "photoprism", "status"});
     INFO(photo.err);
     CHECK(photo.exit_code == 0);
     const auto photo_ref = reference('c', "photoprism", photoprism_status);
     CHECK(photo.out == photo_ref.out);
 
-    const auto occ = from_caller({"dns", "nextcloud", "php", "occ", "status"});
+    const auto occ = from_caller({"nextcloud", "php", "occ", "status"});
     INFO(occ.err);
     CHECK(occ.exit_code == 0);
     const auto occ_ref = reference('b', "nextcloud", occ_status);
@@ -530,7 +533,7 @@ TEST_CASE("3 nodes: a caller on a worker reaches both targets by Swarm's DNS ove
 
     // A refusal from there says the rule; a target without a proxy task is
     // an error, not a hang.
-    const auto refused = from_caller({"dns", "nextcloud", "php", "occ", "config:list"});
+    const auto refused = from_caller({"nextcloud", "php", "occ", "config:list"});
     CHECK(refused.exit_code == 65);
     CHECK(refused.err.find("refused") != std::string::npos);
 }
@@ -825,7 +828,7 @@ TEST_CASE("3 nodes: the client key rotated while commands run: both keys meanwhi
     CHECK(run_process({"/usr/bin/cmp", "-s", new_key, keys + "/client_ed25519"}, {}).exit_code == 0);
     // The agent's stack takes the new client key secret.
     restore_swarm();
-    const auto photo = from_caller({"dns", "photoprism", "photoprism", "status"});
+    const auto photo = from_caller({"photoprism", "photoprism", "status"});
     INFO(photo.err);
     CHECK(photo.exit_code == 0);
 }

@@ -4,7 +4,7 @@
 # exit-status table), --version (exit 0, "PROG VERSION"), an unknown option
 # and a bad number exit 64 with one line saying so. The validator says it in
 # the wire contract's form ("nextprism: usage: ...").
-#   binaries.sh VERSION VALIDATE BROKER EXEC RUN CHECK DIRECT_EXEC NEXTPRISM AGENT
+#   binaries.sh VERSION VALIDATE BROKER EXEC RUN NEXTPRISM AGENT
 set -uo pipefail
 version=$1
 shift
@@ -47,7 +47,7 @@ expect "validate NEXTPRISM_TIMEOUT=soon" 64 "nextprism: usage: NEXTPRISM_TIMEOUT
 expect "broker --max-children 0" 64 "nextprism-broker: --max-children: '0' is not a whole number from 1 to 4096" -- \
   env -i "$broker" --socket /nonexistent --service nextcloud --max-children 0
 expect "run with too few operands" 64 "nextprism-run: need CONFIG.json" -- "$run" config.json swarm
-cli=$7
+cli=$5
 expect "nextprism with no command" 64 "nextprism: need a command (see --help)" -- "$cli"
 expect "nextprism frobnicate" 64 "nextprism: unknown command frobnicate (see --help)" -- "$cli" frobnicate
 for sub in exec check whitelist proxies; do
@@ -55,8 +55,8 @@ for sub in exec check whitelist proxies; do
   [[ $h == "usage: nextprism $sub "* && $h == *"Exit status:"* ]] || fail "nextprism $sub --help: ${h:0:80}"
   expect "nextprism $sub --bogus" 64 "nextprism $sub: unknown option --bogus (see --help)" -- "$cli" "$sub" --bogus
 done
-expect "agent --max-runs-per-caller 0" 64 "nextprism-agent: --max-runs-per-caller:" -- "$8" --max-runs-per-caller 0
-expect "agent --drain-timeout soon" 64 "nextprism-agent: --drain-timeout: 'soon' is not a duration" -- "$8" --drain-timeout soon
+expect "agent --max-runs-per-caller 0" 64 "nextprism-agent: --max-runs-per-caller:" -- "$6" --max-runs-per-caller 0
+expect "agent --drain-timeout soon" 64 "nextprism-agent: --drain-timeout: 'soon' is not a duration" -- "$6" --drain-timeout soon
 # A command's own options after the service are the command's.
 expect "run: the command's --help is an operand" 78 "nextprism-run:" -- "$run" /nonexistent.json swarm nextcloud php occ --help
 [ "$failed" = 0 ] && echo "ok: $# binaries: --help, --version, unknown options and strict values"
