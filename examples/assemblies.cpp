@@ -147,8 +147,8 @@ int main(int argc, char** argv)
     const std::string& kind = operands[1];
     if (kind != "static" && kind != "dns" && !config.engine)
         fail(kind + " needs docker_host in the configuration", 78);
-    command_request request{operands[2], std::vector<std::string>(operands.begin() + 3, operands.end()),
-                            config.command_timeout};
+    // No timeout here: the executor takes the configuration's, per whitelist rule.
+    command_request request{operands[2], std::vector<std::string>(operands.begin() + 3, operands.end()), {}};
     request.detect_failures = !trust_exit_status;
     if (kind == "swarm")
         return run<swarm_executor>(make_swarm, config, rules, std::move(request));

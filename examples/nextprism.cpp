@@ -269,7 +269,8 @@ int exec_command(int argc, char** argv)
         cli.usage_error("--json and --json-stream exclude each other");
     auto config = load_config(o.config);
     auto rules = load_whitelist(config.whitelist_file);
-    command_request request{service, std::move(args), o.timeout.count() ? o.timeout : config.command_timeout};
+    // No --timeout: the configuration's, per whitelist rule (the executor decides).
+    command_request request{service, std::move(args), o.timeout};
     request.detect_failures = !o.trust_exit_status;
 
     net::io_context io;

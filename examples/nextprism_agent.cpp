@@ -59,7 +59,6 @@ namespace {
 /// What the agent's limits are, decided once from the command line.
 struct agent_limits
 {
-    std::chrono::milliseconds default_timeout{0};
     std::size_t keep_runs = 200;
     std::size_t max_connections = 256;
     std::size_t max_runs_per_caller = 32;
@@ -94,7 +93,7 @@ struct exec_body
     std::string error;
 };
 
-exec_body parse_exec_body(const std::string& body, std::chrono::milliseconds default_timeout)
+exec_body parse_exec_body(const std::string& body)
 {
     exec_body b;
     const auto j = nlohmann::json::parse(body, nullptr, false);
@@ -113,7 +112,7 @@ exec_body parse_exec_body(const std::string& body, std::chrono::milliseconds def
             return {{}, "argv: every element must be a string"};
         b.request.argv.push_back(a);
     }
-    b.request.timeout = default_timeout;
+    // Without "timeout": the configuration's for the command's rule (the executor decides).
     if (j.contains("timeout")) {
         const auto& t = j["timeout"];
         std::optional<std::chrono::milliseconds> d;
@@ -266,7 +265,7 @@ private:
     template<class Session>
     void exec(const std::shared_ptr<Session>& s, const std::string& caller)
     {
-        auto body = parse_exec_body(s->request().body(), limits_.default_timeout);
+        auto body = parse_exec_body(s->request().body());
         if (!body.error.empty()) {
             log("bad_request", {{"caller", caller}, {"peer", s->peer()}, {"detail", body.error}});
             return s->respond_error(http::status::bad_request, "invalid exec request", body.error);
@@ -509,7 +508,6 @@ int main(int argc, char** argv)
             throw tools::config_error("--listen " + o.listen + ": an address other than loopback needs --token-file");
         const auto config = tools::load_config(o.config);
         const auto rules = tools::load_whitelist(config.whitelist_file);
-        o.limits.default_timeout = config.command_timeout;
         net::io_context io;
         return tools::with_executor(config, rules, io.get_executor(), o.via, [&](auto& executor) {
             http_agent<std::remove_cvref_t<decltype(executor)>> a(io, executor, rules, callers, o.limits);

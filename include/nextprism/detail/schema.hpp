@@ -215,6 +215,21 @@ public:
         }
     }
 
+    /// An object of milliseconds by name, each 0 .. 30 days; merged into `out`.
+    void read(std::string_view key, std::map<std::string, std::chrono::milliseconds, std::less<>>& out)
+    {
+        if (auto v = find(key)) {
+            if (!v->is_object())
+                fail(key, "expected an object");
+            schema_object o(*v, at(key));
+            for (const auto& [name, value] : v->items()) {
+                auto ms = std::chrono::milliseconds(0);
+                o.read(name, ms);
+                out[name] = ms;
+            }
+        }
+    }
+
     /// A nested object: `f(schema_object&)`, then unknown keys are refused.
     template<class F>
     void nested(std::string_view key, F f)

@@ -29,7 +29,11 @@ namespace nextprism {
           "prefer_local": true,
           "docker_host": "unix:///var/run/docker.sock",  // or null: no local engine
           "whitelist_file": "",             // empty: the compiled-in whitelist
-          "command_timeout_ms": 0,
+          "command_timeout_ms": 0,       // a request without a timeout, of a rule not below (0: none)
+          "command_timeouts_ms": {"php occ status": 60000, "photoprism status": 60000,
+                                  "php occ files:scan": 14400000, "php occ memories:index": 14400000,
+                                  "photoprism index": 14400000, "photoprism import": 14400000},
+                                         // per whitelist rule; a key replaces the default's entry
           "targets": {"nextcloud": "cloud_app"},         // service → its Swarm service/container
           "ssh": {"user": "nextprism", "private_key": "", "passphrase_file": "",
                   "known_hosts": "", "trust_on_first_use": false, "port": 22,
@@ -52,11 +56,23 @@ namespace nextprism {
 */
 struct executor_config
 {
+    static std::map<std::string, std::chrono::milliseconds, std::less<>> default_command_timeouts()
+    {
+        using std::chrono::hours, std::chrono::minutes;
+        return {{"php occ status", minutes(1)},     {"photoprism status", minutes(1)},
+                {"php occ files:scan", hours(4)},   {"php occ memories:index", hours(4)},
+                {"photoprism index", hours(4)},     {"photoprism import", hours(4)}};
+    }
+
     swarm_mode mode = swarm_mode::automatic;
     bool prefer_local = true;
     std::optional<docker::engine_address> engine = docker::engine_address{};
     std::string whitelist_file;
     std::chrono::milliseconds command_timeout{0};
+    /// Per whitelist rule: status a minute; scans and imports 4 hours, the
+    /// proxy's own deadline (a real files:scan of a large instance takes an
+    /// hour or more).
+    std::map<std::string, std::chrono::milliseconds, std::less<>> command_timeouts = default_command_timeouts();
     target_names targets;
 
     std::string ssh_user = "nextprism";
@@ -92,7 +108,7 @@ struct executor_config
 
     swarm_executor_options executor_options(std::shared_ptr<const whitelist> rules) const
     {
-        return {mode, prefer_local, command_timeout, std::move(rules), breaker};
+        return {mode, prefer_local, command_timeout, command_timeouts, std::move(rules), breaker};
     }
 };
 

@@ -37,10 +37,20 @@ struct swarm_executor_options
     /// Used when a request has no timeout of its own (0: none). A timeout
     /// bounds the whole run, its retries included.
     std::chrono::milliseconds default_timeout{0};
+    /// Per whitelist rule ("php occ status"): the timeout of a request of
+    /// that rule that has none of its own, before `default_timeout` (0: none).
+    std::map<std::string, std::chrono::milliseconds, std::less<>> rule_timeouts;
     /// Checked before anything leaves this process (the proxy checks again).
     std::shared_ptr<const nextprism::whitelist> whitelist = default_whitelist();
     /// One breaker per proxy endpoint, all with these settings.
     breaker_options breaker;
+
+    /// A request of `rule` that has no timeout of its own gets this.
+    std::chrono::milliseconds timeout_for(std::string_view rule) const
+    {
+        const auto it = rule_timeouts.find(rule);
+        return it != rule_timeouts.end() ? it->second : default_timeout;
+    }
 };
 
 /// Counters for the admin view.

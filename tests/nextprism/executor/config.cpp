@@ -119,7 +119,36 @@ TEST_CASE("executor config: errors name the key")
           "ssh.passphrase_file: cannot read /nonexistent/pass");
     CHECK(refusal(R"([1])") == "(top level): expected an object");
     CHECK(refusal(R"({"ssh": 1})") == "ssh: expected an object");
+    CHECK(refusal(R"({"command_timeouts_ms": {"php occ status": "1m"}})") ==
+          "command_timeouts_ms.php occ status: expected an integer");
+    CHECK(refusal(R"({"command_timeouts_ms": [1]})") == "command_timeouts_ms: expected an object");
     CHECK(refusal(R"({"swarm": "on",})").find("line 1, column 16") != std::string::npos);
+}
+
+TEST_CASE("executor config: timeouts per whitelist rule, a key replacing the default's entry")
+{
+    error_code ec;
+    std::string reason;
+    // The defaults fit the commands: status a minute, scans and imports hours.
+    const auto d = executor_config::from_json("{}", ec, reason);
+    REQUIRE_FALSE(ec);
+    CHECK(d.command_timeouts.at("php occ status") == 60s);
+    CHECK(d.command_timeouts.at("photoprism status") == 60s);
+    CHECK(d.command_timeouts.at("php occ files:scan") == 4h);
+    CHECK(d.command_timeouts.at("photoprism index") == 4h);
+    CHECK(d.command_timeout == 0ms);
+    const auto c = executor_config::from_json(
+        R"({"command_timeout_ms": 600000, "command_timeouts_ms": {"php occ files:scan": 86400000, "photoprism index": 0}})",
+        ec, reason);
+    REQUIRE_FALSE(ec);
+    CHECK(c.command_timeouts.at("php occ files:scan") == 24h);
+    CHECK(c.command_timeouts.at("php occ status") == 60s); // kept
+    // What the executor is given: a rule's own, 0 for "none", else the fallback.
+    const auto o = c.executor_options(default_whitelist());
+    CHECK(o.timeout_for("php occ files:scan") == 24h);
+    CHECK(o.timeout_for("photoprism index") == 0ms);
+    CHECK(o.timeout_for("php occ status") == 60s);
+    CHECK(o.timeout_for("php occ maintenance:repair") == 600s);
 }
 
 TEST_CASE("executor config errors: one key-path format, as in whitelist files")

@@ -341,6 +341,27 @@ TEST_CASE("executor: the timeout bounds the whole run, its retries included")
     CHECK(b.proxy.s->timeouts == std::vector<std::chrono::milliseconds>(3, 0ms));
 }
 
+TEST_CASE("executor: a request without a timeout gets its rule's, else the default; its own wins")
+{
+    swarm_executor_options opts;
+    opts.default_timeout = 5000ms;
+    opts.rule_timeouts = {{"php occ status", 800ms}, {"photoprism import", 0ms}};
+    assembly<no_retry> a(no_retry{}, {node_a}, {}, opts);
+    a.proxy.s->steps.assign(4, step{});
+    REQUIRE_FALSE(a.run(occ_status).first);                          // the rule's
+    REQUIRE_FALSE(a.run(import_files, "photoprism").first);          // the rule's: none
+    REQUIRE_FALSE(a.run({"php", "occ", "files:scan", "--all"}).first); // not listed: the default
+    REQUIRE_FALSE(a.run(occ_status, "nextcloud", 300ms).first);      // the request's own
+    const auto& t = a.proxy.s->timeouts;
+    REQUIRE(t.size() == 4);
+    CHECK(t[0] <= 800ms);
+    CHECK(t[0] > 400ms);
+    CHECK(t[1] == 0ms);
+    CHECK(t[2] <= 5000ms);
+    CHECK(t[2] > 4000ms);
+    CHECK(t[3] <= 300ms);
+}
+
 TEST_CASE("executor: an attempt that may have started the command is not hidden by a later 'no route'")
 {
     // The connection drops mid-command (it may have run), the retry finds

@@ -83,10 +83,29 @@ inline std::string parse_via(std::string_view text, via& v)
     - else Swarm discovery on the configured engine: `swarm_executor`.
     `via::proxy` turns the local engine off and Swarm mode on.
     Throws config_error for a configuration that cannot serve `v`. */
+/// Every key of `command_timeouts_ms` names a rule of the whitelist in
+/// use or of the compiled-in one (whose rules the defaults name): a typo
+/// would otherwise leave its command with no timeout, silently.
+inline void check_command_timeouts(const executor_config& config, const whitelist& rules)
+{
+    const auto known = [&](const std::string& name, const whitelist& w) {
+        for (const auto& service : w.services())
+            for (const auto& command : service.commands)
+                if (command.name() == name)
+                    return true;
+        return false;
+    };
+    for (const auto& entry : config.command_timeouts)
+        if (!known(entry.first, rules) && !known(entry.first, whitelist::builtin()))
+            throw config_error("command_timeouts_ms." + entry.first +
+                               ": no whitelist rule of that name (e.g. \"php occ files:scan\")");
+}
+
 template<class F>
 decltype(auto) with_executor(const executor_config& config, std::shared_ptr<const whitelist> rules,
                              boost::asio::any_io_executor ex, via v, F&& f)
 {
+    check_command_timeouts(config, *rules);
     std::optional<direct_transport> local;
     if (config.engine && v != via::proxy)
         local.emplace(ex, *config.engine,

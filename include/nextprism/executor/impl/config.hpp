@@ -186,6 +186,7 @@ inline executor_config read_executor_config(const nlohmann::json& root)
     read_docker_host(top, c);
     top.read("whitelist_file", c.whitelist_file);
     top.read("command_timeout_ms", c.command_timeout);
+    top.read("command_timeouts_ms", c.command_timeouts);
     read_targets(top, "targets", c.targets);
     std::uint16_t port = 22;
     top.nested("ssh", [&](schema_object& o) { read_ssh(o, c, port); });

@@ -213,7 +213,7 @@ struct basic_swarm_executor<Transport, Discovery, Retry, Local, Clock>::run
         }
         if (!request.detect_failures)
             command.failure_patterns.clear();
-        const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.default_timeout;
+        const auto budget = request.timeout.count() != 0 ? request.timeout : st->opts.timeout_for(checked.command.rule);
         if (budget.count() != 0)
             deadline = std::chrono::steady_clock::now() + budget;
 
