@@ -55,6 +55,13 @@ for sub in exec check whitelist proxies; do
   [[ $h == "usage: nextprism $sub "* && $h == *"Exit status:"* ]] || fail "nextprism $sub --help: ${h:0:80}"
   expect "nextprism $sub --bogus" 64 "nextprism $sub: unknown option --bogus (see --help)" -- "$cli" "$sub" --bogus
 done
+# A timeout for a rule the whitelist does not have (a typo) would leave
+# that command unbounded: refused as a configuration error.
+typo=$(mktemp --suffix=.json)
+echo '{"docker_host": null, "command_timeouts_ms": {"php occ file:scan": 1000}}' >"$typo"
+expect "exec: a timeout for no rule" 78 "command_timeouts_ms.php occ file:scan: no whitelist rule" -- \
+  "$cli" exec --config "$typo" nextcloud -- php occ status
+rm -f "$typo"
 expect "agent --max-runs-per-caller 0" 64 "nextprism-agent: --max-runs-per-caller:" -- "$6" --max-runs-per-caller 0
 expect "agent --drain-timeout soon" 64 "nextprism-agent: --drain-timeout: 'soon' is not a duration" -- "$6" --drain-timeout soon
 # A command's own options after the service are the command's.
