@@ -85,8 +85,20 @@ out=$(keys revoke "$work/third.pub")
 [ "$(grep -cv '^#' "$k/revoked_keys")" = 2 ] || fail "revoked_keys: $(cat "$k/revoked_keys")"
 accepted "$k/client_ed25519" || fail "the client key is refused after two revocations"
 
+# 6. retire-client revokes the key it retires: refused even by a proxy whose
+#    authorized_keys still lists it (an old config redeployed).
+old_pub=$(cut -d' ' -f1,2 "$k/client_ed25519.pub")
+cp "$k/client_ed25519" "$work/old"
+keys --yes rotate-client >"$work/out" 2>&1 || fail "rotate-client: $(cat "$work/out")"
+accepted "$k/client_ed25519.next" || fail "the next client key is not accepted during the rotation"
+keys --yes retire-client >"$work/out" 2>&1 || fail "retire-client: $(cat "$work/out")"
+grep -qxF "$old_pub" "$k/revoked_keys" || fail "retire-client did not revoke the old key: $(cat "$k/revoked_keys")"
+echo "restrict $old_pub" >>"$k/authorized_keys"
+accepted "$work/old" && fail "the retired key is accepted where authorized_keys still lists it"
+accepted "$k/client_ed25519" || fail "the new client key is refused after the retirement"
+
 # 5. A list sshd would read as revoke-all (edited by hand) is not published.
 echo "restrict ssh-ed25519" >>"$k/revoked_keys"
 if keys revoke "$work/second.pub" >"$work/out" 2>&1; then fail "a broken revoked_keys was accepted: $(cat "$work/out")"; fi
 grep -q "is not a public key: sshd would refuse every key" "$work/out" || fail "no reason given: $(cat "$work/out")"
-echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused"
+echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused; retire-client revokes"
