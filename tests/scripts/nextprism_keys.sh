@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/nextprism-keys revoke against a real OpenSSH sshd reading the files
+# scripts/nextprism-keys revoke, retire-client, add-caller and remove-caller
+# against a real OpenSSH sshd reading the files
 # the script writes: a key given as the authorized_keys line the script itself
 # writes ("restrict ssh-ed25519 ..."), as a .pub file or as a fingerprint is
 # refused afterwards while every other key is still accepted; a line sshd
@@ -97,8 +98,33 @@ echo "restrict $old_pub" >>"$k/authorized_keys"
 accepted "$work/old" && fail "the retired key is accepted where authorized_keys still lists it"
 accepted "$k/client_ed25519" || fail "the new client key is refused after the retirement"
 
+# 7. One key per caller: add-caller makes its key and its authorized_keys
+#    line (commented caller:NAME, what the proxy's audit records as
+#    key_comment), with from= when asked; remove-caller drops and revokes it.
+keys add-caller alice >"$work/out" 2>&1 || fail "add-caller alice: $(cat "$work/out")"
+keys --from 192.0.2.7 add-caller bob >"$work/out" 2>&1 || fail "add-caller bob: $(cat "$work/out")"
+grep -q "^restrict ssh-ed25519 [A-Za-z0-9+/=]* caller:alice$" "$k/authorized_keys" ||
+  fail "alice's line: $(grep alice "$k/authorized_keys")"
+grep -q '^restrict,from="192.0.2.7" ssh-ed25519 [A-Za-z0-9+/=]* caller:bob$' "$k/authorized_keys" ||
+  fail "bob's line: $(grep bob "$k/authorized_keys")"
+accepted "$k/callers/alice_ed25519" || fail "caller alice's own key is not accepted"
+accepted "$k/callers/bob_ed25519" && fail "caller bob's key is accepted from 127.0.0.1 (from=192.0.2.7)"
+accepted "$k/client_ed25519" || fail "the client key is refused once callers were added"
+if keys add-caller alice >"$work/out" 2>&1; then fail "a second add-caller alice succeeded"; fi
+if keys --from '10.0.0.1" ,command="sh' add-caller eve >"$work/out" 2>&1; then fail "a --from with a quote was taken"; fi
+grep -q eve "$k/authorized_keys" && fail "eve got a line"
+if keys add-caller 'Bad Name' >"$work/out" 2>&1; then fail "a caller name with a space was taken"; fi
+cp "$k/callers/alice_ed25519" "$work/alice"
+alice_pub=$(cut -d' ' -f1,2 "$k/callers/alice_ed25519.pub")
+keys --yes remove-caller alice >"$work/out" 2>&1 || fail "remove-caller alice: $(cat "$work/out")"
+grep -q "caller:alice" "$k/authorized_keys" && fail "alice's line is still in authorized_keys"
+grep -qxF "$alice_pub" "$k/revoked_keys" ||
+  fail "alice's key is not revoked: $(cat "$k/revoked_keys")"
+accepted "$work/alice" && fail "the removed caller's key is still accepted"
+accepted "$k/client_ed25519" || fail "the client key is refused after remove-caller"
+
 # 5. A list sshd would read as revoke-all (edited by hand) is not published.
 echo "restrict ssh-ed25519" >>"$k/revoked_keys"
 if keys revoke "$work/second.pub" >"$work/out" 2>&1; then fail "a broken revoked_keys was accepted: $(cat "$work/out")"; fi
 grep -q "is not a public key: sshd would refuse every key" "$work/out" || fail "no reason given: $(cat "$work/out")"
-echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused; retire-client revokes"
+echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused; retire-client revokes; callers added and removed"
