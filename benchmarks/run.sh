@@ -10,7 +10,10 @@
 # B C A, ...), one row per process, Google Benchmark JSON per row and round
 # under $NEXTPRISM_BENCH_DIR/raw, then benchmarks/report.py writes
 # docs/benchmarks.md, docs/benchmarks.json (the summary) and
-# docs/benchmarks.png. Everything it starts is stopped by PID on exit,
+# docs/benchmarks.png, and (when the agent section ran)
+# benchmarks/report_agent.py docs/benchmarks-agent.md and .json; a run of
+# the agent section alone (NEXTPRISM_BENCH_ONLY=agent) leaves
+# docs/benchmarks.md as it is. Everything it starts is stopped by PID on exit,
 # also on failure.
 #
 #   NEXTPRISM_BENCH_ROUNDS=5      rounds (at least 5 for the report's ratios)
@@ -18,8 +21,8 @@
 #   NEXTPRISM_BENCH_DOCKER=1      also the Docker rows and the proxy image's idle
 #                                 memory (own dockerd, no Swarm)
 #   NEXTPRISM_BENCH_ONLY=LIST     only these sections, comma-separated, of:
-#                                 clients profile memory proxy validator broker
-#                                 discovery docker image (docker and image
+#                                 clients profile agent memory proxy validator
+#                                 broker discovery docker image (docker and image
 #                                 start the dockerd, as NEXTPRISM_BENCH_DOCKER=1
 #                                 does; discovery's engine rows run when it is
 #                                 up); the report says what it lacks
@@ -49,13 +52,13 @@ want() {
   esac
 }
 for s in ${only//,/ }; do
-  case $s in clients | profile | memory | proxy | validator | broker | discovery | docker | image) ;;
+  case $s in clients | profile | agent | memory | proxy | validator | broker | discovery | docker | image) ;;
   *) echo "run.sh: unknown section '$s' in NEXTPRISM_BENCH_ONLY" >&2; exit 2 ;; esac
 done
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_floor bench_ssh_transport bench_whitelist bench_docker_exec bench_discovery \
-  nextprism-validate nextprism-broker -j1 >/dev/null
+  bench_agent bench_agent_exec nextprism-agent nextprism-validate nextprism-broker -j1 >/dev/null
 mkdir -p "$work"
 bin=$build/benchmarks
 validator=$build/proxy/nextprism-validate
@@ -150,7 +153,7 @@ as_session() {
 }
 
 # ---- 1. The clients against one proxy (validator, dry-run).
-if want clients || want profile || want memory || want proxy; then
+if want clients || want profile || want agent || want memory || want proxy; then
   "$root/tests/testbed/sshd.sh" start "$sshd_dir" "$port" "$validator" none dry-run
 fi
 T=$bin/bench_ssh_transport F=$bin/bench_floor
@@ -199,6 +202,30 @@ if want profile && [ "${NEXTPRISM_BENCH_PROFILE:-1}" = 1 ]; then
   echo "run.sh: profiles done" >&2
 fi
 ssh -O exit -o ControlPath="$sshd_dir/cm-%C" -p "$port" nextprism@127.0.0.1 >/dev/null 2>&1 || true
+
+# ---- 1d. The agent (issue 21; here, before 1c, which stops this sshd):
+# nextprism-agent serving POST /v1/exec against the same executor in the
+# benchmark's own process, both through this proxy (agent_exec.cpp: one
+# agent process per row, on a free loopback port, stopped by PID), at 1
+# and 32 in flight, and 1,000 requests at once with the agent's memory;
+# then its GET /metrics render (agent.cpp) once, 5 repetitions.
+# benchmarks/report_agent.py writes docs/benchmarks-agent.md from them.
+if want agent; then
+  A=$bin/bench_agent_exec
+  agent_rows=(
+    "agent_inprocess.k1|$A|^inprocess/k:1/n:300/"
+    "agent_http.k1|$A|^http/k:1/n:300/"
+    "agent_inprocess.k32|$A|^inprocess/k:32/n:1000/"
+    "agent_http.k32|$A|^http/k:32/n:1000/"
+    "agent_burst|$A|^burst/n:1000/"
+  )
+  NEXTPRISM_BENCH_AGENT_LOG=$work/agent.log rows_in_rounds agent_rows
+  "$bin/bench_agent" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_format=json \
+    >"$raw/agent_metrics.json" 2>"$raw/agent_metrics.txt" ||
+    echo "agent_metrics: the benchmark exited non-zero" >>"$raw/failed-rows.txt"
+  { file -b "$build/examples/nextprism-agent"; ldd "$build/examples/nextprism-agent"; } >"$raw/agent-ldd.txt" 2>&1 || true
+  echo "run.sh: agent done" >&2
+fi
 
 # ---- 1c. Memory. The client's RSS per kept connection and the sshd's PSS
 # per connection (the processes it forked for them, summed), after conns
@@ -526,4 +553,10 @@ uptime >"$raw/load-end.txt"
 if want docker || want image; then
   DOCKER_HOST=unix://$work/dockerd/docker.sock docker rm -f np-ssh-nextcloud >/dev/null 2>&1 || true
 fi
-/usr/bin/python3 "$root/benchmarks/report.py" --raw "$raw" --root "$root" --rounds "$rounds"
+# The agent section alone leaves docs/benchmarks.md (report.py) as it is.
+if [ "$only" != agent ]; then
+  /usr/bin/python3 "$root/benchmarks/report.py" --raw "$raw" --root "$root" --rounds "$rounds"
+fi
+if want agent; then
+  /usr/bin/python3 "$root/benchmarks/report_agent.py" --raw "$raw" --root "$root" --rounds "$rounds"
+fi
