@@ -255,6 +255,8 @@ public:
     pid_t pid() const { return pid_; }
     tcp::endpoint endpoint() const { return {net::ip::make_address("127.0.0.1"), port_}; }
     long status_kb(const char* key) const { return bench::proc_kb("/proc/" + std::to_string(pid_) + "/status", key); }
+    /// Its proportional set size (shared library pages divided among their users).
+    long pss_kb() const { return bench::proc_kb("/proc/" + std::to_string(pid_) + "/smaps_rollup", "Pss"); }
     double cpu_seconds() const { return process_cpu_seconds(pid_); }
 
     /// Until GET /healthz answers "ok" (10 s at most); false if it never does.
@@ -426,9 +428,13 @@ void burst(benchmark::State& state)
         if (!agent.wait_healthy())
             return state.SkipWithError("the agent did not answer GET /healthz (NEXTPRISM_BENCH_AGENT_LOG)");
         net::io_context io;
+        // Before any exec (no SSH connection yet), then after one (the pool keeps it).
+        const long fresh_kb = agent.status_kb("VmRSS");
+        const long fresh_pss_kb = agent.pss_kb();
         bench::recorder warm(1);
         http_batch(io, agent.endpoint(), 1, 1, false, &warm);
         const long idle_kb = agent.status_kb("VmRSS");
+        const long idle_pss_kb = agent.pss_kb();
         bench::recorder rec(n);
         double cpu0 = 0, cpu1 = 0;
         for (auto _ : state) {
@@ -445,6 +451,9 @@ void burst(benchmark::State& state)
         state.counters["agent_idle_rss_kb"] = static_cast<double>(idle_kb);
         state.counters["agent_peak_rss_kb"] = static_cast<double>(peak_kb);
         state.counters["agent_idle_after_kb"] = static_cast<double>(after_kb);
+        state.counters["agent_fresh_rss_kb"] = static_cast<double>(fresh_kb);
+        state.counters["agent_fresh_pss_kb"] = static_cast<double>(fresh_pss_kb);
+        state.counters["agent_idle_pss_kb"] = static_cast<double>(idle_pss_kb);
         state.counters["agent_cpu_ms_per_cmd"] = (cpu1 - cpu0) * 1000.0 / n;
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());

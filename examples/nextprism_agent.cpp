@@ -16,8 +16,9 @@
 // One io_context thread owns everything (the executor, the runs, the
 // sessions). A client that goes away cancels its run, as DELETE does: the
 // executor stops the command in the target. Without a token the agent
-// listens on loopback only; with one, every path but /healthz and /readyz
-// wants "Authorization: Bearer TOKEN" (the file is read once, never logged;
+// listens on loopback only; with one, every path but /healthz, /readyz
+// and the page at / (no data in it) wants "Authorization: Bearer TOKEN"
+// (the file is read once, never logged;
 // each token has a name, callers.hpp). The log is JSON lines on stderr,
 // one per event, with the audit fields: who, from where, what, where it
 // ran, how it ended.
@@ -203,7 +204,8 @@ public:
     {
         nlohmann::ordered_json j{{"time", utc_now()}, {"event", event}};
         j.update(fields);
-        std::cerr << av::json_text(j) << "\n";
+        const auto line = av::json_text(j) + "\n"; // one write: std::cerr is unbuffered
+        std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
     }
 
     template<class Session>
@@ -217,14 +219,17 @@ public:
             return s->respond(http::status::ok, "text/plain", "ok\n");
         if (path == "/readyz")
             return ready(s);
+        // The page itself holds no data (it fetches with the token from the
+        // address's fragment, which a browser never sends): a browser's
+        // first request has no bearer header to give.
+        if (path == "/" && method == http::verb::get)
+            return s->respond(http::status::ok, "text/html; charset=utf-8", av::status_page);
         const auto caller = callers_.empty() ? std::optional<std::string>(av::caller_list::local_caller)
                                              : callers_.identify(bearer(req));
         if (!caller) {
             log("unauthorized", {{"peer", s->peer()}, {"method", std::string(req.method_string())}, {"path", path}});
             return s->respond_error(http::status::unauthorized, "a bearer token is required");
         }
-        if (path == "/" && method == http::verb::get)
-            return s->respond(http::status::ok, "text/html; charset=utf-8", av::status_page);
         if (path == "/metrics" && method == http::verb::get)
             return s->respond(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                               av::prometheus_text(stats(), runs_));

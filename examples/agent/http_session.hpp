@@ -12,6 +12,7 @@
 #include <nextprism/tools/outcome.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/write.hpp>
@@ -19,10 +20,12 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <deque>
 #include <sstream>
+#include <vector>
 
 #include <sys/socket.h>
 
@@ -217,6 +220,9 @@ private:
         queue_raw(size + line + "\r\n");
     }
 
+    /// Queued, and sent with whatever else is queued before the flush runs:
+    /// the events of one handler (the head and "accepted", the last
+    /// progress, "finished" and the last chunk) leave in one send.
     void queue_raw(std::string bytes)
     {
         if (gone_)
@@ -225,10 +231,18 @@ private:
         out_.push_back(std::move(bytes));
         if (queued_ > max_queued && run_)
             run_->request_cancel("client too slow");
-        if (!writing_)
-            write_next();
+        if (!writing_ && !flush_posted_) {
+            flush_posted_ = true;
+            net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+                self->flush_posted_ = false;
+                if (!self->writing_)
+                    self->write_next();
+            });
+        }
     }
 
+    /// One gathered write of what is queued (at most 64 pieces). A deque
+    /// keeps its elements in place as it grows: the buffers stay valid.
     void write_next()
     {
         if (gone_) { // nothing is in flight now: what is queued can go
@@ -244,10 +258,16 @@ private:
             return;
         }
         writing_ = true;
-        net::async_write(stream_.socket(), net::buffer(out_.front()),
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->queued_ -= self->out_.front().size();
-                             self->out_.pop_front();
+        const std::size_t n = std::min<std::size_t>(out_.size(), 64);
+        pieces_.clear();
+        for (std::size_t i = 0; i < n; ++i)
+            pieces_.push_back(net::buffer(out_[i]));
+        net::async_write(stream_.socket(), pieces_,
+                         [self = this->shared_from_this(), n](beast::error_code ec, std::size_t) {
+                             for (std::size_t i = 0; i < n; ++i) {
+                                 self->queued_ -= self->out_.front().size();
+                                 self->out_.pop_front();
+                             }
                              if (ec)
                                  self->client_gone();
                              self->write_next();
@@ -292,8 +312,9 @@ private:
     const std::string peer_;
     std::shared_ptr<std::size_t> open_; // the agent's count of open connections (outlives the agent)
     std::deque<std::string> out_;
+    std::vector<net::const_buffer> pieces_; // the write in flight's view of out_
     std::size_t queued_ = 0;
-    bool writing_ = false, finished_ = false, gone_ = false;
+    bool writing_ = false, finished_ = false, gone_ = false, flush_posted_ = false;
     std::chrono::steady_clock::time_point last_progress_{};
     std::array<char, 512> probe_{};
 };

@@ -118,6 +118,14 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$turl/v1/runs")
 check "no token: 401" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong-token-wrong-token" "$turl/v1/runs")
 check "a wrong token: 401" test "$code" = 401
+# The page holds no data and a browser's first request has no bearer: served;
+# what it fetches is not.
+code=$(curl -s -o "$work/page.html" -w '%{http_code}' "$turl/")
+check "no token: the page at / is served (200) and holds no run" sh -c "[ $code = 200 ] && ! grep -q 'php occ' '$work/page.html'"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$turl/admin/proxy-stats")
+check "no token: /admin/proxy-stats 401" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' "$turl/metrics")
+check "no token: /metrics 401" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$work/token")" "$turl/v1/runs")
 check "the token: 200" test "$code" = 200
 check "the token is not in the log" sh -c "! grep -qF '$(cat "$work/token")' '$work/tok.log'"

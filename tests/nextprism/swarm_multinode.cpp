@@ -617,6 +617,40 @@ TEST_CASE("3 nodes: the agent on a worker: curl → agent → the target's proxy
     REQUIRE(runs.second == "200");
     REQUIRE(runs.first.size() == 1);
     CHECK(nlohmann::json::parse(runs.first[0]).at(0)["outcome"] == "succeeded");
+
+    // The status page in headless Chromium, from node A's network (this
+    // test's namespace): the token in the address's fragment, which the
+    // browser never sends; the page passes it as a bearer header. Its DOM
+    // shows the proxy the run went through, the placement discovery cached
+    // and the run with its outcome; the screenshot is kept in the build tree
+    // (docs/agent-status.png is a copy).
+    const std::string profile = swarm_dir() + "/chromium-profile";
+    const std::string shot = swarm_dir() + "/agent-status-swarm.png";
+    std::vector<std::string> chromium{"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                      "--no-first-run", "--disable-background-networking",
+                                      "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                                      "--user-data-dir=" + profile, "--virtual-time-budget=5000",
+                                      "--window-size=1280,800"};
+    const std::string page = url + "/#token=" + token;
+    auto dump = chromium;
+    dump.insert(dump.end(), {"--dump-dom", page});
+    const auto dom = run_process(dump, {"HOME=" + profile, "PATH=/usr/bin:/bin"});
+    INFO(dom.err.substr(0, 2000));
+    REQUIRE(dom.exit_code == 0);
+    CHECK(dom.out.find("photoprism status") != std::string::npos);      // the run
+    CHECK(dom.out.find("class=\"succeeded\"") != std::string::npos);  // its outcome
+    const auto table = [&](const std::string& id) { // one tbody of the page
+        const auto at = dom.out.find("id=\"" + id + "\"");
+        return at == std::string::npos ? std::string() : dom.out.substr(at, dom.out.find("</tbody>", at) - at);
+    };
+    CHECK(table("endpoints").find(":2222</code>") != std::string::npos); // the proxy it went through
+    CHECK(table("cache").find("<td>photoprism</td>") != std::string::npos); // its placement, cached
+    auto screenshot = chromium;
+    screenshot.insert(screenshot.end(), {"--screenshot=" + shot, page});
+    ::unlink(shot.c_str());
+    run_process(screenshot, {"HOME=" + profile, "PATH=/usr/bin:/bin"});
+    std::ifstream png(shot, std::ios::binary | std::ios::ate);
+    CHECK(png.tellg() > 10000);
 }
 
 TEST_CASE("3 nodes: node B's dockerd stopped mid-command: a clear error within the timeout, then back")

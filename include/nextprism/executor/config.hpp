@@ -29,11 +29,12 @@ namespace nextprism {
           "prefer_local": true,
           "docker_host": "unix:///var/run/docker.sock",  // or null: no local engine
           "whitelist_file": "",             // empty: the compiled-in whitelist
-          "command_timeout_ms": 0,       // a request without a timeout, of a rule not below (0: none)
+          "command_timeout_ms": 0,       // a request without a timeout, of a rule not below (0: none);
+                                         // when given, the built-in entries below are dropped
           "command_timeouts_ms": {"php occ status": 60000, "photoprism status": 60000,
                                   "php occ files:scan": 14400000, "php occ memories:index": 14400000,
                                   "photoprism index": 14400000, "photoprism import": 14400000},
-                                         // per whitelist rule; a key replaces the default's entry
+                                         // per whitelist rule; a key replaces the built-in entry
           "targets": {"nextcloud": "cloud_app"},         // service → its Swarm service/container
           "ssh": {"user": "nextprism", "private_key": "", "passphrase_file": "",
                   "known_hosts": "", "trust_on_first_use": false, "port": 22,

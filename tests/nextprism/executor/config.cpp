@@ -142,13 +142,20 @@ TEST_CASE("executor config: timeouts per whitelist rule, a key replacing the def
         ec, reason);
     REQUIRE_FALSE(ec);
     CHECK(c.command_timeouts.at("php occ files:scan") == 24h);
-    CHECK(c.command_timeouts.at("php occ status") == 60s); // kept
+    // command_timeout_ms given: meant for every command, the built-in entries go.
+    CHECK(c.command_timeouts.count("php occ status") == 0);
     // What the executor is given: a rule's own, 0 for "none", else the fallback.
     const auto o = c.executor_options(default_whitelist());
     CHECK(o.timeout_for("php occ files:scan") == 24h);
     CHECK(o.timeout_for("photoprism index") == 0ms);
-    CHECK(o.timeout_for("php occ status") == 60s);
+    CHECK(o.timeout_for("php occ status") == 600s);
     CHECK(o.timeout_for("php occ maintenance:repair") == 600s);
+    // Only command_timeouts_ms: the built-in entries it does not name stay.
+    const auto m = executor_config::from_json(R"({"command_timeouts_ms": {"photoprism index": 60000}})", ec, reason);
+    REQUIRE_FALSE(ec);
+    CHECK(m.command_timeouts.at("photoprism index") == 60s);
+    CHECK(m.command_timeouts.at("php occ files:scan") == 4h);
+    CHECK(m.executor_options(default_whitelist()).timeout_for("php occ maintenance:repair") == 0ms);
 }
 
 TEST_CASE("executor config errors: one key-path format, as in whitelist files")

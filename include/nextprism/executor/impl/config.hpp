@@ -185,6 +185,11 @@ inline executor_config read_executor_config(const nlohmann::json& root)
     top.read("prefer_local", c.prefer_local);
     read_docker_host(top, c);
     top.read("whitelist_file", c.whitelist_file);
+    // A configuration that says command_timeout_ms means it for every
+    // command: the built-in per-rule defaults go, what command_timeouts_ms
+    // lists stays.
+    if (top.find("command_timeout_ms"))
+        c.command_timeouts.clear();
     top.read("command_timeout_ms", c.command_timeout);
     top.read("command_timeouts_ms", c.command_timeouts);
     read_targets(top, "targets", c.targets);
