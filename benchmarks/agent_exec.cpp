@@ -385,43 +385,11 @@ void http_batch(net::io_context& io, const tcp::endpoint& at, int n, int k, bool
     tools::run_until(io, [&] { return finished == n; });
 }
 
-/// Args k, n.
-void http_row(benchmark::State& state)
+/// n execs through the agent, k in flight, or (burst) all n at once, with the
+/// agent's memory before any exec, after the first, at its peak and (burst)
+/// 2 s after, and its CPU per command.
+void agent_row(benchmark::State& state, int k, int n, bool burst)
 {
-    const int k = static_cast<int>(state.range(0));
-    const int n = row_n(state, 1);
-    try {
-        const config_file file;
-        agent_process agent(file.path);
-        if (!agent.wait_healthy())
-            return state.SkipWithError("the agent did not answer GET /healthz (NEXTPRISM_BENCH_AGENT_LOG)");
-        net::io_context io;
-        bench::recorder warm(k);
-        http_batch(io, agent.endpoint(), 1, 1, false, &warm); // the first exec: the pool's first connection
-        const long idle_kb = agent.status_kb("VmRSS");
-        http_batch(io, agent.endpoint(), k, k, false, &warm); // every connection, untimed
-        bench::recorder rec(n);
-        double cpu0 = 0, cpu1 = 0;
-        for (auto _ : state) {
-            cpu0 = agent.cpu_seconds();
-            rec.start();
-            http_batch(io, agent.endpoint(), n, k, false, &rec);
-            rec.stop();
-            cpu1 = agent.cpu_seconds();
-        }
-        rec.publish(state, 0);
-        state.counters["agent_idle_rss_kb"] = static_cast<double>(idle_kb);
-        state.counters["agent_cpu_ms_per_cmd"] = (cpu1 - cpu0) * 1000.0 / n;
-        state.counters["agent_peak_rss_kb"] = static_cast<double>(agent.status_kb("VmHWM"));
-    } catch (const std::exception& e) {
-        state.SkipWithError(e.what());
-    }
-}
-
-/// Arg n: all n launched at once.
-void burst(benchmark::State& state)
-{
-    const int n = row_n(state, 0);
     try {
         const config_file file;
         agent_process agent(file.path);
@@ -431,33 +399,48 @@ void burst(benchmark::State& state)
         // Before any exec (no SSH connection yet), then after one (the pool keeps it).
         const long fresh_kb = agent.status_kb("VmRSS");
         const long fresh_pss_kb = agent.pss_kb();
-        bench::recorder warm(1);
+        bench::recorder warm(k);
         http_batch(io, agent.endpoint(), 1, 1, false, &warm);
         const long idle_kb = agent.status_kb("VmRSS");
         const long idle_pss_kb = agent.pss_kb();
+        if (!burst)
+            http_batch(io, agent.endpoint(), k, k, false, &warm); // every connection, untimed
         bench::recorder rec(n);
         double cpu0 = 0, cpu1 = 0;
         for (auto _ : state) {
             cpu0 = agent.cpu_seconds();
             rec.start();
-            http_batch(io, agent.endpoint(), n, n, true, &rec);
+            http_batch(io, agent.endpoint(), n, k, burst, &rec);
             rec.stop();
             cpu1 = agent.cpu_seconds();
         }
-        const long peak_kb = agent.status_kb("VmHWM");
-        std::this_thread::sleep_for(std::chrono::seconds(2));
-        const long after_kb = agent.status_kb("VmRSS");
         rec.publish(state, 0);
-        state.counters["agent_idle_rss_kb"] = static_cast<double>(idle_kb);
-        state.counters["agent_peak_rss_kb"] = static_cast<double>(peak_kb);
-        state.counters["agent_idle_after_kb"] = static_cast<double>(after_kb);
         state.counters["agent_fresh_rss_kb"] = static_cast<double>(fresh_kb);
         state.counters["agent_fresh_pss_kb"] = static_cast<double>(fresh_pss_kb);
+        state.counters["agent_idle_rss_kb"] = static_cast<double>(idle_kb);
         state.counters["agent_idle_pss_kb"] = static_cast<double>(idle_pss_kb);
+        state.counters["agent_peak_rss_kb"] = static_cast<double>(agent.status_kb("VmHWM"));
         state.counters["agent_cpu_ms_per_cmd"] = (cpu1 - cpu0) * 1000.0 / n;
+        if (burst) {
+            std::this_thread::sleep_for(std::chrono::seconds(2));
+            state.counters["agent_idle_after_kb"] = static_cast<double>(agent.status_kb("VmRSS"));
+        }
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
     }
+}
+
+/// Args k, n.
+void http_row(benchmark::State& state)
+{
+    agent_row(state, static_cast<int>(state.range(0)), row_n(state, 1), false);
+}
+
+/// Arg n: all n launched at once.
+void burst(benchmark::State& state)
+{
+    const int n = row_n(state, 0);
+    agent_row(state, n, n, true);
 }
 
 } // namespace

@@ -14,28 +14,11 @@
 set -euo pipefail
 stack_dir=${1:?stack dir}
 port=${2:?port}
-here=$(cd "$(dirname "$0")" && pwd)
-stacks=$here/../../stacks
 stack=npkeys
-service=${stack}_nextcloud-proxy
-work=$(mktemp -d)
 id=$$
-fails=0
-check() { # check DESCRIPTION COMMAND...
-  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
-}
-configs=("nptest_keys_auth_$id" "nptest_keys_revoked0_$id" "nptest_keys_revoked1_$id")
-cleanup() {
-  docker stack rm "$stack" >/dev/null 2>&1 || true
-  for _ in $(seq 1 150); do
-    [ -z "$(docker ps -q --filter "label=com.docker.stack.namespace=$stack")" ] && break
-    sleep 0.2
-  done
-  sleep 1 # the engine frees a config only once the service is gone
-  docker config rm "${configs[@]}" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+side_configs=("nptest_keys_auth_$id" "nptest_keys_revoked0_$id" "nptest_keys_revoked1_$id")
+configs=("${side_configs[@]}")
+. "$(dirname "$0")/side_stack.sh"
 
 # ---- the keys: the bed's client key (to be revoked) and K (stays).
 ssh-keygen -q -t ed25519 -N '' -C "nptest-k" -f "$work/k_ed25519"
@@ -49,25 +32,10 @@ docker config create "${configs[1]}" "$work/revoked0" >/dev/null
 docker config create "${configs[2]}" "$work/revoked1" >/dev/null
 
 # The bed's names (host key, image) without its key configs: this stack's own.
-mapfile -t envs < <(grep -v '=$' "$stack_dir/stack.env" | grep -v '^NEXTPRISM_AUTHORIZED_KEYS_CONFIG=\|^NEXTPRISM_REVOKED_KEYS_CONFIG=')
-deploy() { # deploy [VAR=VALUE...]: the proxy stack with these key configs
-  env "${envs[@]}" "$@" NEXTPRISM_PROXY_IMAGE=nextprism.invalid/proxy:test DOCKER_SOCKET="${DOCKER_HOST#unix://}" \
-    NEXTCLOUD_SERVICE=nptargets_nextcloud NEXTCLOUD_PROXY_PORT="$port" \
-    docker stack deploy --resolve-image never -c "$stacks/nextcloud-proxy.yaml" "$stack"
-}
-echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$stack_dir/host_nextcloud_ed25519.pub")" >"$work/known_hosts"
-rc_with() { # rc_with KEY: php occ status through this stack's proxy with KEY
-  ssh -p "$port" -i "$1" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes \
-    -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none -o ConnectTimeout=5 nextprism@127.0.0.1 \
-    "php occ status" >"$work/out" 2>&1 && echo 0 || echo $?
-}
-until_rc() { # until_rc KEY RC: at most 90 s
-  for _ in $(seq 1 180); do
-    [ "$(rc_with "$1")" = "$2" ] && return 0
-    sleep 0.5
-  done
-  return 1
-}
+mapfile -t side_envs < <(printf '%s\n' "${side_envs[@]}" | grep -v '^NEXTPRISM_AUTHORIZED_KEYS_CONFIG=\|^NEXTPRISM_REVOKED_KEYS_CONFIG=')
+deploy() { side_deploy -- "$@"; }
+until_rc() { until_side_rc "$1" "php occ status" "$2"; } # until_rc KEY RC
+rc_with() { side_rc "$1" "php occ status"; }             # rc_with KEY
 bed_key=$stack_dir/client_ed25519
 k_key=$work/k_ed25519
 
@@ -95,5 +63,4 @@ sleep 3
 check "the revoked key is still refused" test "$(rc_with "$bed_key")" = 255
 check "... and K still runs" test "$(rc_with "$k_key")" = 0
 
-[ "$fails" = 0 ] || { echo "$fails check(s) failed" >&2; docker service ps --no-trunc "$service" >&2 || true; exit 1; }
-echo "all checks passed"
+side_done

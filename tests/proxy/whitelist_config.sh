@@ -15,27 +15,10 @@ set -euo pipefail
 validate=${1:?validate binary}
 stack_dir=${2:?stack dir}
 port=${3:?port}
-here=$(cd "$(dirname "$0")" && pwd)
-stacks=$here/../../stacks
 stack=npwhitelist
-service=${stack}_nextcloud-proxy
-work=$(mktemp -d)
 run_id=$$
-fails=0
-check() { # check DESCRIPTION COMMAND...
-  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1" >&2; fails=$((fails + 1)); fi
-}
-cleanup() {
-  docker stack rm "$stack" >/dev/null 2>&1 || true
-  for _ in $(seq 1 150); do
-    [ -z "$(docker ps -q --filter "label=com.docker.stack.namespace=$stack")" ] && break
-    sleep 0.2
-  done
-  sleep 1 # the engine frees a config only once the service is gone
-  docker config rm "nptest_whitelist_good_$run_id" "nptest_whitelist_bad_$run_id" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+side_configs=("nptest_whitelist_good_$run_id" "nptest_whitelist_bad_$run_id")
+. "$(dirname "$0")/side_stack.sh"
 
 # ---- the files: the default without `php occ status`, and a schema error.
 "$validate" --print-default-whitelist | python3 -c '
@@ -60,32 +43,19 @@ check "--check-whitelist refuses the bad one with 64 and the key path ($out)" \
 # ---- deployed.
 docker config create "nptest_whitelist_good_$run_id" "$work/good.json" >/dev/null
 docker config create "nptest_whitelist_bad_$run_id" "$work/bad.json" >/dev/null
-mapfile -t envs < <(grep -v '=$' "$stack_dir/stack.env")
 deploy() { # deploy WHITELIST_CONFIG|none
-  local files=(-c "$stacks/nextcloud-proxy.yaml")
-  [ "$1" = none ] || files+=(-c "$stacks/nextcloud-whitelist.yaml")
-  env "${envs[@]}" NEXTPRISM_PROXY_IMAGE=nextprism.invalid/proxy:test DOCKER_SOCKET="${DOCKER_HOST#unix://}" \
-    NEXTCLOUD_SERVICE=nptargets_nextcloud NEXTCLOUD_PROXY_PORT="$port" NEXTPRISM_WHITELIST_CONFIG="$1" \
-    docker stack deploy --resolve-image never "${files[@]}" "$stack" >/dev/null
+  local overlay=(-c "$stacks/nextcloud-whitelist.yaml")
+  [ "$1" != none ] || overlay=()
+  side_deploy "${overlay[@]}" -- NEXTPRISM_WHITELIST_CONFIG="$1" >/dev/null
 }
-echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$stack_dir/host_nextcloud_ed25519.pub")" >"$work/known_hosts"
-ssh_=(ssh -p "$port" -i "$stack_dir/client_ed25519" -o UserKnownHostsFile="$work/known_hosts"
-  -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ControlPath=none
-  -o ConnectTimeout=5 nextprism@127.0.0.1)
-status_rc() { "${ssh_[@]}" "php occ status" >"$work/out" 2>&1 && echo 0 || echo $?; }
 # Until `php occ status` answers RC (the proxy is up with that whitelist), at most 90 s.
-until_status() {
-  for _ in $(seq 1 180); do
-    [ "$(status_rc)" = "$1" ] && return 0
-    sleep 0.5
-  done
-  return 1
-}
+until_status() { until_side_rc "$stack_dir/client_ed25519" "php occ status" "$1"; }
 
 deploy "nptest_whitelist_good_$run_id"
 check "with the whitelist config, 'php occ status' is refused (65)" until_status 65
 check "... by the whitelist file's rule ($(cat "$work/out"))" grep -q "refused" "$work/out"
-out=$("${ssh_[@]}" "php occ files:scan alice" 2>&1) && rc=0 || rc=$?
+rc=$(side_rc "$stack_dir/client_ed25519" "php occ files:scan alice")
+out=$(cat "$work/out")
 check "... and what it allows runs (rc $rc)" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'Starting scan'"
 
 # A rolling update to the bad config: the new task stops at start with the
@@ -114,5 +84,4 @@ check "after the rollback the good whitelist is in force again" until_status 65
 deploy none
 check "deployed without the whitelist config, the default runs 'php occ status'" until_status 0
 
-[ "$fails" = 0 ] || { echo "$fails check(s) failed" >&2; docker service ps --no-trunc "$service" >&2 || true; exit 1; }
-echo "all checks passed"
+side_done
