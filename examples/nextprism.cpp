@@ -301,7 +301,10 @@ int check_command(int argc, char** argv)
     const auto& c = d.command;
     std::cout << "allowed by rule \"" << c.rule << "\"\n"
               << "  runs:          " << joined(c.exec_argv) << "\n"
-              << "  as user:       " << c.exec_user.value_or("(the container's)") << "\n"
+              << "  as user:       "
+              << (c.exec_user_from ? "from the target: " + describe(*c.exec_user_from)
+                                   : c.exec_user.value_or("(the container's)"))
+              << "\n"
               << "  in directory:  " << c.working_dir.value_or("(the image's)") << "\n"
               << "  single-flight: " << (c.single_flight ? "yes" : "no") << "\n"
               << "  idempotent:    " << (c.idempotent ? "yes (retried after an unknown outcome)" : "no") << "\n";

@@ -210,6 +210,7 @@ private:
         auto on_output = [this](output_stream s, std::string_view data) { pump_.push(s == output_stream::err, data); };
         auto on_started = [this](const start_report& at) {
             exec_id_ = at.exec_id;
+            audit_.started_as(at.exec_user);
             pump_.push(true, proxy_start_line(at.container, at.exec_id));
         };
         transport_.async_run(cmd_, on_output, on_started,

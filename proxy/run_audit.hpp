@@ -52,6 +52,16 @@ public:
     {
     }
 
+    run_audit(const run_audit&) = delete; // record_ views members
+    run_audit& operator=(const run_audit&) = delete;
+
+    /// Whom the run started as (its "finished" record says it).
+    void started_as(std::string exec_user)
+    {
+        exec_user_ = std::move(exec_user);
+        record_.exec_user = exec_user_;
+    }
+
     /// An outcome without a run (busy, misconfigured) is on record too.
     void finished(std::string_view outcome, int status, std::string_view reason, double ms)
     {
@@ -87,6 +97,7 @@ private:
 
     const std::string& lock_dir_;
     audit_record record_;
+    std::string exec_user_; // record_.exec_user views it
     audit_log& log_;
 };
 

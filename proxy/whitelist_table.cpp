@@ -125,10 +125,19 @@ void write(std::ostream& out, const whitelist& rules)
                i5 + ".single_flight = " + boolean(c.single_flight) + ",\n" +
                i5 + ".idempotent = " + boolean(c.idempotent) + ",\n" + i4 + "}";
     };
+    const auto exec_user_from = [&](const std::optional<exec_user_rule>& r) -> std::string {
+        if (!r)
+            return "std::nullopt";
+        return "exec_user_rule{.container_user = " + boolean(r->container_user) + ", .uid_env = " +
+               words(r->uid_env) + ",\n" + i4 + ".gid_env = " + words(r->gid_env) +
+               ", .gid_otherwise = " + optional_literal(r->gid_otherwise) +
+               ", .otherwise = " + optional_literal(r->otherwise) + "}";
+    };
     const auto service = [&](const service_rule& s) {
         return "service_rule{\n" +
                i3 + ".name = " + literal(s.name) + ",\n" +
                i3 + ".exec_user = " + optional_literal(s.exec_user) + ",\n" +
+               i3 + ".exec_user_from = " + exec_user_from(s.exec_user_from) + ",\n" +
                i3 + ".working_dir = " + optional_literal(s.working_dir) + ",\n" +
                i3 + ".failures = " + moved("failure_pattern", s.failures, i4, failure) + ",\n" +
                i3 + ".commands = " + moved("command_rule", s.commands, i4, command) + ",\n" + i2 + "}";

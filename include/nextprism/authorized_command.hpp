@@ -5,6 +5,7 @@
 // whitelist loader: a transport includes this, not whitelist.hpp.
 
 #include <nextprism/detail/config.hpp>
+#include <nextprism/exec_user.hpp>
 #include <nextprism/output.hpp>
 
 #include <chrono>
@@ -62,7 +63,9 @@ struct authorized_command
     /// What runs in the container: argv with each path that has a `base`
     /// made absolute under it (PhotoPrism's import source).
     std::vector<std::string> exec_argv;
-    std::optional<std::string> exec_user;   ///< the exec's User
+    std::optional<std::string> exec_user;   ///< the exec's User (fixed by the whitelist)
+    /// Or where the transport finds it in the target's configuration (exec_user.hpp).
+    std::optional<exec_user_rule> exec_user_from;
     std::optional<std::string> working_dir; ///< the exec's WorkingDir
     /// The command and every option given are safe to run again after an
     /// unknown outcome (an option such as photoprism's --cleanup is not).

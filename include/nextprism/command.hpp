@@ -92,6 +92,9 @@ struct start_report
     std::string route;     ///< the executor's: the proxy ("10.0.1.3:2222") or "local"; empty from a transport
     std::string container; ///< the container's name
     std::string exec_id;   ///< the engine's exec id; through a proxy, its first 12 characters
+    /// Whom it runs as and why ("1000:1000 (PHOTOPRISM_UID:PHOTOPRISM_GID)",
+    /// exec_user.hpp); from a transport that sees the target, empty through a proxy.
+    std::string exec_user;
 
     std::string label() const { return started_in_label(container, exec_id); }
 };

@@ -104,7 +104,8 @@ struct command_rule
 struct service_rule
 {
     std::string name;                     ///< "nextcloud"
-    std::optional<std::string> exec_user; ///< user[:group] or uid[:gid] to run as
+    std::optional<std::string> exec_user; ///< user[:group] or uid[:gid] to run as: the override
+    std::optional<exec_user_rule> exec_user_from; ///< or found in the target (exec_user.hpp)
     std::optional<std::string> working_dir; ///< absolute; the exec's WorkingDir
     std::vector<failure_pattern> failures; ///< output lines that mean "it failed"
     std::vector<command_rule> commands;

@@ -89,7 +89,7 @@ check "after Ctrl-C the scan is gone from the target within 10 s" gone_from_targ
 
 # ---- check, whitelist, proxies
 out=$("$bin" check nextcloud -- php occ files:scan --all); rc=$?
-check "check: allowed, with what runs and as whom" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'as user: *www-data'"
+check "check: allowed, with what runs and as whom" sh -c "[ $rc = 0 ] && echo '$out' | grep -q 'as user: *from the target: Config.User when not root, else www-data'"
 echo '{"services": {"nextcloud": {"commands": [{"argv": ["php", "occ", "status"], "single_flight": "yes"}]}}}' >"$work/bad.json"
 "$bin" whitelist check "$work/bad.json" 2>"$work/err"; rc=$?
 check "whitelist check: 78 with the key path ($(cat "$work/err"))" \

@@ -138,9 +138,19 @@ TEST_CASE("command rules carry single-flight and idempotence")
     REQUIRE(import.allowed());
     // The value owns what the whitelist said: nothing points back into it.
     CHECK_FALSE(scan.command.failure_patterns.empty());
-    CHECK(scan.command.exec_user == std::optional<std::string>("www-data"));
+    // The exec user is found in the target (exec_user.hpp), never fixed by default.
+    CHECK_FALSE(scan.command.exec_user);
+    REQUIRE(scan.command.exec_user_from);
+    const nextprism::exec_user_rule nextcloud_user{.container_user = true, .otherwise = "www-data"};
+    CHECK(*scan.command.exec_user_from == nextcloud_user);
     CHECK(scan.command.working_dir == std::optional<std::string>("/var/www/html"));
-    CHECK(import.command.exec_user == std::optional<std::string>("1000:1000"));
+    CHECK_FALSE(import.command.exec_user);
+    REQUIRE(import.command.exec_user_from);
+    const nextprism::exec_user_rule photoprism_user{.container_user = true,
+                                         .uid_env = {"PHOTOPRISM_UID", "PUID"},
+                                         .gid_env = {"PHOTOPRISM_GID", "GID", "PGID"},
+                                         .gid_otherwise = "1000"};
+    CHECK(*import.command.exec_user_from == photoprism_user);
     CHECK(import.command.working_dir == std::optional<std::string>("/photoprism"));
     // The decision carries idempotence of the command and of every option.
     CHECK(scan.command.idempotent);
@@ -301,6 +311,19 @@ TEST_CASE("whitelist file errors name the line or the key")
           "services.nc.commands[0].arguments.max: expected an integer from 1 to 64");
     CHECK(load_error(R"({"services": {"nc": {"exec_user": "ro ot", "commands": []}}})")
               .starts_with("services.nc.exec_user:"));
+    // exec_user_from: one decision per service, each part checked.
+    CHECK(load_error(R"({"services": {"nc": {"exec_user": "www-data", "exec_user_from": {"container_user": true}, "commands": []}}})") ==
+          "services.nc.exec_user_from: a service has exec_user (the override) or exec_user_from, not both");
+    CHECK(load_error(R"({"services": {"nc": {"exec_user_from": {}, "commands": []}}})") ==
+          "services.nc.exec_user_from: says nothing (leave it out: the container's own user)");
+    CHECK(load_error(R"({"services": {"pp": {"exec_user_from": {"uid_env": ["PHOTOPRISM UID"]}, "commands": []}}})") ==
+          "services.pp.exec_user_from.uid_env[0]: 'PHOTOPRISM UID' is not an environment variable name");
+    CHECK(load_error(R"({"services": {"pp": {"exec_user_from": {"gid_otherwise": "1000"}, "commands": []}}})") ==
+          "services.pp.exec_user_from.gid_otherwise: needs uid_env (it is the group of a uid from the environment)");
+    CHECK(load_error(R"({"services": {"pp": {"exec_user_from": {"otherwise": "-x"}, "commands": []}}})")
+              .starts_with("services.pp.exec_user_from.otherwise: exec_user"));
+    CHECK(load_error(R"({"services": {"pp": {"exec_user_from": {"container": true}, "commands": []}}})") ==
+          "services.pp.exec_user_from.container: unknown key");
     CHECK(load_error(
               R"({"services": {"nc": {"commands": [{"argv": ["x"], "options": [{"name": "--o", "value": "choice"}]}]}}})") ==
           "services.nc.commands[0].options[0].choices: missing (value is \"choice\")");

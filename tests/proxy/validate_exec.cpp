@@ -248,21 +248,6 @@ intent intent_of(const nextprism::decision& d)
     return out;
 }
 
-std::vector<nlohmann::json> standin_calls(const scoped_container& c)
-{
-    const auto r = docker_cli({"exec", c.name, "cat", "/tmp/standin-calls.jsonl"});
-    std::vector<nlohmann::json> calls;
-    std::size_t start = 0;
-    while (start < r.out.size()) {
-        const auto end = r.out.find('\n', start);
-        calls.push_back(nlohmann::json::parse(r.out.substr(start, end - start)));
-        if (end == std::string::npos)
-            break;
-        start = end + 1;
-    }
-    return calls;
-}
-
 } // namespace
 
 TEST_CASE("every command the corpus allows is parsed by the real CLI parser as intended")
@@ -295,7 +280,7 @@ TEST_CASE("every command the corpus allows is parsed by the real CLI parser as i
         run_of_call[service].push_back(i);
     }
     std::map<std::string, std::vector<nlohmann::json>> calls = {
-        {"nextcloud", standin_calls(p.nextcloud)}, {"photoprism", standin_calls(p.photoprism)}};
+        {"nextcloud", p.nextcloud.standin_calls()}, {"photoprism", p.photoprism.standin_calls()}};
     for (const auto& [service, indices] : run_of_call)
         REQUIRE(calls[service].size() == indices.size()); // every run reached the parser, once
 

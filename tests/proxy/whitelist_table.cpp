@@ -25,6 +25,7 @@ TEST_CASE("the compiled default whitelist equals the parsed JSON, rule by rule")
         INFO("service " << want.name);
         CHECK(got.name == want.name);
         CHECK(got.exec_user == want.exec_user);
+        CHECK(got.exec_user_from == want.exec_user_from);
         CHECK(got.working_dir == want.working_dir);
         REQUIRE(got.failures.size() == want.failures.size());
         for (std::size_t f = 0; f < want.failures.size(); ++f) {

@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace nextprism::test {
 
@@ -63,11 +65,16 @@ struct scoped_container
     std::string name;
     std::string id;
 
-    scoped_container(const std::string& image, const std::string& prefix, bool start = true)
+    /// `options` go to `docker run` before the image (-e NAME=value, --user ...).
+    scoped_container(const std::string& image, const std::string& prefix, bool start = true,
+                     const std::vector<std::string>& options = {})
         : name(unique_name(prefix))
     {
-        auto r = docker_cli({start ? "run" : "create", start ? "-d" : "--rm=false", "--name", name,
-                             "--network", "none", image});
+        std::vector<std::string> argv{start ? "run" : "create", start ? "-d" : "--rm=false", "--name", name,
+                                      "--network", "none"};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.push_back(image);
+        auto r = docker_cli(argv);
         INFO(r.err);
         REQUIRE(r.exit_code == 0);
         id = trim(r.out);
@@ -90,6 +97,23 @@ struct scoped_container
         if (!lines.empty())
             lines.erase(lines.begin()); // header
         return lines;
+    }
+
+    /// What the stand-in CLI's parser recorded of each call, oldest first
+    /// (its call log, tests/testbed/standins: argv, options, uid, gid, cwd).
+    std::vector<nlohmann::json> standin_calls() const
+    {
+        const auto r = docker_cli({"exec", name, "cat", "/tmp/standin-calls.jsonl"});
+        std::vector<nlohmann::json> calls;
+        std::size_t start = 0;
+        while (start < r.out.size()) {
+            const auto end = r.out.find('\n', start);
+            calls.push_back(nlohmann::json::parse(r.out.substr(start, end - start)));
+            if (end == std::string::npos)
+                break;
+            start = end + 1;
+        }
+        return calls;
     }
 };
 

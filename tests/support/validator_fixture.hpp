@@ -36,7 +36,9 @@ struct proxy_env
     /// `broker_args` are given to both brokers (--timeout, --max-running, ...).
     explicit proxy_env(const std::string& prefix = "np-v", std::vector<std::string> broker_args = {})
         : nextcloud("nextprism/standin-nextcloud:test", prefix + "-nc"),
-          photoprism("nextprism/standin-photoprism:test", prefix + "-pp"),
+          // As the official compose file runs it: PhotoPrism as 1000:1000 (its library's owner).
+          photoprism("nextprism/standin-photoprism:test", prefix + "-pp", true,
+                     {"-e", "PHOTOPRISM_UID=1000", "-e", "PHOTOPRISM_GID=1000"}),
           dir(std::filesystem::temp_directory_path() / unique_name(prefix + "-state"))
     {
         std::filesystem::create_directories(dir);

@@ -18,13 +18,20 @@ namespace nextprism::detail {
 // an absolute path under the import folder. PhotoPrism exits 0 on almost
 // every error and occ's scans exit 0 for unknown users: failure_lines
 // says how their failures show.
+// The exec user comes from the target (exec_user.hpp): Nextcloud's occ must
+// run as the owner of config/config.php, which is the container's user when
+// it was started as one (a stack's `user:`), www-data in the official image
+// started as root; PhotoPrism's entrypoint (scripts/dist/entrypoint.sh)
+// runs as the container's user when not root, else as PHOTOPRISM_UID (or
+// PUID; UID is bash's own variable there, never the environment's) and
+// PHOTOPRISM_GID (or GID, PGID; 1000 without one), else as root.
 // Only output-related occ globals are allowed; php flags, other occ globals
 // and every PhotoPrism global flag (--*-bin, --config-path, --database-dsn,
 // --log-filename, ...) are absent, hence refused.
 inline constexpr std::string_view builtin_json = R"json({
   "services": {
     "nextcloud": {
-      "exec_user": "www-data",
+      "exec_user_from": { "container_user": true, "otherwise": "www-data" },
       "working_dir": "/var/www/html",
       "failure_lines": [
         { "stream": "stdout", "starts_with": "Unknown user " },
@@ -81,7 +88,12 @@ inline constexpr std::string_view builtin_json = R"json({
       ]
     },
     "photoprism": {
-      "exec_user": "1000:1000",
+      "exec_user_from": {
+        "container_user": true,
+        "uid_env": ["PHOTOPRISM_UID", "PUID"],
+        "gid_env": ["PHOTOPRISM_GID", "GID", "PGID"],
+        "gid_otherwise": "1000"
+      },
       "working_dir": "/photoprism",
       "failure_lines": [
         { "stream": "stderr", "contains": " level=error " },

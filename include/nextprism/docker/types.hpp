@@ -29,6 +29,9 @@ struct container_info
     std::string state;     ///< "running", "exited", ...
     bool running = false;
     std::map<std::string, std::string> labels;
+    /// Config.User and Config.Env: from an inspect only (a list has neither).
+    std::string user;
+    std::vector<std::string> env;
 };
 
 struct engine_info

@@ -254,6 +254,7 @@ inline void fill_command(authorized_command& a, const service_rule& service,
     a.service = service.name;
     a.rule = command_name;
     a.exec_user = service.exec_user;
+    a.exec_user_from = service.exec_user_from;
     a.working_dir = service.working_dir;
     a.single_flight = rule.single_flight;
     a.failure_patterns = service.failures;

@@ -287,14 +287,56 @@ private:
                     schema_fail(path[b], commands[b].name() + " is defined twice");
     }
 
+    // ---- the exec user
+
+    /// An environment variable's name, as a POSIX shell reads one.
+    static std::string variable_name(const json& j, const key_path& path)
+    {
+        if (!j.is_string())
+            schema_fail(path, "expected a string");
+        const auto s = j.get<std::string>();
+        const bool ok = !s.empty() && s.size() <= 64 && !(s.front() >= '0' && s.front() <= '9') &&
+                        std::all_of(s.begin(), s.end(), [](char c) {
+                            return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                   (c >= '0' && c <= '9');
+                        });
+        if (!ok)
+            schema_fail(path, show(s) + " is not an environment variable name");
+        return s;
+    }
+
+    static exec_user_rule exec_user_from(const json& j, const key_path& path)
+    {
+        schema_object o(j, path);
+        o.only({"container_user", "uid_env", "gid_env", "gid_otherwise", "otherwise"});
+        exec_user_rule rule;
+        o.read("container_user", rule.container_user);
+        append(o, "uid_env", rule.uid_env, variable_name);
+        append(o, "gid_env", rule.gid_env, variable_name);
+        rule.gid_otherwise = checked_string(o, "gid_otherwise", [](std::string_view v, std::string& reason) {
+            return check_id(v, "gid_otherwise", reason);
+        });
+        if (rule.gid_otherwise && rule.uid_env.empty())
+            o.fail("gid_otherwise", "needs uid_env (it is the group of a uid from the environment)");
+        rule.otherwise = checked_string(o, "otherwise", check_exec_user);
+        if (rule == exec_user_rule{})
+            schema_fail(path, "says nothing (leave it out: the container's own user)");
+        return rule;
+    }
+
     static service_rule service(const std::string& name, const json& j, const key_path& path)
     {
         word(json(name), path);
         schema_object o(j, path);
-        o.only({"exec_user", "working_dir", "failure_lines", "common_options", "commands"});
+        o.only({"exec_user", "exec_user_from", "working_dir", "failure_lines", "common_options", "commands"});
         service_rule rule;
         rule.name = name;
         rule.exec_user = checked_string(o, "exec_user", check_exec_user);
+        if (const json* from = o.find("exec_user_from")) {
+            if (rule.exec_user)
+                o.fail("exec_user_from", "a service has exec_user (the override) or exec_user_from, not both");
+            rule.exec_user_from = exec_user_from(*from, o.at("exec_user_from"));
+        }
         rule.working_dir = checked_string(o, "working_dir", check_absolute_dir);
         append(o, "failure_lines", rule.failures, failure);
         std::vector<option_rule> common;

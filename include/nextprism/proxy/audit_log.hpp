@@ -45,6 +45,9 @@ struct audit_record
     std::string_view key_type;             ///< e.g. "ssh-ed25519"
     std::string_view key_fingerprint;      ///< "SHA256:<base64>", as sshd logs it
     std::string_view key_comment;          ///< the comment of its authorized_keys line
+    /// For "finished" of a run that started: whom it ran as and why,
+    /// e.g. "1000:1000 (PHOTOPRISM_UID:PHOTOPRISM_GID)" (exec_user.hpp).
+    std::string_view exec_user;
     std::optional<int> exit_code;          ///< for "finished"
     std::optional<double> duration_ms;     ///< for "finished"
 };

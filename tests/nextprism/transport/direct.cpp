@@ -65,6 +65,56 @@ TEST_CASE("direct transport: runs what the whitelist authorized, as the service'
     CHECK(ec == error::target_not_found);
 }
 
+TEST_CASE("direct transport: the exec user is found in the target, as its entrypoint decides")
+{
+    io_thread io;
+    struct target_case
+    {
+        std::string image;
+        std::vector<std::string> run_options;
+        int uid, gid;
+        std::string as; // the start report's account of it
+    };
+    const std::string pp = "nextprism/standin-photoprism:test", nc = "nextprism/standin-nextcloud:test";
+    const std::vector<target_case> cases{
+        // PhotoPrism's image starts as root: root unless its variables say otherwise.
+        {pp, {}, 0, 0, "the container's user (the container's)"},
+        {pp, {"-e", "PHOTOPRISM_UID=1000", "-e", "PHOTOPRISM_GID=1000"}, 1000, 1000,
+         "1000:1000 (PHOTOPRISM_UID:PHOTOPRISM_GID)"},
+        {pp, {"-e", "PUID=1001", "-e", "PGID=1002"}, 1001, 1002, "1001:1002 (PUID:PGID)"},
+        {pp, {"-e", "PHOTOPRISM_UID=1003"}, 1003, 1000, "1003:1000 (PHOTOPRISM_UID)"},
+        {pp, {"-e", "PHOTOPRISM_UID=0", "-e", "PUID=1004"}, 0, 0, "the container's user (the container's)"},
+        // Started as a user: the entrypoint's variables do not count, nor would they in the image.
+        {pp, {"--user", "1234:1235", "-e", "PHOTOPRISM_UID=1000"}, 1234, 1235, "the container's user (Config.User)"},
+        // Nextcloud's official image starts as root and serves as www-data, config.php's owner.
+        {nc, {}, 33, 33, "www-data (otherwise)"},
+        {nc, {"--user", "33:33"}, 33, 33, "the container's user (Config.User)"},
+    };
+    for (const auto& c : cases) {
+        const std::string service = c.image == pp ? "photoprism" : "nextcloud";
+        std::string options;
+        for (const auto& o : c.run_options)
+            options += o + " ";
+        INFO(service << " run with " << options);
+        scoped_container target(c.image, "np-d-user", true, c.run_options);
+        direct_transport t(io.io.get_executor(), engine(),
+                           {.targets = {{service, target.name}}, .output_gate = {}, .client = {}});
+        std::string as;
+        auto [ec, r] = wait_for<command_result>([&](auto h) {
+            t.async_run(authorized(service, service == "photoprism" ? std::vector<std::string>{"photoprism", "status"}
+                                                                    : std::vector<std::string>{"php", "occ", "status"}),
+                        nullptr, [&](const start_report& at) { as = at.exec_user; }, h);
+        });
+        REQUIRE_FALSE(ec);
+        CHECK(r.exit_code == 0);
+        CHECK(as == c.as);
+        const auto calls = target.standin_calls();
+        REQUIRE(calls.size() == 1);
+        CHECK(calls[0]["uid"] == c.uid);
+        CHECK(calls[0]["gid"] == c.gid);
+    }
+}
+
 TEST_CASE("direct transport: the start handler and started_in name the container and the exec")
 {
     io_thread io;

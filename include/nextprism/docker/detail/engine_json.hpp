@@ -42,7 +42,13 @@ inline container_info container_from_inspect(const nlohmann::json& j)
         c.name.erase(0, 1);
     c.state = text(at(j, "State"), "Status");
     c.running = at(at(j, "State"), "Running") == true;
-    c.labels = labels(at(at(j, "Config"), "Labels"));
+    const auto& config = at(j, "Config");
+    c.labels = labels(at(config, "Labels"));
+    c.user = text(config, "User");
+    if (const auto& env = at(config, "Env"); env.is_array())
+        for (const auto& e : env)
+            if (e.is_string())
+                c.env.push_back(e.get<std::string>());
     return c;
 }
 

@@ -146,6 +146,8 @@ inline std::string format_audit_line(const audit_record& r, std::size_t argv_bud
     }
     if (!r.reason.empty())
         put("reason", r.reason, 320, 320);
+    if (!r.exec_user.empty())
+        put("exec_user", r.exec_user, 128, 128);
     if (r.exit_code)
         j["exit_code"] = *r.exit_code;
     if (r.duration_ms)

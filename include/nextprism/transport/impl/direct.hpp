@@ -39,19 +39,31 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
                 r.ec = fec ? fec : error_code(error::cancelled);
                 co_return r;
             }
+            // Whom it runs as: fixed by the whitelist, or found in the
+            // container's own configuration (an inspect: a list has neither).
+            exec_user_choice as{command.exec_user, command.exec_user ? "exec_user" : "the container's"};
+            if (command.exec_user_from) {
+                auto [iec, config] = co_await client.async_inspect_container(container.id, docker::detail::use_tuple);
+                if (iec || stop->cancelled) {
+                    r.ec = iec ? iec : error_code(error::cancelled);
+                    co_return r;
+                }
+                as = choose_exec_user(*command.exec_user_from, config.user, config.env);
+            }
             docker::exec_spec spec;
             spec.argv = std::move(command.exec_argv);
-            spec.user = command.exec_user;
+            spec.user = as.user;
             spec.gate = gate;
             // Never the image's WORKDIR: PhotoPrism resolves paths against it.
             if (command.working_dir)
                 spec.working_dir = *command.working_dir;
             // The name copied: a structured binding is not capturable everywhere (clang before 16).
-            spec.on_starting = [&r, &on_started, container_name = container.name](std::string_view exec_id) {
+            spec.on_starting = [&r, &on_started, container_name = container.name,
+                                as_text = as.describe()](std::string_view exec_id) {
                 r.value.started = true;
                 r.value.started_in = started_in_label(container_name, exec_id);
                 if (on_started)
-                    on_started(start_report{{}, container_name, std::string(exec_id)});
+                    on_started(start_report{{}, container_name, std::string(exec_id), as_text});
             };
             auto counting = [&r, &on_output](output_stream s, std::string_view data) {
                 (s == output_stream::out ? r.value.stdout_bytes : r.value.stderr_bytes) += data.size();
