@@ -866,3 +866,65 @@ TEST_CASE("3 nodes: the client key rotated while commands run: both keys meanwhi
     INFO(photo.err);
     CHECK(photo.exit_code == 0);
 }
+
+TEST_CASE("3 nodes: the nextcloud proxies' host key rotated while commands run: both trusted meanwhile, "
+          "the old one @revoked after, no call fails")
+{
+    const auto keys = swarm_dir() + "/keys";
+    const auto first_line = [](const std::string& path) {
+        std::ifstream in(path);
+        std::string type, blob;
+        in >> type >> blob;
+        return type + " " + blob;
+    };
+    const auto old_key = first_line(keys + "/host_nextcloud_ed25519.pub");
+    REQUIRE(old_key.starts_with("ssh-ed25519 "));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    call_loop caller(keys + "/client_ed25519");
+    std::this_thread::sleep_for(1s);
+    // 1. known_hosts trusts both keys (the callers' config first), then the
+    //    nextcloud proxies present the new one (node by node).
+    const auto rotate = keys_tool({"rotate-host", "nextcloud"});
+    INFO(rotate.out << rotate.err);
+    REQUIRE(rotate.exit_code == 0);
+    const double rotated = seconds_since(t0);
+    const auto new_key = first_line(keys + "/host_nextcloud_ed25519.next.pub");
+    REQUIRE(new_key != old_key);
+    std::this_thread::sleep_for(3s);
+    // 2. The old key retired: known_hosts has the new one and "@revoked * old".
+    const auto retire = keys_tool({"retire-host", "nextcloud"});
+    INFO(retire.out << retire.err);
+    REQUIRE(retire.exit_code == 0);
+    const double retired = seconds_since(t0);
+    std::this_thread::sleep_for(3s);
+    caller.finish();
+    std::cout << "measured: nextcloud host key rotation: rotate-host --apply done after " << rotated
+              << " s, retire-host --apply after " << retired << " s; " << caller.ok << " calls ok, "
+              << caller.failed << " failed\n";
+    CHECK(caller.failed == 0);
+    CHECK(caller.ok > 0);
+
+    std::ifstream in(keys + "/known_hosts");
+    const std::string known((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(known.find("@revoked * " + old_key + "\n") != std::string::npos);
+    CHECK(known.find(" " + new_key + "\n") != std::string::npos);
+    CHECK(first_line(keys + "/host_nextcloud_ed25519.pub") == new_key);
+    // A new connection, with only the new key trusted: the proxies present it.
+    {
+        io_thread io;
+        auto e = make_swarm(io.io.get_executor(), config(R"(, "retry": {"strategy": "none"})"));
+        const auto r = run(e, "nextcloud", occ_status);
+        INFO(r.ec.message() << " " << r.err);
+        CHECK_FALSE(r.ec);
+    }
+    // The agent on a worker got the new known_hosts config, and a redeploy
+    // from stack.env (the test bed's restore) keeps the new host key.
+    const auto occ = from_caller({"nextcloud", "php", "occ", "status"});
+    INFO(occ.out << occ.err);
+    CHECK(occ.exit_code == 0);
+    restore_swarm();
+    const auto again = from_caller({"nextcloud", "php", "occ", "status"});
+    INFO(again.out << again.err);
+    CHECK(again.exit_code == 0);
+}

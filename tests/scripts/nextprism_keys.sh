@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/nextprism-keys revoke, retire-client, add-caller and remove-caller
+# scripts/nextprism-keys revoke, retire-client, add-caller, remove-caller,
+# rotate-host and retire-host
 # against a real OpenSSH sshd reading the files
 # the script writes: a key given as the authorized_keys line the script itself
 # writes ("restrict ssh-ed25519 ..."), as a .pub file or as a fingerprint is
@@ -28,9 +29,10 @@ ssh-keygen -q -t ed25519 -N '' -C third -f "$work/third"
 # A second caller's key, in the form the script writes its own.
 echo "restrict $(cat "$work/second.pub")" >>"$k/authorized_keys"
 
+cp "$k/host_nextcloud_ed25519" "$work/host_first"
 cat >"$work/sshd_config" <<CONF
 ListenAddress 127.0.0.1:$port
-HostKey $k/host_nextcloud_ed25519
+HostKey $work/host_in_use
 PidFile none
 AuthorizedKeysFile $k/authorized_keys
 RevokedKeys $k/revoked_keys
@@ -42,12 +44,18 @@ StrictModes no
 ForceCommand /bin/echo accepted
 CONF
 mkdir -p /run/sshd
-/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
-pid=$!
-for _ in $(seq 1 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+start_sshd() { # start_sshd HOST_KEY: (re)started, presenting that host key
+  if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; fi
+  install -m 0600 "$1" "$work/host_in_use"
+  /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>>"$work/sshd.log" &
+  pid=$!
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "sshd did not listen on $port"
+}
+start_sshd "$work/host_first"
 accepted() { # accepted KEY: the key logs in (host key checked against the script's known_hosts)
   [ "$(ssh -n -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none -o ConnectTimeout=5 \
     -o UserKnownHostsFile="$k/known_hosts" -o StrictHostKeyChecking=yes -i "$1" -p "$port" \
@@ -123,8 +131,43 @@ grep -qxF "$alice_pub" "$k/revoked_keys" ||
 accepted "$work/alice" && fail "the removed caller's key is still accepted"
 accepted "$k/client_ed25519" || fail "the client key is refused after remove-caller"
 
+# 8. The host key rotated: known_hosts trusts both keys while the proxies
+#    move to the new one, then only the new, the old one @revoked (OpenSSH
+#    refuses it even where another line would match).
+keys --yes rotate-host nextcloud >"$work/out" 2>&1 || fail "rotate-host: $(cat "$work/out")"
+[ -f "$k/host_nextcloud_ed25519.next" ] || fail "rotate-host made no next key"
+[ "$(grep -c "^\[127.0.0.1\]:$port ssh-ed25519 " "$k/known_hosts")" = 2 ] ||
+  fail "known_hosts during the rotation: $(cat "$k/known_hosts")"
+accepted "$k/client_ed25519" || fail "during the rotation, the old host key is not trusted"
+cp "$k/host_nextcloud_ed25519.next" "$work/host_second"
+start_sshd "$work/host_second"
+accepted "$k/client_ed25519" || fail "during the rotation, the new host key is not trusted"
+keys --yes rotate-host nextcloud >"$work/out" 2>&1 || fail "rotate-host again: $(cat "$work/out")"
+grep -q "under way" "$work/out" || fail "a second rotate-host did not keep the key under way: $(cat "$work/out")"
+cmp -s "$k/host_nextcloud_ed25519.next" "$work/host_second" || fail "a second rotate-host replaced the next key"
+keys --yes retire-host nextcloud >"$work/out" 2>&1 || fail "retire-host: $(cat "$work/out")"
+cmp -s "$k/host_nextcloud_ed25519" "$work/host_second" || fail "after retire-host the new key is not the current one"
+grep -qxF "@revoked * $(ssh-keygen -y -f "$work/host_first" | cut -d' ' -f1,2)" \
+  "$k/known_hosts" || fail "the old host key is not @revoked: $(cat "$k/known_hosts")"
+[ "$(grep -c "^\[127.0.0.1\]:$port ssh-ed25519 " "$k/known_hosts")" = 1 ] ||
+  fail "known_hosts after the retirement: $(cat "$k/known_hosts")"
+accepted "$k/client_ed25519" || fail "after the retirement, the new host key is not trusted"
+start_sshd "$work/host_first"
+: >"$work/ssh.log"
+accepted "$k/client_ed25519" && fail "a proxy presenting the retired host key is trusted"
+grep -qi "revoked" "$work/ssh.log" || fail "ssh did not say the host key is revoked: $(cat "$work/ssh.log")"
+# ... also when the old key's line is merged back in (an old known_hosts).
+echo "[127.0.0.1]:$port $(ssh-keygen -y -f "$work/host_first" | cut -d' ' -f1,2)" >>"$k/known_hosts"
+accepted "$k/client_ed25519" && fail "the retired host key is trusted once an old line is back"
+keys known-hosts >/dev/null 2>&1 || fail "known-hosts after the retirement"
+grep -q '^@revoked ' "$k/known_hosts" || fail "known-hosts dropped the @revoked line: $(cat "$k/known_hosts")"
+if keys --yes retire-host nextcloud >"$work/out" 2>&1; then fail "retire-host without a rotation succeeded"; fi
+if keys --yes rotate-host nosuch >"$work/out" 2>&1; then fail "rotate-host of an unknown target succeeded"; fi
+start_sshd "$work/host_second"
+accepted "$k/client_ed25519" || fail "the client key is refused after the host key rotation"
+
 # 5. A list sshd would read as revoke-all (edited by hand) is not published.
 echo "restrict ssh-ed25519" >>"$k/revoked_keys"
 if keys revoke "$work/second.pub" >"$work/out" 2>&1; then fail "a broken revoked_keys was accepted: $(cat "$work/out")"; fi
 grep -q "is not a public key: sshd would refuse every key" "$work/out" || fail "no reason given: $(cat "$work/out")"
-echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused; retire-client revokes; callers added and removed"
+echo "ok: revoke by line, fingerprint and file; other keys still accepted; bad input and broken lists refused; retire-client revokes; callers added and removed; a host key rotated and the old one @revoked"
