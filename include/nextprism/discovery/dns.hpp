@@ -25,7 +25,7 @@ public:
     {
         /// `{service}` is replaced by the target service's name.
         std::string name_pattern = "tasks.{service}-proxy";
-        std::uint16_t port = 22;
+        std::uint16_t port = default_proxy_port;
     };
 
     dns_source(executor_type ex, options opts) : ex_(std::move(ex)), options_(std::move(opts)) {}

@@ -13,11 +13,17 @@
 
 namespace nextprism {
 
+/// The port a proxy's sshd listens on in its container (proxy/sshd_config),
+/// so a task's overlay address (the `dns` discovery) and the first
+/// target's published port (stacks/nextcloud-proxy.yaml): one default for
+/// every caller, never ssh's 22.
+inline constexpr std::uint16_t default_proxy_port = 2222;
+
 /// Where one proxy listens (its SSH port on a Swarm node).
 struct proxy_endpoint
 {
     std::string host;       ///< the node's address
-    std::uint16_t port = 22;
+    std::uint16_t port = default_proxy_port;
     std::string node_id;    ///< the Swarm node, when discovery knows it
 
     std::string to_string() const { return host + ":" + std::to_string(port); }

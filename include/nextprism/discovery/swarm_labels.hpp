@@ -41,7 +41,7 @@ public:
         docker::engine_address engine;
         std::string target_label = proxy_target_label;
         std::string port_label = proxy_port_label;
-        std::uint16_t default_port = 22;
+        std::uint16_t default_port = default_proxy_port; ///< a proxy service without the port label
         /// Which Swarm service (or container) each service runs in.
         target_names targets;
         bool watch_events = true;

@@ -37,7 +37,7 @@ namespace nextprism {
                                          // per whitelist rule; a key replaces the built-in entry
           "targets": {"nextcloud": "cloud_app"},         // service → its Swarm service/container
           "ssh": {"user": "nextprism", "private_key": "", "passphrase_file": "",
-                  "known_hosts": "", "trust_on_first_use": false, "port": 22,
+                  "known_hosts": "", "trust_on_first_use": false, "port": 2222,
                   "connect_timeout_ms": 10000, "keepalive_interval_ms": 15000},
           "pool": {"max_connections_per_host": 5, "max_sessions": 8,
                    "max_concurrent_handshakes": 4, "idle_timeout_ms": 300000,
@@ -46,7 +46,7 @@ namespace nextprism {
                         "label": "io.nextprism.proxy.target",
                         "port_label": "io.nextprism.proxy.port", "watch_events": true,
                         "dns_name": "tasks.{service}-proxy",
-                        "static": {"nextcloud": ["10.0.0.5:22"]}, "local_services": []},
+                        "static": {"nextcloud": ["10.0.0.5:2222"]}, "local_services": []},
           "retry": {"strategy": "exponential", "delay_ms": 1000, "base_ms": 500,
                     "multiplier": 2.0, "cap_ms": 10000, "max_attempts": 8, "jitter": "equal"},
           "breaker": {"failure_threshold": 3, "open_ms": 30000, "half_open_probes": 1}

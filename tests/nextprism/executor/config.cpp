@@ -85,6 +85,10 @@ TEST_CASE("executor config: every key read, defaults kept for the rest")
     CHECK(d.discovery.negative_ttl == 2s);
     CHECK(d.breaker.failure_threshold == 3);
     CHECK(d.breaker.open_for == 30s);
+    // The proxy's port, where discovery gives none (dns, a service without
+    // the port label): the image's sshd listens on 2222, not ssh's 22.
+    CHECK(d.dns.port == 2222);
+    CHECK(d.swarm.default_port == 2222);
     // The executor gets the breaker keys: one place for every assembly.
     CHECK(c.executor_options(default_whitelist()).breaker.half_open_probes == 2);
     CHECK(executor_config::from_json(R"({"docker_host": null})", ec, reason).engine == std::nullopt);

@@ -193,7 +193,7 @@ inline executor_config read_executor_config(const nlohmann::json& root)
     top.read("command_timeout_ms", c.command_timeout);
     top.read("command_timeouts_ms", c.command_timeouts);
     read_targets(top, "targets", c.targets);
-    std::uint16_t port = 22;
+    std::uint16_t port = default_proxy_port;
     top.nested("ssh", [&](schema_object& o) { read_ssh(o, c, port); });
     top.nested("pool", [&](schema_object& o) { read_pool(o, c); });
     c.dns.port = port;
