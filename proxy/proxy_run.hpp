@@ -215,6 +215,7 @@ private:
         };
         transport_.async_run(cmd_, on_output, on_started,
                              net::bind_cancellation_slot(cancel_.slot(), [this](error_code ec, command_result result) {
+                                 run_detail_ = std::move(result.reason);
                                  complete(ec, result.exit_code, result.still_running);
                              }));
     }
@@ -252,9 +253,10 @@ private:
     {
         ending e;
         if (run_ec) {
-            e.reason = run_ec.message();
+            e.reason = run_ec.message() + (run_detail_.empty() ? "" : ": " + run_detail_);
             status_ = to_exit_status(run_ec); // the contract's table
             e.outcome = status_ == exit_code::target_missing ? "target_missing"
+                        : status_ == exit_code::busy         ? "busy"
                         : status_ == exit_code::timeout      ? "timeout"
                         : status_ == exit_code::refused      ? "refused"
                         : status_ == exit_code::internal     ? "internal"
@@ -285,10 +287,10 @@ private:
             pump_.push(true, proxy_exit_line("error", reason));
         } else if (run_ec && stop_reason_.empty()) {
             std::string what = run_ec == error::timeout ? "timed out after " + timeout_text_ + "; the command was stopped"
-                                                        : run_ec.message();
+                                                        : reason;
             if (status_ == exit_code::target_missing)
                 what += " (" + cfg_.container + ")";
-            pump_.push(true, proxy_exit_line("error", what));
+            pump_.push(true, proxy_exit_line(status_ == exit_code::busy ? "busy" : "error", what));
         } else if (!stop_reason_.empty()) {
             pump_.push(true, proxy_exit_line("error", reason));
         }
@@ -310,6 +312,7 @@ private:
     bool stopped_ = false;    // ... because it was stopped (deadline, caller)
     bool hold_ = false;       // it could not be stopped: keep the lock until it ends
     std::string exec_id_;
+    std::string run_detail_; // what the transport said of how it ended (command_result::reason)
     net::signal_set signals_;
     std::optional<net::posix::stream_descriptor> peer_;
     net::steady_timer watch_;

@@ -71,6 +71,11 @@ struct authorized_command
     /// unknown outcome (an option such as photoprism's --cleanup is not).
     bool idempotent = false;
     bool single_flight = false;             ///< at most one run per service at a time
+    /// When single_flight: the fixed words of every single-flight rule of
+    /// the service ({"php", "occ", "files:scan"}, ...). An exec running one
+    /// of them in the target, whoever started it, makes this one busy: the
+    /// engine's list of running execs outlives any proxy process.
+    std::vector<std::vector<std::string>> single_flight_group;
     /// Output lines that mean "it failed" although it exits 0 (empty: not scanned).
     std::vector<failure_pattern> failure_patterns;
     std::chrono::milliseconds timeout{0};   ///< 0: none

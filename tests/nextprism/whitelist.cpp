@@ -138,6 +138,13 @@ TEST_CASE("command rules carry single-flight and idempotence")
     REQUIRE(import.allowed());
     // The value owns what the whitelist said: nothing points back into it.
     CHECK_FALSE(scan.command.failure_patterns.empty());
+    // A single-flight decision names its group: every single-flight rule of the service.
+    using words = std::vector<std::string>;
+    CHECK(scan.command.single_flight_group ==
+          std::vector<words>{words{"php", "occ", "files:scan"}, words{"php", "occ", "memories:index"}});
+    CHECK(status.command.single_flight_group.empty());
+    CHECK(import.command.single_flight_group ==
+          std::vector<words>{words{"photoprism", "index"}, words{"photoprism", "import"}});
     // The exec user is found in the target (exec_user.hpp), never fixed by default.
     CHECK_FALSE(scan.command.exec_user);
     REQUIRE(scan.command.exec_user_from);

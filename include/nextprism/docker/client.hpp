@@ -99,6 +99,10 @@ public:
     template<completion_token_for<container_info> Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_inspect_container(std::string name_or_id, Token&& token = Token{});
 
+    /// GET /exec/{id}/json: `void(error_code, exec_info)`; gone: error::target_not_found.
+    template<completion_token_for<exec_info> Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_inspect_exec(std::string id, Token&& token = Token{});
+
     /** The running container of a Swarm service on this engine (label
         com.docker.swarm.service.name), else the container of that name.
         `void(error_code, container_info)`; not found: error::target_not_found;

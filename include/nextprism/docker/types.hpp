@@ -32,6 +32,18 @@ struct container_info
     /// Config.User and Config.Env: from an inspect only (a list has neither).
     std::string user;
     std::vector<std::string> env;
+    /// The container's execs not yet ended (created or running): from an
+    /// inspect only. The engine drops an exec from this list when it exits.
+    std::vector<std::string> exec_ids;
+};
+
+/// GET /exec/{id}/json: what an exec runs and whether it still does.
+struct exec_info
+{
+    std::string id;
+    bool running = false;
+    std::vector<std::string> argv; ///< ProcessConfig: entrypoint, then arguments
+    int pid = 0;                   ///< 0: never started
 };
 
 struct engine_info

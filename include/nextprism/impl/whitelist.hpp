@@ -257,6 +257,10 @@ inline void fill_command(authorized_command& a, const service_rule& service,
     a.exec_user_from = service.exec_user_from;
     a.working_dir = service.working_dir;
     a.single_flight = rule.single_flight;
+    if (rule.single_flight)
+        for (const auto& other : service.commands)
+            if (other.single_flight)
+                a.single_flight_group.push_back(other.argv);
     a.failure_patterns = service.failures;
     a.argv = rule.argv;
     a.exec_argv = rule.argv;

@@ -115,6 +115,48 @@ TEST_CASE("direct transport: the exec user is found in the target, as its entryp
     }
 }
 
+TEST_CASE("direct transport: a single-flight command is busy while one of its group runs in the target, "
+          "whoever started it")
+{
+    io_thread io;
+    scoped_container nc("nextprism/standin-nextcloud:test", "np-d-busy");
+    direct_transport t(io.io.get_executor(), engine(), {.targets = {{"nextcloud", nc.name}}, .output_gate = {}, .client = {}});
+    // Started by hand beside any proxy (an operator's docker exec, or the
+    // scan of a proxy process that died): the engine's list is what counts.
+    REQUIRE(docker_cli({"exec", "-d", "-u", "33", nc.name, "php", "occ", "files:scan", "--", "slow6"}).exit_code == 0);
+    bool running = false;
+    for (int i = 0; i < 50 && !running; ++i) {
+        running = docker_cli({"top", nc.name, "-o", "args"}).out.find("slow6") != std::string::npos;
+        if (!running)
+            std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(running);
+
+    auto [ec, r] = run(t, authorized("nextcloud", {"php", "occ", "files:scan", "--", "alice"}));
+    CHECK(ec == error::busy);
+    CHECK(r.started == false);
+    INFO(r.reason);
+    CHECK(r.reason.starts_with("php occ files:scan (exec "));
+    CHECK(r.reason.find(" already runs in " + nc.name) != std::string::npos);
+    // The group is the service's single-flight rules: memories:index too.
+    std::tie(ec, r) = run(t, authorized("nextcloud", {"php", "occ", "memories:index"}));
+    CHECK(ec == error::busy);
+    // What is not single-flight runs beside it.
+    std::tie(ec, r) = run(t, authorized("nextcloud", {"php", "occ", "status"}));
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    // Once it has ended, the scan runs.
+    for (int i = 0; i < 100 && running; ++i) {
+        running = docker_cli({"top", nc.name, "-o", "args"}).out.find("slow6") != std::string::npos;
+        if (running)
+            std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE_FALSE(running);
+    std::tie(ec, r) = run(t, authorized("nextcloud", {"php", "occ", "files:scan", "--", "alice"}));
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+}
+
 TEST_CASE("direct transport: the start handler and started_in name the container and the exec")
 {
     io_thread io;

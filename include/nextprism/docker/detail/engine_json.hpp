@@ -49,7 +49,28 @@ inline container_info container_from_inspect(const nlohmann::json& j)
         for (const auto& e : env)
             if (e.is_string())
                 c.env.push_back(e.get<std::string>());
+    if (const auto& ids = at(j, "ExecIDs"); ids.is_array())
+        for (const auto& id : ids)
+            if (id.is_string())
+                c.exec_ids.push_back(id.get<std::string>());
     return c;
+}
+
+inline exec_info exec_from_inspect(const nlohmann::json& j)
+{
+    exec_info x;
+    x.id = text(j, "ID");
+    x.running = at(j, "Running") == true;
+    if (const auto& pid = at(j, "Pid"); pid.is_number_integer())
+        x.pid = pid.get<int>();
+    const auto& process = at(j, "ProcessConfig");
+    if (const auto& e = at(process, "entrypoint"); e.is_string())
+        x.argv.push_back(e.get<std::string>());
+    if (const auto& args = at(process, "arguments"); args.is_array())
+        for (const auto& a : args)
+            if (a.is_string())
+                x.argv.push_back(a.get<std::string>());
+    return x;
 }
 
 inline container_info container_from_list(const nlohmann::json& j)

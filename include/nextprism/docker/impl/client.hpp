@@ -70,6 +70,22 @@ auto client::async_inspect_container(std::string name_or_id, Token&& token)
         });
 }
 
+template<completion_token_for<exec_info> Token>
+auto client::async_inspect_exec(std::string id, Token&& token)
+{
+    return nextprism::detail::async_spawn<exec_info>(
+        ex_, std::forward<Token>(token),
+        [ctx = context_, id = std::move(id)]() -> boost::asio::awaitable<detail::op_result<exec_info>> {
+            auto j = co_await detail::request_json(ctx, boost::beast::http::verb::get,
+                                                   "/exec/" + detail::url_encode(id) + "/json");
+            detail::op_result<exec_info> r;
+            r.ec = j.ec;
+            if (!r.ec)
+                r.value = detail::exec_from_inspect(j.value);
+            co_return r;
+        });
+}
+
 template<completion_token_for<container_info> Token>
 auto client::async_find_container(std::string service_or_name, Token&& token)
 {

@@ -4,7 +4,42 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 
+#include <algorithm>
+#include <tuple>
+
 namespace nextprism {
+
+namespace detail {
+
+/** The first of the container's running execs (`exec_ids`, from its
+    inspect) whose argv starts with the fixed words of a rule of `group`,
+    as "php occ files:scan (exec 0123456789ab)"; empty when none. An exec
+    gone meanwhile (404) no longer runs; any other engine error is the
+    answer: without the list, "nothing runs" is not known. */
+inline boost::asio::awaitable<std::tuple<error_code, std::string>>
+running_in_group(docker::client client, std::vector<std::string> exec_ids,
+                 std::vector<std::vector<std::string>> group)
+{
+    for (const auto& id : exec_ids) {
+        auto [ec, x] = co_await client.async_inspect_exec(id, docker::detail::use_tuple);
+        if (ec == error::target_not_found)
+            continue;
+        if (ec)
+            co_return std::tuple{ec, std::string()};
+        if (!x.running)
+            continue;
+        for (const auto& words : group)
+            if (x.argv.size() >= words.size() && std::equal(words.begin(), words.end(), x.argv.begin())) {
+                std::string name;
+                for (const auto& w : words)
+                    name += (name.empty() ? "" : " ") + w;
+                co_return std::tuple{error_code{}, name + " (exec " + id.substr(0, 12) + ")"};
+            }
+    }
+    co_return std::tuple{error_code{}, std::string()};
+}
+
+} // namespace detail
 
 inline direct_transport::direct_transport(executor_type ex, docker::engine_address engine, options opts)
     : client_(std::move(ex), std::move(engine), opts.client), options_(std::move(opts))
@@ -40,15 +75,28 @@ auto direct_transport::async_run(authorized_command command, output_handler on_o
                 co_return r;
             }
             // Whom it runs as: fixed by the whitelist, or found in the
-            // container's own configuration (an inspect: a list has neither).
+            // container's own configuration; and for a single-flight
+            // command, what already runs there. An inspect: a list has neither.
             exec_user_choice as{command.exec_user, command.exec_user ? "exec_user" : "the container's"};
-            if (command.exec_user_from) {
+            if (command.exec_user_from || command.single_flight) {
                 auto [iec, config] = co_await client.async_inspect_container(container.id, docker::detail::use_tuple);
                 if (iec || stop->cancelled) {
                     r.ec = iec ? iec : error_code(error::cancelled);
                     co_return r;
                 }
-                as = choose_exec_user(*command.exec_user_from, config.user, config.env);
+                if (command.exec_user_from)
+                    as = choose_exec_user(*command.exec_user_from, config.user, config.env);
+                if (command.single_flight) {
+                    auto [bec, running] = co_await detail::running_in_group(client, config.exec_ids,
+                                                                            command.single_flight_group);
+                    if (bec || !running.empty()) {
+                        r.ec = bec ? bec : error_code(error::busy);
+                        if (!bec)
+                            r.value.reason = running + " already runs in " + container.name +
+                                             "; try again when it has finished";
+                        co_return r;
+                    }
+                }
             }
             docker::exec_spec spec;
             spec.argv = std::move(command.exec_argv);
