@@ -262,6 +262,63 @@ TEST_CASE("deployed proxy: a validator hung up (SIGHUP) has its command stopped 
     check_helper_ran(helpers);
 }
 
+TEST_CASE("deployed proxy: the broker's children killed (SIGKILL) mid-scan: the scan runs on in the target and "
+          "the next one is busy until it has ended")
+{
+    io_thread io;
+    ssh_proxy_transport t(io.io.get_executor(), pool_options());
+    REQUIRE(run(t, {"php", "occ", "status"}).result.exit_code == 0);
+    // A scan of 10 s, its caller waiting in a thread of its own.
+    std::thread first([] {
+        io_thread io2;
+        ssh_proxy_transport t2(io2.io.get_executor(), pool_options());
+        run(t2, {"php", "occ", "files:scan", "--", "slow10"});
+    });
+    struct joined { std::thread& t; ~joined() { t.join(); } } join_first{first};
+    bool running = false;
+    for (int i = 0; i < 100 && !running; ++i) {
+        running = target_runs("slow10");
+        if (!running)
+            std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(running);
+    // Every child of the broker (the scan's request child, the spare): as
+    // an OOM kill or a crash would end them. Its flock goes with it.
+    const auto proxy = container_of(proxy_service);
+    const auto killed = docker_cli({"exec", proxy, "sh", "-c",
+                                    "p=$(cat /run/nextprism/broker.pid); for d in /proc/[0-9]*; do "
+                                    "[ \"$(cut -d' ' -f4 $d/stat 2>/dev/null)\" = \"$p\" ] && kill -KILL ${d#/proc/} && "
+                                    "echo ${d#/proc/}; done; true"});
+    INFO(killed.out << killed.err);
+    REQUIRE_FALSE(trimmed(killed.out).empty());
+    REQUIRE(target_runs("slow10")); // the scan runs on, unstopped
+
+    // Busy while it runs (the engine lists its exec), then the next runs, never beside it.
+    int busy = 0;
+    bool ran = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!ran && std::chrono::steady_clock::now() - t0 < 30s) {
+        const auto r = run(t, {"php", "occ", "files:scan", "--", "alice"});
+        if (!r.ec && r.result.exit_code == 0) {
+            ran = true;
+            CHECK_FALSE(target_runs("slow10")); // it ran after the first had ended
+        } else {
+            INFO(r.ec.message() << ", exit " << r.result.exit_code);
+            CHECK(r.ec == error::busy);
+            ++busy;
+            std::this_thread::sleep_for(300ms);
+        }
+    }
+    CHECK(ran);
+    CHECK(busy >= 1);
+    WARN("broker children killed mid-scan: " << busy << " busy answer(s) until the orphaned scan ended");
+    bool recorded = false;
+    for (const auto& j : proxy_audit())
+        recorded = recorded || (j["event"] == "finished" && j["outcome"] == "busy" &&
+                                j.value("reason", "").find("php occ files:scan (exec ") != std::string::npos);
+    CHECK(recorded); // the record names the exec that runs on
+}
+
 TEST_CASE("deployed proxy: the validator cannot reach the Docker socket, the broker can")
 {
     const auto proxy = container_of(proxy_service);
