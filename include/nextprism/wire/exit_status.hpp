@@ -299,9 +299,9 @@ public:
         constexpr std::string_view mark = " (exec ";
         const auto at = started_in.rfind(mark);
         if (at == std::string_view::npos || !started_in.ends_with(')'))
-            return {{}, std::string(started_in), {}};
+            return {{}, std::string(started_in), {}, {}};
         const auto id = started_in.substr(at + mark.size());
-        return {{}, std::string(started_in.substr(0, at)), std::string(id.substr(0, id.size() - 1))};
+        return {{}, std::string(started_in.substr(0, at)), std::string(id.substr(0, id.size() - 1)), {}};
     }
 
     /** After the raw run ended with `ec` and `r`: the run's error (the
