@@ -62,6 +62,8 @@ struct command_result
     /// When the run ended with a refusal (`condition::rejected`): the rule
     /// that refused it, in one line, as the whitelist gave it. When it
     /// ended with `outcome_unknown` after retries: what the attempts met.
+    /// When it was busy on this node: what runs there already
+    /// ("php occ files:scan (exec 0123456789ab) already runs in C; ...").
     std::string reason;
     /// Every attempt of the run, in order (set by the Swarm-aware executor).
     std::vector<attempt_report> attempts;
