@@ -41,9 +41,11 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <cerrno>
 #include <ctime>
 #include <iostream>
 
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -467,6 +469,13 @@ void serve_until_stopped(net::io_context& io, Agent& a, std::chrono::millisecond
 
 int main(int argc, char** argv)
 {
+    // Before libssh2_init: SSH needs neither OpenSSL's error strings (every
+    // module's, ~250 KB of pages touched) nor its configuration file (for
+    // TLS; the default provider loads without it), unless OPENSSL_CONF
+    // names one on purpose.
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+                            (std::getenv("OPENSSL_CONF") ? 0 : OPENSSL_INIT_NO_LOAD_CONFIG),
+                        nullptr);
     agent_options o;
     tools::command_line cli({
         .program = "nextprism-agent",
