@@ -201,13 +201,24 @@ public:
         runs_.for_each_active([&why](av::run_record& r) { r.request_cancel(why); });
     }
 
-    /// One JSON line on stderr: time, event, then `fields` (never a token).
-    void log(std::string_view event, nlohmann::ordered_json fields = nlohmann::ordered_json::object())
+    /// One JSON line on stderr: time, event, then `fields` (never a token;
+    /// neither "time" nor "event" among them). The text is spliced, not a
+    /// merged copy of `fields`: a run's record is its largest object.
+    void log(std::string_view event, const nlohmann::ordered_json& fields = nlohmann::ordered_json::object())
     {
-        nlohmann::ordered_json j{{"time", utc_now()}, {"event", event}};
-        j.update(fields);
-        const auto line = av::json_text(j) + "\n"; // one write: std::cerr is unbuffered
-        std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
+        auto line = av::json_with_head("\"time\":\"" + utc_now() + "\",\"event\":" +
+                                           av::json_text(nlohmann::ordered_json(event)),
+                                       fields);
+        line += '\n';
+        // One write(2), as std::cerr (unbuffered) made it, without the stream.
+        for (std::string_view rest = line; !rest.empty();) {
+            const auto n = ::write(STDERR_FILENO, rest.data(), rest.size());
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            rest.remove_prefix(static_cast<std::size_t>(n));
+        }
     }
 
     template<class Session>

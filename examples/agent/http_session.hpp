@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <deque>
 #include <sstream>
@@ -43,6 +44,22 @@ constexpr auto progress_every = std::chrono::milliseconds(250);
 inline std::string json_text(const nlohmann::ordered_json& j)
 {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// `{HEAD, …object's members}` as text: `head` (members already written,
+/// e.g. `"event":"finished"`) before those of `object`, none of whose keys
+/// it repeats. What a merged copy would print, without the copy.
+inline std::string json_with_head(std::string head, const nlohmann::ordered_json& object)
+{
+    std::string text = "{" + std::move(head);
+    if (object.is_object() && !object.empty()) {
+        const auto rest = json_text(object); // "{…}"
+        text += ',';
+        text.append(rest, 1);
+    } else {
+        text += '}';
+    }
+    return text;
 }
 
 /// Who is at the other end, for the log: "127.0.0.1:40312".
@@ -132,15 +149,15 @@ public:
         res.chunked(true);
         head << res.base();
         queue_raw(head.str());
-        event({{"event", "accepted"}, {"id", std::to_string(run_->id)}, {"service", run_->service},
-               {"argv", run_->argv}});
+        event(json_text({{"event", "accepted"}, {"id", std::to_string(run_->id)}, {"service", run_->service},
+                         {"argv", run_->argv}}));
         watch_client();
         auto self = this->shared_from_this();
         agent_.executor().async_run(
             std::move(request),
             [self](output_stream s, std::string_view data) { self->on_output(s, data); },
             [self](const start_report& at) {
-                self->event({{"event", "started"}, {"route", at.route}, {"started_in", at.label()}});
+                self->event(json_text({{"event", "started"}, {"route", at.route}, {"started_in", at.label()}}));
             },
             net::bind_cancellation_slot(run_->cancel.slot(), [self](error_code ec, command_result r) {
                 self->on_finished(ec, std::move(r));
@@ -178,7 +195,9 @@ private:
 
     void on_output(output_stream s, std::string_view data)
     {
-        event({{"event", s == output_stream::out ? "stdout" : "stderr"}, {"data", data}});
+        // The most frequent event: its text written around the one string.
+        event((s == output_stream::out ? R"({"event":"stdout","data":)" : R"({"event":"stderr","data":)") +
+              json_text(nlohmann::ordered_json(data)) + "}");
         if (run_->scanner.feed(s, data) && std::chrono::steady_clock::now() - last_progress_ >= progress_every) {
             last_progress_ = std::chrono::steady_clock::now();
             progress_event();
@@ -188,7 +207,7 @@ private:
     void progress_event()
     {
         const auto& p = run_->scanner.current();
-        event({{"event", "progress"}, {"files", p.files}, {"folders", p.folders}, {"last", p.last}});
+        event(json_text({{"event", "progress"}, {"files", p.files}, {"folders", p.folders}, {"last", p.last}}));
     }
 
     void on_finished(error_code ec, command_result r)
@@ -199,25 +218,27 @@ private:
         summary["id"] = std::to_string(run_->id);
         if (!run_->cancelled_by.empty())
             summary["cancelled_by"] = run_->cancelled_by;
-        agent_.runs().finish(run_, summary);
+        auto finished = json_with_head(R"("event":"finished")", summary); // before the summary moves
+        agent_.runs().finish(run_, std::move(summary));
         if (run_->scanner.current().files + run_->scanner.current().folders > 0)
             progress_event(); // the last count, whatever the throttle held back
-        nlohmann::ordered_json j{{"event", "finished"}};
-        j.update(summary);
-        event(j);
+        event(std::move(finished));
         queue_raw("0\r\n\r\n"); // the last chunk
         finished_ = true;
         auto record = run_->to_json();
         record["peer"] = run_->peer;
-        agent_.log("run_finished", std::move(record));
+        agent_.log("run_finished", record);
     }
 
-    void event(const nlohmann::ordered_json& j)
+    /// One NDJSON line (`json`'s text, a newline added) as one chunk.
+    void event(std::string json)
     {
-        const auto line = json_text(j) + "\n";
         char size[20];
-        std::snprintf(size, sizeof size, "%zx\r\n", line.size());
-        queue_raw(size + line + "\r\n");
+        const int n = std::snprintf(size, sizeof size, "%zx\r\n", json.size() + 1);
+        std::string chunk;
+        chunk.reserve(static_cast<std::size_t>(n) + json.size() + 3);
+        chunk.append(size, static_cast<std::size_t>(n)).append(json).append("\n\r\n");
+        queue_raw(std::move(chunk));
     }
 
     /// Queued, and sent with whatever else is queued before the flush runs:
@@ -275,16 +296,24 @@ private:
     }
 
     /// The client sends nothing while its run streams; a read that ends
-    /// means it went away (or broke the protocol): the run stops.
+    /// means it went away (or broke the protocol): the run stops. A wait,
+    /// not a read: no read is tried per run until the socket has something
+    /// (its close at the stream's end cancels the wait).
     void watch_client()
     {
-        stream_.socket().async_read_some(net::buffer(probe_), [self = this->shared_from_this()](beast::error_code ec,
-                                                                                                std::size_t) {
+        stream_.socket().async_wait(net::socket_base::wait_read, [self = this->shared_from_this()](
+                                                                     beast::error_code ec) {
             if (self->finished_ && self->out_.empty())
                 return;
-            if (ec)
-                return self->client_gone();
-            self->watch_client();
+            if (!ec) {
+                // Readable: bytes to drop, or the end. MSG_DONTWAIT: the
+                // socket's own mode stays what Asio set.
+                const auto n = ::recv(self->stream_.socket().native_handle(), self->probe_.data(),
+                                      self->probe_.size(), MSG_DONTWAIT);
+                if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+                    return self->watch_client();
+            }
+            self->client_gone();
         });
     }
 
