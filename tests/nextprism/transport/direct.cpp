@@ -126,7 +126,7 @@ TEST_CASE("direct transport: a single-flight command is busy while one of its gr
     REQUIRE(docker_cli({"exec", "-d", "-u", "33", nc.name, "php", "occ", "files:scan", "--", "slow6"}).exit_code == 0);
     bool running = false;
     for (int i = 0; i < 50 && !running; ++i) {
-        running = docker_cli({"top", nc.name, "-o", "args"}).out.find("slow6") != std::string::npos;
+        running = docker_cli({"top", nc.name, "-o", "pid,args"}).out.find("slow6") != std::string::npos;
         if (!running)
             std::this_thread::sleep_for(100ms);
     }
@@ -147,7 +147,7 @@ TEST_CASE("direct transport: a single-flight command is busy while one of its gr
     CHECK(r.exit_code == 0);
     // Once it has ended, the scan runs.
     for (int i = 0; i < 100 && running; ++i) {
-        running = docker_cli({"top", nc.name, "-o", "args"}).out.find("slow6") != std::string::npos;
+        running = docker_cli({"top", nc.name, "-o", "pid,args"}).out.find("slow6") != std::string::npos;
         if (running)
             std::this_thread::sleep_for(100ms);
     }
